@@ -1,0 +1,47 @@
+# Breakaway: every target does its own set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(UV) run --frozen --no-sync
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+
+.PHONY: help setup test test-fast lint format bench synth deploy destroy demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced ## create .venv with the locked dependencies
+
+test: setup ## run the whole test suite (does all set-up first)
+	$(RUN) pytest -n 2 --dist loadgroup
+
+test-fast: setup ## unit and integration tests only (no synth, no browser, no end-to-end)
+	$(RUN) pytest -n 2 -m "not slow and not browser and not synth"
+
+lint: setup ## ruff and mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy shared functions simulator local infra app.py
+
+format: setup ## apply ruff fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+bench: setup ## run the benchmarks and write benchmarks/results.json
+	$(RUN) python -m benchmarks
+
+clean: ## remove build and run artefacts (keeps .venv)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .breakaway

@@ -1,0 +1,102 @@
+"""The telemetry contract, v1: one JSON object per reading, validated strictly at every boundary.
+
+This module is the single definition of a reading. The stream processor, the simulator, the
+local stack's rule bridge and the tests all validate and build readings through it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+CONTRACT_VERSION: Final = 1
+MAX_READING_BYTES: Final = 1024
+"""A reading is 'well under 1 KB'; anything larger is refused before it is parsed."""
+MAX_RACE_SECONDS: Final = 86_400
+"""The longest race the contract accepts (24 h); it bounds the per-rider second bitmap."""
+MAX_ID_LENGTH: Final = 64
+NUM_CLASSES: Final = 6
+CLASS_IDS: Final = tuple(range(1, NUM_CLASSES + 1))
+ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+EVENT_UPDATE: Final = "update"
+EVENT_FINAL: Final = "final"
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must contain only printable characters")
+    return value
+
+
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_printable)]
+
+
+class Telemetry(BaseModel):
+    """One reading of one rider in one race second (contract v1).
+
+    Field names on the wire are camelCase (``raceId``); in Python they are snake_case.
+    Validation is strict: ``"5"`` is not an int, ``5.0`` is not an int, ``true`` is not an int.
+    """
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    v: Literal[1]
+    event_id: Annotated[str, Field(pattern=ID_PATTERN)]
+    race_id: Id
+    rider_id: Id
+    name: Name
+    class_id: Annotated[int, Field(ge=1, le=NUM_CLASSES)]
+    second: Annotated[int, Field(ge=0, le=MAX_RACE_SECONDS)]
+    cadence: Annotated[int, Field(ge=0, le=200)]
+    resistance: Annotated[int, Field(ge=0, le=100)]
+    device_timestamp: Annotated[int, Field(ge=0, lt=2**53)]
+    event: Literal["update", "final"]
+
+    @property
+    def is_final(self) -> bool:
+        return self.event == EVENT_FINAL
+
+    def to_json(self) -> bytes:
+        """The wire form: compact JSON, camelCase keys."""
+        return self.model_dump_json().encode()
+
+
+class ContractError(ValueError):
+    """A payload that can never become a valid reading; the message names the field(s)."""
+
+
+def describe(error: ValidationError) -> str:
+    """A one-line reason naming each offending field, e.g. ``cadence: Input should be less than or equal to 200 (got 250)``."""
+    parts = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(p) for p in item["loc"]) or "reading"
+        got = item.get("input")
+        shown = repr(got) if not isinstance(got, dict) else "{...}"
+        if len(shown) > 40:
+            shown = shown[:37] + "..."
+        parts.append(f"{field}: {item['msg']} (got {shown})")
+    return "; ".join(parts)
+
+
+def parse_reading(payload: bytes | str) -> Telemetry:
+    """Parse one wire payload into a reading, or raise :class:`ContractError` saying why not."""
+    raw = payload.encode() if isinstance(payload, str) else payload
+    if len(raw) > MAX_READING_BYTES:
+        raise ContractError(
+            f"reading: payload is {len(raw)} bytes, the limit is {MAX_READING_BYTES}"
+        )
+    try:
+        return Telemetry.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ContractError(describe(exc)) from exc

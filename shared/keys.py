@@ -1,0 +1,135 @@
+"""The DynamoDB key schema: one table, three indexes, defined once.
+
+Items (``pk`` / ``sk``):
+
+=============================  ===========  ====================================================
+pk                             sk           what
+=============================  ===========  ====================================================
+``RACE#{raceId}``              ``RACE``     race record: startedAt, lastReadingAt, riders, class
+                                            counts (``class1`` .. ``class6``), finished
+``RACE#{raceId}#RIDER#{id}``   ``STANDING`` a rider's live standing: points, seconds, lastSecond,
+                                            name, classId, the bitmap of counted seconds, version
+``RACE#{raceId}#RIDER#{id}``   ``RESULT``   the rider's final result, written once at ``final``
+=============================  ===========  ====================================================
+
+Every rider has a partition key of its own, so the table is never hot. The ranking indexes
+are keyed by race (and class), so they are *write-sharded*: a rider lives on shard
+``crc32(riderId) % RANK_SHARDS`` and top N reads merge the shards.
+
+Index sort key ``rankSk`` = ``{MAX_RANK_POINTS - points:012d}#{riderId}``: ascending order is
+points descending, then riderId ascending, which is the leaderboard order, and a single
+``rankSk`` is a cursor valid on every shard.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Final
+
+from shared.contract import MAX_RACE_SECONDS
+from shared.scoring import MAX_POINTS_PER_SECOND
+
+PK: Final = "pk"
+SK: Final = "sk"
+TTL_ATTRIBUTE: Final = "expiresAt"
+
+SK_RACE: Final = "RACE"
+SK_STANDING: Final = "STANDING"
+SK_RESULT: Final = "RESULT"
+
+INDEX_OVERALL: Final = "ByRaceRank"
+INDEX_OVERALL_PK: Final = "rankPk"
+INDEX_CLASS: Final = "ByClassRank"
+INDEX_CLASS_PK: Final = "classRankPk"
+INDEX_RANK_SK: Final = "rankSk"
+INDEX_RECENT: Final = "RecentRaces"
+INDEX_RECENT_PK: Final = "racesPk"
+INDEX_RECENT_SK: Final = "startedAt"
+RECENT_RACES_PARTITION: Final = "RACES"
+"""Races are created rarely and the race record's later updates change no key of this
+KEYS_ONLY index, so one partition holds it comfortably."""
+
+RANK_INDEX_PROJECTION: Final = (
+    "raceId",
+    "riderId",
+    "name",
+    "classId",
+    "points",
+    "seconds",
+    "lastSecond",
+    "updatedAt",
+)
+"""Non-key attributes the ranking indexes carry (INCLUDE projection); never the bitmap."""
+
+# --- Write sharding of the ranking indexes -----------------------------------------------------
+DESIGN_MAX_RIDERS_PER_RACE: Final = 10_000
+MAX_RIDER_WRITES_PER_SECOND: Final = 1
+"""A standing is written at most once per batch and only when a new second arrives, and a rider
+sends one reading a second: so at most one write per rider per second."""
+INDEX_WRITES_PER_UPDATE: Final = 2
+"""Every write changes ``rankSk``, which DynamoDB applies to an index as a delete and a put."""
+PARTITION_WRITE_LIMIT: Final = 1_000
+PARTITION_WRITE_BUDGET: Final = PARTITION_WRITE_LIMIT // 2
+RANK_SHARDS: Final = math.ceil(
+    DESIGN_MAX_RIDERS_PER_RACE
+    * MAX_RIDER_WRITES_PER_SECOND
+    * INDEX_WRITES_PER_UPDATE
+    / PARTITION_WRITE_BUDGET
+)
+"""40: at 10,000 riders in one race no index key takes more than 500 writes/s."""
+
+MAX_RANK_POINTS: Final = MAX_POINTS_PER_SECOND * (MAX_RACE_SECONDS + 1)
+RANK_POINTS_DIGITS: Final = 12
+assert len(str(MAX_RANK_POINTS)) <= RANK_POINTS_DIGITS
+
+
+def race_pk(race_id: str) -> str:
+    return f"RACE#{race_id}"
+
+
+def rider_pk(race_id: str, rider_id: str) -> str:
+    return f"RACE#{race_id}#RIDER#{rider_id}"
+
+
+def race_key(race_id: str) -> dict[str, str]:
+    return {PK: race_pk(race_id), SK: SK_RACE}
+
+
+def standing_key(race_id: str, rider_id: str) -> dict[str, str]:
+    return {PK: rider_pk(race_id, rider_id), SK: SK_STANDING}
+
+
+def result_key(race_id: str, rider_id: str) -> dict[str, str]:
+    return {PK: rider_pk(race_id, rider_id), SK: SK_RESULT}
+
+
+def rank_shard(rider_id: str) -> int:
+    """The ranking-index shard of a rider: stable across processes and Python versions."""
+    return zlib.crc32(rider_id.encode()) % RANK_SHARDS
+
+
+def overall_rank_pk(race_id: str, shard: int) -> str:
+    return f"{race_id}#{shard}"
+
+
+def class_rank_pk(race_id: str, class_id: int, shard: int) -> str:
+    return f"{race_id}#{class_id}#{shard}"
+
+
+def rank_sk(points: int, rider_id: str) -> str:
+    return f"{MAX_RANK_POINTS - points:0{RANK_POINTS_DIGITS}d}#{rider_id}"
+
+
+def rank_sk_points_bound(points: int) -> str:
+    """Every ``rankSk`` strictly below this belongs to a rider with more than ``points``."""
+    return f"{MAX_RANK_POINTS - points:0{RANK_POINTS_DIGITS}d}#"
+
+
+def points_from_rank_sk(value: str) -> int:
+    return MAX_RANK_POINTS - int(value[:RANK_POINTS_DIGITS])
+
+
+def class_count_attribute(class_id: int) -> str:
+    """The race record's per-class rider count attribute (``class1`` .. ``class6``)."""
+    return f"class{class_id}"

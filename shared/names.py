@@ -1,0 +1,84 @@
+"""Resource names, topics, environment variables and the archive layout: defined once.
+
+The CDK code, the handlers, the simulator and the local stack all read these. In AWS the
+physical names of stateful resources are chosen by CloudFormation and handed to functions
+through the environment variables named here; the local stack uses the LOCAL_* names.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+APP: Final = "Breakaway"
+
+# --- MQTT / IoT Core -------------------------------------------------------------------------
+TOPIC_PREFIX: Final = "breakaway/races"
+TELEMETRY_TOPIC: Final = TOPIC_PREFIX + "/{race_id}/riders/{rider_id}/telemetry"
+TELEMETRY_TOPIC_FILTER: Final = TOPIC_PREFIX + "/+/riders/+/telemetry"
+RESULT_TOPIC: Final = TOPIC_PREFIX + "/{race_id}/riders/{rider_id}/result"
+RULE_NAME: Final = "breakaway_telemetry_to_kinesis"
+"""IoT rule names allow only [a-zA-Z0-9_]."""
+RULE_SQL: Final = f"SELECT * FROM '{TELEMETRY_TOPIC_FILTER}'"
+RULE_SQL_VERSION: Final = "2016-03-23"
+RULE_PARTITION_KEY: Final = "${topic(5)}"
+"""The Kinesis partition key of the rule: topic level 5 (1-based) is the rider id, so a rider's
+readings stay in order on one shard. Never ``${timestamp()}``."""
+BASIC_INGEST_TOPIC_PREFIX: Final = f"$aws/rules/{RULE_NAME}/"
+"""Basic Ingest: publishing to this prefix + the telemetry topic skips the message broker."""
+
+
+def telemetry_topic(race_id: str, rider_id: str) -> str:
+    return TELEMETRY_TOPIC.format(race_id=race_id, rider_id=rider_id)
+
+
+def result_topic(race_id: str, rider_id: str) -> str:
+    return RESULT_TOPIC.format(race_id=race_id, rider_id=rider_id)
+
+
+def basic_ingest_topic(race_id: str, rider_id: str) -> str:
+    return BASIC_INGEST_TOPIC_PREFIX + telemetry_topic(race_id, rider_id)
+
+
+# --- Environment variables the functions read -------------------------------------------------
+ENV_STANDINGS_TABLE: Final = "STANDINGS_TABLE"
+ENV_IDEMPOTENCY_TABLE: Final = "IDEMPOTENCY_TABLE"
+ENV_DEAD_LETTER_TARGET: Final = "DEAD_LETTER_TARGET"
+"""``sqs:<queue url>`` or ``s3:<bucket>[/<prefix>]``."""
+ENV_NOTIFY_TARGET: Final = "NOTIFY_TARGET"
+"""``iot`` (publish on RESULT_TOPIC through the IoT data plane), ``log`` or ``none``."""
+ENV_LIVE_TTL_SECONDS: Final = "LIVE_TTL_SECONDS"
+ENV_CORS_ORIGIN: Final = "CORS_ORIGIN"
+ENV_AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
+"""Honoured by boto3 itself; the local stack points it at the emulator."""
+
+POWERTOOLS_SERVICE_PROCESSOR: Final = "stream-processor"
+POWERTOOLS_SERVICE_API: Final = "leaderboard-api"
+METRICS_NAMESPACE: Final = "Breakaway"
+
+# --- Local stack names (in AWS CloudFormation names these) ------------------------------------
+LOCAL_REGION: Final = "us-east-1"
+LOCAL_STREAM: Final = "breakaway-telemetry"
+LOCAL_STANDINGS_TABLE: Final = "breakaway-standings"
+LOCAL_IDEMPOTENCY_TABLE: Final = "breakaway-idempotency"
+LOCAL_ARCHIVE_BUCKET: Final = "breakaway-archive"
+LOCAL_DEAD_LETTER_QUEUE: Final = "breakaway-dead-letters"
+LOCAL_ON_FAILURE_BUCKET: Final = "breakaway-on-failure"
+LOCAL_STATE_DIR: Final = ".breakaway"
+LOCAL_ENDPOINTS_FILE: Final = ".breakaway/endpoints.json"
+
+# --- Archive layout (Firehose dynamic partitioning; the local archiver writes the same) --------
+ARCHIVE_PREFIX: Final = "telemetry/raceId={race_id}/date={date}/"
+"""``date`` is YYYY-MM-DD (UTC) of the arrival time."""
+ARCHIVE_ERROR_PREFIX: Final = "errors/{error_type}/date={date}/"
+ARCHIVE_FIREHOSE_PREFIX: Final = (
+    "telemetry/raceId=!{partitionKeyFromQuery:raceId}/date=!{timestamp:yyyy-MM-dd}/"
+)
+ARCHIVE_FIREHOSE_ERROR_PREFIX: Final = (
+    "errors/!{firehose:error-output-type}/date=!{timestamp:yyyy-MM-dd}/"
+)
+ARCHIVE_PARTITION_QUERY: Final = "{raceId: .raceId}"
+"""The jq query Firehose's dynamic partitioning runs on each record."""
+
+
+def archive_prefix(race_id: str, date: str) -> str:
+    return ARCHIVE_PREFIX.format(race_id=race_id, date=date)

@@ -1,0 +1,96 @@
+"""Ports: what the processing logic needs from the outside world, and nothing more.
+
+Adapters: :mod:`shared.dynamodb` (AWS and the local emulator) and :mod:`shared.memory` (an
+in-memory fake with the same semantics, for benchmarks and property tests).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.standings import FinalResult, RiderKey, Standing
+
+
+class TransientError(Exception):
+    """A failure worth retrying (throttling, timeout, conflict): the batch retries from it."""
+
+
+class WriteStatus(enum.Enum):
+    OK = "ok"
+    CONFLICT = "conflict"
+    """The stored version was not the one merged from; ``current`` holds what is stored."""
+    TRANSIENT = "transient"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    key: RiderKey
+    status: WriteStatus
+    current: Standing | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RaceActivity:
+    """What one batch saw of one race: the device-time span of its counted readings."""
+
+    race_id: str
+    first_device_ts: int
+    last_device_ts: int
+
+
+class StandingsStore(Protocol):
+    def load(self, riders: Sequence[RiderKey]) -> dict[RiderKey, Standing]:
+        """Stored standings of these riders (absent riders are left out). Strongly consistent.
+        Raises TransientError."""
+        ...
+
+    def save(self, standings: Sequence[Standing]) -> list[WriteResult]:
+        """Write each standing as version + 1, on condition that the stored version is
+        ``standing.version`` (0: not stored yet). A created standing counts its rider, once,
+        in the race record. One result per standing, in order."""
+        ...
+
+    def record_activity(self, activity: Sequence[RaceActivity]) -> None:
+        """Create the race record if new; move ``lastReadingAt`` forward. Raises TransientError."""
+        ...
+
+    def get_standing(self, rider: RiderKey) -> Standing | None: ...
+
+    def rank(self, race_id: str, class_id: int | None, points: int) -> int:
+        """Standard competition rank of ``points``: 1 + riders with strictly more points."""
+        ...
+
+    def put_result(self, result: FinalResult) -> FinalResult:
+        """Store the result unless one is stored already; return the stored one. Counts the
+        rider as finished in the race record exactly once."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that can never succeed, with everything needed to inspect or replay it."""
+
+    payload: str
+    """The record's data exactly as it arrived (base64, as in the Kinesis event)."""
+    reason: str
+    shard_id: str
+    sequence_number: str
+    partition_key: str
+    event_source_arn: str
+    approximate_arrival: float
+
+
+class DeadLetterSink(Protocol):
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        """Store every letter durably or raise TransientError."""
+        ...
+
+
+class Notifier(Protocol):
+    def publish(self, result: FinalResult) -> None:
+        """Tell the world a rider finished. Raises TransientError."""
+        ...

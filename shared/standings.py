@@ -1,0 +1,165 @@
+"""A rider's standing and the pure merge that makes every reading count exactly once.
+
+A standing carries a bitmap of the race seconds already counted (bit ``s`` set = second ``s``
+counted) and a version. Merging readings into a standing counts only the seconds whose bit is
+clear; the store writes the result on condition that the version it was merged from is still
+the stored one. So a reading delivered twice, late, out of order, in a replayed or bisected
+batch, or resent by the producer, changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from shared.contract import Telemetry
+from shared.scoring import reading_points
+
+
+@dataclass(frozen=True, slots=True)
+class RiderKey:
+    race_id: str
+    rider_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the table holds for one rider in one race (``sk = STANDING``)."""
+
+    race_id: str
+    rider_id: str
+    name: str
+    class_id: int
+    points: int
+    seconds: int
+    last_second: int
+    counted: int
+    """Bitmap of counted seconds as a Python int (bit s = second s)."""
+    version: int
+    """0 = not stored yet; the store writes version + 1 on condition the stored one is version."""
+    updated_at: int
+    """Epoch ms when this standing was last written."""
+    last_device_ts: int
+    """deviceTimestamp of the newest counted reading."""
+
+    @property
+    def key(self) -> RiderKey:
+        return RiderKey(self.race_id, self.rider_id)
+
+    def has_second(self, second: int) -> bool:
+        return (self.counted >> second) & 1 == 1
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """The outcome of merging readings into a standing."""
+
+    standing: Standing
+    """The standing to write (version still the one merged from)."""
+    applied: tuple[Telemetry, ...]
+    """Readings that counted, one per new second, in the order given."""
+    duplicates: int
+    """Readings that counted nothing: their second was already counted."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.applied)
+
+
+def empty_standing(first: Telemetry) -> Standing:
+    return Standing(
+        race_id=first.race_id,
+        rider_id=first.rider_id,
+        name=first.name,
+        class_id=first.class_id,
+        points=0,
+        seconds=0,
+        last_second=-1,
+        counted=0,
+        version=0,
+        updated_at=0,
+        last_device_ts=0,
+    )
+
+
+def merge(current: Standing | None, readings: Iterable[Telemetry], now_ms: int) -> Merge:
+    """Count each reading whose second is not counted yet; everything else is a duplicate.
+
+    ``readings`` all belong to one (raceId, riderId). The name and class follow the newest
+    counted second (a rider's display name may be corrected mid-race).
+    """
+    readings = tuple(readings)
+    if not readings:
+        raise ValueError("merge needs at least one reading")
+    base = current if current is not None else empty_standing(readings[0])
+    counted = base.counted
+    points = base.points
+    seconds = base.seconds
+    last_second = base.last_second
+    last_device_ts = base.last_device_ts
+    name, class_id = base.name, base.class_id
+    applied: list[Telemetry] = []
+    for r in readings:
+        if r.race_id != base.race_id or r.rider_id != base.rider_id:
+            raise ValueError(f"reading for {r.race_id}/{r.rider_id} merged into {base.key}")
+        bit = 1 << r.second
+        if counted & bit:
+            continue
+        counted |= bit
+        points += reading_points(r)
+        seconds += 1
+        applied.append(r)
+        if r.second >= last_second:
+            last_second = r.second
+            name, class_id = r.name, r.class_id
+        last_device_ts = max(last_device_ts, r.device_timestamp)
+    if not applied:
+        return Merge(standing=base, applied=(), duplicates=len(readings))
+    merged = replace(
+        base,
+        name=name,
+        class_id=class_id,
+        points=points,
+        seconds=seconds,
+        last_second=last_second,
+        counted=counted,
+        updated_at=now_ms,
+        last_device_ts=last_device_ts,
+    )
+    return Merge(standing=merged, applied=tuple(applied), duplicates=len(readings) - len(applied))
+
+
+def group_by_rider(readings: Iterable[Telemetry]) -> dict[RiderKey, list[Telemetry]]:
+    """Readings per rider, each list in delivery order."""
+    groups: dict[RiderKey, list[Telemetry]] = {}
+    for r in readings:
+        groups.setdefault(RiderKey(r.race_id, r.rider_id), []).append(r)
+    return groups
+
+
+@dataclass(frozen=True, slots=True)
+class RaceRecord:
+    """The race record (``sk = RACE``)."""
+
+    race_id: str
+    started_at: int
+    last_reading_at: int
+    riders: int
+    class_counts: dict[int, int]
+    finished: int
+
+
+@dataclass(frozen=True, slots=True)
+class FinalResult:
+    """A rider's result, written once when its ``final`` reading is processed."""
+
+    race_id: str
+    rider_id: str
+    name: str
+    class_id: int
+    points: int
+    seconds: int
+    last_second: int
+    rank_overall: int
+    rank_class: int
+    finished_at: int
