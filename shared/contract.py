@@ -77,7 +77,10 @@ class ContractError(ValueError):
 
 
 def describe(error: ValidationError) -> str:
-    """A one-line reason naming each offending field, e.g. ``cadence: Input should be less than or equal to 200 (got 250)``."""
+    """A one-line reason naming each offending field.
+
+    e.g. ``cadence: Input should be less than or equal to 200 (got 250)``.
+    """
     parts = []
     for item in error.errors(include_url=False):
         field = ".".join(str(p) for p in item["loc"]) or "reading"

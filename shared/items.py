@@ -53,13 +53,12 @@ def standing_attributes(s: Standing) -> Item:
 
 def standing_item(s: Standing, expires_at: int) -> Item:
     """The whole stored item of a standing at its *stored* version."""
-    item = {
+    return {
         **{k: _s(v) for k, v in keys.standing_key(s.race_id, s.rider_id).items()},
         **standing_attributes(s),
         "ver": _n(s.version),
         keys.TTL_ATTRIBUTE: _n(expires_at),
     }
-    return item
 
 
 def _int(item: Item, name: str, default: int = 0) -> int:

@@ -18,7 +18,7 @@ TELEMETRY_TOPIC_FILTER: Final = TOPIC_PREFIX + "/+/riders/+/telemetry"
 RESULT_TOPIC: Final = TOPIC_PREFIX + "/{race_id}/riders/{rider_id}/result"
 RULE_NAME: Final = "breakaway_telemetry_to_kinesis"
 """IoT rule names allow only [a-zA-Z0-9_]."""
-RULE_SQL: Final = f"SELECT * FROM '{TELEMETRY_TOPIC_FILTER}'"
+RULE_SQL: Final = f"SELECT * FROM '{TELEMETRY_TOPIC_FILTER}'"  # noqa: S608 (constant, IoT SQL)
 RULE_SQL_VERSION: Final = "2016-03-23"
 RULE_PARTITION_KEY: Final = "${topic(5)}"
 """The Kinesis partition key of the rule: topic level 5 (1-based) is the rider id, so a rider's
