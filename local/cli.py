@@ -1,7 +1,51 @@
-"""The `breakaway` command: one CLI for the project (subcommands are added per capability)."""
+"""The `breakaway` command: one CLI for the project.
+
+Each capability registers its own subcommands: a module listed in ``COMMAND_MODULES`` exposes
+``register(subparsers)``, which adds its subparsers and sets ``func`` (``(args) -> int``) on each.
+Modules are imported only when the CLI runs, so one broken optional dependency never hides
+the rest of the CLI.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
 
-def main(argv: list[str] | None = None) -> int:
-    raise SystemExit("breakaway: no subcommands yet")
+COMMAND_MODULES: tuple[str, ...] = ()
+"""Modules that register subcommands, in the order they appear in ``--help``."""
+
+
+class CliError(Exception):
+    """A problem the user can fix: printed as one line, exit status 2, no traceback."""
+
+
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="breakaway",
+        description="Breakaway: a serverless streaming race leaderboard (local stack, "
+        "simulator, capacity model).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in modules:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except CliError as exc:
+        print(f"breakaway {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

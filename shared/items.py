@@ -94,6 +94,21 @@ def race_from_item(item: Item) -> RaceRecord:
     )
 
 
+def race_item(r: RaceRecord, expires_at: int) -> Item:
+    """A whole race record (the processor builds it with update expressions; tests seed it)."""
+    return {
+        **{k: _s(v) for k, v in keys.race_key(r.race_id).items()},
+        "raceId": _s(r.race_id),
+        keys.INDEX_RECENT_PK: _s(keys.RECENT_RACES_PARTITION),
+        keys.INDEX_RECENT_SK: _n(r.started_at),
+        "lastReadingAt": _n(r.last_reading_at),
+        "riders": _n(r.riders),
+        **{keys.class_count_attribute(c): _n(n) for c, n in r.class_counts.items()},
+        "finished": _n(r.finished),
+        keys.TTL_ATTRIBUTE: _n(expires_at),
+    }
+
+
 def result_item(r: FinalResult, expires_at: int) -> Item:
     return {
         **{k: _s(v) for k, v in keys.result_key(r.race_id, r.rider_id).items()},
