@@ -82,3 +82,12 @@ ARCHIVE_PARTITION_QUERY: Final = "{raceId: .raceId}"
 
 def archive_prefix(race_id: str, date: str) -> str:
     return ARCHIVE_PREFIX.format(race_id=race_id, date=date)
+
+
+# --- CloudFormation stack outputs (the CLI finds deployed resources by these keys) -------------
+STACK_PREFIX: Final = "Breakaway"
+"""Every stack the app deploys is named ``Breakaway-<Env>-<Part>``."""
+OUTPUT_API_URL: Final = "ApiUrl"
+OUTPUT_STREAM_NAME: Final = "StreamName"
+OUTPUT_ARCHIVE_BUCKET: Final = "ArchiveBucketName"
+OUTPUT_IOT_POLICY: Final = "IotPolicyName"
