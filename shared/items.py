@@ -6,6 +6,7 @@ the adapter, test fixtures and the local stack. Key layout lives in :mod:`shared
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from shared import keys
@@ -61,12 +62,12 @@ def standing_item(s: Standing, expires_at: int) -> Item:
     }
 
 
-def _int(item: Item, name: str, default: int = 0) -> int:
+def _int(item: Mapping[str, Any], name: str, default: int = 0) -> int:
     value = item.get(name)
     return int(value["N"]) if value is not None else default
 
 
-def standing_from_item(item: Item) -> Standing:
+def standing_from_item(item: Mapping[str, Any]) -> Standing:
     counted = item.get("counted")
     return Standing(
         race_id=item["raceId"]["S"],
@@ -83,7 +84,7 @@ def standing_from_item(item: Item) -> Standing:
     )
 
 
-def race_from_item(item: Item) -> RaceRecord:
+def race_from_item(item: Mapping[str, Any]) -> RaceRecord:
     return RaceRecord(
         race_id=item["raceId"]["S"],
         started_at=_int(item, keys.INDEX_RECENT_SK),
@@ -126,7 +127,7 @@ def result_item(r: FinalResult, expires_at: int) -> Item:
     }
 
 
-def result_from_item(item: Item) -> FinalResult:
+def result_from_item(item: Mapping[str, Any]) -> FinalResult:
     return FinalResult(
         race_id=item["raceId"]["S"],
         rider_id=item["riderId"]["S"],

@@ -1,0 +1,403 @@
+"""The DynamoDB adapter of the standings store (AWS, and the local stack's emulator).
+
+Write path, per batch:
+* riders already stored: one conditional ``PutItem`` each (``ver = :expected``), run on a
+  small thread pool; a failed condition returns the stored item
+  (``ReturnValuesOnConditionCheckFailure=ALL_OLD``) so the caller re-merges without a read;
+* riders new to the race: ``TransactWriteItems`` of up to 99 creations plus one race-record
+  update that counts them (riders and per-class counts stay exact under retries).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared import items, keys
+from shared.ports import RaceActivity, TransientError, WriteResult, WriteStatus
+from shared.standings import FinalResult, RiderKey, Standing
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "LimitExceededException",
+    }
+)
+BATCH_GET_LIMIT = 100
+TRANSACT_LIMIT = 100
+DEFAULT_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=2,
+    read_timeout=5,
+    max_pool_connections=32,
+)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(exc: Exception) -> bool:
+    if isinstance(exc, ClientError):
+        return error_code(exc) in TRANSIENT_CODES
+    return isinstance(exc, BotoCoreError)
+
+
+def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+class DynamoStandingsStore:
+    """:class:`shared.ports.StandingsStore` on one DynamoDB table (see :mod:`shared.keys`)."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        ttl_seconds: int,
+        *,
+        workers: int = 16,
+        clock: Any = time.time,
+    ) -> None:
+        self._db: Any = client  # low-level calls; the stubs' TypedDicts add nothing here
+        self._table = table_name
+        self._ttl = ttl_seconds
+        self._workers = workers
+        self._clock = clock
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _expires_at(self) -> int:
+        return int(self._clock()) + self._ttl
+
+    def _map(self, fn: Any, args: Sequence[Any]) -> list[Any]:
+        if len(args) <= 1 or self._workers <= 1:
+            return [fn(a) for a in args]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="ddb")
+        return list(self._pool.map(fn, args))
+
+    # -- reads -----------------------------------------------------------------------------
+    def load(self, riders: Sequence[RiderKey]) -> dict[RiderKey, Standing]:
+        found: dict[RiderKey, Standing] = {}
+        for chunk in _chunks(riders, BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [
+                        {k: {"S": v} for k, v in keys.standing_key(r.race_id, r.rider_id).items()}
+                        for r in chunk
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(5):
+                try:
+                    response = self._db.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    if is_transient(exc):
+                        raise TransientError(f"load standings: {exc}") from exc
+                    raise
+                for item in response.get("Responses", {}).get(self._table, []):
+                    s = items.standing_from_item(item)
+                    found[s.key] = s
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise TransientError("load standings: keys left unprocessed after 5 attempts")
+        return found
+
+    def get_standing(self, rider: RiderKey) -> Standing | None:
+        key = {k: {"S": v} for k, v in keys.standing_key(rider.race_id, rider.rider_id).items()}
+        try:
+            response = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        except (ClientError, BotoCoreError) as exc:
+            if is_transient(exc):
+                raise TransientError(f"get standing: {exc}") from exc
+            raise
+        item = response.get("Item")
+        return items.standing_from_item(item) if item else None
+
+    def rank(self, race_id: str, class_id: int | None, points: int) -> int:
+        """1 + the riders with strictly more points: a COUNT query per index shard that reads
+        only the index entries ranked above ``points``."""
+        bound = keys.rank_sk_points_bound(points)
+
+        def count(shard: int) -> int:
+            if class_id is None:
+                index, pk_name = keys.INDEX_OVERALL, keys.INDEX_OVERALL_PK
+                pk = keys.overall_rank_pk(race_id, shard)
+            else:
+                index, pk_name = keys.INDEX_CLASS, keys.INDEX_CLASS_PK
+                pk = keys.class_rank_pk(race_id, class_id, shard)
+            total = 0
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": index,
+                "KeyConditionExpression": "#pk = :pk AND #sk < :bound",
+                "ExpressionAttributeNames": {"#pk": pk_name, "#sk": keys.INDEX_RANK_SK},
+                "ExpressionAttributeValues": {":pk": {"S": pk}, ":bound": {"S": bound}},
+                "Select": "COUNT",
+            }
+            while True:
+                try:
+                    response = self._db.query(**kwargs)
+                except (ClientError, BotoCoreError) as exc:
+                    if is_transient(exc):
+                        raise TransientError(f"rank query: {exc}") from exc
+                    raise
+                total += int(response.get("Count", 0))
+                last = response.get("LastEvaluatedKey")
+                if not last:
+                    return total
+                kwargs["ExclusiveStartKey"] = last
+
+        counts: list[int] = self._map(count, list(range(keys.RANK_SHARDS)))
+        return 1 + sum(counts)
+
+    # -- writes ----------------------------------------------------------------------------
+    def save(self, standings: Sequence[Standing]) -> list[WriteResult]:
+        results: dict[RiderKey, WriteResult] = {}
+        creates = [s for s in standings if s.version == 0]
+        updates = [s for s in standings if s.version > 0]
+        for chunk in _chunks(creates, TRANSACT_LIMIT - 1):
+            for r in self._create(chunk):
+                results[r.key] = r
+        for r in self._map(self._update, updates):
+            results[r.key] = r
+        return [results[s.key] for s in standings]
+
+    def _update(self, s: Standing) -> WriteResult:
+        """Replace the whole standing (this function is its only writer) if unchanged since."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=items.standing_item(_next_version(s), self._expires_at()),
+                ConditionExpression="#ver = :expected",
+                ExpressionAttributeNames={"#ver": "ver"},
+                ExpressionAttributeValues={":expected": {"N": str(s.version)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                item: Any = exc.response.get("Item")
+                current = items.standing_from_item(item) if item else None
+                return WriteResult(s.key, WriteStatus.CONFLICT, current=current)
+            if is_transient(exc):
+                return WriteResult(s.key, WriteStatus.TRANSIENT, error=str(exc))
+            raise
+        except BotoCoreError as exc:
+            return WriteResult(s.key, WriteStatus.TRANSIENT, error=str(exc))
+        return WriteResult(s.key, WriteStatus.OK)
+
+    def _create(self, chunk: Sequence[Standing]) -> list[WriteResult]:
+        """Create new standings and count them in their race record, all or nothing."""
+        pending = list(chunk)
+        done: list[WriteResult] = []
+        for attempt in range(4):
+            if not pending:
+                break
+            expires_at = self._expires_at()
+            actions: list[dict[str, Any]] = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": items.standing_item(_next_version(s), expires_at),
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": keys.PK},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+                for s in pending
+            ]
+            actions.extend(self._count_riders(pending, expires_at))
+            try:
+                self._db.transact_write_items(TransactItems=actions)
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    if is_transient(exc):
+                        return done + [
+                            WriteResult(s.key, WriteStatus.TRANSIENT, error=str(exc))
+                            for s in pending
+                        ]
+                    raise
+                reasons = exc.response.get("CancellationReasons", [])
+                still: list[Standing] = []
+                for s, reason in zip(pending, reasons, strict=False):
+                    if reason.get("Code") == "ConditionalCheckFailed":
+                        item = reason.get("Item")
+                        current = items.standing_from_item(item) if item else None
+                        done.append(WriteResult(s.key, WriteStatus.CONFLICT, current=current))
+                    else:
+                        still.append(s)
+                pending = still
+                time.sleep(0.02 * 2**attempt)
+                continue
+            except BotoCoreError as exc:
+                return done + [
+                    WriteResult(s.key, WriteStatus.TRANSIENT, error=str(exc)) for s in pending
+                ]
+            done.extend(WriteResult(s.key, WriteStatus.OK) for s in pending)
+            pending = []
+        done.extend(
+            WriteResult(s.key, WriteStatus.TRANSIENT, error="transaction kept conflicting")
+            for s in pending
+        )
+        return done
+
+    def _count_riders(self, created: Sequence[Standing], expires_at: int) -> list[dict[str, Any]]:
+        by_race: dict[str, dict[int, int]] = {}
+        for s in created:
+            per_class = by_race.setdefault(s.race_id, {})
+            per_class[s.class_id] = per_class.get(s.class_id, 0) + 1
+        actions = []
+        for race_id, per_class in by_race.items():
+            adds = ["#riders :n"] + [f"#c{c} :c{c}" for c in per_class]
+            names = {"#riders": "riders"} | {
+                f"#c{c}": keys.class_count_attribute(c) for c in per_class
+            }
+            values = {":n": {"N": str(sum(per_class.values()))}} | {
+                f":c{c}": {"N": str(n)} for c, n in per_class.items()
+            }
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {k: {"S": v} for k, v in keys.race_key(race_id).items()},
+                        "UpdateExpression": "ADD " + ", ".join(adds) + self._race_set_clause(),
+                        "ExpressionAttributeNames": names | self._race_set_names(),
+                        "ExpressionAttributeValues": values
+                        | self._race_set_values(race_id, expires_at),
+                    }
+                }
+            )
+        return actions
+
+    @staticmethod
+    def _race_set_clause() -> str:
+        return " SET #raceId = :raceId, #racesPk = :racesPk, #ttl = :ttl"
+
+    @staticmethod
+    def _race_set_names() -> dict[str, str]:
+        return {"#raceId": "raceId", "#racesPk": keys.INDEX_RECENT_PK, "#ttl": keys.TTL_ATTRIBUTE}
+
+    @staticmethod
+    def _race_set_values(race_id: str, expires_at: int) -> dict[str, Any]:
+        return {
+            ":raceId": {"S": race_id},
+            ":racesPk": {"S": keys.RECENT_RACES_PARTITION},
+            ":ttl": {"N": str(expires_at)},
+        }
+
+    def record_activity(self, activity: Sequence[RaceActivity]) -> None:
+        def touch(a: RaceActivity) -> None:
+            key = {k: {"S": v} for k, v in keys.race_key(a.race_id).items()}
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression=(
+                        "SET #last = :last, #started = if_not_exists(#started, :first)"
+                        ", #raceId = :raceId, #racesPk = :racesPk, #ttl = :ttl"
+                    ),
+                    ConditionExpression="attribute_not_exists(#last) OR #last < :last",
+                    ExpressionAttributeNames={
+                        "#last": "lastReadingAt",
+                        "#started": keys.INDEX_RECENT_SK,
+                    }
+                    | self._race_set_names(),
+                    ExpressionAttributeValues={
+                        ":last": {"N": str(a.last_device_ts)},
+                        ":first": {"N": str(a.first_device_ts)},
+                    }
+                    | self._race_set_values(a.race_id, self._expires_at()),
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    # A later reading is already recorded; set startedAt if it is still unset.
+                    self._set_started(key, a.first_device_ts)
+                    return
+                if is_transient(exc):
+                    raise TransientError(f"race record: {exc}") from exc
+                raise
+            except BotoCoreError as exc:
+                raise TransientError(f"race record: {exc}") from exc
+
+        self._map(touch, list(activity))
+
+    def _set_started(self, key: dict[str, Any], first: int) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET #started = :first",
+                ConditionExpression="attribute_not_exists(#started) OR #started > :first",
+                ExpressionAttributeNames={"#started": keys.INDEX_RECENT_SK},
+                ExpressionAttributeValues={":first": {"N": str(first)}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return
+            if is_transient(exc):
+                raise TransientError(f"race record: {exc}") from exc
+            raise
+
+    def put_result(self, result: FinalResult) -> FinalResult:
+        expires_at = self._expires_at()
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": items.result_item(result, expires_at),
+                            "ConditionExpression": "attribute_not_exists(#pk)",
+                            "ExpressionAttributeNames": {"#pk": keys.PK},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {k: {"S": v} for k, v in keys.race_key(result.race_id).items()},
+                            "UpdateExpression": "ADD #finished :one",
+                            "ExpressionAttributeNames": {"#finished": "finished"},
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons", [])
+                first = reasons[0] if reasons else {}
+                if first.get("Code") == "ConditionalCheckFailed" and first.get("Item"):
+                    return items.result_from_item(first["Item"])
+                raise TransientError(f"put result: {exc}") from exc
+            if is_transient(exc):
+                raise TransientError(f"put result: {exc}") from exc
+            raise
+        except BotoCoreError as exc:
+            raise TransientError(f"put result: {exc}") from exc
+        return result
+
+
+def _next_version(s: Standing) -> Standing:
+    return replace(s, version=s.version + 1)
