@@ -1,0 +1,91 @@
+"""Create Breakaway's DynamoDB tables for tests (moto or the local emulator), from shared.keys.
+
+The standings table: ``pk``/``sk`` strings, the two write-sharded ranking indexes
+(``ByRaceRank``, ``ByClassRank``; INCLUDE ``RANK_INDEX_PROJECTION``) and ``RecentRaces``
+(KEYS_ONLY, ``startedAt`` number), TTL on ``expiresAt``. The idempotency table is the one
+Powertools' DynamoDBPersistenceLayer expects by default: partition key ``id`` (string).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+
+
+def standings_table_definition(table_name: str) -> dict[str, Any]:
+    """The ``CreateTable`` arguments of the standings table (on-demand billing)."""
+    rank_projection = {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": list(keys.RANK_INDEX_PROJECTION),
+    }
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": keys.PK, "AttributeType": "S"},
+            {"AttributeName": keys.SK, "AttributeType": "S"},
+            {"AttributeName": keys.INDEX_OVERALL_PK, "AttributeType": "S"},
+            {"AttributeName": keys.INDEX_CLASS_PK, "AttributeType": "S"},
+            {"AttributeName": keys.INDEX_RANK_SK, "AttributeType": "S"},
+            {"AttributeName": keys.INDEX_RECENT_PK, "AttributeType": "S"},
+            {"AttributeName": keys.INDEX_RECENT_SK, "AttributeType": "N"},
+        ],
+        "KeySchema": [
+            {"AttributeName": keys.PK, "KeyType": "HASH"},
+            {"AttributeName": keys.SK, "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": keys.INDEX_OVERALL,
+                "KeySchema": [
+                    {"AttributeName": keys.INDEX_OVERALL_PK, "KeyType": "HASH"},
+                    {"AttributeName": keys.INDEX_RANK_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": rank_projection,
+            },
+            {
+                "IndexName": keys.INDEX_CLASS,
+                "KeySchema": [
+                    {"AttributeName": keys.INDEX_CLASS_PK, "KeyType": "HASH"},
+                    {"AttributeName": keys.INDEX_RANK_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": rank_projection,
+            },
+            {
+                "IndexName": keys.INDEX_RECENT,
+                "KeySchema": [
+                    {"AttributeName": keys.INDEX_RECENT_PK, "KeyType": "HASH"},
+                    {"AttributeName": keys.INDEX_RECENT_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+        ],
+    }
+
+
+def idempotency_table_definition(table_name: str) -> dict[str, Any]:
+    """The Powertools idempotency table: partition key ``id`` (string)."""
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    }
+
+
+def create_tables(dynamodb_client: Any, standings_table: str, idempotency_table: str) -> None:
+    """Create both tables, wait until active, turn TTL on (``expiresAt``, ``expiration``)."""
+    dynamodb_client.create_table(**standings_table_definition(standings_table))
+    dynamodb_client.create_table(**idempotency_table_definition(idempotency_table))
+    waiter = dynamodb_client.get_waiter("table_exists")
+    for name in (standings_table, idempotency_table):
+        waiter.wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    dynamodb_client.update_time_to_live(
+        TableName=standings_table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": keys.TTL_ATTRIBUTE},
+    )
+    dynamodb_client.update_time_to_live(
+        TableName=idempotency_table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+    )
