@@ -84,6 +84,9 @@ def describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors(include_url=False):
         field = ".".join(str(p) for p in item["loc"]) or "reading"
+        if item["type"] == "missing":
+            parts.append(f"{field}: {item['msg']}")
+            continue
         got = item.get("input")
         shown = repr(got) if not isinstance(got, dict) else "{...}"
         if len(shown) > 40:

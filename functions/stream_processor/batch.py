@@ -1,0 +1,120 @@
+"""Powertools batch processing, extended to merge a whole batch before writing.
+
+``TelemetryBatchProcessor`` is a Powertools ``BatchProcessor`` for Kinesis with a parser model.
+Powertools parses every record into :class:`TelemetryKinesisRecord` (base64, size, JSON and the
+telemetry contract in one validation); a record that fails that validation can never succeed,
+so instead of reporting it as a batch item failure (which would block the shard until it
+expires) it becomes a dead letter with its payload, shard, sequence number and the reason.
+After the per-record loop the valid readings go to the logic as one batch; the records it
+reports as transient failures become ``batchItemFailures``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.parser.models import (
+    KinesisDataStreamRecord,
+    KinesisDataStreamRecordPayload,
+)
+from pydantic import Json, ValidationError, field_validator
+
+from functions.stream_processor.logic import BatchOutcome, Delivery, Poison, StreamProcessor
+from shared.contract import MAX_READING_BYTES, Telemetry, describe
+from shared.ports import DeadLetter
+
+
+class TelemetryPayload(KinesisDataStreamRecordPayload):
+    data: Json[Telemetry]
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def data_base64_decode(cls, value: Any) -> bytes:  # overrides the parent's decoder
+        if not isinstance(value, str):
+            raise ValueError("must be a base64 string")
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"not valid base64 ({exc})") from None
+        if len(raw) > MAX_READING_BYTES:
+            raise ValueError(f"reading is {len(raw)} bytes, the limit is {MAX_READING_BYTES}")
+        return raw
+
+
+class TelemetryKinesisRecord(KinesisDataStreamRecord):
+    kinesis: TelemetryPayload
+
+    @property
+    def reading(self) -> Telemetry:
+        data = self.kinesis.data
+        assert isinstance(data, Telemetry)
+        return data
+
+
+def dead_letter(record: dict[str, Any], reason: str) -> DeadLetter:
+    kinesis = record.get("kinesis") or {}
+    event_id = str(record.get("eventID", ""))
+    return DeadLetter(
+        payload=str(kinesis.get("data", "")),
+        reason=reason,
+        shard_id=event_id.partition(":")[0],
+        sequence_number=str(kinesis.get("sequenceNumber", "")),
+        partition_key=str(kinesis.get("partitionKey", "")),
+        event_source_arn=str(record.get("eventSourceARN", "")),
+        approximate_arrival=float(kinesis.get("approximateArrivalTimestamp") or 0.0),
+    )
+
+
+class TelemetryBatchProcessor(BatchProcessor):
+    def __init__(
+        self,
+        logic: StreamProcessor[TelemetryKinesisRecord | dict[str, Any]],
+        on_outcome: Callable[[BatchOutcome[Any]], None] = lambda _: None,
+    ) -> None:
+        super().__init__(
+            event_type=EventType.KinesisDataStreams,
+            model=TelemetryKinesisRecord,
+            raise_on_entire_batch_failure=False,
+        )
+        self.logic = logic
+        self.on_outcome = on_outcome
+        self._deliveries: list[Delivery[Any]] = []
+        self._poison: list[Poison[Any]] = []
+
+    def collect(self, record: TelemetryKinesisRecord) -> None:
+        """The record handler: a valid reading joins the batch."""
+        self._deliveries.append(Delivery(record.reading, record))
+
+    def _prepare(self) -> None:
+        super()._prepare()  # type: ignore[no-untyped-call]
+        self._deliveries = []
+        self._poison = []
+
+    def _register_model_validation_error_record(self, record: dict[str, Any]) -> Any:
+        exc = sys.exc_info()[1]
+        reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+        self._poison.append(Poison(dead_letter(record, reason), record))
+        return self.success_handler(record=record, result=None)
+
+    def process(self) -> list[tuple[Any, ...]]:
+        results = super().process()
+        outcome = self.logic.process(self._deliveries, self._poison)
+        for handle, reason in outcome.failed:
+            failed: Any = handle
+            if isinstance(handle, dict):  # a dead letter that could not be stored
+                failed = self._to_batch_type(record=handle, event_type=self.event_type)
+            try:
+                raise RetryableRecordError(reason)
+            except RetryableRecordError:
+                self.failure_handler(record=failed, exception=sys.exc_info())
+        self.on_outcome(outcome)
+        return results
+
+
+class RetryableRecordError(Exception):
+    """Why a record is reported in ``batchItemFailures`` (logged by Powertools)."""

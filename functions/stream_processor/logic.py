@@ -1,0 +1,289 @@
+"""The stream processor's logic: one batch of readings in, standings written once per rider.
+
+Per batch:
+
+1. dead letters (records that can never succeed) are stored durably first;
+2. readings are grouped per rider; each rider's standing comes from the warm cache of what this
+   environment last wrote, or one BatchGetItem for the riders it has not seen;
+3. :func:`shared.standings.merge` counts only the seconds not counted yet;
+4. each changed rider is written once, on condition that the stored version is the one merged
+   from; on a conflict the stored standing comes back with the failure and is merged again;
+5. the race record moves forward; riders whose ``final`` reading is counted are finished
+   (exactly once, by the idempotent ``finish`` the handler wires in).
+
+Anything transient is reported per record, at the first record of the rider (or race) it
+concerns, so that Lambda retries from there; the records after it come again and count nothing.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Generic, TypeVar
+
+from shared.contract import Telemetry
+from shared.ports import (
+    DeadLetter,
+    DeadLetterSink,
+    Notifier,
+    RaceActivity,
+    StandingsStore,
+    TransientError,
+    WriteStatus,
+)
+from shared.standings import FinalResult, Merge, RiderKey, Standing, merge
+
+H = TypeVar("H")
+"""Opaque handle of a record (the handler uses the parsed Kinesis record)."""
+
+MAX_CONFLICT_ROUNDS = 4
+DEFAULT_CACHE_SIZE = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery(Generic[H]):
+    reading: Telemetry
+    handle: H
+
+
+@dataclass(frozen=True, slots=True)
+class Poison(Generic[H]):
+    letter: DeadLetter
+    handle: H
+
+
+@dataclass
+class BatchOutcome(Generic[H]):
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    riders_written: int = 0
+    conflicts: int = 0
+    finished: int = 0
+    lags_ms: list[int] = field(default_factory=list)
+    failed: list[tuple[H, str]] = field(default_factory=list)
+    """Records to report in ``batchItemFailures``, with the reason."""
+
+
+class StandingsCache:
+    """What this environment last wrote per rider: a bounded LRU.
+
+    A rider's readings stay on one shard, and a shard is read by one environment at a time, so
+    the cache is nearly always current; when it is not, the conditional write says so.
+    """
+
+    def __init__(self, size: int = DEFAULT_CACHE_SIZE) -> None:
+        self._size = size
+        self._items: OrderedDict[RiderKey, Standing] = OrderedDict()
+
+    def get(self, key: RiderKey) -> Standing | None:
+        s = self._items.get(key)
+        if s is not None:
+            self._items.move_to_end(key)
+        return s
+
+    def put(self, s: Standing) -> None:
+        self._items[s.key] = s
+        self._items.move_to_end(s.key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def drop(self, key: RiderKey) -> None:
+        self._items.pop(key, None)
+
+    def __contains__(self, key: RiderKey) -> bool:
+        return key in self._items
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+Finisher = Callable[[RiderKey], object]
+
+
+class StreamProcessor(Generic[H]):
+    def __init__(
+        self,
+        store: StandingsStore,
+        dead_letters: DeadLetterSink,
+        finish: Finisher,
+        clock_ms: Callable[[], int],
+        cache: StandingsCache | None = None,
+    ) -> None:
+        self.store = store
+        self.dead_letters = dead_letters
+        self.finish = finish
+        self.clock_ms = clock_ms
+        self.cache = cache if cache is not None else StandingsCache()
+
+    def process(
+        self, deliveries: Sequence[Delivery[H]], poison: Sequence[Poison[H]] = ()
+    ) -> BatchOutcome[H]:
+        out: BatchOutcome[H] = BatchOutcome()
+        if poison:
+            try:
+                self.dead_letters.send([p.letter for p in poison])
+                out.dead_lettered = len(poison)
+            except TransientError as exc:
+                out.failed.extend((p.handle, f"dead-letter store: {exc}") for p in poison)
+
+        groups: dict[RiderKey, list[Delivery[H]]] = {}
+        for d in deliveries:
+            groups.setdefault(RiderKey(d.reading.race_id, d.reading.rider_id), []).append(d)
+        if not groups:
+            return out
+
+        now = self.clock_ms()
+        failed_riders = self._write_standings(groups, now, out)
+
+        written = [k for k in groups if k not in failed_riders]
+        self._record_activity(groups, written, out)
+
+        for key in written:
+            for d in groups[key]:
+                if d.reading.is_final:
+                    try:
+                        self.finish(key)
+                        out.finished += 1
+                    except TransientError as exc:
+                        out.failed.append((d.handle, f"finish {key.rider_id}: {exc}"))
+                    break
+        return out
+
+    def _write_standings(
+        self, groups: dict[RiderKey, list[Delivery[H]]], now: int, out: BatchOutcome[H]
+    ) -> set[RiderKey]:
+        failed: dict[RiderKey, str] = {}
+        known = self._known_standings(list(groups), failed)
+        pending: dict[RiderKey, Merge] = {}
+        for key, ds in groups.items():
+            if key in failed:
+                continue
+            m = merge(known[key], (d.reading for d in ds), now)
+            if m.changed:
+                pending[key] = m
+            else:
+                out.duplicates += m.duplicates
+
+        for _ in range(MAX_CONFLICT_ROUNDS):
+            if not pending:
+                break
+            pending = self._save(pending, groups, now, out, failed)
+        for key in pending:
+            self.cache.drop(key)
+            failed[key] = "write: conflicts did not settle"
+
+        for key, reason in failed.items():
+            out.failed.append((groups[key][0].handle, f"rider {key.rider_id}: {reason}"))
+        return set(failed)
+
+    def _known_standings(
+        self, riders: list[RiderKey], failed: dict[RiderKey, str]
+    ) -> dict[RiderKey, Standing | None]:
+        """Each rider's current standing: from the cache, else one batched consistent read."""
+        known: dict[RiderKey, Standing | None] = {}
+        unseen = []
+        for k in riders:
+            cached = self.cache.get(k)
+            if cached is None:
+                unseen.append(k)
+            known[k] = cached
+        if unseen:
+            try:
+                loaded = self.store.load(unseen)
+            except TransientError as exc:
+                loaded = {}
+                failed.update((k, f"load: {exc}") for k in unseen)
+            for k in unseen:
+                known[k] = loaded.get(k)
+        return known
+
+    def _save(
+        self,
+        pending: dict[RiderKey, Merge],
+        groups: dict[RiderKey, list[Delivery[H]]],
+        now: int,
+        out: BatchOutcome[H],
+        failed: dict[RiderKey, str],
+    ) -> dict[RiderKey, Merge]:
+        """One write per pending rider; returns the riders to write again after a conflict."""
+        retry: dict[RiderKey, Merge] = {}
+        for r in self.store.save([m.standing for m in pending.values()]):
+            m = pending[r.key]
+            if r.status is WriteStatus.OK:
+                self.cache.put(replace(m.standing, version=m.standing.version + 1))
+                out.applied += len(m.applied)
+                out.duplicates += m.duplicates
+                out.riders_written += 1
+                out.lags_ms.extend(now - a.device_timestamp for a in m.applied)
+            elif r.status is WriteStatus.CONFLICT:
+                # Someone else wrote this rider (a replay, another environment after a
+                # reshard): merge again from what is stored, which came back with the failure.
+                out.conflicts += 1
+                if r.current is not None:
+                    self.cache.put(r.current)
+                else:
+                    self.cache.drop(r.key)
+                again = merge(r.current, (d.reading for d in groups[r.key]), now)
+                if again.changed:
+                    retry[r.key] = again
+                else:
+                    out.duplicates += again.duplicates
+            else:
+                self.cache.drop(r.key)
+                failed[r.key] = f"write: {r.error}"
+        return retry
+
+    def _record_activity(
+        self,
+        groups: dict[RiderKey, list[Delivery[H]]],
+        written: Sequence[RiderKey],
+        out: BatchOutcome[H],
+    ) -> None:
+        spans: dict[str, tuple[int, int]] = {}
+        for key in written:
+            for d in groups[key]:
+                ts = d.reading.device_timestamp
+                lo, hi = spans.get(key.race_id, (ts, ts))
+                spans[key.race_id] = (min(lo, ts), max(hi, ts))
+        if not spans:
+            return
+        try:
+            self.store.record_activity(
+                [RaceActivity(race, lo, hi) for race, (lo, hi) in spans.items()]
+            )
+        except TransientError as exc:
+            first: dict[str, H] = {}
+            for key in written:
+                first.setdefault(key.race_id, groups[key][0].handle)
+            out.failed.extend((h, f"race {race}: {exc}") for race, h in first.items())
+
+
+def finish_rider(
+    store: StandingsStore, notifier: Notifier, rider: RiderKey, now_ms: int
+) -> FinalResult:
+    """Record the rider's final result (rank overall and in class at finish) and announce it.
+
+    Not idempotent by itself (the notification is a side effect): the handler wraps it in the
+    Powertools idempotency utility keyed on (raceId, riderId). The result record is written
+    only if absent, so a retry after a failed notification announces the stored result.
+    """
+    standing = store.get_standing(rider)
+    if standing is None:
+        raise TransientError(f"no standing yet for {rider.race_id}/{rider.rider_id}")
+    result = FinalResult(
+        race_id=standing.race_id,
+        rider_id=standing.rider_id,
+        name=standing.name,
+        class_id=standing.class_id,
+        points=standing.points,
+        seconds=standing.seconds,
+        last_second=standing.last_second,
+        rank_overall=store.rank(standing.race_id, None, standing.points),
+        rank_class=store.rank(standing.race_id, standing.class_id, standing.points),
+        finished_at=now_ms,
+    )
+    stored = store.put_result(result)
+    notifier.publish(stored)
+    return stored
