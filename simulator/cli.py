@@ -1,0 +1,375 @@
+"""`breakaway simulate`, `breakaway provision`, `breakaway deprovision`."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from local.cli import CliError
+from shared.contract import CLASS_IDS, ID_PATTERN, MAX_RACE_SECONDS
+from shared.names import (
+    LOCAL_ENDPOINTS_FILE,
+    LOCAL_STATE_DIR,
+    OUTPUT_IOT_POLICY,
+    OUTPUT_STREAM_NAME,
+)
+from simulator.model import RaceConfig
+from simulator.runner import RunOptions, simulate
+from simulator.targets import TargetError
+from simulator.transports.base import Transport, TransportError
+from simulator.transports.mqtt import IOT_PUBLISHES_PER_CONNECTION
+
+DEFAULT_CREDENTIALS_DIR = f"{LOCAL_STATE_DIR}/iot"
+MQTT_TLS_PORT = 8883
+CONNECTION_HEADROOM = 0.9
+"""Auto-sized MQTT pools keep each connection at 90% of its publish limit."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
+def _race_id(text: str) -> str:
+    if not re.fullmatch(ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1-64 of A-Z a-z 0-9 _ -")
+    return text
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "simulate",
+        help="ride a simulated race: send readings over Kinesis or MQTT, write the ground truth",
+        description="Simulate riders sending one reading per second; write each rider's exact "
+        "score (the ground truth) to a JSON file.",
+    )
+    race = p.add_argument_group("race")
+    race.add_argument("--riders", type=_positive_int, default=100, help="riders (default 100)")
+    race.add_argument(
+        "--classes",
+        type=_positive_int,
+        default=len(CLASS_IDS),
+        help=f"exercise classes in play, 1-{len(CLASS_IDS)} (default {len(CLASS_IDS)})",
+    )
+    race.add_argument(
+        "--duration", type=_positive_int, default=60, help="race seconds (default 60)"
+    )
+    race.add_argument(
+        "--rate",
+        type=float,
+        default=1.0,
+        help="readings per rider per race second, at most 1 (0.5 = every other second)",
+    )
+    race.add_argument("--race-id", type=_race_id, help="race id (default race-<seed>)")
+    race.add_argument("--seed", type=int, default=1, help="model seed (default 1)")
+    race.add_argument(
+        "--start-ms",
+        type=int,
+        help="epoch ms of race second 0 (deviceTimestamp = start + second*1000; default now)",
+    )
+    race.add_argument(
+        "--time-compression",
+        type=_non_negative_float,
+        default=1.0,
+        help="race seconds per wall second (default 1 = real time; 0 = as fast as possible)",
+    )
+    race.add_argument(
+        "--ground-truth",
+        type=Path,
+        help=f"where to write the ground truth (default {LOCAL_STATE_DIR}/truth/<race>.json)",
+    )
+
+    where = p.add_argument_group("where to send")
+    where.add_argument("--transport", choices=("kinesis", "mqtt"), default="kinesis")
+    where.add_argument("--target", choices=("local", "aws"), default="local")
+    where.add_argument(
+        "--endpoints-file",
+        type=Path,
+        default=Path(LOCAL_ENDPOINTS_FILE),
+        help=f"the local stack's endpoints (default {LOCAL_ENDPOINTS_FILE})",
+    )
+    where.add_argument("--region", help="AWS region (default: the AWS configuration)")
+    where.add_argument("--stream-name", help="Kinesis stream (default: from the stack outputs)")
+    where.add_argument("--endpoint-url", help="Kinesis endpoint URL override")
+    where.add_argument("--max-in-flight", type=_positive_int, default=4, help="PutRecords calls")
+    where.add_argument("--mqtt-endpoint", help="MQTT host (default: local broker / IoT Data-ATS)")
+    where.add_argument("--mqtt-port", type=_positive_int, help="MQTT port (default 8883 on AWS)")
+    where.add_argument(
+        "--credentials",
+        type=Path,
+        default=Path(DEFAULT_CREDENTIALS_DIR),
+        help=f"folder written by `breakaway provision` (default {DEFAULT_CREDENTIALS_DIR})",
+    )
+    where.add_argument(
+        "--connections",
+        type=_positive_int,
+        help="MQTT connections (default: enough for 90%% of the per-connection limit)",
+    )
+    where.add_argument("--qos", type=int, choices=(0, 1), default=1, help="MQTT QoS (default 1)")
+    where.add_argument(
+        "--max-publish-rate",
+        type=_non_negative_int,
+        default=IOT_PUBLISHES_PER_CONNECTION,
+        help="publishes/s per connection (default 100, IoT Core's limit; 0 = unlimited)",
+    )
+    where.add_argument(
+        "--basic-ingest", action="store_true", help="publish on the rule's Basic Ingest topic"
+    )
+
+    faults = p.add_argument_group("fault injection")
+    faults.add_argument(
+        "--duplicate-fraction",
+        type=_fraction,
+        default=0.0,
+        help="fraction of readings sent twice (same eventId and payload)",
+    )
+    faults.add_argument(
+        "--reorder-window",
+        type=_non_negative_int,
+        default=0,
+        help="readings are shuffled within a sliding window of this many",
+    )
+    p.set_defaults(func=run_simulate)
+
+    pv = subparsers.add_parser(
+        "provision", help="create IoT things, keys and certificates for `simulate --target aws`"
+    )
+    pv.add_argument("--count", type=_positive_int, default=1, help="things (one per connection)")
+    pv.add_argument("--prefix", type=_race_id, default="breakaway-sim", help="thing name prefix")
+    pv.add_argument("--policy", help="IoT policy (default: the stack output IotPolicyName)")
+    pv.add_argument("--dir", type=Path, default=Path(DEFAULT_CREDENTIALS_DIR))
+    pv.add_argument("--region")
+    pv.set_defaults(func=run_provision)
+
+    dp = subparsers.add_parser("deprovision", help="remove what `breakaway provision` created")
+    dp.add_argument("--dir", type=Path, default=Path(DEFAULT_CREDENTIALS_DIR))
+    dp.add_argument("--region")
+    dp.set_defaults(func=run_deprovision)
+
+
+def _session(region: str | None) -> Any:
+    import boto3
+
+    return boto3.Session(region_name=region) if region else boto3.Session()
+
+
+def _race_config(args: argparse.Namespace) -> RaceConfig:
+    if not 0 < args.rate <= 1:
+        raise CliError(f"--rate {args.rate} must be above 0 and at most 1 (Hz per rider)")
+    if args.classes > len(CLASS_IDS):
+        raise CliError(f"--classes {args.classes} must be 1-{len(CLASS_IDS)}")
+    if args.duration > MAX_RACE_SECONDS + 1:
+        raise CliError(f"--duration must be at most {MAX_RACE_SECONDS + 1} seconds")
+    return RaceConfig(
+        race_id=args.race_id or f"race-{args.seed}",
+        riders=args.riders,
+        duration=args.duration,
+        seed=args.seed,
+        classes=args.classes,
+        start_ms=args.start_ms if args.start_ms is not None else int(time.time() * 1000),
+        period=max(1, round(1 / args.rate)),
+    )
+
+
+def _kinesis(args: argparse.Namespace) -> tuple[Transport, str]:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from simulator.targets import explain_aws_error, load_local_endpoints, stack_output
+    from simulator.transports.kinesis import KinesisTransport, describe_failure, kinesis_client
+
+    if args.target == "local":
+        ep = load_local_endpoints(args.endpoints_file)
+        stream = args.stream_name or ep.stream_name
+        url = args.endpoint_url or ep.aws_endpoint_url
+        client = kinesis_client(
+            endpoint_url=url,
+            region=args.region or ep.region,
+            session=boto3.Session(),
+            max_in_flight=args.max_in_flight,
+            access_key="breakaway-local",
+            secret_key="breakaway-local",  # noqa: S106 (the emulator accepts anything)
+        )
+        where = f"the local stack's Kinesis at {url}"
+    else:
+        session = _session(args.region)
+        stream = args.stream_name or stack_output(
+            session, OUTPUT_STREAM_NAME, "--stream-name", args.region
+        )
+        client = kinesis_client(
+            endpoint_url=args.endpoint_url, session=session, max_in_flight=args.max_in_flight
+        )
+        url = args.endpoint_url or "Kinesis"
+        where = f"Kinesis ({client.meta.region_name})"
+    # Pre-flight: the stream exists and we can reach it, before riding anything.
+    try:
+        client.describe_stream_summary(StreamName=stream)
+    except (BotoCoreError, ClientError) as exc:
+        fatal = describe_failure(exc, stream)
+        if fatal is not None:
+            raise CliError(str(fatal)) from None
+        from botocore.exceptions import EndpointConnectionError
+
+        if isinstance(exc, EndpointConnectionError):
+            hint = "start it with `breakaway up`" if args.target == "local" else "check it"
+            raise CliError(f"cannot reach {where}: {hint}") from None
+        raise CliError(str(explain_aws_error(exc, f"describe stream {stream!r}"))) from None
+    return KinesisTransport(
+        client, stream, max_in_flight=args.max_in_flight, endpoint_description=where
+    ), f"Kinesis stream {stream} ({where})"
+
+
+def _mqtt(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]:
+    from simulator.transports.mqtt import MqttTransport, mtls_connection, tcp_connection
+
+    per_second = config.riders / config.period
+    if args.connections:
+        count = args.connections
+    elif args.max_publish_rate:
+        count = max(1, math.ceil(per_second / (args.max_publish_rate * CONNECTION_HEADROOM)))
+    else:
+        count = 1
+    suffix = f"{os.getpid()}"
+    if args.target == "local":
+        from simulator.targets import load_local_endpoints
+
+        if args.mqtt_endpoint:
+            host, port = args.mqtt_endpoint, args.mqtt_port or 1883
+        else:
+            ep = load_local_endpoints(args.endpoints_file)
+            host, port = ep.mqtt_host, args.mqtt_port or ep.mqtt_port
+        connections = [
+            tcp_connection(host, port, f"breakaway-sim-{suffix}-{i}") for i in range(count)
+        ]
+        where = f"the MQTT broker at {host}:{port}"
+    else:
+        from simulator.provision import load_things
+        from simulator.targets import iot_data_endpoint
+
+        _, things = load_things(args.credentials)
+        host = args.mqtt_endpoint or iot_data_endpoint(_session(args.region), args.region)
+        port = args.mqtt_port or MQTT_TLS_PORT
+        connections = []
+        for i in range(count):
+            t = things[i % len(things)]
+            client_id = t.name if i < len(things) else f"{t.name}-{i}"
+            connections.append(
+                mtls_connection(host, port, str(t.cert_path), str(t.key_path), client_id)
+            )
+        where = f"IoT Core at {host}:{port}"
+    transport = MqttTransport(
+        connections,
+        qos=args.qos,
+        max_rate=args.max_publish_rate,
+        basic_ingest=args.basic_ingest,
+        where=where,
+    )
+    return transport, f"MQTT, {count} connection(s), QoS {args.qos}, {where}"
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    config = _race_config(args)
+    truth_path = args.ground_truth or Path(LOCAL_STATE_DIR) / "truth" / f"{config.race_id}.json"
+    try:
+        if args.transport == "kinesis":
+            transport, description = _kinesis(args)
+        else:
+            transport, description = _mqtt(args, config)
+    except (TargetError, TransportError) as exc:
+        raise CliError(str(exc)) from None
+    tty = sys.stdout.isatty()
+    if tty:
+        print(f"riding {config.riders} riders for {config.duration} s over {description}")
+    options = RunOptions(
+        time_compression=args.time_compression,
+        duplicate_fraction=args.duplicate_fraction,
+        reorder_window=args.reorder_window,
+        truth_path=truth_path,
+        progress=tty,
+    )
+    try:
+        summary = simulate(config, transport, options)
+    except TransportError as exc:
+        raise CliError(str(exc)) from None
+    except TimeoutError as exc:
+        raise CliError(f"gave up waiting for acknowledgements ({exc})") from None
+    finally:
+        transport.close()
+    print(summary.line())
+    return 0 if summary.ok else 1
+
+
+def run_provision(args: argparse.Namespace) -> int:
+    from simulator.provision import provision
+    from simulator.targets import explain_aws_error, stack_output
+
+    session = _session(args.region)
+    try:
+        policy = args.policy or stack_output(session, OUTPUT_IOT_POLICY, "--policy", args.region)
+        try:
+            iot = session.client("iot", region_name=args.region)
+        except Exception as exc:
+            raise explain_aws_error(exc, "create an IoT client") from None
+        things = provision(iot, policy, args.dir, args.count, args.prefix)
+    except TargetError as exc:
+        raise CliError(str(exc)) from None
+    print(f"provisioned {len(things)} thing(s) with policy {policy}; credentials in {args.dir}")
+    return 0
+
+
+def run_deprovision(args: argparse.Namespace) -> int:
+    from simulator.provision import deprovision
+    from simulator.targets import explain_aws_error
+
+    session = _session(args.region)
+    try:
+        try:
+            iot = session.client("iot", region_name=args.region)
+        except Exception as exc:
+            raise explain_aws_error(exc, "create an IoT client") from None
+        removed = deprovision(iot, args.dir)
+    except TargetError as exc:
+        raise CliError(str(exc)) from None
+    print(f"removed {len(removed)} thing(s) and their certificates; deleted {args.dir}")
+    return 0

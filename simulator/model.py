@@ -1,0 +1,195 @@
+"""The rider model: seeded and pure.
+
+Every reading is a function of (seed, race id, rider index, race second) and nothing else:
+``reading(config, rider, second)`` always returns the same :class:`Telemetry`, and the same
+seed gives byte-identical wire payloads. ``deviceTimestamp`` is derived too: it is
+``start_ms + second * 1000`` (the race clock), where ``start_ms`` is part of the config (the
+CLI defaults it to the wall clock when the run starts; pass ``--start-ms`` to pin it). So two
+runs with the same seed and start_ms produce the same bytes; two runs with the same seed but
+different start times differ in ``deviceTimestamp`` only.
+
+A rider has a class (spread round-robin over the classes in play, shuffled by the seed), an
+ability, a preferred cadence and resistance, a warm-up, efforts (30-second blocks where the
+rider pushes harder, chosen by a hash of the block), fatigue (output falls over the race),
+per-second noise, and a last second: most riders ride the whole race, a few stop early. The
+last reading carries ``event="final"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import struct
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from shared.contract import (
+    CLASS_IDS,
+    CONTRACT_VERSION,
+    EVENT_FINAL,
+    EVENT_UPDATE,
+    MAX_RACE_SECONDS,
+    Telemetry,
+)
+
+_FIRST = (
+    "Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Greta", "Hugo", "Ines", "Jonas", "Kaia",
+    "Liam", "Maya", "Nils", "Olu", "Priya", "Quinn", "Rosa", "Sami", "Tess", "Umar", "Vera",
+    "Wen", "Xavi", "Yara", "Zoe",
+)  # fmt: skip
+_LAST = "ABCDEFGHIJKLMNOPRSTVWZ"
+EFFORT_BLOCK_SECONDS = 30
+_NAMESPACE = uuid.UUID("6f0c1f1e-7b4b-5d1a-9a55-3c2f0e6b7a10")
+
+
+@dataclass(frozen=True, slots=True)
+class RaceConfig:
+    """Everything a race's readings depend on."""
+
+    race_id: str
+    riders: int
+    duration: int
+    """Race seconds: readings carry seconds 0 .. duration-1 (at 1 Hz)."""
+    seed: int = 1
+    classes: int = len(CLASS_IDS)
+    """How many of the six classes are in play (1-6); riders are spread evenly over them."""
+    start_ms: int = 0
+    """Epoch ms of race second 0; ``deviceTimestamp = start_ms + second * 1000``."""
+    period: int = 1
+    """Seconds between two readings of a rider (1 = 1 Hz, 2 = 0.5 Hz, ...)."""
+
+    def __post_init__(self) -> None:
+        if self.riders < 1:
+            raise ValueError("riders must be at least 1")
+        if not 1 <= self.duration <= MAX_RACE_SECONDS + 1:
+            raise ValueError(f"duration must be 1..{MAX_RACE_SECONDS + 1} seconds")
+        if not 1 <= self.classes <= len(CLASS_IDS):
+            raise ValueError(f"classes must be 1..{len(CLASS_IDS)}")
+        if self.period < 1:
+            raise ValueError("period must be at least 1 second")
+
+
+@dataclass(frozen=True, slots=True)
+class Rider:
+    index: int
+    rider_id: str
+    name: str
+    class_id: int
+    ability: float
+    cadence: float
+    resistance: float
+    warmup: int
+    fatigue: float
+    effort_share: float
+    last_second: int
+    """The rider's final reading is at this second."""
+
+
+def rider_id(index: int) -> str:
+    return f"rider-{index:05d}"
+
+
+def _unit(*parts: object) -> float:
+    """A uniform float in [0, 1) from a hash of the parts: cheap, pure, seedable."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    value: int = struct.unpack("<Q", digest)[0]
+    return (value >> 11) / float(1 << 53)
+
+
+@lru_cache(maxsize=65_536)
+def rider(config: RaceConfig, index: int) -> Rider:
+    """The rider's fixed traits, drawn from a generator seeded by (seed, race, index)."""
+    rng = random.Random(f"{config.seed}/{config.race_id}/{index}")
+    # Spread evenly over the classes in play; which class gets the remainder depends on seed.
+    offset = random.Random(f"{config.seed}/{config.race_id}/classes").randrange(config.classes)
+    class_id = CLASS_IDS[(index + offset) % config.classes]
+    ability = min(1.5, max(0.5, rng.gauss(1.0, 0.15)))
+    last = _schedule_last(config, rng)
+    return Rider(
+        index=index,
+        rider_id=rider_id(index),
+        name=f"{rng.choice(_FIRST)} {rng.choice(_LAST)}.",
+        class_id=class_id,
+        ability=ability,
+        cadence=rng.uniform(75, 100) + 6 * class_id,
+        resistance=rng.uniform(25, 45) + 3 * class_id,
+        warmup=min(rng.randint(60, 240), max(1, config.duration // 5)),
+        fatigue=rng.uniform(0.05, 0.25),
+        effort_share=rng.uniform(0.15, 0.35),
+        last_second=last,
+    )
+
+
+def _schedule_last(config: RaceConfig, rng: random.Random) -> int:
+    """Most riders finish; about 4% stop somewhere in the second half (still sending final)."""
+    seconds = seconds_of(config)
+    full = seconds[-1]
+    if len(seconds) > 4 and rng.random() < 0.04:
+        return seconds[rng.randrange(len(seconds) // 2, len(seconds))]
+    return full
+
+
+@lru_cache(maxsize=64)
+def seconds_of(config: RaceConfig) -> tuple[int, ...]:
+    """The race seconds at which riders report (every ``period`` seconds)."""
+    return tuple(range(0, config.duration, config.period))
+
+
+def event_id(config: RaceConfig, index: int, second: int) -> str:
+    """A uuid derived from (seed, race, rider, second): unique per reading, the same every run."""
+    return str(uuid.uuid5(_NAMESPACE, f"{config.seed}/{config.race_id}/{index}/{second}"))
+
+
+def _effort(config: RaceConfig, r: Rider, second: int) -> bool:
+    block = second // EFFORT_BLOCK_SECONDS
+    return _unit(config.seed, config.race_id, r.index, "effort", block) < r.effort_share
+
+
+def reading(config: RaceConfig, index: int, second: int) -> Telemetry:
+    """Rider ``index``'s reading at race ``second`` (pure)."""
+    r = rider(config, index)
+    if second > r.last_second:
+        raise ValueError(f"rider {index} stopped at second {r.last_second}")
+    progress = second / max(1, config.duration - 1)
+    warm = min(1.0, 0.55 + 0.45 * second / r.warmup)
+    tired = 1.0 - r.fatigue * progress * progress
+    push = 1.18 if _effort(config, r, second) else 1.0
+    wave = 1.0 + 0.04 * math.sin(second / 17.0 + r.index)
+    n1 = _unit(config.seed, config.race_id, r.index, second)
+    n2 = _unit(config.seed, config.race_id, r.index, second, "r")
+    level = r.ability * warm * tired * wave
+    cadence = r.cadence * level * push + (n1 - 0.5) * 10
+    resistance = r.resistance * level * (1.25 if push > 1 else 1.0) + (n2 - 0.5) * 6
+    return Telemetry(
+        v=CONTRACT_VERSION,
+        event_id=event_id(config, index, second),
+        race_id=config.race_id,
+        rider_id=r.rider_id,
+        name=r.name,
+        class_id=r.class_id,
+        second=second,
+        cadence=max(0, min(200, round(cadence))),
+        resistance=max(0, min(100, round(resistance))),
+        device_timestamp=config.start_ms + second * 1000,
+        event=EVENT_FINAL if second == r.last_second else EVENT_UPDATE,
+    )
+
+
+def tick(config: RaceConfig, second: int) -> list[Telemetry]:
+    """Every still-riding rider's reading at ``second``, in rider order."""
+    return [
+        reading(config, i, second)
+        for i in range(config.riders)
+        if second <= rider(config, i).last_second
+    ]
+
+
+def race(config: RaceConfig) -> Iterator[list[Telemetry]]:
+    """The whole race, one list of readings per reporting second, in time order."""
+    for second in seconds_of(config):
+        batch = tick(config, second)
+        if batch:
+            yield batch

@@ -1,0 +1,123 @@
+"""Where to send: the local stack's endpoints file, or a deployed stack found through AWS.
+
+``local``: ``.breakaway/endpoints.json`` (written by ``breakaway up``) with the keys
+``aws_endpoint_url``, ``region``, ``mqtt_host``, ``mqtt_port``, ``api_url``, ``stream_name``,
+``archive_bucket``. The emulator accepts any credentials; dummy ones are used.
+
+``aws``: the normal boto3 configuration (profile, environment, instance role). The stream
+name and the IoT policy come from the outputs of the CloudFormation stacks whose name starts
+with ``Breakaway`` (``shared.names.STACK_PREFIX``) unless given explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
+
+from shared.names import LOCAL_ENDPOINTS_FILE, STACK_PREFIX
+
+LOCAL_ACCESS_KEY = "breakaway-local"
+LOCAL_SECRET_KEY = "breakaway-local"  # noqa: S105 (the emulator accepts anything)
+NO_CREDENTIALS = (
+    "no AWS credentials found: configure them (aws configure, AWS_PROFILE or "
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or use --target local"
+)
+NO_REGION = "no AWS region configured: pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)"
+
+
+class TargetError(Exception):
+    """One line: what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class LocalEndpoints:
+    aws_endpoint_url: str
+    region: str
+    mqtt_host: str
+    mqtt_port: int
+    stream_name: str
+    api_url: str | None = None
+    archive_bucket: str | None = None
+
+
+def load_local_endpoints(path: str | Path = LOCAL_ENDPOINTS_FILE) -> LocalEndpoints:
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise TargetError(
+            f"{p} not found: start the local stack first (`breakaway up`), or use --target aws"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TargetError(f"{p} is unreadable ({exc}): restart the local stack") from None
+    try:
+        return LocalEndpoints(
+            aws_endpoint_url=str(raw["aws_endpoint_url"]),
+            region=str(raw["region"]),
+            mqtt_host=str(raw["mqtt_host"]),
+            mqtt_port=int(raw["mqtt_port"]),
+            stream_name=str(raw["stream_name"]),
+            api_url=raw.get("api_url"),
+            archive_bucket=raw.get("archive_bucket"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TargetError(f"{p} lacks {exc}: restart the local stack (`breakaway up`)") from None
+
+
+def explain_aws_error(exc: Exception, what: str) -> TargetError:
+    if isinstance(exc, NoCredentialsError):
+        return TargetError(NO_CREDENTIALS)
+    if isinstance(exc, NoRegionError):
+        return TargetError(NO_REGION)
+    if isinstance(exc, EndpointConnectionError):
+        return TargetError(f"cannot reach AWS to {what} ({exc}): check the network and region")
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return TargetError(f"AWS refused to {what} ({err.get('Code')}: {err.get('Message')})")
+    return TargetError(f"could not {what}: {exc}")
+
+
+def stack_outputs(session: boto3.Session, region: str | None = None) -> dict[str, str]:
+    """All outputs of the deployed Breakaway stacks, by output key."""
+    try:
+        cfn: Any = session.client("cloudformation", region_name=region)
+        outputs: dict[str, str] = {}
+        for page in cfn.get_paginator("describe_stacks").paginate():
+            for stack in page["Stacks"]:
+                if not stack["StackName"].startswith(STACK_PREFIX):
+                    continue
+                for out in stack.get("Outputs", []):
+                    outputs[out["OutputKey"]] = out["OutputValue"]
+    except (BotoCoreError, ClientError) as exc:
+        raise explain_aws_error(exc, "list the Breakaway stacks") from None
+    return outputs
+
+
+def stack_output(session: boto3.Session, key: str, option: str, region: str | None = None) -> str:
+    value = stack_outputs(session, region).get(key)
+    if not value:
+        raise TargetError(
+            f"no deployed {STACK_PREFIX} stack has the output {key!r}: deploy the app "
+            f"(`cdk deploy --all`) or pass {option}"
+        )
+    return value
+
+
+def iot_data_endpoint(session: boto3.Session, region: str | None = None) -> str:
+    try:
+        iot: Any = session.client("iot", region_name=region)
+        address: str = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+    except (BotoCoreError, ClientError) as exc:
+        raise explain_aws_error(exc, "find the IoT data endpoint") from None
+    return address

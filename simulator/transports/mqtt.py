@@ -1,0 +1,230 @@
+"""MQTT transport (awscrt, MQTT 3.1.1): a pool of connections, each paced under a limit.
+
+- IoT Core drops what a connection publishes beyond 100 messages/s, so each connection has a
+  sliding-window limiter: at most ``max_rate`` publishes in any one-second window (0 = no
+  limit, for local benchmarks). 1,000 riders at 1 Hz need at least 10 connections.
+- Riders are assigned to connections round-robin on first sight, so a rider's readings stay
+  on one connection, in order, and the load is even.
+- QoS 1: a reading counts as acknowledged when its PUBACK arrives. A publish that fails
+  (connection lost, operation timeout) is queued again on its connection and republished
+  after the reconnect (awscrt reconnects by itself): nothing is lost, a reading may arrive
+  twice (same eventId: the pipeline counts it once).
+- QoS 0: acknowledged means written to the socket.
+
+Connections: :func:`tcp_connection` (plain TCP, the local broker: built from
+``awscrt.mqtt.Client(bootstrap, tls_ctx=None)`` because ``mqtt_connection_builder`` always
+uses TLS) and :func:`mtls_connection` (IoT Core, X.509 client certificate, port 8883).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from awscrt import io, mqtt
+
+from shared.names import basic_ingest_topic, telemetry_topic
+from simulator.transports.base import Outgoing, Stats, TransportError
+
+IOT_PUBLISHES_PER_CONNECTION = 100
+OPERATION_TIMEOUT_MS = 10_000
+_STOP = object()
+
+
+def tcp_connection(host: str, port: int, client_id: str) -> mqtt.Connection:
+    bootstrap = io.ClientBootstrap.get_or_create_static_default()
+    client = mqtt.Client(bootstrap, tls_ctx=None)
+    return mqtt.Connection(
+        client,
+        host_name=host,
+        port=port,
+        client_id=client_id,
+        clean_session=True,
+        keep_alive_secs=30,
+        reconnect_min_timeout_secs=1,
+        reconnect_max_timeout_secs=8,
+        protocol_operation_timeout_ms=OPERATION_TIMEOUT_MS,
+        disable_metrics=True,
+    )
+
+
+def mtls_connection(
+    endpoint: str, port: int, cert_path: str, key_path: str, client_id: str
+) -> mqtt.Connection:
+    from awsiot import mqtt_connection_builder
+
+    connection: mqtt.Connection = mqtt_connection_builder.mtls_from_path(
+        endpoint=endpoint,
+        port=port,
+        cert_filepath=cert_path,
+        pri_key_filepath=key_path,
+        client_id=client_id,
+        clean_session=False,
+        keep_alive_secs=30,
+        reconnect_min_timeout_secs=1,
+        reconnect_max_timeout_secs=8,
+        protocol_operation_timeout_ms=OPERATION_TIMEOUT_MS,
+    )
+    return connection
+
+
+class RateLimiter:
+    """At most ``rate`` events in any one-second window (``rate`` 0 = unlimited)."""
+
+    def __init__(
+        self,
+        rate: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self._times: collections.deque[float] = collections.deque(maxlen=max(1, rate))
+        self._clock = clock
+        self._sleep = sleep
+
+    def acquire(self) -> None:
+        if self.rate <= 0:
+            return
+        if len(self._times) == self.rate:
+            wait = self._times[0] + 1.0 - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+        self._times.append(self._clock())
+
+
+class _Lane:
+    """One connection, its queue, its limiter and its publishing thread."""
+
+    def __init__(self, owner: MqttTransport, connection: mqtt.Connection, index: int) -> None:
+        self.owner = owner
+        self.connection = connection
+        self.index = index
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.limiter = RateLimiter(owner.max_rate)
+        self.inflight = threading.BoundedSemaphore(owner.max_inflight)
+        self.outstanding = 0
+        """Readings given to this lane and not yet acknowledged or given up on."""
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.run, name=f"mqtt-{index}", daemon=True)
+
+    def run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is _STOP:
+                return
+            outgoing, _resend = item
+            self.limiter.acquire()
+            self.inflight.acquire()
+            try:
+                fut, _ = self.connection.publish(
+                    self.owner.topic(outgoing), outgoing.payload, self.owner.qos
+                )
+            except Exception:
+                self._finish(outgoing, ok=False)
+                continue
+            fut.add_done_callback(lambda f, o=outgoing: self._finish(o, ok=f.exception() is None))
+
+    def _finish(self, outgoing: Outgoing, *, ok: bool) -> None:
+        self.inflight.release()
+        if not ok and not self.owner.closing:
+            # Republished on this connection once it is back (awscrt reconnects by itself).
+            self.owner.stats.add(retried=1)
+            self.queue.put((outgoing, True))
+            return
+        self.owner.stats.add(acknowledged=1 if ok else 0, failed=0 if ok else 1)
+        with self.lock:
+            self.outstanding -= 1
+
+    def put(self, item: Outgoing) -> None:
+        with self.lock:
+            self.outstanding += 1
+        self.queue.put((item, False))
+
+
+class MqttTransport:
+    def __init__(
+        self,
+        connections: Sequence[mqtt.Connection],
+        *,
+        qos: int = 1,
+        max_rate: int = IOT_PUBLISHES_PER_CONNECTION,
+        basic_ingest: bool = False,
+        max_inflight: int = 2_000,
+        connect_timeout: float = 15.0,
+        where: str = "the MQTT broker",
+    ) -> None:
+        if qos not in (0, 1):
+            raise ValueError("qos must be 0 or 1")
+        self.stats = Stats()
+        self.qos = mqtt.QoS.AT_LEAST_ONCE if qos == 1 else mqtt.QoS.AT_MOST_ONCE
+        self.max_rate = max_rate
+        self.max_inflight = max_inflight
+        self.basic_ingest = basic_ingest
+        self.closing = False
+        self._error: TransportError | None = None
+        self._assigned: dict[str, _Lane] = {}
+        self._lanes = [_Lane(self, c, i) for i, c in enumerate(connections)]
+        self._connect(connect_timeout, where)
+        for lane in self._lanes:
+            lane.thread.start()
+
+    def _connect(self, timeout: float, where: str) -> None:
+        futures: list[Future[Any]] = [lane.connection.connect() for lane in self._lanes]
+        try:
+            for fut in futures:
+                fut.result(timeout)
+        except Exception as exc:
+            for lane in self._lanes:
+                with contextlib.suppress(Exception):
+                    lane.connection.disconnect()
+            name = getattr(exc, "name", type(exc).__name__)
+            raise TransportError(
+                f"cannot connect to {where} ({name}): is it running and is the address "
+                "(and for IoT Core the certificate) right?"
+            ) from exc
+
+    @property
+    def error(self) -> TransportError | None:
+        return self._error
+
+    def topic(self, item: Outgoing) -> str:
+        if self.basic_ingest:
+            return basic_ingest_topic(item.race_id, item.rider_id)
+        return telemetry_topic(item.race_id, item.rider_id)
+
+    def lane_of(self, rider_id: str) -> _Lane:
+        lane = self._assigned.get(rider_id)
+        if lane is None:
+            lane = self._lanes[len(self._assigned) % len(self._lanes)]
+            self._assigned[rider_id] = lane
+        return lane
+
+    def send(self, items: list[Outgoing]) -> None:
+        self.stats.add(sent=len(items))
+        for item in items:
+            self.lane_of(item.rider_id).put(item)
+
+    def backlog(self) -> int:
+        return sum(lane.outstanding for lane in self._lanes)
+
+    def flush(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.backlog() > 0:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{self.backlog()} readings still unacknowledged")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.closing = True
+        for lane in self._lanes:
+            lane.queue.put(_STOP)
+        for lane in self._lanes:
+            lane.thread.join(timeout=5)
+            with contextlib.suppress(Exception):
+                lane.connection.disconnect().result(5)
