@@ -1,0 +1,215 @@
+"""Leaderboard API (Lambda entry point: ``handler``), behind API Gateway's REST proxy integration.
+
+Thin: Powertools' REST resolver validates the request against the route signatures, each route
+calls one read-side function of :mod:`shared.leaderboard` and returns a response model. Errors
+become a JSON ``{"message": ...}`` that says what is wrong: 400 (malformed cursor), 404
+(unknown race, rider or route), 422 (a parameter out of range), 503 + ``Retry-After`` when
+DynamoDB throttles.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from http import HTTPStatus
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    CORSConfig,
+    Response,
+    content_types,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import Server
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.leaderboard_api.models import Error, Leaderboard, Race, Races, Rider
+from shared import leaderboard as board
+from shared import names
+from shared.contract import ID_PATTERN, NUM_CLASSES
+from shared.dynamodb import DEFAULT_CLIENT_CONFIG
+from shared.leaderboard_dynamodb import DynamoLeaderboardReader
+from shared.ports import TransientError
+
+PAGE_FILE = FilePath(__file__).with_name("static") / "index.html"
+LEADERBOARD_CACHE_CONTROL = "max-age=1"
+RETRY_AFTER_SECONDS = "1"
+
+logger = Logger(service=names.POWERTOOLS_SERVICE_API)
+tracer = Tracer(service=names.POWERTOOLS_SERVICE_API)
+metrics = Metrics(namespace=names.METRICS_NAMESPACE, service=names.POWERTOOLS_SERVICE_API)
+
+
+def cors_config() -> CORSConfig | None:
+    """CORS_ORIGIN: one origin, ``*``, or a comma-separated list; unset = no CORS headers."""
+    origins = [o.strip() for o in os.environ.get(names.ENV_CORS_ORIGIN, "").split(",") if o.strip()]
+    if not origins:
+        return None
+    return CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], max_age=300)
+
+
+app = APIGatewayRestResolver(enable_validation=True, cors=cors_config())
+app.configure_openapi(
+    title="Breakaway leaderboard API",
+    version="1.0.0",
+    description="Live standings of indoor bike races. Points are hundredths of an output unit.",
+)
+app.enable_swagger(path="/swagger", title="Breakaway leaderboard API", version="1.0.0")
+
+
+@cache
+def reader() -> board.LeaderboardReader:
+    """One reader per execution environment (boto3 honours AWS_ENDPOINT_URL)."""
+    client = boto3.client("dynamodb", config=DEFAULT_CLIENT_CONFIG)
+    return DynamoLeaderboardReader(client, os.environ[names.ENV_STANDINGS_TABLE])
+
+
+ERRORS: dict[int, OpenAPIResponse] = {
+    code: {"description": text, "content": {"application/json": {"model": Error}}}
+    for code, text in (
+        (400, "malformed cursor"),
+        (404, "unknown race, rider or route"),
+        (422, "a parameter is missing, malformed or out of range"),
+        (503, "storage is throttling: retry after a second"),
+    )
+}
+RaceId = Annotated[str, Path(pattern=ID_PATTERN, description="race id")]
+RiderId = Annotated[str, Path(pattern=ID_PATTERN, description="rider id")]
+Limit = Annotated[int, Query(ge=1, le=board.MAX_LIMIT, description="page size")]
+Cursor = Annotated[
+    str | None,
+    Query(min_length=1, max_length=board.MAX_CURSOR_CHARS, description="nextCursor of a page"),
+]
+
+
+def _json(status: int, body: Any, **headers: str) -> Response[Any]:
+    return Response(status, content_types.APPLICATION_JSON, body, headers=headers)
+
+
+@app.get("/races", responses=ERRORS, summary="Recent races, newest first")
+def list_races(limit: Limit = board.DEFAULT_RACES_LIMIT, cursor: Cursor = None) -> Races:
+    return Races.of(board.recent_races(reader(), limit, cursor))
+
+
+@app.get("/races/<raceId>", responses=ERRORS, summary="Race summary")
+def get_race(raceId: RaceId) -> Race:  # noqa: N803 (the wire name)
+    return Race.of(board.race(reader(), raceId))
+
+
+@app.get("/races/<raceId>/leaderboard", responses=ERRORS, summary="Ranked riders, a page")
+def get_leaderboard(
+    raceId: RaceId,  # noqa: N803
+    classId: Annotated[  # noqa: N803
+        int | None, Query(ge=1, le=NUM_CLASSES, description="absent: overall")
+    ] = None,
+    limit: Limit = board.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response[Leaderboard]:
+    page = board.leaderboard(reader(), raceId, classId, limit, cursor)
+    body = Leaderboard.of(page)
+    metrics.add_metric(
+        name="LeaderboardEntriesServed", unit=MetricUnit.Count, value=len(page.entries)
+    )
+    return Response(
+        HTTPStatus.OK,
+        content_types.APPLICATION_JSON,
+        body,
+        headers={"Cache-Control": LEADERBOARD_CACHE_CONTROL},
+    )
+
+
+@app.get("/races/<raceId>/riders/<riderId>", responses=ERRORS, summary="A rider and its rank")
+def get_rider(raceId: RaceId, riderId: RiderId) -> Rider:  # noqa: N803
+    return Rider.of(board.rider(reader(), raceId, riderId))
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_json() -> Response[str]:
+    ctx = app.current_event.request_context
+    stage_prefix = f"/{ctx.stage}"
+    base = stage_prefix if ctx.stage != "$default" and ctx.path.startswith(stage_prefix) else ""
+    spec = app.get_openapi_json_schema(servers=[Server(url=base or "/")])
+    return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, spec)
+
+
+@app.get("/", include_in_schema=False)
+def page() -> Response[str]:
+    return Response(HTTPStatus.OK, "text/html; charset=utf-8", _page_html())
+
+
+@cache
+def _page_html() -> str:
+    return PAGE_FILE.read_text(encoding="utf-8")
+
+
+# --- errors ------------------------------------------------------------------------------------
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    board.NotFoundError
+)
+def not_found(exc: board.NotFoundError) -> Response[Any]:
+    return _json(HTTPStatus.NOT_FOUND, {"message": str(exc)})
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    board.BadRequestError
+)
+def bad_request(exc: board.BadRequestError) -> Response[Any]:
+    return _json(HTTPStatus.BAD_REQUEST, {"message": str(exc)})
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    RequestValidationError
+)
+def invalid(exc: RequestValidationError) -> Response[Any]:
+    return _json(HTTPStatus.UNPROCESSABLE_ENTITY, {"message": describe_validation(exc.errors())})
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    TransientError
+)
+def throttled(exc: TransientError) -> Response[Any]:
+    logger.warning("storage throttled", extra={"error": str(exc)})
+    body = {"message": "the leaderboard is busy, retry in a second"}
+    return _json(HTTPStatus.SERVICE_UNAVAILABLE, body, **{"Retry-After": RETRY_AFTER_SECONDS})
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    Exception
+)
+def unexpected(exc: Exception) -> Response[Any]:
+    logger.exception("unexpected error")
+    return _json(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": "internal error"})
+
+
+@app.not_found
+def no_route(_: Exception) -> Response[Any]:
+    event = app.current_event
+    return _json(HTTPStatus.NOT_FOUND, {"message": f"no route {event.http_method} {event.path}"})
+
+
+def describe_validation(errors: Any) -> str:
+    """``limit: Input should be less than or equal to 100`` for each error, joined by ``; ``."""
+    parts = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("query", "path", "body")]
+        parts.append(f"{'.'.join(loc) or 'request'}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+# --- entry point -------------------------------------------------------------------------------
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response: dict[str, Any] = app.resolve(event, context)
+    status = int(response.get("statusCode", 500))
+    metrics.add_metric(name=f"Responses{status // 100}xx", unit=MetricUnit.Count, value=1)
+    return response

@@ -1,0 +1,320 @@
+"""A local API Gateway: HTTP requests in, REST API (v1) Lambda proxy events to a handler, out.
+
+What API Gateway does for a ``{proxy+}`` resource with the Lambda proxy integration:
+
+* the event carries ``path`` (percent-decoded, without the stage), ``httpMethod``,
+  ``headers`` (last value wins) and ``multiValueHeaders``, ``queryStringParameters`` (last
+  value wins) and ``multiValueQueryStringParameters`` (both ``null`` when there is no query),
+  ``pathParameters`` (``{"proxy": ...}``, ``null`` at ``/``), ``stageVariables``, ``body``
+  (text, or base64 with ``isBase64Encoded`` for binary), and ``requestContext`` (requestId,
+  stage, path *with* the stage, httpMethod, identity.sourceIp, requestTimeEpoch, ...);
+* the handler's ``statusCode``, ``headers``, ``multiValueHeaders``, ``body`` and
+  ``isBase64Encoded`` become the HTTP response;
+* a handler that raises, or returns something that is not a proxy response, gets
+  ``502 {"message": "Internal server error"}``.
+
+With ``stage`` set, URLs are ``/{stage}/...`` as on an ``execute-api`` endpoint (others get
+``403 {"message": "Forbidden"}``); without it the API sits at ``/`` as on a custom domain.
+
+Usage::
+
+    with LocalApiGateway(handler, port=0, stage="local") as gw:
+        print(gw.url)  # http://127.0.0.1:PORT/local/
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+ACCOUNT_ID = "123456789012"
+API_ID = "local"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+"""API Gateway's payload limit."""
+BINARY_TYPES = ("application/octet-stream", "image/", "application/zip", "application/gzip")
+
+
+@dataclass
+class LocalContext:
+    """The attributes of the Lambda context object that handlers (and Powertools) read."""
+
+    function_name: str = "leaderboard-api"
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    timeout_s: float = 29.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/[{self.function_version}]{self.aws_request_id[:8]}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def build_event(
+    method: str,
+    raw_path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    *,
+    source_ip: str,
+    stage: str,
+    host: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """The REST API proxy event API Gateway sends for this request.
+
+    ``raw_path`` is the request target *after* the stage (``/races?limit=5``).
+    """
+    parts = urlsplit(raw_path)
+    path = unquote(parts.path) or "/"
+    single_headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        single_headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    query: dict[str, str] = {}
+    multi_query: dict[str, list[str]] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        query[name] = value
+        multi_query.setdefault(name, []).append(value)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    binary = bool(body) and content_type.startswith(BINARY_TYPES)
+    text_body: str | None
+    if not body:
+        text_body = None
+    elif binary:
+        text_body = base64.b64encode(body).decode()
+    else:
+        text_body = body.decode("utf-8", errors="replace")
+    now = time.time()
+    request_id = str(uuid.uuid4())
+    resource = "/" if path == "/" else "/{proxy+}"
+    stage_path = path if stage == "$default" else f"/{stage}{path}"
+    user_agent = next((v for k, v in headers if k.lower() == "user-agent"), None)
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": single_headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": None if path == "/" else {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "local0",
+            "resourcePath": resource,
+            "httpMethod": method,
+            "extendedRequestId": request_id[:16],
+            "requestTime": formatdate(now, usegmt=True),
+            "path": stage_path,
+            "accountId": ACCOUNT_ID,
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": host.split(".", maxsplit=1)[0],
+            "requestTimeEpoch": int(now * 1000),
+            "requestId": request_id,
+            "identity": {
+                "cognitoIdentityPoolId": None,
+                "accountId": None,
+                "cognitoIdentityId": None,
+                "caller": None,
+                "sourceIp": source_ip,
+                "principalOrgId": None,
+                "accessKey": None,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "userArn": None,
+                "userAgent": user_agent,
+                "user": None,
+            },
+            "domainName": host,
+            "apiId": API_ID,
+        },
+        "body": text_body,
+        "isBase64Encoded": binary,
+    }
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.gateway.log_requests:
+            super().log_message(format, *args)
+
+    def _send(
+        self,
+        status: int,
+        headers: dict[str, str],
+        multi: dict[str, list[str]],
+        body: bytes,
+    ) -> None:
+        self.send_response(status)
+        sent = {k.lower() for k in headers} | {k.lower() for k in multi}
+        for name, value in headers.items():
+            if name.lower() not in {k.lower() for k in multi}:
+                self.send_header(name, value)
+        for name, values in multi.items():
+            for value in values:
+                self.send_header(name, value)
+        if "content-type" not in sent:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", self._request_id)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _error(self, status: int, message: str) -> None:
+        self._send(status, {}, {}, json.dumps({"message": message}).encode())
+
+    def _handle(self) -> None:
+        gateway = self.server.gateway
+        self._request_id = str(uuid.uuid4())
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._error(413, "Request Too Long")
+            return
+        body = self.rfile.read(length) if length else b""
+        target = self.path
+        if gateway.stage is not None:
+            prefix = f"/{gateway.stage}"
+            path_only = urlsplit(target).path
+            if path_only != prefix and not path_only.startswith(prefix + "/"):
+                self._error(403, "Forbidden")
+                return
+            target = target[len(prefix) :] or "/"
+            if target.startswith("?"):
+                target = "/" + target
+        event = build_event(
+            self.command,
+            target,
+            list(self.headers.items()),
+            body,
+            source_ip=self.client_address[0],
+            stage=gateway.stage or "$default",
+            host=self.headers.get("Host", "127.0.0.1"),
+        )
+        self._request_id = event["requestContext"]["requestId"]
+        try:
+            response = gateway.handler(event, gateway.context_factory())
+            status = int(response["statusCode"])
+            headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+            multi = {
+                str(k): [str(v) for v in vs]
+                for k, vs in (response.get("multiValueHeaders") or {}).items()
+            }
+            raw = response.get("body") or ""
+            payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
+        except Exception:
+            if gateway.log_requests:
+                traceback.print_exc()
+            self._error(502, "Internal server error")
+            return
+        self._send(status, headers, multi, payload)
+
+    do_GET = _handle  # noqa: N815 (BaseHTTPRequestHandler's naming)
+    do_POST = _handle  # noqa: N815
+    do_PUT = _handle  # noqa: N815
+    do_PATCH = _handle  # noqa: N815
+    do_DELETE = _handle  # noqa: N815
+    do_OPTIONS = _handle  # noqa: N815
+    do_HEAD = _handle  # noqa: N815
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    gateway: LocalApiGateway
+
+
+class LocalApiGateway:
+    """Serve ``handler`` over HTTP on 127.0.0.1 (``port=0``: a free port)."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        stage: str | None = None,
+        context_factory: Callable[[], Any] = LocalContext,
+        log_requests: bool = False,
+    ) -> None:
+        self.handler = handler
+        self.stage = stage
+        self.context_factory = context_factory
+        self.log_requests = log_requests
+        self._server = _Server((host, port), _RequestHandler)
+        self._server.gateway = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The API's base URL, ending in ``/``."""
+        host = str(self._server.server_address[0])
+        base = f"http://{host}:{self.port}/"
+        return base + (f"{self.stage}/" if self.stage else "")
+
+    def start(self) -> LocalApiGateway:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="local-apigw",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until :meth:`stop` (or KeyboardInterrupt)."""
+        self._server.serve_forever(poll_interval=0.1)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> LocalApiGateway:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
