@@ -1,0 +1,304 @@
+"""The stream processor end to end against moto, with events in the shape Lambda sends."""
+
+from __future__ import annotations
+
+from shared.scoring import points
+from tests.processor.conftest import (
+    Aws,
+    fixture,
+    kinesis_record,
+    reading,
+    redeliver_after_failure,
+)
+
+ANN_0 = points(90, 50)
+ANN_1 = points(95, 55)
+BOB_0 = points(80, 40)
+BOB_1 = points(85, 45)
+
+
+def test_fixture_batch_scores_each_rider_exactly(aws: Aws) -> None:
+    response = aws.invoke(fixture("kinesis_batch.json")["Records"])
+
+    assert response == {"batchItemFailures": []}
+    assert aws.standings() == {"ann": (ANN_0 + ANN_1, 2, 1), "bob": (BOB_0 + BOB_1, 2, 1)}
+    race = aws.race()
+    assert (race.riders, race.class_counts[2], race.class_counts[3]) == (2, 1, 1)
+    assert (race.started_at, race.last_reading_at) == (1_763_800_000_000, 1_763_800_001_000)
+
+
+def test_the_same_batch_delivered_twice_counts_once(aws: Aws) -> None:
+    records = fixture("kinesis_batch.json")["Records"]
+    aws.invoke(records)
+    first = aws.standing("ann")
+
+    assert aws.invoke(records) == {"batchItemFailures": []}
+
+    assert aws.standings() == {"ann": (ANN_0 + ANN_1, 2, 1), "bob": (BOB_0 + BOB_1, 2, 1)}
+    assert aws.standing("ann") == first  # not even rewritten
+    assert aws.race().riders == 2
+
+
+def test_the_same_batch_redelivered_to_a_cold_environment_counts_once(aws: Aws) -> None:
+    records = fixture("kinesis_batch.json")["Records"]
+    aws.invoke(records)
+    from functions.stream_processor import handler
+
+    handler.runtime().batch.logic.cache.clear()  # a new execution environment
+
+    assert aws.invoke(records) == {"batchItemFailures": []}
+    assert aws.standings() == {"ann": (ANN_0 + ANN_1, 2, 1), "bob": (BOB_0 + BOB_1, 2, 1)}
+    assert aws.race().riders == 2
+
+
+def test_producer_duplicates_with_new_sequence_numbers_count_once(aws: Aws) -> None:
+    a0, a1 = reading("ann", 0, 90, 50), reading("ann", 1, 95, 55)
+    # A PutRecords retry resends an entry: same payload, new sequence number, maybe next batch.
+    aws.invoke([kinesis_record(a0, 1), kinesis_record(a0, 2), kinesis_record(a1, 3)])
+    aws.invoke([kinesis_record(a1, 4), kinesis_record(a0, 5)])
+
+    assert aws.standings() == {"ann": (ANN_0 + ANN_1, 2, 1)}
+
+
+def test_seconds_out_of_order_across_batches(aws: Aws) -> None:
+    late = [reading("ann", s, 60 + s, 30 + s) for s in range(6)]
+    aws.invoke([kinesis_record(late[s], s) for s in (3, 4, 5)])
+    aws.invoke([kinesis_record(late[s], 10 + s) for s in (1, 0)])
+    aws.invoke([kinesis_record(late[s], 20 + s) for s in (2, 5, 0)])
+
+    expected = sum(points(60 + s, 30 + s) for s in range(6))
+    assert aws.standings() == {"ann": (expected, 6, 5)}
+
+
+def test_name_and_class_follow_the_newest_second(aws: Aws) -> None:
+    aws.invoke([kinesis_record(reading("ann", 5, name="Ann B", class_id=4), 1)])
+    aws.invoke([kinesis_record(reading("ann", 2, name="Ann A", class_id=2), 2)])
+
+    standing = aws.standing("ann")
+    assert standing is not None
+    assert (standing.name, standing.class_id, standing.last_second) == ("Ann B", 4, 5)
+
+
+def test_poison_records_go_to_the_dead_letter_queue_and_the_shard_moves_on(aws: Aws) -> None:
+    records = fixture("kinesis_poison.json")["Records"]
+
+    response = aws.invoke(records)
+
+    assert response == {"batchItemFailures": []}
+    assert aws.standings() == {"ann": (ANN_0, 1, 0), "bob": (BOB_1, 1, 1)}
+    letters = aws.dead_letters()
+    assert [(x["sequence_number"][-4:], x["shard_id"], x["partition_key"]) for x in letters] == [
+        ("0101", "shardId-000000000000", "ann"),
+        ("0102", "shardId-000000000000", "bob"),
+        ("0103", "shardId-000000000000", "bob"),
+    ]
+    assert [x["payload"] for x in letters] == [r["kinesis"]["data"] for r in records[1:4]]
+    reasons = [x["reason"] for x in letters]
+    assert reasons[0].startswith("kinesis.data: Value error, not valid base64")
+    assert reasons[1].startswith("kinesis.data: Invalid JSON: EOF while parsing")
+    assert reasons[2] == (
+        "kinesis.data.cadence: Input should be less than or equal to 200 (got 250)"
+    )
+    assert {x["event_source_arn"] for x in letters} == {
+        "arn:aws:kinesis:us-east-1:123456789012:stream/breakaway-telemetry"
+    }
+
+
+def test_oversized_reading_is_a_dead_letter(aws: Aws) -> None:
+    big = b'{"v":1,"name":"' + b"x" * 1100 + b'"}'
+
+    assert aws.invoke([kinesis_record(big, 1)]) == {"batchItemFailures": []}
+
+    [letter] = aws.dead_letters()
+    assert letter["reason"].startswith("kinesis.data: Value error, reading is 1117 bytes")
+
+
+def test_an_unavailable_dead_letter_queue_retries_the_poison_records(aws: Aws) -> None:
+    records = fixture("kinesis_poison.json")["Records"]
+    aws.sqs.delete_queue(QueueUrl=aws.queue_url)
+
+    response = aws.invoke(records)
+
+    # Nothing is lost: the poison records are retried (checkpoint at the lowest) ...
+    failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
+    assert failed == [r["kinesis"]["sequenceNumber"] for r in records[1:4]]
+    # ... and the good ones were applied; their replay will count nothing.
+    assert aws.standings() == {"ann": (ANN_0, 1, 0), "bob": (BOB_1, 1, 1)}
+
+
+def test_a_final_delivered_three_times_gives_one_result_and_one_notification(aws: Aws) -> None:
+    aws.invoke([kinesis_record(reading("bob", s, 70, 40, class_id=3), s) for s in range(3)])
+    final = reading("ann", 2, 90, 50, class_id=3, event="final")
+    aws.invoke([kinesis_record(reading("ann", s, 90, 50, class_id=3), 10 + s) for s in range(2)])
+
+    for attempt in range(3):
+        assert aws.invoke([kinesis_record(final, 20 + attempt)]) == {"batchItemFailures": []}
+
+    result = aws.result("ann")
+    assert result is not None
+    assert (result.points, result.seconds, result.rank_overall, result.rank_class) == (
+        3 * points(90, 50),
+        3,
+        1,
+        1,
+    )
+    assert aws.notifications() == [
+        (
+            "breakaway/races/race-1/riders/ann/result",
+            {
+                "raceId": "race-1",
+                "riderId": "ann",
+                "name": "Ann",
+                "classId": 3,
+                "points": 3 * points(90, 50),
+                "seconds": 3,
+                "lastSecond": 2,
+                "rankOverall": 1,
+                "rankClass": 1,
+                "finishedAt": result.finished_at,
+            },
+        )
+    ]
+    assert aws.race().finished == 1
+
+
+def test_rank_at_finish_counts_riders_ahead_overall_and_in_class(aws: Aws) -> None:
+    riders = {"a": (120, 90, 1), "b": (100, 80, 2), "c": (100, 80, 1), "d": (60, 20, 1)}
+    aws.invoke(
+        [
+            kinesis_record(reading(r, 0, cad, res, class_id=cls), i)
+            for i, (r, (cad, res, cls)) in enumerate(riders.items())
+        ]
+    )
+    aws.invoke([kinesis_record(reading("d", 1, 0, 0, class_id=1, event="final"), 10)])
+
+    result = aws.result("d")
+    assert result is not None
+    assert (result.rank_overall, result.rank_class) == (4, 3)
+    assert aws.result("a") is None
+
+
+def test_records_of_two_races_update_both_race_records(aws: Aws) -> None:
+    aws.invoke(
+        [
+            kinesis_record(reading("ann", 0, race="race-1", class_id=1), 1),
+            kinesis_record(reading("ann", 0, race="race-2", class_id=6), 2),
+            kinesis_record(reading("bob", 0, race="race-2", class_id=6), 3),
+        ]
+    )
+
+    assert aws.race("race-1").riders == 1
+    assert (aws.race("race-2").riders, aws.race("race-2").class_counts[6]) == (2, 2)
+
+
+def test_a_throttled_write_is_retried_from_the_lowest_failed_record(aws: Aws) -> None:
+    riders = ("ann", "bob", "cid")
+    aws.invoke([kinesis_record(reading(r, 0, 90, 50), i) for i, r in enumerate(riders)])
+    batch = [
+        kinesis_record(reading(r, s, 100, 60), 10 * s + i)
+        for s in (1, 2)
+        for i, r in enumerate(riders)
+    ]
+    # bob's write is throttled past the SDK's own retries: nothing of it is written.
+    aws.faults.fail("PutItem", contains="RIDER#bob")
+
+    response = aws.invoke(batch)
+
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": batch[1]["kinesis"]["sequenceNumber"]}]
+    }
+    assert aws.faults.injected == 1
+    assert aws.standings() == {
+        "ann": (points(90, 50) + 2 * points(100, 60), 3, 2),
+        "bob": (points(90, 50), 1, 0),
+        "cid": (points(90, 50) + 2 * points(100, 60), 3, 2),
+    }
+    # Lambda retries from bob's first record: cid's and ann's records after it come again.
+    retry = redeliver_after_failure(batch, response)
+    assert len(retry) == 5
+    assert aws.invoke(retry) == {"batchItemFailures": []}
+    expected = points(90, 50) + 2 * points(100, 60)
+    assert aws.standings() == {r: (expected, 3, 2) for r in riders}
+
+
+def test_a_throttled_rider_creation_fails_only_new_riders(aws: Aws) -> None:
+    aws.invoke([kinesis_record(reading("ann", 0), 1)])
+    batch = [kinesis_record(reading("ann", 1), 2), kinesis_record(reading("bob", 0), 3)]
+    aws.faults.fail("TransactWriteItems", contains="RIDER#bob")
+
+    response = aws.invoke(batch)
+
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": batch[1]["kinesis"]["sequenceNumber"]}]
+    }
+    aws.invoke(redeliver_after_failure(batch, response))
+    assert aws.standings() == {"ann": (2 * points(90, 50), 2, 1), "bob": (points(90, 50), 1, 0)}
+    assert aws.race().riders == 2
+
+
+def test_a_throttled_race_record_update_retries_without_double_counting(aws: Aws) -> None:
+    batch = [kinesis_record(reading("ann", s), s) for s in range(3)]
+    aws.faults.fail("UpdateItem", contains="lastReadingAt")
+
+    response = aws.invoke(batch)
+
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": batch[0]["kinesis"]["sequenceNumber"]}]
+    }
+    aws.invoke(redeliver_after_failure(batch, response))
+    assert aws.standings() == {"ann": (3 * points(90, 50), 3, 2)}
+    race = aws.race()
+    assert (race.riders, race.started_at, race.last_reading_at) == (
+        1,
+        1_763_800_000_000,
+        1_763_800_002_000,
+    )
+
+
+def test_a_failed_notification_is_retried_and_sent_once(aws: Aws) -> None:
+    final = reading("ann", 0, event="final")
+    aws.faults.fail("Publish", code="ThrottlingException")
+
+    first = aws.invoke([kinesis_record(final, 1)])
+
+    assert len(first["batchItemFailures"]) == 1
+    assert aws.notifications() == []
+    assert aws.invoke([kinesis_record(final, 1)]) == {"batchItemFailures": []}
+    assert [topic for topic, _ in aws.notifications()] == [
+        "breakaway/races/race-1/riders/ann/result"
+    ]
+
+
+def test_a_write_that_took_effect_but_answered_an_error_counts_once(aws: Aws) -> None:
+    aws.invoke([kinesis_record(reading("ann", 0), 1)])
+    batch = [kinesis_record(reading("ann", s), 1 + s) for s in (1, 2)]
+    # Every attempt reaches the table; the first answers 500 after writing, and the SDK's
+    # retries then find the version already moved on.
+    aws.faults.lose_response("PutItem", contains="RIDER#ann", times=1)
+
+    response = aws.invoke(batch)
+
+    assert response == {"batchItemFailures": []}
+    assert aws.standings() == {"ann": (3 * points(90, 50), 3, 2)}
+    standing = aws.standing("ann")
+    assert standing is not None
+    assert standing.version == 2
+
+
+def test_a_rider_creation_that_took_effect_but_answered_an_error_counts_the_rider_once(
+    aws: Aws,
+) -> None:
+    batch = [kinesis_record(reading("ann", 0), 1), kinesis_record(reading("bob", 0), 2)]
+    aws.faults.lose_response("TransactWriteItems", times=4)  # the SDK gives up
+
+    response = aws.invoke(batch)
+
+    assert response == {
+        "batchItemFailures": [
+            {"itemIdentifier": batch[0]["kinesis"]["sequenceNumber"]},
+            {"itemIdentifier": batch[1]["kinesis"]["sequenceNumber"]},
+        ]
+    }
+    assert aws.invoke(redeliver_after_failure(batch, response)) == {"batchItemFailures": []}
+    assert aws.standings() == {"ann": (points(90, 50), 1, 0), "bob": (points(90, 50), 1, 0)}
+    assert aws.race().riders == 2
