@@ -1,0 +1,121 @@
+"""The AWS API emulator of the local stack: moto in server mode, in a process of its own.
+
+``python -m local.emulator --port PORT`` serves the moto API (Kinesis, DynamoDB, S3, SQS, ...)
+on 127.0.0.1:PORT until it is terminated. The stack runs two of them: one for DynamoDB, so
+that its 130-300 conditional writes/s get a core of their own, and one for the rest.
+
+Before serving, moto's Kinesis shard is given an index (:func:`index_kinesis_shards`): moto 5.2
+finds the newest sequence number with ``list(records)[-1]`` on every put and scans the shard
+from its first record on every GetRecords, so both grow with the stream's length (measured:
+2,300 puts/s falling within 25 s). The index keeps a sorted list of sequence numbers beside
+moto's record dict; put and get become O(log n). Behaviour is otherwise unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import ctypes
+import signal
+import sys
+import threading
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM to this process when its parent dies."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except OSError:  # pragma: no cover - non-glibc systems
+            pass
+
+
+def _sequence_index(shard: Any) -> list[int]:
+    """The sorted sequence numbers of ``shard.records``, rebuilt if moto replaced the dict."""
+    records = shard.records
+    index: list[int] | None = getattr(shard, "_bk_index", None)
+    stale = getattr(shard, "_bk_owner", None) is not records
+    if index is None or stale or len(index) != len(records):
+        index = sorted(records)
+        shard._bk_index = index
+        shard._bk_owner = records
+    return index
+
+
+def index_kinesis_shards() -> None:
+    """Patch moto's Kinesis ``Shard`` with an index of its sequence numbers (see module doc)."""
+    from moto.kinesis import models
+
+    shard_cls: Any = models.Shard
+    record_cls: Any = models.Record
+    lock = threading.Lock()
+
+    def get_records(self: Any, last_sequence_id: str, limit: int | None) -> Any:
+        last = int(last_sequence_id)
+        with lock:
+            index = _sequence_index(self)
+            start = bisect.bisect_right(index, last)
+            stop = len(index) if limit is None else min(len(index), start + limit)
+            seqs = index[start:stop]
+            results = [self.records[s] for s in seqs]
+            newest = self.records[index[-1]] if index else None
+        if not results:
+            return [], last, 0
+        assert newest is not None
+        behind = newest.created_at - results[-1].created_at
+        return results, seqs[-1], int(behind * 1000)
+
+    def put_record(self: Any, partition_key: str, data: str, explicit_hash_key: str) -> str:
+        with lock:
+            index = _sequence_index(self)
+            sequence_number = (index[-1] if index else 0) + 1
+            self.records[sequence_number] = record_cls(
+                partition_key, data, sequence_number, explicit_hash_key
+            )
+            index.append(sequence_number)
+        return str(sequence_number)
+
+    def get_min_sequence_number(self: Any) -> int:
+        index = _sequence_index(self)
+        return index[0] if index else 0
+
+    def get_max_sequence_number(self: Any) -> int:
+        index = _sequence_index(self)
+        return index[-1] if index else 0
+
+    shard_cls.get_records = get_records
+    shard_cls.put_record = put_record
+    shard_cls.get_min_sequence_number = get_min_sequence_number
+    shard_cls.get_max_sequence_number = get_max_sequence_number
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Serve the moto API on host:port until SIGTERM or SIGINT."""
+    from moto.server import ThreadedMotoServer
+
+    index_kinesis_shards()
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.emulator")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    die_with_parent()
+    serve(args.port, args.host)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
