@@ -1,0 +1,126 @@
+"""The telemetry contract v1: every rule, with the message a producer will see."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from shared.contract import ContractError, Telemetry, parse_reading
+
+VALID: dict[str, Any] = {
+    "v": 1,
+    "eventId": "0b6f9a52-5a4e-4b8e-9a3f-2f1e1c9d0a11",
+    "raceId": "race-2026_11",
+    "riderId": "rider-0042",
+    "name": "Ann Rider",
+    "classId": 3,
+    "second": 17,
+    "cadence": 92,
+    "resistance": 48,
+    "deviceTimestamp": 1763800017000,
+    "event": "update",
+}
+
+
+def parse(**changes: Any) -> Telemetry:
+    return parse_reading(json.dumps({**VALID, **changes}))
+
+
+def test_a_valid_reading_round_trips_in_camel_case() -> None:
+    reading = parse()
+
+    assert (reading.race_id, reading.rider_id, reading.class_id, reading.second) == (
+        "race-2026_11",
+        "rider-0042",
+        3,
+        17,
+    )
+    assert json.loads(reading.to_json()) == VALID
+    assert not reading.is_final
+    assert parse(event="final").is_final
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"v": 2}, "v: Input should be 1 (got 2)"),
+        ({"v": "1"}, "v: Input should be 1 (got '1')"),
+        ({"classId": "3"}, "classId: Input should be a valid integer (got '3')"),
+        ({"classId": True}, "classId: Input should be a valid integer (got True)"),
+        ({"second": 1.0}, "second: Input should be a valid integer (got 1.0)"),
+        ({"classId": 0}, "classId: Input should be greater than or equal to 1 (got 0)"),
+        ({"classId": 7}, "classId: Input should be less than or equal to 6 (got 7)"),
+        ({"second": -1}, "second: Input should be greater than or equal to 0 (got -1)"),
+        ({"second": 86401}, "second: Input should be less than or equal to 86400 (got 86401)"),
+        ({"cadence": 201}, "cadence: Input should be less than or equal to 200 (got 201)"),
+        ({"resistance": 101}, "resistance: Input should be less than or equal to 100 (got 101)"),
+        (
+            {"deviceTimestamp": -5},
+            "deviceTimestamp: Input should be greater than or equal to 0 (got -5)",
+        ),
+        (
+            {"riderId": "a b"},
+            "riderId: String should match pattern '^[A-Za-z0-9_-]{1,64}$' (got 'a b')",
+        ),
+        ({"raceId": ""}, "raceId: String should match pattern '^[A-Za-z0-9_-]{1,64}$' (got '')"),
+        (
+            {"riderId": "r" * 65},
+            "riderId: String should match pattern '^[A-Za-z0-9_-]{1,64}$' (got '"
+            + "r" * 36
+            + "...)",
+        ),
+        ({"name": ""}, "name: String should have at least 1 character (got '')"),
+        (
+            {"name": "n" * 65},
+            "name: String should have at most 64 characters (got '" + "n" * 36 + "...)",
+        ),
+        (
+            {"name": "Ann\tRider"},
+            "name: Value error, must contain only printable characters (got 'Ann\\tRider')",
+        ),
+        (
+            {"event": "start"},
+            "event: Input should be 'update' or 'final' (got 'start')",
+        ),
+        ({"speed": 30}, "speed: Extra inputs are not permitted (got 30)"),
+    ],
+)
+def test_each_rule_is_enforced_with_a_message_naming_the_field(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ContractError) as caught:
+        parse(**changes)
+
+    assert str(caught.value) == message
+
+
+def test_a_missing_field_is_named() -> None:
+    payload = {k: v for k, v in VALID.items() if k != "cadence"}
+
+    with pytest.raises(ContractError, match=r"^cadence: Field required$"):
+        parse_reading(json.dumps(payload))
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ContractError) as caught:
+        parse(cadence=300, classId=9)
+
+    assert str(caught.value) == (
+        "classId: Input should be less than or equal to 6 (got 9); "
+        "cadence: Input should be less than or equal to 200 (got 300)"
+    )
+
+
+def test_oversized_and_malformed_payloads_are_refused() -> None:
+    with pytest.raises(ContractError, match=r"^reading: payload is 1025 bytes, the limit is 1024$"):
+        parse_reading(b" " * 1025)
+    with pytest.raises(ContractError, match=r"^reading: Invalid JSON"):
+        parse_reading(b"{")
+    with pytest.raises(ContractError, match=r"^reading: Input should be an object"):
+        parse_reading(b"[1]")
+
+
+def test_a_printable_unicode_name_is_accepted() -> None:
+    assert parse(name="Zoë Ødegård 🚴").name == "Zoë Ødegård 🚴"
