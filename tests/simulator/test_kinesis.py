@@ -233,7 +233,8 @@ def test_against_moto_real_request_shapes(tmp_path: Path) -> None:
         raw = boto3.client("kinesis", region_name="us-east-1")
         raw.create_stream(StreamName="telemetry", ShardCount=2)
         client = kinesis_client(region="us-east-1")
-        transport = KinesisTransport(client, "telemetry")
+        # one call at a time: moto's in-memory stream is not safe for concurrent puts
+        transport = KinesisTransport(client, "telemetry", max_in_flight=1)
         summary = simulate(config, transport, RunOptions(time_compression=0))
         transport.close()
         got: list[tuple[str, str, bytes]] = []
