@@ -71,3 +71,15 @@ def bucket(s3: Any) -> str:
     name = f"b-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def mqtt_port() -> Iterator[int]:
+    """The local stack's MQTT broker (amqtt), one per test session."""
+    port = procs.free_port()
+    proc = procs.start_module("local.broker", ["--port", str(port)])
+    try:
+        procs.wait_for_port(port, proc=proc)
+        yield port
+    finally:
+        procs.stop_process(proc)

@@ -1,0 +1,168 @@
+"""The local archiver: what the deployed Firehose delivery stream does with the Kinesis stream.
+
+The deployed Firehose (Kinesis source, S3 destination) reads the stream with its own iterator,
+partitions each record by ``raceId`` (dynamic partitioning, ``shared.names.
+ARCHIVE_PARTITION_QUERY``), buffers by size and interval, appends a newline to each record,
+compresses with GZIP and writes one object per partition and flush under
+``shared.names.archive_prefix(raceId, date)`` (``date`` from the record's arrival time, UTC).
+A record whose ``raceId`` cannot be extracted goes under the error prefix
+``shared.names.ARCHIVE_ERROR_PREFIX`` with the error type ``partitioning-failed``, as Firehose
+does. Object names follow Firehose's ``<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>.gz``.
+
+Delivery is at least once, like Firehose's: a record is archived once per delivery.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.names import ARCHIVE_ERROR_PREFIX, archive_prefix
+
+log = logging.getLogger(__name__)
+
+ERROR_PARTITIONING = "partitioning-failed"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ArchiverConfig:
+    bucket: str
+    delivery_stream_name: str = "breakaway-archive"
+    buffer_size_bytes: int = 64 * MIB
+    """Firehose: 1-128 MiB (64 MiB at least with dynamic partitioning)."""
+    buffer_interval_s: float = 60.0
+    """Firehose: 0-900 s."""
+    poll_interval_s: float = 1.0
+    """Firehose reads each shard once a second."""
+
+
+def partition_of(data: bytes, arrival: datetime) -> str:
+    """The S3 prefix a record goes to: by raceId and arrival date, or the error prefix."""
+    date = arrival.astimezone(UTC).strftime("%Y-%m-%d")
+    try:
+        doc = json.loads(data)
+        race_id = doc.get("raceId") if isinstance(doc, dict) else None
+    except ValueError:
+        race_id = None
+    if not isinstance(race_id, str) or not race_id:
+        return ARCHIVE_ERROR_PREFIX.format(error_type=ERROR_PARTITIONING, date=date)
+    return archive_prefix(race_id, date)
+
+
+@dataclass
+class _Buffer:
+    lines: dict[str, list[bytes]] = field(default_factory=dict)
+    size: int = 0
+    since: float | None = None
+
+    def add(self, prefix: str, data: bytes) -> None:
+        line = data if data.endswith(b"\n") else data + b"\n"
+        self.lines.setdefault(prefix, []).append(line)
+        self.size += len(line)
+        if self.since is None:
+            self.since = time.monotonic()
+
+
+class Archiver:
+    """Reads every shard of a stream and writes GZIP NDJSON objects to the archive bucket."""
+
+    def __init__(self, *, kinesis: Any, s3: Any, stream_name: str, config: ArchiverConfig) -> None:
+        self.kinesis = kinesis
+        self.s3 = s3
+        self.stream_name = stream_name
+        self.config = config
+        self.stopping = threading.Event()
+        self.records_archived = 0
+        self.objects_written = 0
+        self._buffer = _Buffer()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        shards = self.kinesis.list_shards(StreamName=self.stream_name)["Shards"]
+        for shard in shards:
+            t = threading.Thread(
+                target=self._read, args=(shard["ShardId"],), name="archiver", daemon=True
+            )
+            self._threads.append(t)
+        flusher = threading.Thread(target=self._flush_loop, name="archiver-flush", daemon=True)
+        self._threads.append(flusher)
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        """Stop reading and deliver what is buffered (Firehose delivers its buffers too)."""
+        self.stopping.set()
+        for t in self._threads:
+            t.join(30)
+        self.flush()
+
+    def _read(self, shard_id: str) -> None:
+        try:
+            iterator = self.kinesis.get_shard_iterator(
+                StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        except Exception:
+            log.exception("archiver %s: cannot get a shard iterator", shard_id)
+            return
+        while not self.stopping.is_set():
+            try:
+                resp = self.kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            except Exception as exc:
+                if self.stopping.is_set():
+                    return
+                log.warning("archiver %s: GetRecords failed: %s", shard_id, exc)
+                self.stopping.wait(self.config.poll_interval_s)
+                continue
+            iterator = resp["NextShardIterator"]
+            records = resp["Records"]
+            if records:
+                with self._lock:
+                    for r in records:
+                        self._buffer.add(
+                            partition_of(r["Data"], r["ApproximateArrivalTimestamp"]), r["Data"]
+                        )
+                    full = self._buffer.size >= self.config.buffer_size_bytes
+                if full:
+                    self.flush()
+            if len(records) < 10_000:
+                self.stopping.wait(self.config.poll_interval_s)
+
+    def _flush_loop(self) -> None:
+        while not self.stopping.wait(min(0.2, self.config.buffer_interval_s or 0.2)):
+            with self._lock:
+                since = self._buffer.since
+            if since is not None and time.monotonic() - since >= self.config.buffer_interval_s:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered partition as one GZIP object."""
+        with self._lock:
+            buffer, self._buffer = self._buffer, _Buffer()
+        now = datetime.now(UTC)
+        for prefix, lines in buffer.lines.items():
+            key = (
+                f"{prefix}{self.config.delivery_stream_name}-1-"
+                f"{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.gz"
+            )
+            body = gzip.compress(b"".join(lines))
+            for attempt in range(5):
+                try:
+                    self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body)
+                    break
+                except Exception as exc:
+                    log.warning("archiver: put %s failed (attempt %d): %s", key, attempt + 1, exc)
+                    time.sleep(0.5 * (attempt + 1))
+            else:
+                log.error("archiver: gave up on %s (%d records)", key, len(lines))
+                continue
+            self.records_archived += len(lines)
+            self.objects_written += 1

@@ -1,0 +1,191 @@
+"""The local IoT rule: MQTT messages on the telemetry topics -> Kinesis, one record each.
+
+The deployed topic rule is ``shared.names.RULE_SQL`` (``SELECT * FROM '<TELEMETRY_TOPIC_FILTER>'``)
+with a Kinesis action whose partition key is ``shared.names.RULE_PARTITION_KEY``
+(``${topic(5)}``, the rider id). This bridge subscribes to the same filter (and to the rule's
+Basic Ingest topics, where the broker allows ``$`` topics) and, for each message, puts one
+Kinesis record: the payload unchanged (``SELECT *``), the partition key rendered by
+:mod:`local.template` from the topic the rule sees (Basic Ingest prefix removed).
+
+IoT Core's Kinesis action makes one PutRecord call per message. The bridge sends the same
+records through PutRecords (up to 500 per call) to keep up at 1,000 messages/s on a laptop;
+each message is still exactly one record with its own partition key, and an entry that fails
+inside a PutRecords answer is sent again on its own (as a rule's retry would). A message
+whose partition key cannot be rendered is a failed action: counted and logged, not sent.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from local.template import MessageContext, TemplateError, render
+from shared.names import BASIC_INGEST_TOPIC_PREFIX, RULE_PARTITION_KEY, TELEMETRY_TOPIC_FILTER
+
+log = logging.getLogger(__name__)
+
+MAX_PUT_RECORDS = 500
+MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    stream_name: str
+    mqtt_host: str
+    mqtt_port: int
+    topic_filter: str = TELEMETRY_TOPIC_FILTER
+    partition_key: str = RULE_PARTITION_KEY
+    basic_ingest_prefix: str = BASIC_INGEST_TOPIC_PREFIX
+    client_id: str = "breakaway-local-rule"
+    linger_s: float = 0.02
+    """How long the sender waits to fill a PutRecords call once it has a first entry."""
+
+
+@dataclass
+class BridgeStats:
+    received: int = 0
+    put: int = 0
+    failed_actions: int = 0
+    entry_retries: int = 0
+
+
+class RuleBridge:
+    def __init__(self, *, kinesis: Any, config: BridgeConfig) -> None:
+        self.kinesis = kinesis
+        self.config = config
+        self.stats = BridgeStats()
+        self._queue: collections.deque[tuple[bytes, str]] = collections.deque()
+        self._wakeup = threading.Condition()
+        self._stopping = threading.Event()
+        self._sender = threading.Thread(target=self._send_loop, name="rule-bridge", daemon=True)
+        self._connection: Any = None
+
+    # --- MQTT side ------------------------------------------------------------------------
+    def rule_topic(self, topic: str) -> str:
+        """The topic the rule SQL sees: Basic Ingest topics lose their ``$aws/rules/..`` prefix."""
+        prefix = self.config.basic_ingest_prefix
+        return topic[len(prefix) :] if topic.startswith(prefix) else topic
+
+    def on_message(self, topic: str, payload: bytes, **_: Any) -> None:
+        """One message from the broker: render the partition key, queue one record."""
+        self.stats.received += 1
+        rule_topic = self.rule_topic(topic)
+        try:
+            key = render(self.config.partition_key, MessageContext(rule_topic, bytes(payload)))
+            if not 1 <= len(key.encode()) <= 256:
+                raise TemplateError(f"partition key {key!r} must be 1-256 bytes")
+        except TemplateError as exc:
+            self.stats.failed_actions += 1
+            log.warning("rule action failed for topic %s: %s", topic, exc)
+            return
+        with self._wakeup:
+            self._queue.append((bytes(payload), key))
+            self._wakeup.notify()
+
+    def start(self) -> None:
+        from awscrt import io, mqtt
+
+        self._sender.start()
+        bootstrap = io.ClientBootstrap.get_or_create_static_default()
+        client = mqtt.Client(bootstrap, tls_ctx=None)
+        self._connection = mqtt.Connection(
+            client,
+            host_name=self.config.mqtt_host,
+            port=self.config.mqtt_port,
+            client_id=self.config.client_id,
+            clean_session=True,
+            keep_alive_secs=30,
+            reconnect_min_timeout_secs=1,
+            reconnect_max_timeout_secs=4,
+            disable_metrics=True,
+        )
+        self._connection.connect().result(timeout=20)
+        future, _ = self._connection.subscribe(
+            self.config.topic_filter, mqtt.QoS.AT_LEAST_ONCE, callback=self.on_message
+        )
+        future.result(timeout=20)
+        ingest = self.config.basic_ingest_prefix + self.config.topic_filter
+        try:
+            future, _ = self._connection.subscribe(
+                ingest, mqtt.QoS.AT_LEAST_ONCE, callback=self.on_message
+            )
+            result = future.result(timeout=5)
+            if result.get("qos") is None:
+                log.info("broker refused the Basic Ingest subscription %s", ingest)
+        except Exception as exc:
+            log.info("no Basic Ingest subscription (%s): %s", ingest, exc)
+
+    def stop(self, drain_timeout: float = 10.0) -> None:
+        """Disconnect, send what is queued (bounded by ``drain_timeout``), stop the sender."""
+        if self._connection is not None:
+            try:
+                self._connection.disconnect().result(timeout=5)
+            except Exception as exc:
+                log.info("MQTT disconnect: %s", exc)
+        deadline = time.monotonic() + drain_timeout
+        while self._queue and time.monotonic() < deadline and self._sender.is_alive():
+            time.sleep(0.02)
+        self._stopping.set()
+        with self._wakeup:
+            self._wakeup.notify_all()
+        if self._sender.is_alive():
+            self._sender.join(10)
+
+    # --- Kinesis side ---------------------------------------------------------------------
+    def _take(self) -> list[tuple[bytes, str]]:
+        with self._wakeup:
+            while not self._queue and not self._stopping.is_set():
+                self._wakeup.wait(0.5)
+        if self.config.linger_s and len(self._queue) < MAX_PUT_RECORDS:
+            time.sleep(self.config.linger_s)
+        batch: list[tuple[bytes, str]] = []
+        size = 0
+        with self._wakeup:
+            while self._queue and len(batch) < MAX_PUT_RECORDS:
+                data, key = self._queue[0]
+                entry_size = len(data) + len(key.encode())
+                if batch and size + entry_size > MAX_PUT_RECORDS_BYTES:
+                    break
+                self._queue.popleft()
+                batch.append((data, key))
+                size += entry_size
+        return batch
+
+    def _send_loop(self) -> None:
+        while not self._stopping.is_set() or self._queue:
+            batch = self._take()
+            if batch:
+                self.put(batch)
+
+    def put(self, batch: list[tuple[bytes, str]]) -> None:
+        """PutRecords one batch; entries that fail are sent again until they succeed."""
+        pending = batch
+        delay = 0.05
+        while pending:
+            try:
+                resp = self.kinesis.put_records(
+                    StreamName=self.config.stream_name,
+                    Records=[{"Data": d, "PartitionKey": k} for d, k in pending],
+                )
+            except Exception as exc:
+                log.warning("PutRecords failed (%d entries): %s", len(pending), exc)
+                if self._stopping.wait(delay):
+                    log.error("stopping: %d records not sent", len(pending))
+                    return
+                delay = min(2.0, delay * 2)
+                continue
+            retry = [
+                entry
+                for entry, result in zip(pending, resp["Records"], strict=True)
+                if result.get("ErrorCode")
+            ]
+            self.stats.put += len(pending) - len(retry)
+            self.stats.entry_retries += len(retry)
+            pending = retry
+            if pending:
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)

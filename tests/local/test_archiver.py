@@ -1,0 +1,150 @@
+"""The local archiver writes what the deployed Firehose writes, where it writes it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from local.archiver import ERROR_PARTITIONING, Archiver, ArchiverConfig, partition_of
+from shared.contract import Telemetry
+from shared.names import archive_prefix
+
+
+def reading(race: str, rider: str, second: int) -> bytes:
+    return Telemetry(
+        v=1,
+        event_id=f"e-{race}-{rider}-{second}",
+        race_id=race,
+        rider_id=rider,
+        name="Ann",
+        class_id=1,
+        second=second,
+        cadence=90,
+        resistance=40,
+        device_timestamp=1_700_000_000_000 + second * 1000,
+        event="update",
+    ).to_json()
+
+
+def objects(s3: Any, bucket: str) -> dict[str, list[bytes]]:
+    out = {}
+    for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+        out[obj["Key"]] = gzip.decompress(body).splitlines()
+    return out
+
+
+def wait_for(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_partition_by_race_and_arrival_date_utc() -> None:
+    arrival = datetime(2026, 11, 22, 23, 59, 59, tzinfo=UTC)
+    assert partition_of(reading("r1", "a", 0), arrival) == archive_prefix("r1", "2026-11-22")
+    assert archive_prefix("r1", "2026-11-22") == "telemetry/raceId=r1/date=2026-11-22/"
+    assert partition_of(b"not json", arrival) == (f"errors/{ERROR_PARTITIONING}/date=2026-11-22/")
+    assert partition_of(b'{"riderId":"a"}', arrival).startswith("errors/")
+
+
+def test_archive_holds_every_record_once_gzip_ndjson_in_the_firehose_layout(
+    kinesis: Any, stream: str, s3: Any, bucket: str
+) -> None:
+    sent = {
+        (race, rider, s): reading(race, rider, s)
+        for race in ("race-a", "race-b")
+        for rider in ("x", "y")
+        for s in range(5)
+    }
+    bad = [b"not json", b'{"riderId":"x"}']
+    kinesis.put_records(
+        StreamName=stream,
+        Records=[{"Data": d, "PartitionKey": "k"} for d in [*sent.values(), *bad]],
+    )
+    archiver = Archiver(
+        kinesis=kinesis,
+        s3=s3,
+        stream_name=stream,
+        config=ArchiverConfig(bucket=bucket, buffer_interval_s=0.3, poll_interval_s=0.05),
+    )
+    archiver.start()
+    try:
+        wait_for(lambda: archiver.records_archived == 22)
+    finally:
+        archiver.stop()
+    got = objects(s3, bucket)
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    by_prefix: dict[str, list[bytes]] = {}
+    for key, lines in got.items():
+        prefix, name = key.rsplit("/", 1)
+        assert re.fullmatch(
+            r"breakaway-archive-1-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9a-f-]{36}\.gz", name
+        ), name
+        by_prefix.setdefault(prefix + "/", []).extend(lines)
+    assert set(by_prefix) == {
+        archive_prefix("race-a", today),
+        archive_prefix("race-b", today),
+        f"errors/{ERROR_PARTITIONING}/date={today}/",
+    }
+    for race in ("race-a", "race-b"):
+        lines = by_prefix[archive_prefix(race, today)]
+        expected = [v for k, v in sent.items() if k[0] == race]
+        assert sorted(lines) == sorted(expected)  # each reading exactly once
+        assert all(json.loads(line)["raceId"] == race for line in lines)
+    assert sorted(by_prefix[f"errors/{ERROR_PARTITIONING}/date={today}/"]) == sorted(bad)
+
+
+def test_buffer_size_flushes_before_the_interval(
+    kinesis: Any, stream: str, s3: Any, bucket: str
+) -> None:
+    one = reading("race-a", "x", 0)
+    archiver = Archiver(
+        kinesis=kinesis,
+        s3=s3,
+        stream_name=stream,
+        config=ArchiverConfig(
+            bucket=bucket,
+            buffer_size_bytes=3 * len(one),
+            buffer_interval_s=900,
+            poll_interval_s=0.05,
+        ),
+    )
+    archiver.start()
+    try:
+        kinesis.put_records(
+            StreamName=stream,
+            Records=[{"Data": reading("race-a", "x", s), "PartitionKey": "x"} for s in range(3)],
+        )
+        wait_for(lambda: archiver.objects_written == 1)
+        kinesis.put_record(StreamName=stream, Data=reading("race-a", "x", 3), PartitionKey="x")
+        time.sleep(0.5)
+        assert archiver.objects_written == 1  # one record is under the size, interval is 900 s
+    finally:
+        archiver.stop()  # delivers the rest, as Firehose does
+    assert archiver.objects_written == 2
+    assert sum(len(v) for v in objects(s3, bucket).values()) == 4
+
+
+def test_buffer_interval_flushes_a_small_buffer(
+    kinesis: Any, stream: str, s3: Any, bucket: str
+) -> None:
+    archiver = Archiver(
+        kinesis=kinesis,
+        s3=s3,
+        stream_name=stream,
+        config=ArchiverConfig(bucket=bucket, buffer_interval_s=1.0, poll_interval_s=0.05),
+    )
+    archiver.start()
+    try:
+        kinesis.put_record(StreamName=stream, Data=reading("race-a", "x", 0), PartitionKey="x")
+        start = time.monotonic()
+        wait_for(lambda: archiver.objects_written == 1)
+        assert time.monotonic() - start >= 0.9
+    finally:
+        archiver.stop()

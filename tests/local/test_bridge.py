@@ -1,0 +1,157 @@
+"""The local IoT rule bridge: one Kinesis record per MQTT message, keyed by the rule's template."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from awscrt import io, mqtt
+
+from local.bridge import BridgeConfig, RuleBridge
+from shared.names import basic_ingest_topic, telemetry_topic
+
+
+def publisher(port: int) -> mqtt.Connection:
+    client = mqtt.Client(io.ClientBootstrap.get_or_create_static_default(), tls_ctx=None)
+    conn = mqtt.Connection(
+        client,
+        host_name="127.0.0.1",
+        port=port,
+        client_id=f"pub-{uuid.uuid4().hex[:8]}",
+        keep_alive_secs=30,
+        disable_metrics=True,
+    )
+    conn.connect().result(timeout=10)
+    return conn
+
+
+def read_all(kinesis: Any, stream: str) -> list[dict[str, Any]]:
+    out = []
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        it = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        out.extend(kinesis.get_records(ShardIterator=it, Limit=10_000)["Records"])
+    return out
+
+
+@pytest.fixture
+def bridge(kinesis: Any, stream: str, mqtt_port: int) -> Any:
+    b = RuleBridge(
+        kinesis=kinesis,
+        config=BridgeConfig(
+            stream_name=stream,
+            mqtt_host="127.0.0.1",
+            mqtt_port=mqtt_port,
+            client_id=f"rule-{uuid.uuid4().hex[:8]}",
+        ),
+    )
+    b.start()
+    yield b
+    b.stop()
+
+
+def wait(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_each_message_becomes_one_record_keyed_by_the_rider_id(
+    bridge: RuleBridge, kinesis: Any, stream: str, mqtt_port: int
+) -> None:
+    race = f"race-{uuid.uuid4().hex[:6]}"
+    conn = publisher(mqtt_port)
+    sent = []
+    try:
+        for rider in ("ann", "bob", "cy"):
+            for s in range(4):
+                payload = f'{{"riderId":"{rider}","second":{s}}}'.encode()
+                sent.append((rider, payload))
+                conn.publish(telemetry_topic(race, rider), payload, mqtt.QoS.AT_LEAST_ONCE)[
+                    0
+                ].result(timeout=10)
+        # the same payload published twice is two messages, so two records
+        conn.publish(telemetry_topic(race, "ann"), sent[0][1], mqtt.QoS.AT_LEAST_ONCE)[0].result(
+            timeout=10
+        )
+        sent.append(sent[0])
+        # not the rule's topic: not forwarded
+        conn.publish(f"breakaway/races/{race}/other", b"{}", mqtt.QoS.AT_LEAST_ONCE)[0].result(
+            timeout=10
+        )
+    finally:
+        conn.disconnect().result(timeout=10)
+    wait(lambda: bridge.stats.put == len(sent))
+    time.sleep(0.2)
+    records = read_all(kinesis, stream)
+    assert sorted((r["PartitionKey"], r["Data"]) for r in records) == sorted(sent)
+    # a rider's readings keep their order (one shard here, one sender)
+    ann = [r["Data"] for r in records if r["PartitionKey"] == "ann"]
+    assert ann[:4] == [p for k, p in sent[:4]]
+
+
+def test_basic_ingest_topic_is_keyed_from_the_topic_the_rule_sees(
+    bridge: RuleBridge, kinesis: Any, stream: str, mqtt_port: int
+) -> None:
+    assert bridge.rule_topic(basic_ingest_topic("r", "dee")) == telemetry_topic("r", "dee")
+    bridge.on_message(basic_ingest_topic("r", "dee"), b'{"x":1}')
+    wait(lambda: bridge.stats.put == 1)
+    (record,) = read_all(kinesis, stream)
+    assert (record["PartitionKey"], record["Data"]) == ("dee", b'{"x":1}')
+
+
+def test_a_key_that_cannot_be_rendered_is_a_failed_action(kinesis: Any, stream: str) -> None:
+    b = RuleBridge(
+        kinesis=kinesis,
+        config=BridgeConfig(
+            stream_name=stream, mqtt_host="127.0.0.1", mqtt_port=1, partition_key="${topic(9)}"
+        ),
+    )
+    b.on_message("breakaway/races/r/riders/x/telemetry", b"{}")
+    assert (b.stats.received, b.stats.failed_actions) == (1, 0 + 1)
+    assert read_all(kinesis, stream) == []
+
+
+class FlakyKinesis:
+    """Fails every other entry of the first PutRecords call (HTTP 200, per-entry errors)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: list[int] = []
+
+    def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(len(Records))
+        if len(self.calls) == 1:
+            ok = [r for i, r in enumerate(Records) if i % 2 == 0]
+            self.real.put_records(StreamName=StreamName, Records=ok)
+            return {
+                "FailedRecordCount": len(Records) - len(ok),
+                "Records": [
+                    {"SequenceNumber": "1", "ShardId": "shardId-000000000000"}
+                    if i % 2 == 0
+                    else {
+                        "ErrorCode": "ProvisionedThroughputExceededException",
+                        "ErrorMessage": "x",
+                    }
+                    for i in range(len(Records))
+                ],
+            }
+        out: dict[str, Any] = self.real.put_records(StreamName=StreamName, Records=Records)
+        return out
+
+
+def test_failed_entries_are_sent_again_and_only_they(kinesis: Any, stream: str) -> None:
+    flaky = FlakyKinesis(kinesis)
+    b = RuleBridge(
+        kinesis=flaky,
+        config=BridgeConfig(stream_name=stream, mqtt_host="127.0.0.1", mqtt_port=1),
+    )
+    batch = [(f"p{i}".encode(), f"k{i}") for i in range(6)]
+    b.put(batch)
+    assert flaky.calls == [6, 3]
+    assert (b.stats.put, b.stats.entry_retries) == (6, 3)
+    assert sorted(r["Data"] for r in read_all(kinesis, stream)) == sorted(d for d, _ in batch)
