@@ -1,0 +1,44 @@
+"""Build the whole CDK app: config from cdk.json context + environment name, the stacks, and
+cdk-nag. Makes no network call, so it synthesizes offline with no credentials."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import App, Environment, Tags
+
+from infra.config import CONTEXT_KEY, DEFAULT_ENV, ENV_CONTEXT_KEY, BreakawayConfig, load_config
+from infra.nag import attach_checks
+from infra.stacks import AppStack, DataStack
+from shared import names
+
+
+def config_from_app(app: App) -> BreakawayConfig:
+    env_name = app.node.try_get_context(ENV_CONTEXT_KEY) or DEFAULT_ENV
+    environments = app.node.try_get_context(CONTEXT_KEY)
+    return load_config(str(env_name), environments)
+
+
+def deployment_environment() -> Environment | None:
+    """The CLI's account and region when it has them; env-agnostic templates offline."""
+    account = os.environ.get("CDK_DEFAULT_ACCOUNT")
+    region = os.environ.get("CDK_DEFAULT_REGION")
+    if account and region:
+        return Environment(account=account, region=region)
+    return None
+
+
+def build_app(
+    *, outdir: str | None = None, context: Mapping[str, Any] | None = None
+) -> tuple[App, DataStack, AppStack]:
+    app = App(outdir=outdir, context=dict(context) if context is not None else None)
+    config = config_from_app(app)
+    env = deployment_environment()
+    data = DataStack(app, config=config, env=env)
+    stateless = AppStack(app, config=config, data=data, env=env)
+    Tags.of(app).add("project", names.APP)
+    Tags.of(app).add("environment", config.env_name)
+    attach_checks(app)
+    return app, data, stateless

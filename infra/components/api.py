@@ -1,0 +1,152 @@
+"""The leaderboard API: API Gateway REST API in front of the API Lambda."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.components.common import retention
+from infra.components.function import PythonFunction
+from infra.config import BreakawayConfig
+from infra.nag import acknowledge, iam5_resource, imported
+from shared import names
+
+FUNCTION_NAME: Final = "leaderboard_api"
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    query: tuple[str, ...] = ()
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        return tuple(p[1:-1].rstrip("+") for p in self.path.split("/") if p.startswith("{"))
+
+
+ROUTES: Final = (
+    Route("/"),
+    Route("/openapi.json"),
+    Route("/swagger", ("format",)),
+    Route("/races", ("limit", "cursor")),
+    Route("/races/{raceId}"),
+    Route("/races/{raceId}/leaderboard", ("classId", "limit", "cursor")),
+    Route("/races/{raceId}/riders/{riderId}"),
+)
+"""The API's GET routes, declared so that API Gateway validates their parameters; any other
+path goes to the handler too (``{proxy+}``) so that it answers a JSON 404, not a 403."""
+CATCH_ALL: Final = "{proxy+}"
+
+
+class LeaderboardApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: BreakawayConfig,
+        standings: dynamodb.ITable,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        self.handler = PythonFunction(
+            self,
+            "Handler",
+            function_name=FUNCTION_NAME,
+            description="Leaderboard REST API and live page",
+            config=config.api_function,
+            environment={
+                names.ENV_STANDINGS_TABLE: standings.table_name,
+                names.ENV_CORS_ORIGIN: config.api.cors_origin,
+                "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE_API,
+                "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
+            },
+            log_retention_days=config.log_retention_days,
+            removal_policy=removal,
+        )
+        standings.grant_read_data(self.handler.function)
+        acknowledge(
+            self.handler.role,
+            iam5_resource(imported(Stack.of(standings), standings.table_arn) + "/index/*"),
+            "CDK's read grant covers the table's indexes as index/*; the API queries the "
+            "ranking and recent-races indexes of shared/keys.py, read-only.",
+        )
+
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=retention(config.log_retention_days),
+            removal_policy=removal,
+        )
+        api_config = config.api
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description="Breakaway leaderboard",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=[api_config.cors_origin],
+                allow_methods=["GET", "OPTIONS"],
+            ),
+            deploy_options=apigw.StageOptions(
+                stage_name=api_config.stage_name,
+                throttling_rate_limit=api_config.throttling_rate_limit,
+                throttling_burst_limit=api_config.throttling_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                tracing_enabled=True,
+            ),
+        )
+        validator = self.api.add_request_validator(
+            "Parameters", validate_request_parameters=True, validate_request_body=True
+        )
+        integration = apigw.LambdaIntegration(self.handler.function, allow_test_invoke=False)
+        for route in (*ROUTES, Route("/" + CATCH_ALL)):
+            resource = self.api.root.resource_for_path(route.path)
+            params = {f"method.request.path.{p}": True for p in route.path_params}
+            params.update({f"method.request.querystring.{q}": False for q in route.query})
+            resource.add_method(
+                "GET",
+                integration,
+                request_validator=validator,
+                request_parameters=params or None,
+            )
+
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG3",
+            "No WAF web ACL: a public read-only leaderboard protected by stage throttling; a "
+            "web ACL costs a monthly fee per ACL and rule. Attach one in production if needed.",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level logging role (needed for access and execution logs) "
+            "uses the AWS managed policy API Gateway documents for it.",
+        )
+        for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+            acknowledge(
+                self.api,
+                rule,
+                "The leaderboard is public and read-only by design (the live page calls it "
+                "from the browser); no method changes data.",
+            )

@@ -1,0 +1,157 @@
+"""The archive: Firehose from the Kinesis stream to S3, partitioned by race and date, GZIP
+newline-delimited JSON; a Glue table over it with partition projection for Athena."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aws_cdk import Duration, Size, Stack
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import ARCHIVE_PARTITION_KEYS, ARCHIVE_PROJECTION_START, BreakawayConfig
+from infra.nag import acknowledge, iam5_action, iam5_resource, imported
+from shared import names
+from shared.contract import Telemetry
+
+RACE_PARTITION: Final = "race"
+DATE_PARTITION: Final = "day"
+"""Glue partition keys: they may not repeat a column name (``raceId`` is a column), and
+``date`` is reserved in Athena. ``storage.location.template`` maps them onto the S3 layout."""
+FIREHOSE_CIDR_MAPPING: Final = "@aws-cdk--aws-kinesisfirehose.CidrBlocks"
+_GLUE_TYPES: Final = {"integer": "bigint", "string": "string"}
+
+
+def telemetry_columns() -> list[tuple[str, str]]:
+    """Glue columns from the telemetry contract itself (wire names, lower-cased by Glue)."""
+    schema = Telemetry.model_json_schema(by_alias=True)
+    return [
+        (name.lower(), _GLUE_TYPES[prop["type"]]) for name, prop in schema["properties"].items()
+    ]
+
+
+def location_template(bucket_name: str) -> str:
+    prefix = names.ARCHIVE_PREFIX.format(
+        race_id="${" + RACE_PARTITION + "}", date="${" + DATE_PARTITION + "}"
+    )
+    return f"s3://{bucket_name}/{prefix}"
+
+
+class Archive(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: BreakawayConfig,
+        stream: kinesis.IStream,
+        bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        archive = config.archive
+        self.delivery_stream = firehose.DeliveryStream(
+            self,
+            "Delivery",
+            source=firehose.KinesisStreamSource(stream),
+            destination=firehose.S3Bucket(
+                bucket,
+                data_output_prefix=names.ARCHIVE_FIREHOSE_PREFIX,
+                error_output_prefix=names.ARCHIVE_FIREHOSE_ERROR_PREFIX,
+                compression=firehose.Compression.GZIP,
+                buffering_interval=Duration.seconds(archive.buffering_interval_seconds),
+                buffering_size=Size.mebibytes(archive.buffering_size_mib),
+                dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True),
+                processors=[
+                    firehose.MetadataExtractionProcessor(
+                        options=firehose.MetadataExtractionProcessorOptions(
+                            json_parsing_engine=firehose.JsonParsingEngine.JQ_1_6,
+                            metadata_extraction_query=names.ARCHIVE_PARTITION_QUERY,
+                        ),
+                        keys=list(ARCHIVE_PARTITION_KEYS),
+                    ),
+                    firehose.AppendDelimiterToRecordProcessor(),
+                ],
+            ),
+        )
+
+        acknowledge(
+            self.delivery_stream,
+            "AwsSolutions-KDF1",
+            "Firehose server-side encryption applies to Direct PUT sources only; this stream "
+            "reads an encrypted Kinesis stream and writes to an SSE-S3 encrypted bucket.",
+        )
+        reason = (
+            "The Firehose S3 destination needs GetBucketLocation, ListBucket(MultipartUploads), "
+            "GetObject, PutObject and AbortMultipartUpload on this bucket; CDK's L2 grants them "
+            "as read/write on the archive bucket only."
+        )
+        for action in (
+            "s3:GetObject*",
+            "s3:GetBucket*",
+            "s3:List*",
+            "s3:DeleteObject*",
+            "s3:Abort*",
+        ):
+            acknowledge(self.delivery_stream, iam5_action(action), reason)
+        acknowledge(
+            self.delivery_stream,
+            iam5_resource(imported(Stack.of(bucket), bucket.bucket_arn) + "/*"),
+            reason,
+        )
+        # The L2 always adds a region -> CIDR mapping for Redshift/Splunk/OpenSearch
+        # destinations; an S3 destination never references it (cfn-lint W7001).
+        Stack.of(self).node.try_remove_child(FIREHOSE_CIDR_MAPPING)
+
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=Stack.of(self).account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                description="Breakaway telemetry archive (Athena)"
+            ),
+        )
+        parameters: dict[str, Any] = {
+            "classification": "json",
+            "compressionType": "gzip",
+            "projection.enabled": "true",
+            f"projection.{RACE_PARTITION}.type": "injected",
+            f"projection.{DATE_PARTITION}.type": "date",
+            f"projection.{DATE_PARTITION}.format": "yyyy-MM-dd",
+            f"projection.{DATE_PARTITION}.range": f"{ARCHIVE_PROJECTION_START},NOW",
+            f"projection.{DATE_PARTITION}.interval": "1",
+            f"projection.{DATE_PARTITION}.interval.unit": "DAYS",
+            "storage.location.template": location_template(bucket.bucket_name),
+        }
+        self.table = glue.CfnTable(
+            self,
+            "Telemetry",
+            catalog_id=Stack.of(self).account,
+            database_name=self.database.ref,
+            table_input=glue.CfnTable.TableInputProperty(
+                name="telemetry",
+                description="One row per telemetry reading as delivered by Firehose",
+                table_type="EXTERNAL_TABLE",
+                parameters=parameters,
+                partition_keys=[
+                    glue.CfnTable.ColumnProperty(name=RACE_PARTITION, type="string"),
+                    glue.CfnTable.ColumnProperty(name=DATE_PARTITION, type="string"),
+                ],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=f"s3://{bucket.bucket_name}/{names.ARCHIVE_PREFIX.split('/')[0]}/",
+                    input_format="org.apache.hadoop.mapred.TextInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                    compressed=True,
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
+                        parameters={"ignore.malformed.json": "true"},
+                    ),
+                    columns=[
+                        glue.CfnTable.ColumnProperty(name=name, type=type_)
+                        for name, type_ in telemetry_columns()
+                    ],
+                ),
+            ),
+        )

@@ -1,0 +1,139 @@
+"""IoT Core ingest: the topic rule into Kinesis (with an error action that keeps each failed
+message and its payload) and the device policy for simulator things."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_iot as iot
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.components.common import retention
+from infra.config import BreakawayConfig
+from shared import names
+
+RULE_ERRORS_METRIC: Final = "IotRuleErrors"
+THING_NAME_VARIABLE: Final = "${iot:Connection.Thing.ThingName}"
+
+
+def topic_arn(topic_filter: str) -> str:
+    """An IoT policy topic ARN from an MQTT filter: ``+`` (one level) becomes ``*``."""
+    return f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:topic/" + topic_filter.replace(
+        "+", "*"
+    )
+
+
+def topic_arn_as_nag_reports(topic_filter: str) -> str:
+    """``topic_arn`` as cdk-nag prints it in a finding id."""
+    return "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic/" + topic_filter.replace(
+        "+", "*"
+    )
+
+
+def telemetry_publish_topics(basic_ingest: bool) -> list[str]:
+    topics = [names.TELEMETRY_TOPIC_FILTER]
+    if basic_ingest:
+        topics.append(names.BASIC_INGEST_TOPIC_PREFIX + names.TELEMETRY_TOPIC_FILTER)
+    return topics
+
+
+class IotIngest(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: BreakawayConfig,
+        stream: kinesis.IStream,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.error_logs = logs.LogGroup(
+            self,
+            "RuleErrors",
+            retention=retention(config.failure_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            "RuleRole",
+            assumed_by=iam.ServicePrincipal("iot.amazonaws.com"),
+            description="IoT topic rule: put telemetry to Kinesis, log failed messages",
+        )
+        stream.grant_write(role)
+        self.error_logs.grant_write(role)
+        self.error_logs.grant(role, "logs:DescribeLogStreams")
+
+        self.rule = iot.CfnTopicRule(
+            self,
+            "TelemetryRule",
+            rule_name=names.RULE_NAME,
+            topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
+                sql=names.RULE_SQL,
+                aws_iot_sql_version=names.RULE_SQL_VERSION,
+                rule_disabled=False,
+                description="Telemetry readings into the Kinesis stream, keyed by rider id",
+                actions=[
+                    iot.CfnTopicRule.ActionProperty(
+                        kinesis=iot.CfnTopicRule.KinesisActionProperty(
+                            stream_name=stream.stream_name,
+                            partition_key=names.RULE_PARTITION_KEY,
+                            role_arn=role.role_arn,
+                        )
+                    )
+                ],
+                error_action=iot.CfnTopicRule.ActionProperty(
+                    cloudwatch_logs=iot.CfnTopicRule.CloudwatchLogsActionProperty(
+                        log_group_name=self.error_logs.log_group_name,
+                        role_arn=role.role_arn,
+                        batch_mode=False,
+                    )
+                ),
+            ),
+        )
+        # Every error-action message is one log event: count them.
+        self.error_logs.add_metric_filter(
+            "Count",
+            filter_pattern=logs.FilterPattern.all_events(),
+            metric_namespace=names.METRICS_NAMESPACE,
+            metric_name=RULE_ERRORS_METRIC,
+            metric_value="1",
+            default_value=0,
+        )
+        self.rule_errors = cloudwatch.Metric(
+            namespace=names.METRICS_NAMESPACE,
+            metric_name=RULE_ERRORS_METRIC,
+            statistic="Sum",
+        )
+
+        self.policy = iot.CfnPolicy(
+            self,
+            "DevicePolicy",
+            policy_document={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ConnectAsOwnThing",
+                        "Effect": "Allow",
+                        "Action": "iot:Connect",
+                        "Resource": (
+                            f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:client/"
+                            + THING_NAME_VARIABLE
+                        ),
+                        "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
+                    },
+                    {
+                        "Sid": "PublishTelemetryOnly",
+                        "Effect": "Allow",
+                        "Action": "iot:Publish",
+                        "Resource": [
+                            topic_arn(t) for t in telemetry_publish_topics(config.basic_ingest)
+                        ],
+                    },
+                ],
+            },
+        )

@@ -1,0 +1,150 @@
+"""The stream processor: its function, the Kinesis event source mapping, and its grants."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import jsii
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.components.function import PythonFunction
+from infra.components.iot import topic_arn, topic_arn_as_nag_reports
+from infra.config import (
+    DEAD_LETTER_SCHEME_SQS,
+    NOTIFY_TARGET_IOT,
+    BreakawayConfig,
+    EventSourceConfig,
+)
+from infra.nag import acknowledge, iam5_resource, imported
+from shared import names
+
+FUNCTION_NAME: Final = "stream_processor"
+
+
+@jsii.implements(lambda_.IEventSourceDlq)
+class S3WriteOnFailureDestination:
+    """The S3 on-failure destination with only what Lambda needs to write it (s3:PutObject on
+    the objects, s3:ListBucket on the bucket); CDK's S3OnFailureDestination grants read/write."""
+
+    def __init__(self, bucket: s3.IBucket) -> None:
+        self._bucket = bucket
+
+    def bind(
+        self, _target: lambda_.IEventSourceMapping, target_handler: lambda_.IFunction
+    ) -> lambda_.DlqDestinationConfig:
+        iam.Grant.add_to_principal(
+            grantee=target_handler,
+            actions=["s3:PutObject"],
+            resource_arns=[self._bucket.arn_for_objects("*")],
+        )
+        iam.Grant.add_to_principal(
+            grantee=target_handler,
+            actions=["s3:ListBucket"],
+            resource_arns=[self._bucket.bucket_arn],
+        )
+        return lambda_.DlqDestinationConfig(destination=self._bucket.bucket_arn)
+
+
+def event_source(
+    stream: kinesis.IStream, es: EventSourceConfig, on_failure: s3.IBucket
+) -> sources.KinesisEventSource:
+    """The Kinesis event source mapping, every setting from typed config."""
+    return sources.KinesisEventSource(
+        stream,
+        starting_position=lambda_.StartingPosition(es.starting_position),
+        batch_size=es.batch_size,
+        max_batching_window=Duration.seconds(es.max_batching_window_seconds),
+        parallelization_factor=es.parallelization_factor,
+        bisect_batch_on_error=es.bisect_on_error,
+        retry_attempts=es.retry_attempts,
+        max_record_age=(
+            None if es.max_record_age_seconds == -1 else Duration.seconds(es.max_record_age_seconds)
+        ),
+        report_batch_item_failures=es.report_batch_item_failures,
+        on_failure=S3WriteOnFailureDestination(on_failure),
+        metrics_config=lambda_.MetricsConfig(metrics=[lambda_.MetricType.EVENT_COUNT]),
+    )
+
+
+class StreamProcessing(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: BreakawayConfig,
+        stream: kinesis.IStream,
+        standings: dynamodb.ITable,
+        idempotency: dynamodb.ITable,
+        dead_letters: sqs.IQueue,
+        on_failure: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.processor = PythonFunction(
+            self,
+            "Processor",
+            function_name=FUNCTION_NAME,
+            description="Scores telemetry from Kinesis into DynamoDB, exactly once in effect",
+            config=config.processor,
+            environment={
+                names.ENV_STANDINGS_TABLE: standings.table_name,
+                names.ENV_IDEMPOTENCY_TABLE: idempotency.table_name,
+                names.ENV_DEAD_LETTER_TARGET: f"{DEAD_LETTER_SCHEME_SQS}:{dead_letters.queue_url}",
+                names.ENV_NOTIFY_TARGET: NOTIFY_TARGET_IOT,
+                names.ENV_LIVE_TTL_SECONDS: str(config.live_ttl_seconds),
+                "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE_PROCESSOR,
+                "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
+            },
+            log_retention_days=config.log_retention_days,
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        fn = self.processor.function
+        standings.grant_read_write_data(fn)
+        idempotency.grant_read_write_data(fn)
+        dead_letters.grant_send_messages(fn)
+        result_filter = names.RESULT_TOPIC.format(race_id="+", rider_id="+")
+        self.result_topics = topic_arn(result_filter)
+        iam.Grant.add_to_principal(
+            grantee=fn, actions=["iot:Publish"], resource_arns=[self.result_topics]
+        )
+        # The processor finds the account's IoT data endpoint once per cold start.
+        iam.Grant.add_to_principal(
+            grantee=fn, actions=["iot:DescribeEndpoint"], resource_arns=["*"]
+        )
+        self.event_source = event_source(stream, config.event_source, on_failure)
+        fn.add_event_source(self.event_source)
+
+        role = self.processor.role
+        acknowledge(
+            role,
+            iam5_resource(topic_arn_as_nag_reports(result_filter)),
+            "iot:Publish on the result topic pattern only: race and rider ids are known at run "
+            "time, one topic per rider result.",
+        )
+        acknowledge(
+            role,
+            iam5_resource("*"),
+            "iot:DescribeEndpoint (finding the account's IoT data endpoint once per cold start) "
+            "and X-Ray tracing support no resource-level permissions.",
+        )
+        data_stack = Stack.of(standings)
+        acknowledge(
+            role,
+            iam5_resource(imported(data_stack, standings.table_arn) + "/index/*"),
+            "CDK's table grant covers the table's indexes as index/*; the table has exactly "
+            "the three indexes of shared/keys.py and the processor queries the ranking ones.",
+        )
+        acknowledge(
+            role,
+            iam5_resource(imported(Stack.of(on_failure), on_failure.bucket_arn) + "/*"),
+            "s3:PutObject on the objects of the on-failure bucket only: Lambda names each "
+            "object itself when a batch is discarded.",
+        )

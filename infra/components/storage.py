@@ -1,0 +1,64 @@
+"""DynamoDB: the standings table from the shared key schema, and the idempotency table."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from infra.config import IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TTL_ATTRIBUTE, BreakawayConfig
+from shared import keys
+
+_S = dynamodb.AttributeType.STRING
+_N = dynamodb.AttributeType.NUMBER
+
+
+class Storage(Construct):
+    """On-demand tables with point-in-time recovery and TTL; deletion protection and removal
+    policy come from the environment."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: BreakawayConfig) -> None:
+        super().__init__(scope, construct_id)
+        common = {
+            "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
+            "encryption": dynamodb.TableEncryption.AWS_MANAGED,
+            "point_in_time_recovery_specification": dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=config.point_in_time_recovery
+            ),
+            "deletion_protection": config.deletion_protection,
+            "removal_policy": RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        }
+        self.standings = dynamodb.Table(
+            self,
+            "Standings",
+            partition_key=dynamodb.Attribute(name=keys.PK, type=_S),
+            sort_key=dynamodb.Attribute(name=keys.SK, type=_S),
+            time_to_live_attribute=keys.TTL_ATTRIBUTE,
+            **common,  # type: ignore[arg-type]
+        )
+        for index_name, pk_name in (
+            (keys.INDEX_OVERALL, keys.INDEX_OVERALL_PK),
+            (keys.INDEX_CLASS, keys.INDEX_CLASS_PK),
+        ):
+            self.standings.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=dynamodb.Attribute(name=pk_name, type=_S),
+                sort_key=dynamodb.Attribute(name=keys.INDEX_RANK_SK, type=_S),
+                projection_type=dynamodb.ProjectionType.INCLUDE,
+                non_key_attributes=list(keys.RANK_INDEX_PROJECTION),
+            )
+        self.standings.add_global_secondary_index(
+            index_name=keys.INDEX_RECENT,
+            partition_key=dynamodb.Attribute(name=keys.INDEX_RECENT_PK, type=_S),
+            sort_key=dynamodb.Attribute(name=keys.INDEX_RECENT_SK, type=_N),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+        )
+        self.index_names = (keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT)
+
+        self.idempotency = dynamodb.Table(
+            self,
+            "Idempotency",
+            partition_key=dynamodb.Attribute(name=IDEMPOTENCY_KEY_ATTRIBUTE, type=_S),
+            time_to_live_attribute=IDEMPOTENCY_TTL_ATTRIBUTE,
+            **common,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,228 @@
+"""Typed configuration of the deployable application, per environment.
+
+Defaults live here, in one place; ``cdk.json`` holds each environment's overrides under the
+context key ``breakaway:environments`` and ``-c env=<name>`` picks one (default ``dev``).
+
+This module imports nothing from aws_cdk, so the local stack can read the same values (the
+event source mapping settings, the Firehose buffering) without loading the CDK.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+CONTEXT_KEY: Final = "breakaway:environments"
+ENV_CONTEXT_KEY: Final = "env"
+DEFAULT_ENV: Final = "dev"
+
+# --- Facts the CDK code needs that no shared module defines ----------------------------------
+PYTHON_RUNTIME: Final = "python3.13"
+ARCHITECTURE: Final = "arm64"
+POWERTOOLS_LAYER_PARAMETER: Final = (
+    f"/aws/service/powertools/python/{ARCHITECTURE}/{PYTHON_RUNTIME}/latest"
+)
+"""The public Powertools layer ARN, resolved by CloudFormation at deploy time (never at synth)."""
+IDEMPOTENCY_KEY_ATTRIBUTE: Final = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"
+"""Powertools' DynamoDBPersistenceLayer defaults (key_attr, expiry_attr)."""
+NOTIFY_TARGET_IOT: Final = "iot"
+DEAD_LETTER_SCHEME_SQS: Final = "sqs"
+ARCHIVE_PARTITION_KEYS: Final = ("raceId",)
+"""The keys ARCHIVE_PARTITION_QUERY extracts (``!{partitionKeyFromQuery:raceId}``)."""
+ARCHIVE_PROJECTION_START: Final = "2025-01-01"
+LOG_RETENTION_DAYS: Final = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+"""The retention periods CloudWatch Logs accepts (up to two years)."""
+"""First day the Glue table's date projection covers."""
+
+
+class ConfigError(ValueError):
+    """The configuration in cdk.json is wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    shard_count: int | None = None
+    """``None``: on-demand capacity. A number: provisioned with that many shards (at 1,000
+    riders at 1 Hz one shard sits exactly at its 1,000 records/s limit: use two or more)."""
+    retention_hours: int = 24
+
+
+@dataclass(frozen=True)
+class EventSourceConfig:
+    """The Kinesis event source mapping of the stream processor (docs/decisions.md says why)."""
+
+    batch_size: int = 1000
+    max_batching_window_seconds: int = 1
+    parallelization_factor: int = 2
+    bisect_on_error: bool = True
+    retry_attempts: int = 5
+    max_record_age_seconds: int = 3600
+    report_batch_item_failures: bool = True
+    starting_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON"
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    memory_mb: int
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    buffering_interval_seconds: int = 300
+    buffering_size_mib: int = 128
+    transition_to_ia_days: int = 30
+    """Archive objects move to S3 Glacier Instant Retrieval after this many days."""
+    expiration_days: int = 365
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    stage_name: str = "v1"
+    throttling_rate_limit: int = 200
+    """Steady requests/s for the stage: the live page polls once a second per viewer."""
+    throttling_burst_limit: int = 400
+    cors_origin: str = "*"
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    """Alarm thresholds; each alarm fires at ``>= threshold`` over ``period_seconds``."""
+
+    period_seconds: int = 300
+    iterator_age_ms: int = 60_000
+    function_errors: int = 1
+    function_throttles: int = 1
+    dead_letters_visible: int = 1
+    on_failure_records: int = 1
+    iot_rule_errors: int = 1
+    firehose_freshness_seconds: int = 900
+    dynamodb_throttles: int = 1
+    api_5xx: int = 1
+    api_p99_latency_ms: int = 1000
+    email: str | None = None
+    """Optional: an address subscribed to the alarm topic."""
+
+
+@dataclass(frozen=True)
+class BreakawayConfig:
+    env_name: str = DEFAULT_ENV
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    event_source: EventSourceConfig = field(default_factory=EventSourceConfig)
+    processor: FunctionConfig = field(
+        default_factory=lambda: FunctionConfig(memory_mb=1024, timeout_seconds=60)
+    )
+    api_function: FunctionConfig = field(
+        default_factory=lambda: FunctionConfig(memory_mb=512, timeout_seconds=10)
+    )
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)
+    basic_ingest: bool = True
+    """The IoT policy also lets devices publish through Basic Ingest (``$aws/rules/...``)."""
+    live_ttl_seconds: int = 7 * 24 * 3600
+    log_retention_days: int = 14
+    failure_retention_days: int = 30
+    """How long on-failure batches, IoT rule errors and access logs are kept."""
+    retain_data: bool = False
+    """Production: stateful resources are retained on stack deletion."""
+    deletion_protection: bool = False
+    point_in_time_recovery: bool = True
+
+    @property
+    def stack_env(self) -> str:
+        """``dev`` -> ``Dev``: the environment part of the stack names."""
+        return self.env_name[:1].upper() + self.env_name[1:]
+
+    def validate(self) -> BreakawayConfig:
+        es = self.event_source
+        checks: list[tuple[bool, str]] = [
+            (1 <= es.batch_size <= 10_000, "event_source.batch_size must be 1-10000"),
+            (
+                0 <= es.max_batching_window_seconds <= 300,
+                "event_source.max_batching_window_seconds must be 0-300",
+            ),
+            (
+                1 <= es.parallelization_factor <= 10,
+                "event_source.parallelization_factor must be 1-10",
+            ),
+            (-1 <= es.retry_attempts <= 10_000, "event_source.retry_attempts must be -1-10000"),
+            (
+                es.max_record_age_seconds == -1 or 60 <= es.max_record_age_seconds <= 604_800,
+                "event_source.max_record_age_seconds must be -1 or 60-604800",
+            ),
+            (
+                self.stream.shard_count is None or self.stream.shard_count >= 1,
+                "stream.shard_count must be null (on-demand) or >= 1",
+            ),
+            (24 <= self.stream.retention_hours <= 8760, "stream.retention_hours must be 24-8760"),
+            (
+                60 <= self.archive.buffering_interval_seconds <= 900,
+                "archive.buffering_interval_seconds must be 60-900 (dynamic partitioning)",
+            ),
+            (
+                64 <= self.archive.buffering_size_mib <= 128,
+                "archive.buffering_size_mib must be 64-128 (dynamic partitioning)",
+            ),
+            (
+                self.archive.expiration_days > self.archive.transition_to_ia_days,
+                "archive.expiration_days must exceed archive.transition_to_ia_days",
+            ),
+            (self.live_ttl_seconds >= 60, "live_ttl_seconds must be >= 60"),
+            (
+                self.log_retention_days in LOG_RETENTION_DAYS,
+                f"log_retention_days must be one of {LOG_RETENTION_DAYS}",
+            ),
+            (
+                self.failure_retention_days in LOG_RETENTION_DAYS,
+                f"failure_retention_days must be one of {LOG_RETENTION_DAYS}",
+            ),
+            (
+                self.env_name.isalnum() and self.env_name.islower(),
+                "env must be lowercase letters and digits",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+
+def _merge(instance: Any, overrides: Mapping[str, Any], path: str) -> Any:
+    """A copy of dataclass ``instance`` with ``overrides`` applied, nested, unknown keys refused."""
+    fields = {f.name: f for f in dataclasses.fields(instance)}
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        where = f"{path}.{key}" if path else key
+        if key not in fields:
+            raise ConfigError(f"unknown configuration key {where!r}")
+        current = getattr(instance, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where} must be an object")
+            changes[key] = _merge(current, value, where)
+        elif current is not None and value is not None and type(value) is not type(current):
+            raise ConfigError(f"{where} must be {type(current).__name__}, not {value!r}")
+        else:
+            changes[key] = value
+    return dataclasses.replace(instance, **changes)
+
+
+def load_config(env_name: str, environments: Mapping[str, Any] | None) -> BreakawayConfig:
+    """The configuration of ``env_name``: defaults, then cdk.json's overrides for it."""
+    environments = environments or {}
+    if env_name not in environments:
+        known = ", ".join(sorted(environments)) or "none"
+        raise ConfigError(
+            f"unknown environment {env_name!r} (cdk.json {CONTEXT_KEY} defines: {known})"
+        )
+    overrides = environments[env_name] or {}
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"{CONTEXT_KEY}.{env_name} must be an object")
+    config = _merge(BreakawayConfig(env_name=env_name), overrides, "")
+    if not isinstance(config, BreakawayConfig):  # pragma: no cover - _merge keeps the type
+        raise ConfigError("configuration did not merge into BreakawayConfig")
+    return config.validate()

@@ -1,0 +1,131 @@
+"""The stacks: composition only. Stateful resources (data that outlives a deploy) live apart
+from stateless ones, so the app stack can be destroyed and redeployed freely."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Environment, Stack
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.components.api import LeaderboardApi
+from infra.components.archive import Archive
+from infra.components.buckets import AccessLogsBucket, SecureBucket
+from infra.components.deadletters import DeadLetters
+from infra.components.iot import IotIngest
+from infra.components.observability import Monitored, Observability
+from infra.components.processing import StreamProcessing
+from infra.components.storage import Storage
+from infra.components.stream import TelemetryStream
+from infra.config import BreakawayConfig
+from shared import names
+
+
+def stack_name(config: BreakawayConfig, part: str) -> str:
+    return f"{names.STACK_PREFIX}-{config.stack_env}-{part}"
+
+
+class DataStack(Stack):
+    """Stateful: the stream, the tables, the archive and failure stores."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        config: BreakawayConfig,
+        env: Environment | None = None,
+    ) -> None:
+        name = stack_name(config, "Data")
+        super().__init__(
+            scope,
+            name,
+            stack_name=name,
+            env=env,
+            description="Breakaway stateful resources: stream, tables, archive, failure stores",
+            termination_protection=config.deletion_protection,
+        )
+        self.stream = TelemetryStream(self, "Telemetry", config=config).stream
+        self.storage = Storage(self, "Storage", config=config)
+        self.access_logs = AccessLogsBucket(
+            self,
+            "AccessLogs",
+            retain=config.retain_data,
+            expiration_days=config.failure_retention_days,
+        ).bucket
+        self.archive_bucket = SecureBucket(
+            self,
+            "Archive",
+            access_logs=self.access_logs,
+            log_prefix="archive/",
+            retain=config.retain_data,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=Duration.days(config.archive.transition_to_ia_days),
+                        )
+                    ],
+                    expiration=Duration.days(config.archive.expiration_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        ).bucket
+        self.dead_letters = DeadLetters(
+            self, "DeadLetters", config=config, access_logs=self.access_logs
+        )
+        CfnOutput(self, names.OUTPUT_STREAM_NAME, value=self.stream.stream_name)
+        CfnOutput(self, names.OUTPUT_ARCHIVE_BUCKET, value=self.archive_bucket.bucket_name)
+
+
+class AppStack(Stack):
+    """Stateless: ingest rule, processing, archive delivery, API, observability."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        config: BreakawayConfig,
+        data: DataStack,
+        env: Environment | None = None,
+    ) -> None:
+        name = stack_name(config, "App")
+        super().__init__(
+            scope,
+            name,
+            stack_name=name,
+            env=env,
+            description="Breakaway stateless resources: IoT rule, processor, archive, API, alarms",
+        )
+        ingest = IotIngest(self, "Ingest", config=config, stream=data.stream)
+        processing = StreamProcessing(
+            self,
+            "Processing",
+            config=config,
+            stream=data.stream,
+            standings=data.storage.standings,
+            idempotency=data.storage.idempotency,
+            dead_letters=data.dead_letters.queue,
+            on_failure=data.dead_letters.on_failure_bucket,
+        )
+        archive = Archive(
+            self, "Archive", config=config, stream=data.stream, bucket=data.archive_bucket
+        )
+        api = LeaderboardApi(self, "Leaderboard", config=config, standings=data.storage.standings)
+        Observability(
+            self,
+            "Observability",
+            config=config,
+            watched=Monitored(
+                processor=processing.processor.function,
+                event_source_mapping_id=processing.event_source.event_source_mapping_id,
+                api_function=api.handler.function,
+                api=api.api,
+                dead_letters=data.dead_letters.queue,
+                iot_rule_errors=ingest.rule_errors,
+                delivery_stream=archive.delivery_stream,
+                standings=data.storage.standings,
+                index_names=data.storage.index_names,
+            ),
+        )
+        CfnOutput(self, names.OUTPUT_API_URL, value=api.api.url)
+        CfnOutput(self, names.OUTPUT_IOT_POLICY, value=ingest.policy.ref)
