@@ -63,6 +63,12 @@ class RuleBridge:
         self._stopping = threading.Event()
         self._sender = threading.Thread(target=self._send_loop, name="rule-bridge", daemon=True)
         self._connection: Any = None
+        self._busy = False
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no PutRecords call in flight."""
+        return not self._queue and not self._busy
 
     # --- MQTT side ------------------------------------------------------------------------
     def rule_topic(self, topic: str) -> str:
@@ -159,7 +165,11 @@ class RuleBridge:
         while not self._stopping.is_set() or self._queue:
             batch = self._take()
             if batch:
-                self.put(batch)
+                self._busy = True
+                try:
+                    self.put(batch)
+                finally:
+                    self._busy = False
 
     def put(self, batch: list[tuple[bytes, str]]) -> None:
         """PutRecords one batch; entries that fail are sent again until they succeed."""

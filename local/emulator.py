@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import ctypes
+import logging
 import signal
 import sys
 import threading
@@ -97,6 +98,7 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
     """Serve the moto API on host:port until SIGTERM or SIGINT."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     index_kinesis_shards()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()

@@ -167,6 +167,8 @@ class ShardPoller:
         self.mapping = mapping
         self.shard_id = shard_id
         self.thread = threading.Thread(target=self._run, name=f"esm-{shard_id}", daemon=True)
+        self.idle = False
+        """True when the last GetRecords found nothing and nothing is buffered or in flight."""
 
     # --- reading ------------------------------------------------------------------------
     def _run(self) -> None:
@@ -203,8 +205,10 @@ class ShardPoller:
                     if first_at is None:
                         first_at = time.monotonic()
             if not buffer:
+                self.idle = True
                 m.stopping.wait(cfg.poll_interval_s)
                 continue
+            self.idle = False
             assert first_at is not None
             waited = time.monotonic() - first_at
             if len(buffer) < cfg.batch_size and waited < cfg.maximum_batching_window_s:
@@ -310,6 +314,11 @@ class EventSourceMapping:
         self.pollers = [ShardPoller(self, s["ShardId"]) for s in shards]
         for poller in self.pollers:
             poller.thread.start()
+
+    @property
+    def idle(self) -> bool:
+        """Every shard read to its end and every batch delivered."""
+        return all(p.idle for p in self.pollers)
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stopping.set()

@@ -123,7 +123,7 @@ class FlakyKinesis:
         self.real = real
         self.calls: list[int] = []
 
-    def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
+    def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
         self.calls.append(len(Records))
         if len(self.calls) == 1:
             ok = [r for i, r in enumerate(Records) if i % 2 == 0]

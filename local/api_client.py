@@ -1,0 +1,44 @@
+"""Read the leaderboard back through the API (what a user sees): top N and every standing."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from typing import Any
+
+PAGE = 100
+
+
+def get_json(url: str, timeout: float = 10.0) -> Any:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an HTTP URL: {url}")
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (checked above)
+        return json.loads(resp.read())
+
+
+def leaderboard_url(api_url: str, race_id: str, limit: int, cursor: str | None = None) -> str:
+    query = {"limit": str(limit)}
+    if cursor:
+        query["cursor"] = cursor
+    race = urllib.parse.quote(race_id, safe="")
+    return f"{api_url.rstrip('/')}/races/{race}/leaderboard?{urllib.parse.urlencode(query)}"
+
+
+def top(api_url: str, race_id: str, limit: int = 10) -> dict[str, Any]:
+    """One leaderboard page (the API's JSON)."""
+    page: dict[str, Any] = get_json(leaderboard_url(api_url, race_id, limit))
+    return page
+
+
+def all_standings(api_url: str, race_id: str) -> dict[str, dict[str, Any]]:
+    """Every rider's entry, following the cursor: ``{riderId: entry}``."""
+    out: dict[str, dict[str, Any]] = {}
+    cursor: str | None = None
+    while True:
+        page = get_json(leaderboard_url(api_url, race_id, PAGE, cursor))
+        for entry in page["entries"]:
+            out[entry["riderId"]] = entry
+        cursor = page.get("nextCursor")
+        if not cursor:
+            return out

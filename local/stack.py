@@ -1,0 +1,318 @@
+"""The local stack: the whole pipeline on one machine, with the project's real code.
+
+Processes: two moto servers (:mod:`local.emulator`; one for DynamoDB alone, one for Kinesis,
+S3 and SQS) and the MQTT broker (:mod:`local.broker`). In this process: the IoT rule bridge
+(:mod:`local.bridge`), the event source mapping (:mod:`local.esm`) invoking the real stream
+processor handler, the archiver (:mod:`local.archiver`) and the API gateway
+(:mod:`local.apigw`) invoking the real API handler. Resources are created from the same
+definitions as the CDK code: names from ``shared.names`` (LOCAL_*), tables from
+``tests/support/tables.py`` (built from ``shared.keys``).
+
+DynamoDB gets an emulator process of its own because moto's DynamoDB is the slowest part
+(130-300 conditional writes/s measured) and should not share a GIL with Kinesis.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from local import procs
+from local.archiver import Archiver, ArchiverConfig
+from local.bridge import BridgeConfig, RuleBridge
+from local.esm import EventSourceMapping, MappingConfig
+from shared import names
+
+log = logging.getLogger(__name__)
+
+LOCAL_ACCESS_KEY = "breakaway-local"
+LOCAL_SECRET_KEY = "breakaway-local"  # noqa: S105 (the emulator accepts anything)
+PROCESSOR_FUNCTION = "breakaway-stream-processor"
+API_FUNCTION = "breakaway-leaderboard-api"
+PID_FILE = "stack.pid"
+ENDPOINTS_FILE = Path(names.LOCAL_ENDPOINTS_FILE).name
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """Ports (0: a free one), sizes and the mapping's settings."""
+
+    host: str = procs.HOST
+    aws_port: int = 0
+    dynamodb_port: int = 0
+    mqtt_port: int = 0
+    api_port: int = 0
+    state_dir: Path = Path(names.LOCAL_STATE_DIR)
+    shards: int = 2
+    batch_size: int = 1000
+    batching_window_s: float = 1.0
+    bisect_on_error: bool = True
+    maximum_retry_attempts: int = 10
+    maximum_record_age_s: int = 3600
+    archive_interval_s: float = 60.0
+    archive_size_bytes: int = 64 * 1024 * 1024
+    poll_interval_s: float = 0.25
+    quiet_handlers: bool = True
+    """Powertools: metrics off and WARNING logs in the local stack's output."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """What ``.breakaway/endpoints.json`` holds (the simulator and users read it)."""
+
+    aws_endpoint_url: str
+    dynamodb_endpoint_url: str
+    region: str
+    mqtt_host: str
+    mqtt_port: int
+    api_url: str
+    stream_name: str
+    archive_bucket: str
+    standings_table: str
+    on_failure_bucket: str
+    dead_letter_queue_url: str
+    pid: int = field(default_factory=os.getpid)
+
+
+def aws_client(service: str, url: str, region: str = names.LOCAL_REGION) -> Any:
+    factory: Any = boto3.client
+    return factory(
+        service,
+        endpoint_url=url,
+        region_name=region,
+        aws_access_key_id=LOCAL_ACCESS_KEY,
+        aws_secret_access_key=LOCAL_SECRET_KEY,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
+    )
+
+
+class LocalStack:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
+
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.endpoints: Endpoints | None = None
+        self.mapping: EventSourceMapping | None = None
+        self.archiver: Archiver | None = None
+        self.bridge: RuleBridge | None = None
+        self.gateway: Any = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _ports(self) -> dict[str, int]:
+        o = self.options
+        wanted = {
+            "aws": o.aws_port,
+            "dynamodb": o.dynamodb_port,
+            "mqtt": o.mqtt_port,
+            "api": o.api_port,
+        }
+        for what, port in wanted.items():
+            if port:
+                procs.check_port_free(port, f"--{what}-port", o.host)
+        return {what: port or procs.free_port(o.host) for what, port in wanted.items()}
+
+    def start(self) -> Endpoints:
+        o = self.options
+        ports = self._ports()
+        logs = o.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_children(ports, logs)
+            endpoints = self._create_resources(ports)
+            self._configure_environment(endpoints)
+            self._start_components(endpoints, ports)
+        except BaseException:
+            self.stop()
+            raise
+        self.endpoints = endpoints
+        self._write_state(endpoints)
+        return endpoints
+
+    def _start_children(self, ports: dict[str, int], logs: Path) -> None:
+        host = self.options.host
+        for name, module, port in (
+            ("aws", "local.emulator", ports["aws"]),
+            ("dynamodb", "local.emulator", ports["dynamodb"]),
+            ("mqtt", "local.broker", ports["mqtt"]),
+        ):
+            proc = procs.start_module(
+                module, ["--port", str(port), "--host", host], str(logs / f"{name}.log")
+            )
+            self.children.append(proc)
+        for proc, port in zip(
+            self.children, (ports["aws"], ports["dynamodb"], ports["mqtt"]), strict=True
+        ):
+            procs.wait_for_port(port, host=host, proc=proc)
+
+    def _create_resources(self, ports: dict[str, int]) -> Endpoints:
+        from tests.support.tables import create_tables
+
+        host = self.options.host
+        aws_url = f"http://{host}:{ports['aws']}"
+        ddb_url = f"http://{host}:{ports['dynamodb']}"
+        region = names.LOCAL_REGION
+        kinesis = aws_client("kinesis", aws_url)
+        kinesis.create_stream(StreamName=names.LOCAL_STREAM, ShardCount=self.options.shards)
+        kinesis.get_waiter("stream_exists").wait(
+            StreamName=names.LOCAL_STREAM, WaiterConfig={"Delay": 1}
+        )
+        create_tables(
+            aws_client("dynamodb", ddb_url),
+            names.LOCAL_STANDINGS_TABLE,
+            names.LOCAL_IDEMPOTENCY_TABLE,
+        )
+        s3 = aws_client("s3", aws_url)
+        for bucket in (names.LOCAL_ARCHIVE_BUCKET, names.LOCAL_ON_FAILURE_BUCKET):
+            s3.create_bucket(Bucket=bucket)
+        queue_url = aws_client("sqs", aws_url).create_queue(
+            QueueName=names.LOCAL_DEAD_LETTER_QUEUE
+        )["QueueUrl"]
+        return Endpoints(
+            aws_endpoint_url=aws_url,
+            dynamodb_endpoint_url=ddb_url,
+            region=region,
+            mqtt_host=host,
+            mqtt_port=ports["mqtt"],
+            api_url=f"http://{host}:{ports['api']}/",
+            stream_name=names.LOCAL_STREAM,
+            archive_bucket=names.LOCAL_ARCHIVE_BUCKET,
+            standings_table=names.LOCAL_STANDINGS_TABLE,
+            on_failure_bucket=names.LOCAL_ON_FAILURE_BUCKET,
+            dead_letter_queue_url=queue_url,
+        )
+
+    def _configure_environment(self, ep: Endpoints) -> None:
+        """The functions' configuration, as the CDK code sets it, pointed at the emulators."""
+        env = {
+            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+            "AWS_DEFAULT_REGION": ep.region,
+            "AWS_REGION": ep.region,
+            names.ENV_AWS_ENDPOINT_URL: ep.aws_endpoint_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": ep.dynamodb_endpoint_url,
+            names.ENV_STANDINGS_TABLE: ep.standings_table,
+            names.ENV_IDEMPOTENCY_TABLE: names.LOCAL_IDEMPOTENCY_TABLE,
+            names.ENV_DEAD_LETTER_TARGET: f"sqs:{ep.dead_letter_queue_url}",
+            names.ENV_NOTIFY_TARGET: "log",
+            names.ENV_CORS_ORIGIN: "*",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        if self.options.quiet_handlers:
+            env["POWERTOOLS_METRICS_DISABLED"] = "true"
+            env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        os.environ.update(env)
+        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(var, None)
+
+    def _start_components(self, ep: Endpoints, ports: dict[str, int]) -> None:
+        from functions.leaderboard_api.handler import handler as api_handler
+        from functions.stream_processor.handler import handler as processor_handler
+        from local.apigw import LocalApiGateway
+
+        o = self.options
+        kinesis = aws_client("kinesis", ep.aws_endpoint_url)
+        s3 = aws_client("s3", ep.aws_endpoint_url)
+        self.gateway = LocalApiGateway(api_handler, host=o.host, port=ports["api"]).start()
+        self.mapping = EventSourceMapping(
+            kinesis=kinesis,
+            stream_name=ep.stream_name,
+            handler=processor_handler,
+            config=MappingConfig(
+                function_name=PROCESSOR_FUNCTION,
+                batch_size=o.batch_size,
+                maximum_batching_window_s=o.batching_window_s,
+                report_batch_item_failures=True,
+                bisect_batch_on_function_error=o.bisect_on_error,
+                maximum_retry_attempts=o.maximum_retry_attempts,
+                maximum_record_age_s=o.maximum_record_age_s,
+                on_failure_destination=f"s3:{ep.on_failure_bucket}",
+                poll_interval_s=o.poll_interval_s,
+            ),
+            region=ep.region,
+            s3=s3,
+        )
+        self.mapping.start()
+        self.archiver = Archiver(
+            kinesis=aws_client("kinesis", ep.aws_endpoint_url),
+            s3=s3,
+            stream_name=ep.stream_name,
+            config=ArchiverConfig(
+                bucket=ep.archive_bucket,
+                buffer_interval_s=o.archive_interval_s,
+                buffer_size_bytes=o.archive_size_bytes,
+            ),
+        )
+        self.archiver.start()
+        self.bridge = RuleBridge(
+            kinesis=aws_client("kinesis", ep.aws_endpoint_url),
+            config=BridgeConfig(
+                stream_name=ep.stream_name, mqtt_host=ep.mqtt_host, mqtt_port=ep.mqtt_port
+            ),
+        )
+        self.bridge.start()
+
+    def _write_state(self, ep: Endpoints) -> None:
+        d = self.options.state_dir
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / (ENDPOINTS_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(ep), indent=2) + "\n")
+        tmp.replace(d / ENDPOINTS_FILE)
+        (d / PID_FILE).write_text(f"{os.getpid()}\n")
+
+    def stop(self) -> None:
+        """Stop every component and child process; remove the state files. Idempotent."""
+        for component in (self.bridge, self.gateway, self.mapping, self.archiver):
+            if component is not None:
+                try:
+                    component.stop()
+                except Exception:
+                    log.exception("stopping %s", type(component).__name__)
+        self.bridge = self.gateway = self.mapping = self.archiver = None
+        for proc in reversed(self.children):
+            procs.stop_process(proc)
+        self.children.clear()
+        d = self.options.state_dir
+        if self.endpoints is not None:
+            for name in (PID_FILE, ENDPOINTS_FILE):
+                path = d / name
+                try:
+                    if name != PID_FILE or path.read_text().strip() == str(os.getpid()):
+                        path.unlink()
+                except FileNotFoundError:
+                    pass
+            self.endpoints = None
+
+    # --- observing ------------------------------------------------------------------------
+    def wait_idle(self, timeout: float = 60.0, quiet_s: float = 1.0) -> bool:
+        """Wait until the bridge has sent everything and every shard is processed to its end
+        (and stays so for ``quiet_s``); False if ``timeout`` passes first."""
+        assert self.mapping is not None
+        assert self.bridge is not None
+        deadline = time.monotonic() + timeout
+        idle_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.bridge.idle and self.mapping.idle:
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since >= quiet_s:
+                    return True
+            else:
+                idle_since = None
+            time.sleep(0.05)
+        return False
