@@ -34,6 +34,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from simulator.targets import NO_CREDENTIALS
 from simulator.transports.base import Outgoing, Stats, TransportError
 
 MAX_RECORDS_PER_CALL = 500
@@ -106,10 +107,7 @@ def batches(items: Sequence[Outgoing]) -> Iterator[list[Outgoing]]:
 def describe_failure(exc: BaseException, stream_name: str) -> TransportError | None:
     """A fatal error as a one-line TransportError; None if the failure is worth retrying."""
     if isinstance(exc, NoCredentialsError):
-        return TransportError(
-            "no AWS credentials found: configure them (aws configure, AWS_PROFILE or "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or use --target local"
-        )
+        return TransportError(NO_CREDENTIALS)
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code in THROTTLE_CODES or code in TRANSIENT_CODES:

@@ -1,0 +1,240 @@
+"""`breakaway simulate`: the happy paths and every user-fixable error as one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local.cli import main
+from shared.names import LOCAL_ENDPOINTS_FILE
+from simulator.standin import StandinServer
+from simulator.truth import load_ground_truth
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def write_endpoints(
+    root: Path, *, kinesis_url: str, stream: str = "standin-stream", mqtt_port: int = 1
+) -> Path:
+    path = root / LOCAL_ENDPOINTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "aws_endpoint_url": kinesis_url,
+                "region": "us-east-1",
+                "mqtt_host": "127.0.0.1",
+                "mqtt_port": mqtt_port,
+                "api_url": "http://127.0.0.1:1",
+                "stream_name": stream,
+                "archive_bucket": "breakaway-archive",
+            }
+        )
+    )
+    return path
+
+
+def error_of(capsys: pytest.CaptureFixture[str], argv: list[str], status: int = 2) -> str:
+    assert main(argv) == status
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err.strip()
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_simulate_to_the_local_stack_writes_truth_and_one_summary(
+    in_tmp: Path, standin: StandinServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_endpoints(in_tmp, kinesis_url=standin.url)
+    argv = ["simulate", "--riders", "50", "--duration", "20", "--seed", "3"]
+    assert main([*argv, "--time-compression", "0", "--start-ms", "1000"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) == 1  # not a terminal: no progress, just the summary
+    produced = len(standin.received)
+    assert lines[0].startswith(f"race race-3: 50 riders, {produced} readings produced, ")
+    assert f"{produced} acknowledged, 0 retried, 0 throttled, 0 failed" in lines[0]
+    truth = load_ground_truth(in_tmp / ".breakaway" / "truth" / "race-3.json")
+    assert len(truth.riders) == 50
+    assert sum(t.seconds for t in truth.riders.values()) == produced
+
+
+def test_simulate_with_fault_injection_counts_the_resends(
+    in_tmp: Path, standin: StandinServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_endpoints(in_tmp, kinesis_url=standin.url)
+    truth = in_tmp / "t.json"
+    argv = ["simulate", "--riders", "30", "--duration", "20", "--time-compression", "0"]
+    argv += ["--duplicate-fraction", "0.1", "--reorder-window", "40", "--ground-truth", str(truth)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    produced = sum(t.seconds for t in load_ground_truth(truth).riders.values())
+    dupes = len(standin.received) - produced
+    assert dupes > 0
+    assert f"{produced + dupes} sent ({dupes} resent by fault injection)" in out
+
+
+def test_simulate_over_mqtt_to_the_local_broker(
+    in_tmp: Path, broker_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_endpoints(in_tmp, kinesis_url="http://127.0.0.1:1", mqtt_port=broker_port)
+    argv = ["simulate", "--transport", "mqtt", "--riders", "20", "--duration", "10"]
+    assert main([*argv, "--time-compression", "0", "--max-publish-rate", "0"]) == 0
+    out = capsys.readouterr().out
+    assert " 0 failed" in out
+    assert "race race-1: 20 riders, 200 readings produced, 200 sent" in out
+    assert "200 acknowledged" in out
+
+
+def test_missing_endpoints_file(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert error_of(capsys, ["simulate"]) == (
+        "breakaway simulate: .breakaway/endpoints.json not found: start the local stack "
+        "first (`breakaway up`), or use --target aws"
+    )
+
+
+def test_unreachable_local_endpoint(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    write_endpoints(in_tmp, kinesis_url=url)
+    assert error_of(capsys, ["simulate"]) == (
+        f"breakaway simulate: cannot reach the local stack's Kinesis at {url}: "
+        "start it with `breakaway up`"
+    )
+
+
+def test_unreachable_broker(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = closed_port()
+    write_endpoints(in_tmp, kinesis_url="http://127.0.0.1:1", mqtt_port=port)
+    err = error_of(capsys, ["simulate", "--transport", "mqtt"])
+    assert err.startswith(
+        f"breakaway simulate: cannot connect to the MQTT broker at 127.0.0.1:{port} ("
+    )
+    assert err.endswith(
+        "is it running and is the address (and for IoT Core the certificate) right?"
+    )
+
+
+def test_missing_stream(
+    in_tmp: Path, standin: StandinServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_endpoints(in_tmp, kinesis_url=standin.url, stream="nope")
+    assert error_of(capsys, ["simulate"]) == (
+        "breakaway simulate: stream 'nope' does not exist: deploy the stack (or run "
+        "`breakaway up`), or pass the right --stream-name"
+    )
+
+
+NO_CREDENTIALS = (
+    "no AWS credentials found: configure them (aws configure, AWS_PROFILE or "
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or use --target local"
+)
+
+
+@pytest.mark.usefixtures("no_credentials")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "--target", "aws"],
+        ["simulate", "--target", "aws", "--stream-name", "telemetry"],
+        ["provision"],
+    ],
+)
+def test_no_aws_credentials(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    err = error_of(capsys, argv)
+    assert err == f"breakaway {argv[0]}: {NO_CREDENTIALS}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rate", "2"], "--rate 2.0 must be above 0 and at most 1 (Hz per rider)"),
+        (["--classes", "7"], "--classes 7 must be 1-6"),
+        (["--duration", "90000"], "--duration must be at most 86401 seconds"),
+    ],
+)
+def test_bad_option_values(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert error_of(capsys, ["simulate", *argv]) == f"breakaway simulate: {message}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--riders", "0"], "argument --riders: 0 must be at least 1"),
+        (
+            ["--duplicate-fraction", "1.5"],
+            "argument --duplicate-fraction: 1.5 must be between 0 and 1",
+        ),
+        (["--race-id", "bad id"], "argument --race-id: 'bad id' must be 1-64 of A-Z a-z 0-9 _ -"),
+        (
+            ["--transport", "carrier-pigeon"],
+            "argument --transport: invalid choice: 'carrier-pigeon'",
+        ),
+        (["--time-compression", "-1"], "argument --time-compression: -1 must be 0 or more"),
+    ],
+)
+def test_bad_options_are_refused_by_the_parser(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", *argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith(f"breakaway simulate: error: {message}")
+
+
+def test_as_a_real_process_the_error_is_one_line_and_status_2(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "breakaway"), "simulate"],  # the console script
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "breakaway simulate: .breakaway/endpoints.json not found: start the local stack "
+        "first (`breakaway up`), or use --target aws"
+    ]
