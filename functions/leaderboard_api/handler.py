@@ -81,6 +81,21 @@ ERRORS: dict[int, OpenAPIResponse] = {
         (503, "storage is throttling: retry after a second"),
     )
 }
+ERRORS[503]["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "string"}}}
+
+
+def responses(model: type[Any], text: str, cached: bool = False) -> dict[int, OpenAPIResponse]:
+    ok: OpenAPIResponse = {"description": text, "content": {"application/json": {"model": model}}}
+    if cached:
+        ok["headers"] = {
+            "Cache-Control": {
+                "description": LEADERBOARD_CACHE_CONTROL,
+                "schema": {"type": "string"},
+            }
+        }
+    return {200: ok, **ERRORS}
+
+
 RaceId = Annotated[str, Path(pattern=ID_PATTERN, description="race id")]
 RiderId = Annotated[str, Path(pattern=ID_PATTERN, description="rider id")]
 Limit = Annotated[int, Query(ge=1, le=board.MAX_LIMIT, description="page size")]
@@ -94,17 +109,21 @@ def _json(status: int, body: Any, **headers: str) -> Response[Any]:
     return Response(status, content_types.APPLICATION_JSON, body, headers=headers)
 
 
-@app.get("/races", responses=ERRORS, summary="Recent races, newest first")
+@app.get("/races", responses=responses(Races, "races"), summary="Recent races, newest first")
 def list_races(limit: Limit = board.DEFAULT_RACES_LIMIT, cursor: Cursor = None) -> Races:
     return Races.of(board.recent_races(reader(), limit, cursor))
 
 
-@app.get("/races/<raceId>", responses=ERRORS, summary="Race summary")
+@app.get("/races/<raceId>", responses=responses(Race, "the race"), summary="Race summary")
 def get_race(raceId: RaceId) -> Race:  # noqa: N803 (the wire name)
     return Race.of(board.race(reader(), raceId))
 
 
-@app.get("/races/<raceId>/leaderboard", responses=ERRORS, summary="Ranked riders, a page")
+@app.get(
+    "/races/<raceId>/leaderboard",
+    responses=responses(Leaderboard, "a page of the leaderboard", cached=True),
+    summary="Ranked riders, a page",
+)
 def get_leaderboard(
     raceId: RaceId,  # noqa: N803
     classId: Annotated[  # noqa: N803
@@ -126,7 +145,11 @@ def get_leaderboard(
     )
 
 
-@app.get("/races/<raceId>/riders/<riderId>", responses=ERRORS, summary="A rider and its rank")
+@app.get(
+    "/races/<raceId>/riders/<riderId>",
+    responses=responses(Rider, "the rider"),
+    summary="A rider and its rank",
+)
 def get_rider(raceId: RaceId, riderId: RiderId) -> Rider:  # noqa: N803
     return Rider.of(board.rider(reader(), raceId, riderId))
 

@@ -1,0 +1,525 @@
+"""The leaderboard API handler: REST proxy events in, exact JSON out, against moto."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.leaderboard_api import handler as api
+from local.apigw import LocalContext
+from shared import keys
+from shared.dynamodb import DEFAULT_CLIENT_CONFIG
+from shared.leaderboard_dynamodb import DynamoLeaderboardReader
+from tests.api.helpers import (
+    STANDINGS,
+    Db,
+    fixture,
+    get,
+    invoke,
+    standing,
+)
+from tests.support.faults import FaultInjector
+
+AS_OF = 1_795_374_299_000
+
+
+def entry(rank: int, rider: str, name: str, class_id: int, points: int) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "riderId": rider,
+        "name": name,
+        "classId": class_id,
+        "points": points,
+        "seconds": 10,
+        "lastSecond": 9,
+    }
+
+
+ALL = [
+    entry(1, "rider-01", "Ana", 1, 9000),
+    entry(2, "rider-02", "Bo", 2, 8000),
+    entry(2, "rider-03", "Cy", 1, 8000),
+    entry(4, "rider-04", "Di", 2, 7000),
+    entry(5, "rider-05", "Ed", 2, 6000),
+    entry(5, "rider-06", "Flo", 3, 6000),
+]
+
+
+def cursor_of(body: dict[str, Any]) -> dict[str, Any]:
+    text = body["nextCursor"]
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    return decoded
+
+
+# --- leaderboard -------------------------------------------------------------------------------
+def test_fixture_event_ranks_ties_one_two_two_four(ties: Db) -> None:
+    reply = invoke(fixture("rest_leaderboard.json"))  # limit=5, as API Gateway sends it
+
+    assert reply.status == 200
+    assert reply.headers["cache-control"] == "max-age=1"
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.body == {
+        "raceId": "race-1",
+        "classId": None,
+        "asOf": AS_OF,
+        "entries": ALL[:5],
+        "nextCursor": reply.body["nextCursor"],
+    }
+    assert cursor_of(reply.body) == {
+        "race": "race-1",
+        "cls": 0,
+        "after": keys.rank_sk(6000, "rider-05"),
+        "rank": 5,
+        "pos": 5,
+    }
+
+
+def test_tie_across_a_page_boundary_keeps_its_rank(ties: Db) -> None:
+    first = get("/races/race-1/leaderboard", {"limit": "2"})
+    second = get("/races/race-1/leaderboard", {"limit": "2", "cursor": first.body["nextCursor"]})
+    third = get("/races/race-1/leaderboard", {"limit": "2", "cursor": second.body["nextCursor"]})
+
+    assert first.body["entries"] == ALL[0:2]
+    assert second.body["entries"] == ALL[2:4]
+    assert third.body["entries"] == ALL[4:6]
+    assert third.body["nextCursor"] is None
+
+
+def test_whole_board_fits_one_page(ties: Db) -> None:
+    reply = get("/races/race-1/leaderboard")
+
+    assert reply.body == {
+        "raceId": "race-1",
+        "classId": None,
+        "asOf": AS_OF,
+        "entries": ALL,
+        "nextCursor": None,
+    }
+
+
+def test_class_filter_ranks_within_the_class(ties: Db) -> None:
+    reply = invoke(fixture("rest_leaderboard_class.json"))  # classId=2, limit=10
+
+    assert reply.status == 200
+    assert reply.body == {
+        "raceId": "race-1",
+        "classId": 2,
+        "asOf": AS_OF,
+        "entries": [
+            entry(1, "rider-02", "Bo", 2, 8000),
+            entry(2, "rider-04", "Di", 2, 7000),
+            entry(3, "rider-05", "Ed", 2, 6000),
+        ],
+        "nextCursor": None,
+    }
+
+
+def test_class_without_riders_is_an_empty_board(ties: Db) -> None:
+    reply = get("/races/race-1/leaderboard", {"classId": "6"})
+
+    assert reply.status == 200
+    assert reply.body == {
+        "raceId": "race-1",
+        "classId": 6,
+        "asOf": AS_OF,
+        "entries": [],
+        "nextCursor": None,
+    }
+
+
+def test_races_do_not_mix(ties: Db) -> None:
+    ties.put_race("race-2", [standing("rider-01", 1, 1, race="race-2", name="Ana")])
+
+    reply = get("/races/race-2/leaderboard")
+
+    assert reply.body["entries"] == [
+        {
+            "rank": 1,
+            "riderId": "rider-01",
+            "name": "Ana",
+            "classId": 1,
+            "points": 1,
+            "seconds": 10,
+            "lastSecond": 9,
+        }
+    ]
+
+
+def test_pagination_through_a_1000_rider_race(db: Db) -> None:
+    limit = 100
+    rng = random.Random(20261122)
+    riders = [
+        standing(f"r{i:04d}", rng.choice(range(0, 300_000, 2_500)), rng.randint(1, 6), race="big")
+        for i in range(1000)
+    ]
+    db.put_race("big", riders)
+    expected_order = sorted(riders, key=lambda s: (-s.points, s.rider_id))
+    expected_rank = {s.rider_id: 1 + sum(1 for o in riders if o.points > s.points) for s in riders}
+
+    seen: list[dict[str, Any]] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        query = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
+        reply = get("/races/big/leaderboard", query)
+        assert reply.status == 200
+        assert len(reply.body["entries"]) <= limit
+        seen.extend(reply.body["entries"])
+        pages += 1
+        cursor = reply.body["nextCursor"]
+        if cursor is None:
+            break
+        assert pages < 1000 // limit + 2
+
+    assert pages == -(-1000 // limit)
+    assert [e["riderId"] for e in seen] == [s.rider_id for s in expected_order]
+    assert {e["riderId"]: e["rank"] for e in seen} == expected_rank
+    assert len({e["riderId"] for e in seen}) == 1000
+
+
+def test_class_pagination_in_a_1000_rider_race(db: Db) -> None:
+    rng = random.Random(7)
+    riders = [
+        standing(f"r{i:04d}", rng.randrange(0, 50) * 100, rng.randint(1, 3), race="big")
+        for i in range(1000)
+    ]
+    db.put_race("big", riders)
+    in_class = sorted((s for s in riders if s.class_id == 2), key=lambda s: (-s.points, s.rider_id))
+
+    seen: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(20):
+        query = {"limit": "100", "classId": "2"} | ({"cursor": cursor} if cursor else {})
+        reply = get("/races/big/leaderboard", query)
+        seen.extend(reply.body["entries"])
+        cursor = reply.body["nextCursor"]
+        if cursor is None:
+            break
+
+    assert [e["riderId"] for e in seen] == [s.rider_id for s in in_class]
+    ranks = {e["riderId"]: e["rank"] for e in seen}
+    assert ranks == {
+        s.rider_id: 1 + sum(1 for o in in_class if o.points > s.points) for s in in_class
+    }
+
+
+# --- riders, races -----------------------------------------------------------------------------
+def test_rider_rank_overall_and_in_class(ties: Db) -> None:
+    reply = invoke(fixture("rest_rider.json"))  # rider-04
+
+    assert reply.status == 200
+    assert reply.body == {
+        "raceId": "race-1",
+        "riderId": "rider-04",
+        "name": "Di",
+        "classId": 2,
+        "points": 7000,
+        "seconds": 10,
+        "lastSecond": 9,
+        "rank": 4,
+        "classRank": 2,
+        "riders": 6,
+        "classRiders": 3,
+        "finished": False,
+        "asOf": AS_OF,
+    }
+    assert "cache-control" not in reply.headers
+
+
+def test_tied_rider_shares_the_rank(ties: Db) -> None:
+    reply = get("/races/race-1/riders/rider-06")
+
+    assert (reply.body["rank"], reply.body["classRank"]) == (5, 1)
+
+
+def test_race_summary(ties: Db) -> None:
+    reply = invoke(fixture("rest_race.json"))
+
+    assert reply.status == 200
+    assert reply.body == {
+        "raceId": "race-1",
+        "startedAt": 1_795_374_000_000,
+        "lastReadingAt": AS_OF,
+        "riders": 6,
+        "finished": 0,
+        "classes": [
+            {"classId": 1, "riders": 2},
+            {"classId": 2, "riders": 3},
+            {"classId": 3, "riders": 1},
+            {"classId": 4, "riders": 0},
+            {"classId": 5, "riders": 0},
+            {"classId": 6, "riders": 0},
+        ],
+    }
+
+
+def test_races_newest_first_paginated(db: Db) -> None:
+    for i, started in enumerate([3000, 1000, 2000]):
+        db.put_race(f"race-{i}", [], started_at=started, last_reading_at=started + 5)
+
+    first = invoke(fixture("rest_races.json"))  # limit=2
+    second = get("/races", {"limit": "2", "cursor": first.body["nextCursor"]})
+
+    assert first.status == 200
+    assert [r["raceId"] for r in first.body["races"]] == ["race-0", "race-2"]
+    assert first.body["races"][0] == {
+        "raceId": "race-0",
+        "startedAt": 3000,
+        "lastReadingAt": 3005,
+        "riders": 0,
+        "finished": 0,
+        "classes": [{"classId": c, "riders": 0} for c in range(1, 7)],
+    }
+    assert [r["raceId"] for r in second.body["races"]] == ["race-1"]
+    assert second.body["nextCursor"] is None
+
+
+def test_no_races_is_an_empty_list(db: Db) -> None:
+    assert get("/races").body == {"races": [], "nextCursor": None}
+
+
+# --- every 4xx ---------------------------------------------------------------------------------
+def other_board_cursor() -> str:
+    body = {"race": "race-1", "cls": 3, "after": keys.rank_sk(10, "x"), "rank": 1, "pos": 1}
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+
+
+def forged(**fields: Any) -> str:
+    body = {"race": "race-1", "cls": 0, "after": keys.rank_sk(10, "x"), "rank": 1, "pos": 1}
+    return base64.urlsafe_b64encode(json.dumps(body | fields).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status", "message"),
+    [
+        ("/races/nope/leaderboard", {}, 404, "race 'nope' not found"),
+        ("/races/nope", {}, 404, "race 'nope' not found"),
+        ("/races/nope/riders/rider-01", {}, 404, "race 'nope' not found"),
+        ("/races/race-1/riders/ghost", {}, 404, "rider 'ghost' not found in race 'race-1'"),
+        ("/nowhere", {}, 404, "no route GET /nowhere"),
+        (
+            "/races/race-1/leaderboard/extra",
+            {},
+            404,
+            "no route GET /races/race-1/leaderboard/extra",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"classId": "0"},
+            422,
+            "classId: Input should be greater than or equal to 1",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"classId": "7"},
+            422,
+            "classId: Input should be less than or equal to 6",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"classId": "two"},
+            422,
+            "classId: Input should be a valid integer, unable to parse string as an integer",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"limit": "0"},
+            422,
+            "limit: Input should be greater than or equal to 1",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"limit": "101"},
+            422,
+            "limit: Input should be less than or equal to 100",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"limit": "1.5"},
+            422,
+            "limit: Input should be a valid integer, unable to parse string as an integer",
+        ),
+        ("/races", {"limit": "500"}, 422, "limit: Input should be less than or equal to 100"),
+        (
+            "/races/race-1/leaderboard",
+            {"cursor": "not a cursor!"},
+            400,
+            "cursor: not a cursor this API returned",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"cursor": "e30"},  # {}
+            400,
+            "cursor: not a cursor this API returned",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"cursor": other_board_cursor()},
+            400,
+            "cursor: it belongs to another leaderboard (raceId or classId)",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"cursor": forged(rank=3, pos=2)},
+            400,
+            "cursor: not a cursor this API returned",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"cursor": forged(after="999999999999#x")},
+            400,
+            "cursor: not a cursor this API returned",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"cursor": "x" * 600},
+            422,
+            "cursor: String should have at most 512 characters",
+        ),
+        ("/races", {"cursor": "%%%"}, 400, "cursor: not a cursor this API returned"),
+        (
+            "/races/bad.id/leaderboard",
+            {},
+            422,
+            "raceId: String should match pattern '^[A-Za-z0-9_-]{1,64}$'",
+        ),
+    ],
+)
+def test_bad_input_says_what_is_wrong(
+    ties: Db, path: str, query: dict[str, str], status: int, message: str
+) -> None:
+    reply = get(path, query)
+
+    assert (reply.status, reply.body) == (status, {"message": message})
+    assert reply.headers["content-type"] == "application/json"
+
+
+def test_cursor_from_another_race_is_refused(ties: Db) -> None:
+    ties.put_race("race-2", [standing(f"x{i}", i, race="race-2") for i in range(3)])
+    cursor = get("/races/race-2/leaderboard", {"limit": "1"}).body["nextCursor"]
+
+    reply = get("/races/race-1/leaderboard", {"cursor": cursor})
+
+    assert reply.status == 400
+    assert reply.body == {
+        "message": "cursor: it belongs to another leaderboard (raceId or classId)"
+    }
+
+
+# --- storage faults ----------------------------------------------------------------------------
+@pytest.fixture
+def faults(ties: Db) -> Iterator[FaultInjector]:
+    """The handler's reader on a client whose chosen calls fail (before reaching moto)."""
+    injector = FaultInjector()
+    client = boto3.client("dynamodb", region_name="us-east-1", config=DEFAULT_CLIENT_CONFIG)
+    injector.attach(client.meta.events)
+    reader = DynamoLeaderboardReader(client, STANDINGS)
+    original = api.reader
+    api.reader = lambda: reader  # type: ignore[assignment]
+    try:
+        yield injector
+    finally:
+        api.reader = original
+
+
+@pytest.mark.parametrize(
+    ("path", "operation"),
+    [
+        ("/races/race-1/leaderboard", "Query"),
+        ("/races/race-1/leaderboard", "GetItem"),
+        ("/races/race-1/riders/rider-01", "BatchGetItem"),
+        ("/races/race-1/riders/rider-01", "Query"),
+        ("/races", "Query"),
+    ],
+)
+def test_throttling_is_a_503_with_retry_after(
+    faults: FaultInjector, path: str, operation: str
+) -> None:
+    faults.fail(operation, times=1000)
+
+    reply = get(path)
+
+    assert (reply.status, reply.body) == (
+        503,
+        {"message": "the leaderboard is busy, retry in a second"},
+    )
+    assert reply.headers["retry-after"] == "1"
+    assert faults.injected >= 1
+
+
+def test_an_unexpected_storage_error_is_a_json_500(faults: FaultInjector) -> None:
+    faults.fail("GetItem", code="AccessDeniedException")
+
+    reply = get("/races/race-1/leaderboard")
+
+    assert (reply.status, reply.body) == (500, {"message": "internal error"})
+
+
+def test_one_throttle_then_the_next_request_succeeds(faults: FaultInjector) -> None:
+    faults.fail("Query", times=1)
+
+    assert get("/races/race-1/leaderboard").status == 503
+    assert get("/races/race-1/leaderboard").body["entries"] == ALL
+
+
+# --- the page, the spec, CORS ------------------------------------------------------------------
+def test_root_serves_the_page(db: Db) -> None:
+    reply = invoke(fixture("rest_page.json"))
+
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "text/html; charset=utf-8"
+    assert reply.body == api.PAGE_FILE.read_text(encoding="utf-8")
+    assert '<table id="board"' in reply.body
+
+
+def test_openapi_json_describes_every_route_with_the_stage_as_server(db: Db) -> None:
+    reply = get("/openapi.json")
+
+    assert reply.status == 200
+    spec = reply.body
+    assert sorted(spec["paths"]) == [
+        "/races",
+        "/races/{raceId}",
+        "/races/{raceId}/leaderboard",
+        "/races/{raceId}/riders/{riderId}",
+    ]
+    assert spec["servers"] == [{"url": "/prod"}]
+    board = spec["paths"]["/races/{raceId}/leaderboard"]["get"]
+    params = {p["name"]: p for p in board["parameters"]}
+    assert params["limit"]["schema"]["maximum"] == 100
+    assert params["limit"]["schema"]["default"] == 10
+    assert sorted(board["responses"]) == ["200", "400", "404", "422", "503"]
+
+
+def test_swagger_ui(db: Db) -> None:
+    reply = get("/swagger")
+
+    assert reply.status == 200
+    assert "SwaggerUIBundle" in reply.body
+
+
+def test_cors_origin_from_the_environment(ties: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ORIGIN", "https://leaderboard.example.com")
+    try:
+        module = importlib.reload(api)
+        raw = module.handler(fixture("rest_leaderboard.json"), LocalContext())
+    finally:
+        monkeypatch.delenv("CORS_ORIGIN")
+        importlib.reload(api)
+    headers = raw.get("multiValueHeaders") or raw.get("headers")
+    flat = {k.lower(): v if isinstance(v, str) else ",".join(v) for k, v in headers.items()}
+    assert raw["statusCode"] == 200
+    assert flat["access-control-allow-origin"] == "https://leaderboard.example.com"
+
+
+def test_no_cors_headers_without_cors_origin(ties: Db) -> None:
+    reply = get("/races/race-1/leaderboard")
+
+    assert "access-control-allow-origin" not in reply.headers
