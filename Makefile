@@ -45,3 +45,28 @@ bench: setup ## run the benchmarks and write benchmarks/results.json
 
 clean: ## remove build and run artefacts (keeps .venv)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .breakaway
+
+# --- The deployable application (CDK) ----------------------------------------------------------
+ENV ?= dev
+CDK := node_modules/.bin/cdk
+CDK_FLAGS := -c env=$(ENV) --no-notices
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+.PHONY: bootstrap cdk-cli
+cdk-cli: node_modules/.installed ## install the pinned CDK CLI (npm ci)
+
+synth: setup node_modules/.installed ## synthesize offline, no credentials needed (ENV=dev|prod)
+	AWS_EC2_METADATA_DISABLED=true $(CDK) synth $(CDK_FLAGS) --quiet
+	$(RUN) cfn-lint -i W3005 -- cdk.out/*.template.json
+
+bootstrap: setup node_modules/.installed ## once per account and region: cdk bootstrap
+	$(CDK) bootstrap $(CDK_FLAGS)
+
+deploy: setup node_modules/.installed ## deploy both stacks to the configured AWS account (ENV=dev|prod)
+	$(CDK) deploy --all $(CDK_FLAGS) --require-approval broadening
+
+destroy: setup node_modules/.installed ## tear the stacks down (prod keeps its retained data)
+	$(CDK) destroy --all $(CDK_FLAGS)
