@@ -86,17 +86,22 @@ class Rider:
     effort_share: float
     last_second: int
     """The rider's final reading is at this second."""
+    key: bytes
+    """``seed/race/index/``: the prefix of every hash drawn for this rider."""
 
 
 def rider_id(index: int) -> str:
     return f"rider-{index:05d}"
 
 
-def _unit(*parts: object) -> float:
-    """A uniform float in [0, 1) from a hash of the parts: cheap, pure, seedable."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    value: int = struct.unpack("<Q", digest)[0]
-    return (value >> 11) / float(1 << 53)
+_TWO_UNITS = struct.Struct("<QQ")
+_SCALE = float(1 << 53)
+
+
+def _units(key: bytes) -> tuple[float, float]:
+    """Two uniform floats in [0, 1) from one hash of ``key``: cheap, pure, seedable."""
+    a, b = _TWO_UNITS.unpack(hashlib.blake2b(key, digest_size=16).digest())
+    return (a >> 11) / _SCALE, (b >> 11) / _SCALE
 
 
 @lru_cache(maxsize=65_536)
@@ -120,6 +125,7 @@ def rider(config: RaceConfig, index: int) -> Rider:
         fatigue=rng.uniform(0.05, 0.25),
         effort_share=rng.uniform(0.15, 0.35),
         last_second=last,
+        key=f"{config.seed}/{config.race_id}/{index}/".encode(),
     )
 
 
@@ -138,14 +144,21 @@ def seconds_of(config: RaceConfig) -> tuple[int, ...]:
     return tuple(range(0, config.duration, config.period))
 
 
+def _uuid5(name: bytes) -> str:
+    """``str(uuid.uuid5(_NAMESPACE, name))``, without building a UUID object."""
+    h = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16])  # noqa: S324 (RFC 4122)
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+
+
 def event_id(config: RaceConfig, index: int, second: int) -> str:
-    """A uuid derived from (seed, race, rider, second): unique per reading, the same every run."""
-    return str(uuid.uuid5(_NAMESPACE, f"{config.seed}/{config.race_id}/{index}/{second}"))
-
-
-def _effort(config: RaceConfig, r: Rider, second: int) -> bool:
-    block = second // EFFORT_BLOCK_SECONDS
-    return _unit(config.seed, config.race_id, r.index, "effort", block) < r.effort_share
+    """A uuid5 of ``seed/race/index/second``: unique per reading, the same every run."""
+    return _uuid5(rider(config, index).key + str(second).encode())
 
 
 def reading(config: RaceConfig, index: int, second: int) -> Telemetry:
@@ -153,19 +166,24 @@ def reading(config: RaceConfig, index: int, second: int) -> Telemetry:
     r = rider(config, index)
     if second > r.last_second:
         raise ValueError(f"rider {index} stopped at second {r.last_second}")
+    return _reading(config, r, second)
+
+
+def _reading(config: RaceConfig, r: Rider, second: int) -> Telemetry:
     progress = second / max(1, config.duration - 1)
     warm = min(1.0, 0.55 + 0.45 * second / r.warmup)
     tired = 1.0 - r.fatigue * progress * progress
-    push = 1.18 if _effort(config, r, second) else 1.0
+    effort, _ = _units(r.key + b"e" + str(second // EFFORT_BLOCK_SECONDS).encode())
+    push = 1.18 if effort < r.effort_share else 1.0
     wave = 1.0 + 0.04 * math.sin(second / 17.0 + r.index)
-    n1 = _unit(config.seed, config.race_id, r.index, second)
-    n2 = _unit(config.seed, config.race_id, r.index, second, "r")
+    name = r.key + str(second).encode()
+    n1, n2 = _units(name)
     level = r.ability * warm * tired * wave
     cadence = r.cadence * level * push + (n1 - 0.5) * 10
     resistance = r.resistance * level * (1.25 if push > 1 else 1.0) + (n2 - 0.5) * 6
     return Telemetry(
         v=CONTRACT_VERSION,
-        event_id=event_id(config, index, second),
+        event_id=_uuid5(name),
         race_id=config.race_id,
         rider_id=r.rider_id,
         name=r.name,
@@ -180,11 +198,12 @@ def reading(config: RaceConfig, index: int, second: int) -> Telemetry:
 
 def tick(config: RaceConfig, second: int) -> list[Telemetry]:
     """Every still-riding rider's reading at ``second``, in rider order."""
-    return [
-        reading(config, i, second)
-        for i in range(config.riders)
-        if second <= rider(config, i).last_second
-    ]
+    return [_reading(config, r, second) for r in riders_of(config) if second <= r.last_second]
+
+
+@lru_cache(maxsize=16)
+def riders_of(config: RaceConfig) -> tuple[Rider, ...]:
+    return tuple(rider(config, i) for i in range(config.riders))
 
 
 def race(config: RaceConfig) -> Iterator[list[Telemetry]]:

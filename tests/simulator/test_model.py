@@ -157,3 +157,12 @@ def test_config_rejects_impossible_races() -> None:
     config = RaceConfig("r", riders=1, duration=10)
     with pytest.raises(ValueError, match="stopped"):
         reading(config, 0, 10)
+
+
+def test_event_id_is_the_uuid5_of_seed_race_rider_second() -> None:
+    import uuid
+
+    for index, second in [(0, 0), (5, 77), (59, 299)]:
+        name = f"7/race-7/{index}/{second}"
+        assert model.event_id(CFG, index, second) == str(uuid.uuid5(model._NAMESPACE, name))
+        assert reading(CFG, index, second).event_id == str(uuid.uuid5(model._NAMESPACE, name))
