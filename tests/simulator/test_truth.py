@@ -11,32 +11,10 @@ from shared.scoring import Score, ground_truth
 from shared.standings import Standing
 from simulator.model import RaceConfig, race
 from simulator.runner import RunOptions, simulate
-from simulator.transports.base import Outgoing, Stats, TransportError
+from simulator.transports.memory import MemoryTransport as Recorder
 from simulator.truth import GroundTruth, compare, load_ground_truth, write_ground_truth
 
 CFG = RaceConfig("race-t", riders=40, duration=90, seed=9, start_ms=1_700_000_000_000)
-
-
-class Recorder:
-    """A transport that accepts everything and remembers what it was given."""
-
-    def __init__(self) -> None:
-        self.stats = Stats()
-        self.items: list[Outgoing] = []
-
-    def send(self, items: list[Outgoing]) -> None:
-        self.items.extend(items)
-        self.stats.add(sent=len(items), acknowledged=len(items))
-
-    def flush(self, timeout: float | None = None) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-    @property
-    def error(self) -> TransportError | None:
-        return None
 
 
 def expected() -> dict[tuple[str, str], Score]:

@@ -1,0 +1,68 @@
+"""The run loop: pacing by the race clock, the progress line, the summary (fake clock)."""
+
+from __future__ import annotations
+
+import io
+
+from simulator.model import RaceConfig
+from simulator.runner import RunOptions, simulate
+from simulator.transports.memory import MemoryTransport as Recorder
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_time_compression_paces_ticks_by_the_race_clock() -> None:
+    clock = FakeClock()
+    config = RaceConfig("r", riders=5, duration=20, seed=1, period=2)
+    summary = simulate(
+        config,
+        Recorder(),
+        RunOptions(time_compression=4),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    # ticks at seconds 0, 2, ..., 18 happen at t0 + second / 4
+    assert clock.sleeps == [0.5] * 9
+    assert summary.wall_seconds == 4.5
+    assert summary.produced == 50
+
+
+def test_no_compression_never_waits() -> None:
+    clock = FakeClock()
+    config = RaceConfig("r", riders=5, duration=20, seed=1)
+    simulate(config, Recorder(), RunOptions(time_compression=0), clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == []
+
+
+def test_progress_line_is_redrawn_about_once_a_second() -> None:
+    clock = FakeClock()
+    out = io.StringIO()
+    config = RaceConfig("r", riders=10, duration=5, seed=1)
+    summary = simulate(
+        config,
+        Recorder(),
+        RunOptions(time_compression=1, progress=True),
+        out=out,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    frames = out.getvalue().split("\r")
+    assert frames[0] == ""
+    # second 0 and second 1 both fall in the first drawn second: 20/s, then 10/s
+    assert frames[1:-1] == [
+        f"sent {10 * n}  acknowledged {10 * n}  retried 0  throttled 0  failed 0  {rate}/s\x1b[K"
+        for n, rate in [(2, 20), (3, 10), (4, 10), (5, 10)]
+    ]
+    assert frames[-1] == "\x1b[K"  # the line is cleared before the summary
+    assert summary.line().startswith("race r: 10 riders, 50 readings produced, 50 sent (0 ")
