@@ -19,6 +19,7 @@ import logging
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from botocore.config import Config
 from local import procs
 from local.archiver import Archiver, ArchiverConfig
 from local.bridge import BridgeConfig, RuleBridge
-from local.esm import EventSourceMapping, MappingConfig
+from local.esm import EventSourceMapping, Handler, MappingConfig
 from shared import names
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ class StackOptions:
     poll_interval_s: float = 0.25
     quiet_handlers: bool = True
     """Powertools: metrics off and WARNING logs in the local stack's output."""
+    processor_wrapper: Callable[[Handler], Handler] | None = None
+    """Wraps the stream processor handler (fault injection in tests)."""
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,9 @@ class LocalStack:
         self.mapping = EventSourceMapping(
             kinesis=kinesis,
             stream_name=ep.stream_name,
-            handler=processor_handler,
+            handler=(
+                o.processor_wrapper(processor_handler) if o.processor_wrapper else processor_handler
+            ),
             config=MappingConfig(
                 function_name=PROCESSOR_FUNCTION,
                 batch_size=o.batch_size,

@@ -1,0 +1,103 @@
+"""The ``local`` section: the local stack at full size, in real time.
+
+1,000 riders at 1 Hz for a 300 s race over MQTT (the default path of ``make demo``), against
+a stack started in this process exactly as ``breakaway up`` starts it. Reports the event
+source mapping's iterator age (p50/p99/max), the time from publishing a reading to seeing it
+through the API (p50/p95/p99, from polling the top 100), and whether every standing read
+back through the API equals the simulator's ground truth.
+
+Environment overrides (for a quicker look): BREAKAWAY_BENCH_RIDERS, BREAKAWAY_BENCH_DURATION,
+BREAKAWAY_BENCH_TRANSPORT, BREAKAWAY_BENCH_WINDOW (batching window, s).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from local.race import RaceSpec, percentile, run_race
+from local.stack import LocalStack, StackOptions
+
+BUDGET_ITERATOR_AGE_P99_S = 5.0
+BUDGET_VISIBLE_P95_S = 3.0
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def run() -> dict[str, Any]:
+    riders = int(os.environ.get("BREAKAWAY_BENCH_RIDERS", "1000"))
+    duration = int(os.environ.get("BREAKAWAY_BENCH_DURATION", "300"))
+    transport = os.environ.get("BREAKAWAY_BENCH_TRANSPORT", "mqtt")
+    window = float(os.environ.get("BREAKAWAY_BENCH_WINDOW", "1.0"))
+    with tempfile.TemporaryDirectory(prefix="breakaway-bench-") as tmp:
+        state = Path(tmp) / "state"
+        options = StackOptions(state_dir=state, batching_window_s=window)
+        with LocalStack(options) as stack:
+            assert stack.endpoints is not None
+            cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+            spec = RaceSpec(
+                race_id=f"bench-{int(time.time())}",
+                riders=riders,
+                duration=duration,
+                transport=transport,
+            )
+            report = run_race(
+                spec,
+                state / "endpoints.json",
+                stack.endpoints.api_url,
+                Path(tmp) / "truth.json",
+                wait_idle=lambda t: stack.wait_idle(timeout=t),
+            )
+            cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+            assert stack.mapping is not None
+            assert stack.bridge is not None
+            ages = list(stack.mapping.stats.iterator_ages_s)
+            stats = stack.mapping.stats
+            bridge = stack.bridge.stats
+    age_p99 = percentile(ages, 99)
+    vis_p95 = percentile(report.latencies_s, 95)
+    return {
+        "riders": riders,
+        "duration_s": duration,
+        "transport": transport,
+        "shards": options.shards,
+        "batch_size": options.batch_size,
+        "batching_window_s": window,
+        "iterator_age_p50_s": _r(percentile(ages, 50)),
+        "iterator_age_p99_s": _r(age_p99),
+        "iterator_age_max_s": _r(max(ages) if ages else None),
+        "visible_latency_p50_s": _r(percentile(report.latencies_s, 50)),
+        "visible_latency_p95_s": _r(vis_p95),
+        "visible_latency_p99_s": _r(percentile(report.latencies_s, 99)),
+        "latency_samples": len(report.latencies_s),
+        "exact": report.exact,
+        "differences": report.differences[:20],
+        "riders_checked": report.riders_checked,
+        "invocations": stats.invocations,
+        "function_errors": stats.function_errors,
+        "records_delivered": stats.records_delivered,
+        "bridge_records_put": bridge.put,
+        "stack_process_cpu_s": round(
+            (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime), 1
+        ),
+        "within_budget": bool(
+            report.exact
+            and age_p99 is not None
+            and age_p99 <= BUDGET_ITERATOR_AGE_P99_S
+            and vis_p95 is not None
+            and vis_p95 <= BUDGET_VISIBLE_P95_S
+        ),
+        "simulator": report.simulator_output.splitlines()[-1:] if report.simulator_output else [],
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))

@@ -1,0 +1,207 @@
+"""Race the simulator against a running local stack and check the result through the API.
+
+Used by ``breakaway demo``, the ``local`` benchmark and the end-to-end tests. The simulator
+runs as its own process (``breakaway simulate``, exactly what a user runs); this process
+watches the API while it rides:
+
+- visibility latency: the leaderboard's top riders are polled; when a rider's ``lastSecond``
+  moves from a to b at time t, each second s in (a, b] was published at the race start +
+  s/time-compression and became visible at t;
+- iterator age: the event source mapping's IteratorAge (the age of the last record of each
+  batch when the function is invoked), if the stack runs in this process;
+- exactness: after the run, every standing read back through the API is compared with the
+  simulator's ground truth (``simulator.truth.compare``).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.api_client import all_standings, top
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RaceSpec:
+    race_id: str
+    riders: int = 1000
+    duration: int = 300
+    transport: str = "mqtt"
+    seed: int = 1
+    time_compression: float = 1.0
+    duplicate_fraction: float = 0.0
+    reorder_window: int = 0
+    probe_limit: int = 100
+    probe_interval_s: float = 0.5
+
+
+@dataclass
+class RaceReport:
+    spec: RaceSpec
+    simulator_exit: int = 0
+    simulator_output: str = ""
+    latencies_s: list[float] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)
+    riders_checked: int = 0
+    wall_s: float = 0.0
+    drained: bool = False
+
+    @property
+    def exact(self) -> bool:
+        return self.simulator_exit == 0 and not self.differences and self.riders_checked > 0
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def simulate_command(
+    spec: RaceSpec, endpoints_file: Path, truth_file: Path, start_ms: int
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "local.cli",
+        "simulate",
+        "--target",
+        "local",
+        "--endpoints-file",
+        str(endpoints_file),
+        "--transport",
+        spec.transport,
+        "--riders",
+        str(spec.riders),
+        "--duration",
+        str(spec.duration),
+        "--race-id",
+        spec.race_id,
+        "--seed",
+        str(spec.seed),
+        "--start-ms",
+        str(start_ms),
+        "--time-compression",
+        str(spec.time_compression),
+        "--ground-truth",
+        str(truth_file),
+    ]
+    if spec.duplicate_fraction:
+        cmd += ["--duplicate-fraction", str(spec.duplicate_fraction)]
+    if spec.reorder_window:
+        cmd += ["--reorder-window", str(spec.reorder_window)]
+    return cmd
+
+
+class Prober:
+    """Polls the top of the leaderboard; turns each advance of lastSecond into latencies."""
+
+    def __init__(
+        self,
+        api_url: str,
+        spec: RaceSpec,
+        start_s: float,
+        on_page: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.api_url = api_url
+        self.spec = spec
+        self.start_s = start_s
+        self.on_page = on_page
+        self.latencies: list[float] = []
+        self.last: dict[str, int] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="prober", daemon=True)
+
+    def published_at(self, second: int) -> float:
+        c = self.spec.time_compression
+        return self.start_s + (second / c if c else 0.0)
+
+    def observe(self, page: dict[str, Any], seen_at: float) -> None:
+        for entry in page.get("entries", []):
+            rider, last = entry["riderId"], entry["lastSecond"]
+            before = self.last.get(rider)
+            if before is not None and last > before:
+                for s in range(before + 1, last + 1):
+                    self.latencies.append(max(0.0, seen_at - self.published_at(s)))
+            self.last[rider] = max(last, before if before is not None else -1)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.spec.probe_interval_s):
+            try:
+                page = top(self.api_url, self.spec.race_id, self.spec.probe_limit)
+            except Exception as exc:  # the race is not there yet, or a transient error
+                log.debug("probe: %s", exc)
+                continue
+            self.observe(page, time.time())
+            if self.on_page is not None:
+                self.on_page(page)
+
+
+def run_race(
+    spec: RaceSpec,
+    endpoints_file: Path,
+    api_url: str,
+    truth_file: Path,
+    *,
+    wait_idle: Callable[[float], bool] | None = None,
+    on_page: Callable[[dict[str, Any]], None] | None = None,
+    simulator_output: Any = subprocess.PIPE,
+    drain_timeout_s: float = 120.0,
+) -> RaceReport:
+    """Ride ``spec`` against the stack at ``endpoints_file``; check standings via the API."""
+    report = RaceReport(spec)
+    start_s = time.time() + 1.0
+    start_ms = int(start_s * 1000)
+    prober = Prober(api_url, spec, start_s, on_page)
+    prober.thread.start()
+    began = time.monotonic()
+    try:
+        proc = subprocess.run(  # noqa: S603 (our interpreter, our CLI)
+            simulate_command(spec, endpoints_file, truth_file, start_ms),
+            stdout=simulator_output,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=spec.duration * 3 + 300,
+        )
+        report.simulator_exit = proc.returncode
+        if isinstance(proc.stdout, bytes):
+            report.simulator_output = proc.stdout.decode(errors="replace").strip()
+        if wait_idle is not None:
+            report.drained = wait_idle(drain_timeout_s)
+        else:
+            time.sleep(5)
+            report.drained = True
+    finally:
+        prober.stop.set()
+        prober.thread.join(10)
+    report.wall_s = time.monotonic() - began
+    report.latencies_s = prober.latencies
+    report.differences, report.riders_checked = check(api_url, spec.race_id, truth_file)
+    return report
+
+
+def check(api_url: str, race_id: str, truth_file: Path) -> tuple[list[str], int]:
+    """Compare every standing read through the API with the ground truth."""
+    from simulator.truth import compare, load_ground_truth
+
+    try:
+        truth = load_ground_truth(truth_file)
+    except ValueError as exc:
+        return [f"no ground truth: {exc}"], 0
+    try:
+        standings = all_standings(api_url, race_id)
+    except Exception as exc:
+        return [f"cannot read the standings through the API: {exc}"], 0
+    got = {rid: (e["points"], e["seconds"]) for rid, e in standings.items()}
+    return compare(truth, got), len(truth.riders)

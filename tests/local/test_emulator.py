@@ -1,0 +1,154 @@
+"""The emulator's two performance fixes keep moto's behaviour: Kinesis reads and transactions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.local.conftest import client
+
+
+def test_indexed_shard_reads_every_record_once_in_order_from_any_position(
+    kinesis: Any, stream: str
+) -> None:
+    seqs = []
+    for batch in range(4):
+        out = kinesis.put_records(
+            StreamName=stream,
+            Records=[{"Data": f"{batch}-{i}".encode(), "PartitionKey": "k"} for i in range(250)],
+        )
+        seqs += [r["SequenceNumber"] for r in out["Records"]]
+    assert [int(s) for s in seqs] == sorted(int(s) for s in seqs)
+    shard = "shardId-000000000000"
+
+    def read(**position: Any) -> list[bytes]:
+        it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard, **position)[
+            "ShardIterator"
+        ]
+        got: list[bytes] = []
+        while True:
+            page = kinesis.get_records(ShardIterator=it, Limit=300)
+            got += [r["Data"] for r in page["Records"]]
+            it = page["NextShardIterator"]
+            if not page["Records"]:
+                return got
+
+    everything = [f"{b}-{i}".encode() for b in range(4) for i in range(250)]
+    assert read(ShardIteratorType="TRIM_HORIZON") == everything
+    assert (
+        read(ShardIteratorType="AT_SEQUENCE_NUMBER", StartingSequenceNumber=seqs[700])
+        == (everything[700:])
+    )
+    assert (
+        read(ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=seqs[700])
+        == (everything[701:])
+    )
+    assert read(ShardIteratorType="LATEST") == []
+    summary = kinesis.describe_stream(StreamName=stream)["StreamDescription"]["Shards"][0]
+    assert summary["SequenceNumberRange"]["StartingSequenceNumber"] == seqs[0]
+
+
+@pytest.fixture
+def table(emulator_url: str) -> tuple[Any, str]:
+    ddb = client("dynamodb", emulator_url)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "byG",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    return ddb, name
+
+
+def test_a_cancelled_transaction_changes_nothing(table: tuple[Any, str]) -> None:
+    ddb, name = table
+    ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}, "g": {"S": "x"}})
+    ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "n": {"N": "1"}})
+    with pytest.raises(ClientError) as err:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": name, "Item": {"pk": {"S": "new"}, "g": {"S": "x"}}}},
+                {
+                    "Update": {
+                        "TableName": name,
+                        "Key": {"pk": {"S": "a"}},
+                        "UpdateExpression": "SET n = :n, g = :g",
+                        "ExpressionAttributeValues": {":n": {"N": "2"}, ":g": {"S": "y"}},
+                    }
+                },
+                {"Delete": {"TableName": name, "Key": {"pk": {"S": "b"}}}},
+                {
+                    "Put": {
+                        "TableName": name,
+                        "Item": {"pk": {"S": "b"}, "n": {"N": "9"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert err.value.response["Error"]["Code"] in (
+        "TransactionCanceledException",
+        "ValidationException",
+    )
+    items = {i["pk"]["S"]: i for i in ddb.scan(TableName=name)["Items"]}
+    assert set(items) == {"a", "b"}
+    assert items["a"]["n"] == {"N": "1"}
+    assert items["a"]["g"] == {"S": "x"}
+    by_g = ddb.query(
+        TableName=name,
+        IndexName="byG",
+        KeyConditionExpression="g = :g",
+        ExpressionAttributeValues={":g": {"S": "x"}},
+    )["Items"]
+    assert [i["pk"]["S"] for i in by_g] == ["a"]
+
+
+def test_a_failed_condition_cancels_the_others_and_reports_the_reason(
+    table: tuple[Any, str],
+) -> None:
+    ddb, name = table
+    ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    with pytest.raises(ClientError) as err:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": name, "Item": {"pk": {"S": "c"}, "n": {"N": "1"}}}},
+                {
+                    "Put": {
+                        "TableName": name,
+                        "Item": {"pk": {"S": "a"}, "n": {"N": "5"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+            ]
+        )
+    reasons = err.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed"]
+    assert reasons[1]["Item"]["n"] == {"N": "1"}
+    items = {i["pk"]["S"]: i["n"]["N"] for i in ddb.scan(TableName=name)["Items"]}
+    assert items == {"a": "1"}
+
+
+def test_a_transaction_that_succeeds_applies_everything(table: tuple[Any, str]) -> None:
+    ddb, name = table
+    ddb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": name, "Item": {"pk": {"S": f"r{i}"}, "n": {"N": str(i)}}}}
+            for i in range(25)
+        ]
+    )
+    assert ddb.scan(TableName=name, Select="COUNT")["Count"] == 25

@@ -1,0 +1,174 @@
+"""End to end through the local stack: simulator -> MQTT or Kinesis -> processor -> API.
+
+One stack for the module (started in this process exactly as ``breakaway up`` starts it, with
+a fault-injecting wrapper around the real stream processor). Races are small and time
+compressed; every check reads the standings back through the API and compares them with the
+simulator's ground truth, for every rider.
+"""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.esm import Handler
+from local.race import RaceSpec, run_race
+from local.stack import LocalStack, StackOptions, aws_client
+from shared.names import archive_prefix
+from simulator.truth import load_ground_truth
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-stack")]
+
+
+class Faults:
+    """Per-invocation plan for the processor: 'pass', 'raise' (a transient function error) or
+    'half' (process the first half, report the rest as failed, as a timeout would leave it)."""
+
+    def __init__(self) -> None:
+        self.plan: collections.deque[str] = collections.deque()
+        self.done: collections.Counter[str] = collections.Counter()
+        self.lock = threading.Lock()
+
+    def wrap(self, handler: Handler) -> Handler:
+        def wrapped(event: dict[str, Any], context: Any) -> Any:
+            with self.lock:
+                action = self.plan.popleft() if self.plan else "pass"
+                self.done[action] += 1
+            records = event["Records"]
+            if action == "raise":
+                raise RuntimeError("injected transient failure")
+            if action == "half" and len(records) > 1:
+                half = len(records) // 2
+                first = handler({"Records": records[:half]}, context) or {}
+                failures = list(first.get("batchItemFailures") or [])
+                failures += [
+                    {"itemIdentifier": r["kinesis"]["sequenceNumber"]} for r in records[half:]
+                ]
+                return {"batchItemFailures": failures}
+            return handler(event, context)
+
+        return wrapped
+
+
+@pytest.fixture(scope="module")
+def faults() -> Faults:
+    return Faults()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, faults: Faults) -> Iterator[LocalStack]:
+    state = tmp_path_factory.mktemp("stack")
+    options = StackOptions(
+        state_dir=state,
+        batch_size=100,
+        batching_window_s=0.2,
+        archive_interval_s=0.5,
+        processor_wrapper=faults.wrap,
+    )
+    with LocalStack(options) as s:
+        yield s
+
+
+def race(stack: LocalStack, tmp_path: Path, **spec: Any) -> Any:
+    assert stack.endpoints is not None
+    spec.setdefault("riders", 25)
+    spec.setdefault("duration", 20)
+    spec.setdefault("time_compression", 10.0)
+    report = run_race(
+        RaceSpec(**spec),
+        stack.options.state_dir / "endpoints.json",
+        stack.endpoints.api_url,
+        tmp_path / "truth.json",
+        wait_idle=lambda t: stack.wait_idle(timeout=t),
+        drain_timeout_s=60,
+    )
+    assert report.simulator_exit == 0, report.simulator_output
+    assert report.drained
+    return report
+
+
+@pytest.mark.parametrize("transport", ["mqtt", "kinesis"])
+def test_standings_equal_the_ground_truth_despite_resends_and_reordering(
+    stack: LocalStack, tmp_path: Path, transport: str
+) -> None:
+    report = race(
+        stack,
+        tmp_path,
+        race_id=f"e2e-{transport}",
+        transport=transport,
+        duplicate_fraction=0.1,
+        reorder_window=30,
+        seed=7,
+    )
+    assert report.differences == []
+    assert report.riders_checked == 25
+    assert "resent by fault injection" in report.simulator_output
+    assert "(0 resent" not in report.simulator_output
+
+
+def test_transient_processor_failures_lose_nothing_and_double_count_nothing(
+    stack: LocalStack, tmp_path: Path, faults: Faults
+) -> None:
+    assert stack.mapping is not None
+    errors_before = stack.mapping.stats.function_errors
+    partial_before = stack.mapping.stats.partial_failures
+    faults.plan.extend(["pass", "raise", "half", "pass", "raise", "raise", "half", "half"])
+    report = race(stack, tmp_path, race_id="e2e-faults", transport="kinesis", seed=11)
+    assert not faults.plan, "every planned fault was injected"
+    assert faults.done["raise"] >= 3
+    assert faults.done["half"] >= 3
+    assert stack.mapping.stats.function_errors - errors_before == faults.done["raise"]
+    assert stack.mapping.stats.partial_failures - partial_before >= faults.done["half"]
+    assert stack.mapping.stats.records_discarded == 0
+    assert report.differences == []
+    assert report.riders_checked == 25
+
+
+def test_archive_holds_every_reading_once_per_delivery_in_the_firehose_layout(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    race_id = "e2e-archive"
+    report = race(stack, tmp_path, race_id=race_id, transport="kinesis", duplicate_fraction=0.2)
+    assert report.differences == []
+    assert stack.archiver is not None
+    assert stack.endpoints is not None
+    stack.archiver.flush()
+    ep = stack.endpoints
+    # what the stream holds for this race: each delivery (a resend is a second record)
+    kinesis = aws_client("kinesis", ep.aws_endpoint_url)
+    in_stream: collections.Counter[bytes] = collections.Counter()
+    for shard in kinesis.list_shards(StreamName=ep.stream_name)["Shards"]:
+        it = kinesis.get_shard_iterator(
+            StreamName=ep.stream_name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while True:
+            page = kinesis.get_records(ShardIterator=it, Limit=10_000)
+            for r in page["Records"]:
+                if json.loads(r["Data"])["raceId"] == race_id:
+                    in_stream[r["Data"]] += 1
+            it = page["NextShardIterator"]
+            if not page["Records"]:
+                break
+    s3 = aws_client("s3", ep.aws_endpoint_url)
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    prefix = archive_prefix(race_id, today)
+    archived: collections.Counter[bytes] = collections.Counter()
+    keys = s3.list_objects_v2(Bucket=ep.archive_bucket, Prefix=prefix).get("Contents", [])
+    assert keys
+    for obj in keys:
+        assert obj["Key"].endswith(".gz")
+        body = s3.get_object(Bucket=ep.archive_bucket, Key=obj["Key"])["Body"].read()
+        archived.update(gzip.decompress(body).splitlines())
+    assert archived == in_stream
+    assert sum(archived.values()) > len(set(archived))  # the resends are there too
+    truth = load_ground_truth(tmp_path / "truth.json")
+    distinct = {(json.loads(line)["riderId"], json.loads(line)["second"]) for line in archived}
+    assert len(distinct) == sum(r.seconds for r in truth.riders.values())
