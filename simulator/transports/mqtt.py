@@ -114,37 +114,38 @@ class _Lane:
         self.thread = threading.Thread(target=self.run, name=f"mqtt-{index}", daemon=True)
 
     def run(self) -> None:
+        topic, qos, publish = self.owner.topic, self.owner.qos, self.connection.publish
         while True:
-            item = self.queue.get()
-            if item is _STOP:
+            chunk = self.queue.get()
+            if chunk is _STOP:
                 return
-            outgoing, _resend = item
-            self.limiter.acquire()
-            self.inflight.acquire()
-            try:
-                fut, _ = self.connection.publish(
-                    self.owner.topic(outgoing), outgoing.payload, self.owner.qos
+            for outgoing in chunk:
+                self.limiter.acquire()
+                self.inflight.acquire()
+                try:
+                    fut, _ = publish(topic(outgoing), outgoing.payload, qos)
+                except Exception:
+                    self._finish(outgoing, ok=False)
+                    continue
+                fut.add_done_callback(
+                    lambda f, o=outgoing: self._finish(o, ok=f.exception() is None)
                 )
-            except Exception:
-                self._finish(outgoing, ok=False)
-                continue
-            fut.add_done_callback(lambda f, o=outgoing: self._finish(o, ok=f.exception() is None))
 
     def _finish(self, outgoing: Outgoing, *, ok: bool) -> None:
         self.inflight.release()
         if not ok and not self.owner.closing:
             # Republished on this connection once it is back (awscrt reconnects by itself).
             self.owner.stats.add(retried=1)
-            self.queue.put((outgoing, True))
+            self.queue.put([outgoing])
             return
         self.owner.stats.add(acknowledged=1 if ok else 0, failed=0 if ok else 1)
         with self.lock:
             self.outstanding -= 1
 
-    def put(self, item: Outgoing) -> None:
+    def put(self, items: list[Outgoing]) -> None:
         with self.lock:
-            self.outstanding += 1
-        self.queue.put((item, False))
+            self.outstanding += len(items)
+        self.queue.put(items)
 
 
 class MqttTransport:
@@ -207,8 +208,11 @@ class MqttTransport:
 
     def send(self, items: list[Outgoing]) -> None:
         self.stats.add(sent=len(items))
+        chunks: dict[int, list[Outgoing]] = {}
         for item in items:
-            self.lane_of(item.rider_id).put(item)
+            chunks.setdefault(self.lane_of(item.rider_id).index, []).append(item)
+        for index, chunk in chunks.items():
+            self._lanes[index].put(chunk)
 
     def backlog(self) -> int:
         return sum(lane.outstanding for lane in self._lanes)
