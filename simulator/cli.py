@@ -121,8 +121,18 @@ def register(subparsers: Any) -> None:
     )
 
     where = p.add_argument_group("where to send")
-    where.add_argument("--transport", choices=("kinesis", "mqtt"), default="kinesis")
-    where.add_argument("--target", choices=("local", "aws"), default="local")
+    where.add_argument(
+        "--transport",
+        choices=("kinesis", "mqtt"),
+        default="kinesis",
+        help="batched PutRecords or MQTT (default kinesis)",
+    )
+    where.add_argument(
+        "--target",
+        choices=("local", "aws"),
+        default="local",
+        help="the local stack (its endpoints file) or the deployed stack (default local)",
+    )
     where.add_argument(
         "--endpoints-file",
         type=Path,
@@ -132,7 +142,12 @@ def register(subparsers: Any) -> None:
     where.add_argument("--region", help="AWS region (default: the AWS configuration)")
     where.add_argument("--stream-name", help="Kinesis stream (default: from the stack outputs)")
     where.add_argument("--endpoint-url", help="Kinesis endpoint URL override")
-    where.add_argument("--max-in-flight", type=_positive_int, default=4, help="PutRecords calls")
+    where.add_argument(
+        "--max-in-flight",
+        type=_positive_int,
+        default=4,
+        help="PutRecords calls in flight (default 4)",
+    )
     where.add_argument("--mqtt-endpoint", help="MQTT host (default: local broker / IoT Data-ATS)")
     where.add_argument("--mqtt-port", type=_positive_int, help="MQTT port (default 8883 on AWS)")
     where.add_argument(
@@ -294,9 +309,15 @@ def _mqtt(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]
         for i in range(count):
             t = things[i % len(things)]
             client_id = t.name if i < len(things) else f"{t.name}-{i}"
-            connections.append(
-                mtls_connection(host, port, str(t.cert_path), str(t.key_path), client_id)
-            )
+            try:
+                connections.append(
+                    mtls_connection(host, port, str(t.cert_path), str(t.key_path), client_id)
+                )
+            except Exception as exc:
+                raise TargetError(
+                    f"cannot use the certificate of {t.name} in {args.credentials} "
+                    f"({getattr(exc, 'name', exc)}): run `breakaway provision` again"
+                ) from None
         where = f"IoT Core at {host}:{port}"
     transport = MqttTransport(
         connections,

@@ -238,3 +238,42 @@ def test_as_a_real_process_the_error_is_one_line_and_status_2(tmp_path: Path) ->
         "breakaway simulate: .breakaway/endpoints.json not found: start the local stack "
         "first (`breakaway up`), or use --target aws"
     ]
+
+
+def test_mqtt_to_aws_without_provisioned_credentials(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["simulate", "--target", "aws", "--transport", "mqtt", "--mqtt-endpoint", "x.invalid"]
+    assert error_of(capsys, argv) == (
+        "breakaway simulate: no IoT credentials in .breakaway/iot: run `breakaway provision` "
+        "first (or pass --credentials)"
+    )
+
+
+def test_mqtt_to_aws_with_a_damaged_certificate(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = in_tmp / "creds"
+    (folder / "sim-0").mkdir(parents=True)
+    (folder / "sim-0" / "certificate.pem.crt").write_text("not a certificate")
+    (folder / "sim-0" / "private.pem.key").write_text("not a key")
+    (folder / "things.json").write_text(
+        json.dumps(
+            {
+                "policy": "p",
+                "things": [
+                    {
+                        "name": "sim-0",
+                        "certificateArn": "arn:aws:iot:us-east-1:123456789012:cert/abc",
+                        "certificateId": "abc",
+                        "cert": "certificate.pem.crt",
+                        "key": "private.pem.key",
+                    }
+                ],
+            }
+        )
+    )
+    argv = ["simulate", "--target", "aws", "--transport", "mqtt", "--mqtt-endpoint", "x.invalid"]
+    err = error_of(capsys, [*argv, "--credentials", str(folder)])
+    assert err.startswith(f"breakaway simulate: cannot use the certificate of sim-0 in {folder} (")
+    assert err.endswith("): run `breakaway provision` again")
