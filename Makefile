@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: help setup test test-fast lint format bench synth deploy destroy demo clean
+.PHONY: help setup browser test test-fast lint format bench synth deploy destroy demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -25,8 +25,16 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 setup: $(VENV)/.synced ## create .venv with the locked dependencies
 
-test: setup ## run the whole test suite (does all set-up first)
+test: setup browser ## run the whole test suite (does all set-up first)
 	$(RUN) pytest -n 2 --dist loadgroup
+
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser: ## headless Chromium for the browser tests (Debian's package, installed if missing)
+	@if [ ! -x $(CHROMIUM) ]; then \
+		$(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium; \
+	fi
 
 test-fast: setup ## unit and integration tests only (no synth, no browser, no end-to-end)
 	$(RUN) pytest -n 2 -m "not slow and not browser and not synth"

@@ -1,0 +1,138 @@
+"""The live page in a real browser: Debian's headless Chromium, driven by Playwright.
+
+The API handler runs behind local/apigw.py with a stage (``/test/``), as behind API Gateway,
+against moto with a seeded race; the page is loaded *without* the trailing slash, so its
+relative URLs must cope with the stage prefix. The test asserts the rows shown, changes the
+stored standings and asserts the page follows within its one-second refresh, movers marked.
+
+The screenshot goes to the test's tmp_path; with ``UPDATE_DOCS_SCREENSHOT=1`` it is also
+written to docs/leaderboard.png (the one committed to the repository).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from functions.leaderboard_api import handler as api
+from local.apigw import LocalApiGateway
+from tests.api.helpers import Db, standing
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "leaderboard.png"
+WAIT_MS = 10_000
+
+pytestmark = pytest.mark.browser
+
+RIDERS = [
+    standing("ana", 123_456, 1, name="Ana Alvarez", seconds=412, last_second=411),
+    standing("bo", 120_001, 2, name="Bo Berg", seconds=410, last_second=411),
+    standing("cy", 120_001, 1, name="Cy Chen", seconds=409, last_second=411),
+    standing("di", 99_999, 3, name="Di Dunn", seconds=405, last_second=410),
+    standing("ed", 87_650, 2, name="Ed Eze", seconds=398, last_second=411),
+]
+
+ROWS_JS = """() => [...document.querySelectorAll('#rows tr')].map(tr => ({
+    rider: tr.dataset.riderId,
+    cls: tr.className,
+    cells: [...tr.querySelectorAll('td')].map(td => td.textContent.trim()),
+}))"""
+
+
+@pytest.fixture
+def gateway(db: Db) -> Iterator[LocalApiGateway]:
+    db.put_race("race-1", RIDERS)
+    with LocalApiGateway(api.handler, stage="test") as gw:
+        yield gw
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: run `make browser` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            user_data_dir=str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 960, "height": 480},
+        )
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def test_page_shows_the_leaderboard_and_follows_changes(
+    gateway: LocalApiGateway, db: Db, browser_page: object, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Page
+
+    assert isinstance(browser_page, Page)
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    url = gateway.url.rstrip("/") + "?race=race-1"  # /test?race=race-1: no trailing slash
+    page.goto(url)
+    page.wait_for_function("document.querySelectorAll('#rows tr').length === 5", timeout=WAIT_MS)
+
+    rows = page.evaluate(ROWS_JS)
+    assert [r["cells"] for r in rows] == [
+        ["1", "", "Ana Alvarez", "1", "1234.56", "412"],
+        ["2", "", "Bo Berg", "2", "1200.01", "410"],
+        ["2", "", "Cy Chen", "1", "1200.01", "409"],
+        ["4", "", "Di Dunn", "3", "999.99", "405"],
+        ["5", "", "Ed Eze", "2", "876.50", "398"],
+    ]
+    assert page.locator("#race").input_value() == "race-1"
+    assert "race-1 · overall" in page.locator("#status").inner_text()
+
+    # Di overtakes everyone: the next refresh (every second) shows it, movers marked.
+    db.put_standings([replace(RIDERS[3], points=130_000, seconds=406, version=2)])
+    page.wait_for_function(
+        "document.querySelector('#rows tr')?.dataset.riderId === 'di'", timeout=WAIT_MS
+    )
+
+    rows = page.evaluate(ROWS_JS)
+    assert [(r["rider"], r["cls"], r["cells"][0], r["cells"][1]) for r in rows] == [
+        ("di", "up", "1", "▲3"),
+        ("ana", "down", "2", "▼1"),
+        ("bo", "down", "3", "▼1"),
+        ("cy", "down", "3", "▼1"),
+        ("ed", "", "5", ""),
+    ]
+    assert rows[0]["cells"][4:] == ["1300.00", "406"]
+    shot = tmp_path / "leaderboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
+        shutil.copyfile(shot, DOCS_SCREENSHOT)
+
+    # The class picker: class 2 only, ranked within the class.
+    page.select_option("#class", "2")
+    page.wait_for_function("document.querySelectorAll('#rows tr').length === 2", timeout=WAIT_MS)
+    rows = page.evaluate(ROWS_JS)
+    assert [r["cells"][0:3] + r["cells"][4:5] for r in rows] == [
+        ["1", "", "Bo Berg", "1200.01"],
+        ["2", "", "Ed Eze", "876.50"],
+    ]
+    assert page.url.endswith("/test?race=race-1&limit=10&class=2")
+    assert errors == []
