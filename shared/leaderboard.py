@@ -1,9 +1,10 @@
 """The read side: leaderboard pages, rider ranks and recent races, independent of storage.
 
 * **Top N** of a race (overall or one class) is a k-way merge of the write shards of a ranking
-  index (:mod:`shared.keys`). :func:`merge_shards` asks each shard for a few rows first (about
-  twice its fair share of the page) and refills only a shard whose fetched rows were all
-  taken, so a page reads little more than the page itself, never the race.
+  index (:mod:`shared.keys`). :func:`merge_shards` asks each shard for a few rows first (twice
+  its fair share of the page, or the 10 that one read unit carries anyway) and refills only a
+  shard whose fetched rows were all taken: one Query per shard per page, bounded by the page
+  size, never the race.
 * **Ranking** is standard competition ranking: equal points share a rank, the next rank skips
   (1, 2, 2, 4); ties are ordered by riderId, which is the index's sort order, so pages are
   stable.
@@ -107,9 +108,15 @@ def sort_key(s: Standing) -> str:
     return keys.rank_sk(s.points, s.rider_id)
 
 
+FREE_ROWS_PER_QUERY: Final = 10
+"""A Query costs one read unit per 4 KB it reads, at least one: a typical ranking-index entry is
+about 250 bytes, so 10 rows cost what 1 row costs, and asking for them makes refills rare."""
+
+
 def first_fetch_size(count: int, shards: int) -> int:
-    """Rows asked of every shard first: twice the fair share plus two, at most ``count``."""
-    return min(count, 2 * math.ceil(count / shards) + 2)
+    """Rows asked of every shard first: twice the fair share plus two, or as many as one read
+    unit carries anyway, but never more than ``count``."""
+    return min(count, max(2 * math.ceil(count / shards) + 2, FREE_ROWS_PER_QUERY))
 
 
 def merge_shards(

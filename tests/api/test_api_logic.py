@@ -7,7 +7,6 @@ counts the rows it hands out, so the tests also pin how much a page reads.
 from __future__ import annotations
 
 import base64
-import bisect
 import contextlib
 import json
 from collections import Counter
@@ -20,54 +19,7 @@ from hypothesis import strategies as st
 from shared import keys
 from shared import leaderboard as board
 from shared.standings import RaceRecord, Standing
-from tests.api.helpers import standing
-
-
-class MemoryReader:
-    def __init__(self, standings: Sequence[Standing], race_id: str = "race-1") -> None:
-        self.race_record = RaceRecord(
-            race_id, 1, 2, len(standings), dict(Counter(s.class_id for s in standings)), 0
-        )
-        self.standings = list(standings)
-        self.rows_read = 0
-        self.queries = 0
-        self._indexes: dict[tuple[int | None, int], list[tuple[str, Standing]]] = {}
-
-    def race(self, race_id: str) -> RaceRecord | None:
-        return self.race_record if race_id == self.race_record.race_id else None
-
-    def recent_races(self, limit: int, after: RaceRecord | None) -> board.RacesPage:
-        raise NotImplementedError
-
-    def rider(self, race_id: str, rider_id: str) -> board.RiderRecords:
-        raise NotImplementedError
-
-    def rank(self, race_id: str, class_id: int | None, points: int) -> int:
-        raise NotImplementedError
-
-    def shard_pages(
-        self, race_id: str, class_id: int | None, requests: Sequence[board.ShardRequest]
-    ) -> list[board.ShardPage]:
-        pages = []
-        for r in requests:
-            index = self._index(class_id, r.shard)
-            start = 0 if r.after is None else bisect.bisect_right([k for k, _ in index], r.after)
-            rows = tuple(s for _, s in index[start : start + r.limit])
-            self.queries += 1
-            self.rows_read += len(rows)
-            pages.append(board.ShardPage(rows, more=len(index) - start >= r.limit))
-        return pages
-
-    def _index(self, class_id: int | None, shard: int) -> list[tuple[str, Standing]]:
-        key = (class_id, shard)
-        if key not in self._indexes:
-            self._indexes[key] = sorted(
-                (board.sort_key(s), s)
-                for s in self.standings
-                if keys.rank_shard(s.rider_id) == shard
-                and (class_id is None or s.class_id == class_id)
-            )
-        return self._indexes[key]
+from tests.api.helpers import MemoryReader, standing
 
 
 def reference(standings: Sequence[Standing]) -> list[tuple[int, str]]:
@@ -139,14 +91,30 @@ def test_a_page_reads_little_more_than_the_page() -> None:
     page = board.leaderboard(reader, "race-1", None, 100)
 
     assert [e.standing.rider_id for e in page.entries] == [r for _, r in reference(field)[:100]]
-    # 40 shards x 8 rows first, then a few refills: far below 40 x 101, nowhere near 10,000.
-    assert reader.rows_read <= 2 * 101 + keys.RANK_SHARDS * 8
-    assert reader.queries <= keys.RANK_SHARDS + 20
+    # One query per shard asking for 10 rows (what one read unit carries), no refill here:
+    # far below a shard each of 101 rows, nowhere near the 10,000 riders.
+    assert reader.queries == keys.RANK_SHARDS
+    assert reader.rows_read == keys.RANK_SHARDS * board.FREE_ROWS_PER_QUERY
 
 
-def test_first_fetch_is_about_twice_the_fair_share() -> None:
-    assert board.first_fetch_size(11, 40) == 4
-    assert board.first_fetch_size(101, 40) == 8
+def test_a_crowded_shard_is_refilled_and_nothing_is_skipped() -> None:
+    # Every rider on one shard: the merge must keep refilling that shard, 10 rows at a time
+    # at first, then larger, until the page is full.
+    shard0 = [f"s{i}" for i in range(3000) if keys.rank_shard(f"s{i}") == 0][:60]
+    field = [standing(r, 1000 - i) for i, r in enumerate(shard0)]
+    reader = MemoryReader(field)
+
+    page = board.leaderboard(reader, "race-1", None, 50)
+
+    assert [e.standing.rider_id for e in page.entries] == shard0[:50]
+    assert [e.rank for e in page.entries] == list(range(1, 51))
+    assert reader.queries > keys.RANK_SHARDS
+
+
+def test_first_fetch_is_twice_the_fair_share_or_one_read_unit() -> None:
+    assert board.first_fetch_size(11, 52) == 10
+    assert board.first_fetch_size(101, 52) == 10
+    assert board.first_fetch_size(101, 10) == 24
     assert board.first_fetch_size(3, 1) == 3
 
 
