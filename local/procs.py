@@ -86,3 +86,9 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             proc.wait()
+
+
+def cli_command(*args: str) -> list[str]:
+    """The ``breakaway`` command line with this interpreter (not ``-m local.cli``, which would
+    make the CLI module ``__main__`` and its ``CliError`` a different class)."""
+    return [sys.executable, "-c", "import sys; from local.cli import main; sys.exit(main())", *args]

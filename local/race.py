@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from local.api_client import all_standings, top
+from local.procs import cli_command
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,7 @@ def percentile(values: list[float], p: float) -> float | None:
 def simulate_command(
     spec: RaceSpec, endpoints_file: Path, truth_file: Path, start_ms: int
 ) -> list[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "local.cli",
+    cmd = cli_command(
         "simulate",
         "--target",
         "local",
@@ -96,7 +93,7 @@ def simulate_command(
         str(spec.time_compression),
         "--ground-truth",
         str(truth_file),
-    ]
+    )
     if spec.duplicate_fraction:
         cmd += ["--duplicate-fraction", str(spec.duplicate_fraction)]
     if spec.reorder_window:
