@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
@@ -175,8 +174,8 @@ class DynamoStandingsStore:
     # -- writes ----------------------------------------------------------------------------
     def save(self, standings: Sequence[Standing]) -> list[WriteResult]:
         results: dict[RiderKey, WriteResult] = {}
-        creates = [s for s in standings if s.version == 0]
-        updates = [s for s in standings if s.version > 0]
+        creates = [s for s in standings if s.version == 1]
+        updates = [s for s in standings if s.version > 1]
         for chunk in _chunks(creates, TRANSACT_LIMIT - 1):
             for r in self._create(chunk):
                 results[r.key] = r
@@ -189,10 +188,10 @@ class DynamoStandingsStore:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=items.standing_item(_next_version(s), self._expires_at()),
+                Item=items.standing_item(s, self._expires_at()),
                 ConditionExpression="#ver = :expected",
                 ExpressionAttributeNames={"#ver": "ver"},
-                ExpressionAttributeValues={":expected": {"N": str(s.version)}},
+                ExpressionAttributeValues={":expected": {"N": str(s.version - 1)}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
@@ -219,7 +218,7 @@ class DynamoStandingsStore:
                 {
                     "Put": {
                         "TableName": self._table,
-                        "Item": items.standing_item(_next_version(s), expires_at),
+                        "Item": items.standing_item(s, expires_at),
                         "ConditionExpression": "attribute_not_exists(#pk)",
                         "ExpressionAttributeNames": {"#pk": keys.PK},
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -397,7 +396,3 @@ class DynamoStandingsStore:
         except BotoCoreError as exc:
             raise TransientError(f"put result: {exc}") from exc
         return result
-
-
-def _next_version(s: Standing) -> Standing:
-    return replace(s, version=s.version + 1)

@@ -9,7 +9,7 @@ DynamoDB write does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from shared.ports import RaceActivity, TransientError, WriteResult, WriteStatus
 from shared.standings import FinalResult, RaceRecord, RiderKey, Standing
@@ -64,20 +64,21 @@ class InMemoryStandingsStore:
         self._count("save")
         results = []
         for s in standings:
-            if s.key in self.fail_next:
-                self.fail_next.discard(s.key)
-                results.append(WriteResult(s.key, WriteStatus.TRANSIENT, error="injected"))
+            key = RiderKey(s.race_id, s.rider_id)
+            if key in self.fail_next:
+                self.fail_next.discard(key)
+                results.append(WriteResult(key, WriteStatus.TRANSIENT, error="injected"))
                 continue
-            stored = self.standings.get(s.key)
-            if (stored.version if stored else 0) != s.version:
-                results.append(WriteResult(s.key, WriteStatus.CONFLICT, current=stored))
+            stored = self.standings.get(key)
+            if (stored.version if stored else 0) != s.version - 1:
+                results.append(WriteResult(key, WriteStatus.CONFLICT, current=stored))
                 continue
-            self.standings[s.key] = replace(s, version=s.version + 1)
+            self.standings[key] = s  # standings are immutable: storing shares nothing mutable
             if stored is None:
                 race = self._races.setdefault(s.race_id, _Race(s.race_id))
                 race.riders += 1
                 race.class_counts[s.class_id] = race.class_counts.get(s.class_id, 0) + 1
-            results.append(WriteResult(s.key, WriteStatus.OK))
+            results.append(WriteResult(key, WriteStatus.OK))
         return results
 
     def record_activity(self, activity: Sequence[RaceActivity]) -> None:

@@ -49,8 +49,8 @@ class StandingsStore(Protocol):
         ...
 
     def save(self, standings: Sequence[Standing]) -> list[WriteResult]:
-        """Write each standing as version + 1, on condition that the stored version is
-        ``standing.version`` (0: not stored yet). A created standing counts its rider, once,
+        """Write each standing, on condition that the stored version is ``standing.version - 1``
+        (version 1: not stored yet, so create it). A created standing counts its rider, once,
         in the race record. One result per standing, in order."""
         ...
 

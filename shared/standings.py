@@ -2,22 +2,24 @@
 
 A standing carries a bitmap of the race seconds already counted (bit ``s`` set = second ``s``
 counted) and a version. Merging readings into a standing counts only the seconds whose bit is
-clear; the store writes the result on condition that the version it was merged from is still
-the stored one. So a reading delivered twice, late, out of order, in a replayed or bisected
-batch, or resent by the producer, changes nothing the second time.
+clear and gives the next version; the store writes it on condition that the stored version is
+still the one merged from. So a reading delivered twice, late, out of order, in a replayed or
+bisected batch, or resent by the producer, changes nothing the second time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared.contract import Telemetry
 from shared.scoring import reading_points
 
 
-@dataclass(frozen=True, slots=True)
-class RiderKey:
+class RiderKey(NamedTuple):
+    """A rider in a race (a tuple: cheap to build and hash once per reading)."""
+
     race_id: str
     rider_id: str
 
@@ -36,7 +38,8 @@ class Standing:
     counted: int
     """Bitmap of counted seconds as a Python int (bit s = second s)."""
     version: int
-    """0 = not stored yet; the store writes version + 1 on condition the stored one is version."""
+    """The stored version (0: never stored). A merged standing carries the version it will have
+    once written: the store writes it on condition that the stored version is one less."""
     updated_at: int
     """Epoch ms when this standing was last written."""
     last_device_ts: int
@@ -55,7 +58,7 @@ class Merge:
     """The outcome of merging readings into a standing."""
 
     standing: Standing
-    """The standing to write (version still the one merged from)."""
+    """The standing to write, at the next version."""
     applied: tuple[Telemetry, ...]
     """Readings that counted, one per new second, in the order given."""
     duplicates: int
@@ -115,14 +118,16 @@ def merge(current: Standing | None, readings: Iterable[Telemetry], now_ms: int) 
         last_device_ts = max(last_device_ts, r.device_timestamp)
     if not applied:
         return Merge(standing=base, applied=(), duplicates=len(readings))
-    merged = replace(
-        base,
+    merged = Standing(
+        race_id=base.race_id,
+        rider_id=base.rider_id,
         name=name,
         class_id=class_id,
         points=points,
         seconds=seconds,
         last_second=last_second,
         counted=counted,
+        version=base.version + 1,
         updated_at=now_ms,
         last_device_ts=last_device_ts,
     )

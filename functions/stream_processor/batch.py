@@ -1,10 +1,11 @@
 """Powertools batch processing, extended to merge a whole batch before writing.
 
 ``TelemetryBatchProcessor`` is a Powertools ``BatchProcessor`` for Kinesis with a parser model.
-Powertools parses every record into :class:`TelemetryKinesisRecord` (base64, size, JSON and the
-telemetry contract in one validation); a record that fails that validation can never succeed,
-so instead of reporting it as a batch item failure (which would block the shard until it
-expires) it becomes a dead letter with its payload, shard, sequence number and the reason.
+Powertools parses every record into :class:`TelemetryKinesisRecord` (the envelope), then the
+record handler decodes the data and parses the reading against the telemetry contract. A record that
+fails either can never succeed, so instead of reporting it as a batch item failure (which
+would block the shard until it expires) it becomes a dead letter with its payload, shard,
+sequence number and the reason.
 After the per-record loop the valid readings go to the logic as one batch; the records it
 reports as transient failures become ``batchItemFailures``.
 """
@@ -18,42 +19,44 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.parser.models import (
-    KinesisDataStreamRecord,
-    KinesisDataStreamRecordPayload,
-)
-from pydantic import Json, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
 from functions.stream_processor.logic import BatchOutcome, Delivery, Poison, StreamProcessor
-from shared.contract import MAX_READING_BYTES, Telemetry, describe
+from shared.contract import MAX_READING_BYTES, ContractError, describe, parse_reading
 from shared.ports import DeadLetter
 
 
-class TelemetryPayload(KinesisDataStreamRecordPayload):
-    data: Json[Telemetry]
-
-    @field_validator("data", mode="before")
-    @classmethod
-    def data_base64_decode(cls, value: Any) -> bytes:  # overrides the parent's decoder
-        if not isinstance(value, str):
-            raise ValueError("must be a base64 string")
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except binascii.Error as exc:
-            raise ValueError(f"not valid base64 ({exc})") from None
-        if len(raw) > MAX_READING_BYTES:
-            raise ValueError(f"reading is {len(raw)} bytes, the limit is {MAX_READING_BYTES}")
-        return raw
+class KinesisPayload(BaseModel):
+    partitionKey: str
+    sequenceNumber: str
+    data: str
+    """Base64, as delivered; decoded (strictly) by the record handler."""
+    approximateArrivalTimestamp: float
 
 
-class TelemetryKinesisRecord(KinesisDataStreamRecord):
-    kinesis: TelemetryPayload
+class TelemetryKinesisRecord(BaseModel):
+    """The parser model of one record: the parts of Lambda's Kinesis record the processor uses.
 
-    @property
-    def reading(self) -> Telemetry:
-        data = self.kinesis.data
-        assert isinstance(data, Telemetry)
-        return data
+    Deliberately lean and free of Python validators: measured on this machine, Powertools'
+    full ``KinesisDataStreamRecord`` with its base64 validator costs 7-8 us a record against
+    4 us for this model, and validating the reading as a nested ``Json[Telemetry]`` field
+    doubles the cost of parsing it on its own. Base64 and the contract are checked by the
+    record handler with C-level decoding and the contract's own parser.
+    """
+
+    eventID: str
+    eventSourceARN: str
+    kinesis: KinesisPayload
+
+
+def decode(data: str) -> bytes:
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except binascii.Error as exc:
+        raise ContractError(f"data: not valid base64 ({exc})") from None
+    if len(raw) > MAX_READING_BYTES:
+        raise ContractError(f"data: reading is {len(raw)} bytes, the limit is {MAX_READING_BYTES}")
+    return raw
 
 
 def dead_letter(record: dict[str, Any], reason: str) -> DeadLetter:
@@ -78,22 +81,32 @@ class TelemetryBatchProcessor(BatchProcessor):
     ) -> None:
         super().__init__(
             event_type=EventType.KinesisDataStreams,
-            model=TelemetryKinesisRecord,
+            model=TelemetryKinesisRecord,  # type: ignore[arg-type]  # any pydantic model works
             raise_on_entire_batch_failure=False,
         )
         self.logic = logic
         self.on_outcome = on_outcome
         self._deliveries: list[Delivery[Any]] = []
         self._poison: list[Poison[Any]] = []
+        self._raw: dict[str, Any] = {}
 
     def collect(self, record: TelemetryKinesisRecord) -> None:
-        """The record handler: a valid reading joins the batch."""
-        self._deliveries.append(Delivery(record.reading, record))
+        """The record handler: a valid reading joins the batch, anything else is a dead letter."""
+        try:
+            reading = parse_reading(decode(record.kinesis.data))
+        except ContractError as exc:
+            self._poison.append(Poison(dead_letter(self._raw, str(exc)), record))
+            return
+        self._deliveries.append(Delivery(reading, record))
 
     def _prepare(self) -> None:
         super()._prepare()  # type: ignore[no-untyped-call]
         self._deliveries = []
         self._poison = []
+
+    def _process_record(self, record: dict[str, Any]) -> Any:
+        self._raw = record  # the record as delivered, for its dead letter
+        return super()._process_record(record)
 
     def _register_model_validation_error_record(self, record: dict[str, Any]) -> Any:
         exc = sys.exc_info()[1]

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Generic, NamedTuple, TypeVar
 
 from shared.contract import Telemetry
 from shared.ports import (
@@ -41,8 +41,7 @@ MAX_CONFLICT_ROUNDS = 4
 DEFAULT_CACHE_SIZE = 50_000
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery(Generic[H]):
+class Delivery(NamedTuple, Generic[H]):
     reading: Telemetry
     handle: H
 
@@ -128,11 +127,12 @@ class StreamProcessor(Generic[H]):
             except TransientError as exc:
                 out.failed.extend((p.handle, f"dead-letter store: {exc}") for p in poison)
 
-        groups: dict[RiderKey, list[Delivery[H]]] = {}
+        by_rider: dict[tuple[str, str], list[Delivery[H]]] = {}
         for d in deliveries:
-            groups.setdefault(RiderKey(d.reading.race_id, d.reading.rider_id), []).append(d)
-        if not groups:
+            by_rider.setdefault((d.reading.race_id, d.reading.rider_id), []).append(d)
+        if not by_rider:
             return out
+        groups = {RiderKey(*k): ds for k, ds in by_rider.items()}
 
         now = self.clock_ms()
         failed_riders = self._write_standings(groups, now, out)
@@ -212,7 +212,7 @@ class StreamProcessor(Generic[H]):
         for r in self.store.save([m.standing for m in pending.values()]):
             m = pending[r.key]
             if r.status is WriteStatus.OK:
-                self.cache.put(replace(m.standing, version=m.standing.version + 1))
+                self.cache.put(m.standing)
                 out.applied += len(m.applied)
                 out.duplicates += m.duplicates
                 out.riders_written += 1
@@ -243,10 +243,9 @@ class StreamProcessor(Generic[H]):
     ) -> None:
         spans: dict[str, tuple[int, int]] = {}
         for key in written:
-            for d in groups[key]:
-                ts = d.reading.device_timestamp
-                lo, hi = spans.get(key.race_id, (ts, ts))
-                spans[key.race_id] = (min(lo, ts), max(hi, ts))
+            stamps = [d.reading.device_timestamp for d in groups[key]]
+            lo, hi = spans.get(key.race_id, (stamps[0], stamps[0]))
+            spans[key.race_id] = (min(lo, *stamps), max(hi, *stamps))
         if not spans:
             return
         try:

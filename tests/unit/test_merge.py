@@ -25,7 +25,7 @@ def r(second: int, cadence: int = 90, name: str = "Ann", class_id: int = 2) -> T
     )
 
 
-def test_a_new_rider_starts_at_version_zero_with_the_seconds_counted() -> None:
+def test_a_new_rider_is_merged_into_version_one_with_the_seconds_counted() -> None:
     m = merge(None, [r(0), r(2)], now_ms=99)
 
     s = m.standing
@@ -34,7 +34,7 @@ def test_a_new_rider_starts_at_version_zero_with_the_seconds_counted() -> None:
         2,
         2,
         0b101,
-        0,
+        1,
     )
     assert (s.updated_at, s.last_device_ts, m.duplicates, len(m.applied)) == (99, 1002, 0, 2)
 
@@ -44,6 +44,7 @@ def test_seconds_already_counted_are_duplicates_even_with_other_values() -> None
 
     m = merge(first, [r(1, cadence=200), r(0), r(2, cadence=100)], now_ms=2)
 
+    assert m.standing.version == first.version + 1
     assert m.standing.points == 2 * points(90, 50) + points(100, 50)
     assert (m.standing.seconds, m.duplicates, [a.second for a in m.applied]) == (3, 2, [2])
 

@@ -1,0 +1,289 @@
+"""Processor benchmark: DynamoDB requests per reading against the Powertools recipe, and CPU.
+
+One stream, delivered as the event source mapping delivers it with a 5 s batching window (one
+batch = every rider's readings of 5 seconds), through:
+
+(a) our processor: the real handler path (Powertools batch processor with the parser model,
+    merge per rider, one conditional write per rider per batch), against moto;
+(b) the common recipe from the Powertools documentation: ``idempotent_function`` per reading
+    keyed on ``eventId`` plus one ``UpdateItem`` per reading, against moto.
+
+DynamoDB requests are counted per operation with a botocore ``before-call`` hook. Both results
+are checked against the ground truth. CPU: our processing over the same batches with the
+DynamoDB port replaced by the in-memory fake, next to the bare Powertools batch loop (no model,
+no-op handler) measured in the same run as the baseline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from moto import mock_aws
+
+from functions.stream_processor.batch import TelemetryBatchProcessor
+from functions.stream_processor.config import ProcessorSettings
+from functions.stream_processor.handler import build_runtime
+from functions.stream_processor.logic import StreamProcessor
+from shared import items, keys
+from shared.contract import Telemetry
+from shared.memory import InMemoryStandingsStore
+from shared.scoring import ground_truth
+from tests.support.tables import create_tables
+
+RIDERS = 100
+SECONDS = 60
+WINDOW_S = 5
+RESEND_FRACTION = 0.02
+"""Producer resends (same payload, new sequence number), as PutRecords retries make."""
+CPU_RIDERS = 1_000
+WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+RACE = "bench-race"
+
+
+def readings(riders: int, seconds: int, seed: int = 7) -> list[list[Telemetry]]:
+    """Readings per second of race, each second's list in arrival order."""
+    rng = random.Random(seed)
+    out = []
+    for s in range(seconds):
+        batch = [
+            Telemetry(
+                v=1,
+                event_id=f"{RACE}-r{i:05d}-{s:05d}",
+                race_id=RACE,
+                rider_id=f"r{i:05d}",
+                name=f"Rider {i}",
+                class_id=1 + i % 6,
+                second=s,
+                cadence=rng.randint(60, 120),
+                resistance=rng.randint(20, 80),
+                device_timestamp=1_763_800_000_000 + s * 1000,
+                event="final" if s == seconds - 1 else "update",
+            )
+            for i in range(riders)
+        ]
+        rng.shuffle(batch)
+        out.append(batch)
+    return out
+
+
+def kinesis_batches(per_second: list[list[Telemetry]], seed: int = 11) -> list[dict[str, Any]]:
+    """Events as the ESM delivers them: a window's records (plus producer resends) per batch."""
+    rng = random.Random(seed)
+    events, sequence = [], 0
+    for start in range(0, len(per_second), WINDOW_S):
+        window = [r for second in per_second[start : start + WINDOW_S] for r in second]
+        resent = rng.sample(window, int(len(window) * RESEND_FRACTION))
+        records = []
+        for r in window + resent:
+            sequence += 1
+            seq = f"{49590338271490256608559692538361571095921575989130000000 + sequence}"
+            records.append(
+                {
+                    "kinesis": {
+                        "kinesisSchemaVersion": "1.0",
+                        "partitionKey": r.rider_id,
+                        "sequenceNumber": seq,
+                        "data": base64.b64encode(r.to_json()).decode(),
+                        "approximateArrivalTimestamp": r.device_timestamp / 1000,
+                    },
+                    "eventSource": "aws:kinesis",
+                    "eventVersion": "1.0",
+                    "eventID": f"shardId-000000000000:{seq}",
+                    "eventName": "aws:kinesis:record",
+                    "invokeIdentityArn": "arn:aws:iam::123456789012:role/bench",
+                    "awsRegion": "us-east-1",
+                    "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/bench",
+                }
+            )
+        events.append({"Records": records})
+    return events
+
+
+def count_requests(session: boto3.session.Session) -> Counter[str]:
+    counts: Counter[str] = Counter()
+
+    def hook(model: Any, **_: Any) -> None:
+        counts[model.name] += 1
+
+    session.events.register("before-call.dynamodb", hook)
+    return counts
+
+
+def stored_truth(ddb: Any, table: str, sk: str = keys.SK_STANDING) -> dict[str, tuple[int, int]]:
+    out = {}
+    for page in ddb.get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            if item["sk"]["S"] == sk:
+                if "counted" in item:
+                    s = items.standing_from_item(item)
+                    out[s.rider_id] = (s.points, s.seconds)
+                else:
+                    out[item["riderId"]["S"]] = (
+                        int(item["points"]["N"]),
+                        int(item["seconds"]["N"]),
+                    )
+    return out
+
+
+def expected(per_second: list[list[Telemetry]]) -> dict[str, tuple[int, int]]:
+    truth = ground_truth(r for second in per_second for r in second)
+    return {rider: (score.points, score.seconds) for (_, rider), score in truth.items()}
+
+
+def run_ours(events: list[dict[str, Any]]) -> tuple[Counter[str], dict[str, tuple[int, int]]]:
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        ddb = session.client("dynamodb")
+        create_tables(ddb, "standings", "idempotency")
+        queue = session.client("sqs").create_queue(QueueName="dlq")["QueueUrl"]
+        settings = ProcessorSettings(
+            standings_table="standings",
+            idempotency_table="idempotency",
+            dead_letter_target=f"sqs:{queue}",
+            notify_target="none",
+        )
+        runtime = build_runtime(settings, session)
+        counts = count_requests(session)
+        for event in events:
+            response = process_partial_response(event, runtime.batch.collect, runtime.batch)
+            assert response == {"batchItemFailures": []}, response
+        requests = Counter(counts)
+        return requests, stored_truth(ddb, "standings")
+
+
+def run_recipe(events: list[dict[str, Any]]) -> tuple[Counter[str], dict[str, tuple[int, int]]]:
+    """The Powertools documentation's pattern: an idempotent function per record."""
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        ddb = session.client("dynamodb")
+        create_tables(ddb, "standings", "idempotency")
+        persistence = DynamoDBPersistenceLayer(
+            table_name="idempotency", boto3_client=session.client("dynamodb")
+        )
+        config = IdempotencyConfig(event_key_jmespath="eventId")
+        counts = count_requests(session)
+
+        @idempotent_function(
+            data_keyword_argument="reading", persistence_store=persistence, config=config
+        )
+        def apply(reading: dict[str, Any]) -> None:
+            ddb.update_item(
+                TableName="standings",
+                Key={
+                    "pk": {"S": keys.rider_pk(reading["raceId"], reading["riderId"])},
+                    "sk": {"S": "RECIPE"},
+                },
+                UpdateExpression="ADD points :p, seconds :one SET riderId = :r",
+                ExpressionAttributeValues={
+                    ":p": {"N": str((reading["cadence"] + 35) * (reading["resistance"] + 65))},
+                    ":one": {"N": "1"},
+                    ":r": {"S": reading["riderId"]},
+                },
+            )
+
+        processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
+
+        def record_handler(record: Any) -> None:
+            apply(reading=record.kinesis.data_as_json())
+
+        for event in events:
+            response = process_partial_response(event, record_handler, processor)
+            assert response == {"batchItemFailures": []}, response
+        return Counter(counts), stored_truth(ddb, "standings", sk="RECIPE")
+
+
+def cpu_per_reading(events: list[str], make: Callable[[], Callable[[Any], Any]]) -> float:
+    """Best of three: CPU seconds spent in the processing ``make`` builds, over all events.
+
+    Events are kept as JSON text and decoded one at a time outside the timed part, as the Lambda
+    runtime hands a function one decoded event: holding every decoded batch in memory at once
+    would make each garbage collection walk a heap no execution environment ever has.
+    """
+    best = float("inf")
+    for _ in range(3):
+        invoke = make()
+        spent = 0.0
+        for text in events:
+            event = json.loads(text)
+            started = time.process_time()
+            invoke(event)
+            spent += time.process_time() - started
+        best = min(best, spent)
+    return best
+
+
+def ours_in_memory() -> Callable[[Any], Any]:
+    logic: StreamProcessor[Any] = StreamProcessor(
+        InMemoryStandingsStore(), _NullSink(), lambda _: None, lambda: 1
+    )
+    batch = TelemetryBatchProcessor(logic)
+    return lambda event: process_partial_response(event, batch.collect, batch)
+
+
+def bare_powertools_loop() -> Callable[[Any], Any]:
+    processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
+    return lambda event: process_partial_response(event, lambda record: None, processor)
+
+
+class _NullSink:
+    def send(self, letters: Any) -> None:
+        return None
+
+
+def writes(counts: Counter[str]) -> int:
+    return sum(counts[op] for op in WRITE_OPERATIONS)
+
+
+def run() -> dict[str, Any]:
+    per_second = readings(RIDERS, SECONDS)
+    events = kinesis_batches(per_second)
+    delivered = sum(len(e["Records"]) for e in events)
+    truth = expected(per_second)
+
+    ours, ours_result = run_ours(events)
+    recipe, recipe_result = run_recipe(events)
+
+    cpu_batches = kinesis_batches(readings(CPU_RIDERS, SECONDS))
+    cpu_readings = sum(len(e["Records"]) for e in cpu_batches)
+    cpu_events = [json.dumps(e) for e in cpu_batches]
+    del cpu_batches
+    ours_cpu = cpu_per_reading(cpu_events, ours_in_memory)
+    loop_cpu = cpu_per_reading(cpu_events, bare_powertools_loop)
+
+    return {
+        "stream": {
+            "riders": RIDERS,
+            "seconds": SECONDS,
+            "window_s": WINDOW_S,
+            "batches": len(events),
+            "readings_delivered": delivered,
+            "producer_resends": delivered - RIDERS * SECONDS,
+        },
+        "writes_per_reading": round(writes(ours) / delivered, 4),
+        "baseline_writes_per_reading": round(writes(recipe) / delivered, 4),
+        "requests_by_operation": dict(sorted(ours.items())),
+        "baseline_requests_by_operation": dict(sorted(recipe.items())),
+        "exact": ours_result == truth,
+        "baseline_exact": recipe_result == truth,
+        "readings_per_cpu_second": round(cpu_readings / ours_cpu),
+        "cpu_stream": {"riders": CPU_RIDERS, "seconds": SECONDS, "readings": cpu_readings},
+        "bare_powertools_loop_readings_per_cpu_second": round(cpu_readings / loop_cpu),
+        "cpu_ratio_to_bare_loop": round(ours_cpu / loop_cpu, 2),
+    }
