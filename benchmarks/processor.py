@@ -39,7 +39,7 @@ from moto import mock_aws
 
 from functions.stream_processor.batch import TelemetryBatchProcessor
 from functions.stream_processor.config import ProcessorSettings
-from functions.stream_processor.handler import build_runtime
+from functions.stream_processor.handler import build_runtime, settle_heap
 from functions.stream_processor.logic import StreamProcessor
 from shared import items, keys
 from shared.contract import Telemetry
@@ -180,7 +180,7 @@ def run_recipe(events: list[dict[str, Any]]) -> tuple[Counter[str], dict[str, tu
         config = IdempotencyConfig(event_key_jmespath="eventId")
         counts = count_requests(session)
 
-        @idempotent_function(
+        @idempotent_function(  # type: ignore[untyped-decorator]
             data_keyword_argument="reading", persistence_store=persistence, config=config
         )
         def apply(reading: dict[str, Any]) -> None:
@@ -234,6 +234,7 @@ def ours_in_memory() -> Callable[[Any], Any]:
         InMemoryStandingsStore(), _NullSink(), lambda _: None, lambda: 1
     )
     batch = TelemetryBatchProcessor(logic)
+    settle_heap()  # as the handler does at cold start
     return lambda event: process_partial_response(event, batch.collect, batch)
 
 
