@@ -48,4 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as `python -m local.cli`, this file is `__main__`; subcommands raise `local.cli.CliError`,
+    # a different class from this module's copy, so dispatch through the imported module.
+    from local.cli import main as _main
+
+    sys.exit(_main())
