@@ -7,6 +7,9 @@ from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
+PACK = "AwsSolutions"
+"""CDK validation ids are ``<plugin>::<rule>``; cdk-nag's AwsSolutions pack is ``AwsSolutions``."""
+
 
 def attach_checks(app: App) -> None:
     """Any unacknowledged finding fails the synth (cdk-nag reports through CDK validations)."""
@@ -14,10 +17,11 @@ def attach_checks(app: App) -> None:
 
 
 def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
-    """Acknowledge one finding (``AwsSolutions-IAM5[Resource::...]`` names a single one)."""
-    if len(reason) < 20:
+    """Acknowledge one finding of the AwsSolutions pack (``AwsSolutions-IAM5[Resource::...]``
+    names a single one)."""
+    if len(reason) < 40:
         raise ValueError(f"acknowledging {rule_id} needs a real reason, got {reason!r}")
-    Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+    Validations.of(scope).acknowledge(Acknowledgment(id=f"{PACK}::{rule_id}", reason=reason))
 
 
 def imported(producer: Stack, value: str) -> str:

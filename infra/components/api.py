@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.components.common import retention
+from infra.components.common import removal_policy, retention
 from infra.components.function import PythonFunction
 from infra.config import BreakawayConfig
 from infra.nag import acknowledge, iam5_resource, imported
@@ -54,7 +54,7 @@ class LeaderboardApi(Construct):
         standings: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, construct_id)
-        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        removal = removal_policy(config)
         self.handler = PythonFunction(
             self,
             "Handler",

@@ -9,9 +9,11 @@ from aws_cdk import Duration, Size, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.components.common import removal_policy, retention
 from infra.config import ARCHIVE_PARTITION_KEYS, ARCHIVE_PROJECTION_START, BreakawayConfig
 from infra.nag import acknowledge, iam5_action, iam5_resource, imported
 from shared import names
@@ -52,6 +54,12 @@ class Archive(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         archive = config.archive
+        self.delivery_logs = logs.LogGroup(
+            self,
+            "DeliveryErrors",
+            retention=retention(config.log_retention_days),
+            removal_policy=removal_policy(config),
+        )
         self.delivery_stream = firehose.DeliveryStream(
             self,
             "Delivery",
@@ -61,6 +69,7 @@ class Archive(Construct):
                 data_output_prefix=names.ARCHIVE_FIREHOSE_PREFIX,
                 error_output_prefix=names.ARCHIVE_FIREHOSE_ERROR_PREFIX,
                 compression=firehose.Compression.GZIP,
+                logging_config=firehose.EnableLogging(self.delivery_logs),
                 buffering_interval=Duration.seconds(archive.buffering_interval_seconds),
                 buffering_size=Size.mebibytes(archive.buffering_size_mib),
                 dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True),

@@ -8,8 +8,6 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.nag import acknowledge
-
 
 def _removal(retain: bool) -> dict[str, object]:
     if retain:
@@ -32,11 +30,6 @@ class AccessLogsBucket(Construct):
             enforce_ssl=True,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(expiration_days))],
             **_removal(retain),  # type: ignore[arg-type]
-        )
-        acknowledge(
-            self.bucket,
-            "AwsSolutions-S1",
-            "This is the access-log bucket itself; logging it to itself would loop.",
         )
 
 

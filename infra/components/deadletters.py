@@ -4,12 +4,13 @@ batches that exhausted their retries or age)."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.components.buckets import SecureBucket
+from infra.components.common import removal_policy
 from infra.config import BreakawayConfig
 from infra.nag import acknowledge
 
@@ -32,7 +33,7 @@ class DeadLetters(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(SQS_MAX_RETENTION_DAYS),
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=removal_policy(config),
         )
         acknowledge(
             self.queue,

@@ -18,6 +18,10 @@ from infra.nag import acknowledge
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 HANDLER_FUNCTION: Final = "handler"
+XRAY_REASON: Final = (
+    "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; CDK "
+    "adds them for active tracing."
+)
 
 
 def asset_excludes(function_name: str) -> list[str]:
@@ -60,6 +64,7 @@ class PythonFunction(Construct):
         log_retention_days: int,
         removal_policy: RemovalPolicy,
         description: str,
+        wildcard_reason: str = XRAY_REASON,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -104,6 +109,5 @@ class PythonFunction(Construct):
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
-            "CDK adds them for active tracing.",
+            wildcard_reason,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import Aws
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
@@ -13,7 +13,7 @@ from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.components.common import retention
+from infra.components.common import removal_policy, retention
 from infra.config import BreakawayConfig
 from shared import names
 
@@ -56,7 +56,7 @@ class IotIngest(Construct):
             self,
             "RuleErrors",
             retention=retention(config.failure_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=removal_policy(config),
         )
         role = iam.Role(
             self,

@@ -18,7 +18,6 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import BreakawayConfig
-from infra.nag import acknowledge
 
 GTE: Final = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
@@ -51,12 +50,6 @@ class Observability(Construct):
         thresholds = config.alarms
         period = Duration.seconds(thresholds.period_seconds)
         self.topic = sns.Topic(self, "Alarms", display_name="Breakaway alarms", enforce_ssl=True)
-        acknowledge(
-            self.topic,
-            "AwsSolutions-SNS2",
-            "Alarm notifications carry no application data; CloudWatch alarms cannot publish "
-            "to a topic encrypted with the AWS managed key, and a customer key costs monthly.",
-        )
         if thresholds.email:
             self.topic.add_subscription(subscriptions.EmailSubscription(thresholds.email))
         self.alarms: dict[str, cloudwatch.Alarm] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 import jsii
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
@@ -15,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.components.common import removal_policy
 from infra.components.function import PythonFunction
 from infra.components.iot import topic_arn, topic_arn_as_nag_reports
 from infra.config import (
@@ -104,7 +105,11 @@ class StreamProcessing(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
             },
             log_retention_days=config.log_retention_days,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=removal_policy(config),
+            wildcard_reason=(
+                "iot:DescribeEndpoint (the processor finds the account's IoT data endpoint once "
+                "per cold start) and X-Ray tracing support no resource-level permissions."
+            ),
         )
         fn = self.processor.function
         standings.grant_read_write_data(fn)
@@ -128,12 +133,6 @@ class StreamProcessing(Construct):
             iam5_resource(topic_arn_as_nag_reports(result_filter)),
             "iot:Publish on the result topic pattern only: race and rider ids are known at run "
             "time, one topic per rider result.",
-        )
-        acknowledge(
-            role,
-            iam5_resource("*"),
-            "iot:DescribeEndpoint (finding the account's IoT data endpoint once per cold start) "
-            "and X-Ray tracing support no resource-level permissions.",
         )
         data_stack = Stack.of(standings)
         acknowledge(

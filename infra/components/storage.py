@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from infra.components.common import removal_policy
 from infra.config import IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TTL_ATTRIBUTE, BreakawayConfig
 from shared import keys
 
@@ -26,7 +26,7 @@ class Storage(Construct):
                 point_in_time_recovery_enabled=config.point_in_time_recovery
             ),
             "deletion_protection": config.deletion_protection,
-            "removal_policy": RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            "removal_policy": removal_policy(config),
         }
         self.standings = dynamodb.Table(
             self,

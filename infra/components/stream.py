@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_kinesis as kinesis
 from constructs import Construct
 
+from infra.components.common import removal_policy
 from infra.config import BreakawayConfig
-from infra.nag import acknowledge
 
 
 class TelemetryStream(Construct):
@@ -23,11 +23,5 @@ class TelemetryStream(Construct):
             shard_count=shards,
             retention_period=Duration.hours(config.stream.retention_hours),
             encryption=kinesis.StreamEncryption.MANAGED,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-        )
-        acknowledge(
-            self.stream,
-            "AwsSolutions-KDS3",
-            "Server-side encryption with the AWS managed key aws/kinesis: no per-key monthly "
-            "cost, and the IoT rule, Lambda and Firehose need no key policy grants.",
+            removal_policy=removal_policy(config),
         )

@@ -1,0 +1,126 @@
+"""cdk-nag (zero unacknowledged findings, every acknowledgment with a reason) and cfn-lint on
+every synthesized template."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Stack, Validations
+from aws_cdk import aws_s3 as s3
+from cdk_nag import AwsSolutionsChecks
+
+from infra.nag import PACK, attach_checks
+from tests.infra.conftest import Synths
+from tests.infra.helpers import Assembly
+
+pytestmark = [pytest.mark.synth, pytest.mark.xdist_group("synth")]
+
+EXPECTED_ACKNOWLEDGED = {
+    "AwsSolutions-APIG3",
+    "AwsSolutions-APIG4",
+    "AwsSolutions-COG4",
+    "AwsSolutions-IAM4",
+    "AwsSolutions-IAM5",
+    "AwsSolutions-KDF1",
+    "AwsSolutions-L1",
+    "AwsSolutions-SQS3",
+}
+
+
+def acknowledgments(assembly: Assembly) -> list[tuple[str, str, str]]:
+    """(construct path, rule id, reason) of every acknowledgment in the construct tree."""
+    key = Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+    found: list[tuple[str, str, str]] = []
+    for construct in assembly.app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == key:
+                for rule_id, reason in entry.data.items():
+                    found.append((construct.node.path, rule_id, reason))
+    return found
+
+
+def test_every_finding_is_acknowledged_and_every_acknowledgment_is_used(dev: Assembly) -> None:
+    raw = AwsSolutionsChecks().validate_scope(dev.app)  # the findings before acknowledgment
+    findings = {v.rule_name for v in raw.violations}
+    acknowledged = {rule.removeprefix(f"{PACK}::") for _, rule, _ in acknowledgments(dev)}
+    assert findings == acknowledged
+
+
+def test_dev_synth_reports_no_unacknowledged_finding(dev: Assembly) -> None:
+    # And CDK's own validation report of the synth lists no violation from any plugin.
+    assert [
+        (plugin["pluginName"], v["ruleName"])
+        for plugin in dev.validation_report()["pluginReports"]
+        for v in plugin["violations"]
+    ] == []
+
+
+def test_prod_synth_has_no_violation(prod: Assembly) -> None:
+    assert [
+        (plugin["pluginName"], v["ruleName"])
+        for plugin in prod.validation_report()["pluginReports"]
+        for v in plugin["violations"]
+    ] == []
+
+
+def test_no_warning_or_error_annotations(synths: Synths) -> None:
+    for assembly in (synths.dev, synths.prod):
+        for artifact in assembly.manifest()["artifacts"].values():
+            for path, entries in artifact.get("metadata", {}).items():
+                levels = [
+                    e["type"] for e in entries if e["type"] in ("aws:cdk:warning", "aws:cdk:error")
+                ]
+                assert levels == [], f"{path}: {entries}"
+
+
+def test_every_acknowledgment_states_a_reason(dev: Assembly) -> None:
+    acks = acknowledgments(dev)
+    assert {rule.split("[")[0] for _, rule, _ in acks} == {
+        f"AwsSolutions::{r}" for r in EXPECTED_ACKNOWLEDGED
+    }
+    for path, rule, reason in acks:
+        assert len(reason) >= 40, (path, rule)
+    # One reason per finding: no construct acknowledges the same finding twice.
+    assert len({(p, r) for p, r, _ in acks}) == len(acks)
+
+
+def test_an_unacknowledged_finding_fails_the_synth(tmp_path: Path) -> None:
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "Probe")
+    s3.Bucket(stack, "Plain")  # no TLS enforcement, no access logs
+    attach_checks(app)
+    with pytest.raises(RuntimeError, match=r"ValidationFailed(.|\n)*AwsSolutions-S10"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    rules = {
+        v["ruleName"]
+        for plugin in report["pluginReports"]
+        if plugin["pluginName"] == "AwsSolutions"
+        for v in plugin["violations"]
+    }
+    assert rules == {"AwsSolutions-S1", "AwsSolutions-S10"}
+
+
+def test_cfn_lint_passes_on_every_template(synths: Synths) -> None:
+    templates = sorted(
+        str(p) for a in (synths.dev, synths.prod) for p in a.outdir.glob("*.template.json")
+    )
+    assert len(templates) == 4
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("cfn-lint")),
+            "--ignore-checks",
+            "W3005",
+            "--",
+            *templates,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, ""), result.stdout + result.stderr

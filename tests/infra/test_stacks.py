@@ -1,0 +1,621 @@
+"""Template assertions on what matters, with exact values, on the dev environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.components.api import ROUTES
+from infra.components.archive import DATE_PARTITION, RACE_PARTITION
+from infra.config import POWERTOOLS_LAYER_PARAMETER
+from shared import keys, names
+from tests.infra.helpers import (
+    REPO,
+    Assembly,
+    as_list,
+    exported,
+    function_by_handler,
+    joined,
+    logical_id_of,
+    role_statements,
+)
+
+pytestmark = [pytest.mark.synth, pytest.mark.xdist_group("synth")]
+
+PROCESSOR_HANDLER = "functions.stream_processor.handler.handler"
+API_HANDLER = "functions.leaderboard_api.handler.handler"
+ARN = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:"
+
+
+def data_id(dev: Assembly, type_: str) -> str:
+    (lid,) = dev.resources("Data", type_)
+    return lid
+
+
+def data_ids(dev: Assembly, type_: str, contains: str) -> str:
+    (lid,) = [lid for lid in dev.resources("Data", type_) if contains in lid]
+    return lid
+
+
+# --- Ingest -------------------------------------------------------------------------------------
+
+
+def test_stream_is_on_demand_encrypted_with_one_day_retention(dev: Assembly) -> None:
+    stream = dev.one("Data", "AWS::Kinesis::Stream")["Properties"]
+    assert stream["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert "ShardCount" not in stream
+    assert stream["RetentionPeriodHours"] == 24
+    assert stream["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
+
+
+def test_iot_rule_sql_partition_key_and_error_action(dev: Assembly) -> None:
+    rule = dev.one("App", "AWS::IoT::TopicRule")["Properties"]
+    assert rule["RuleName"] == names.RULE_NAME
+    payload = rule["TopicRulePayload"]
+    assert (
+        payload["Sql"] == names.RULE_SQL == "SELECT * FROM 'breakaway/races/+/riders/+/telemetry'"
+    )
+    assert payload["AwsIotSqlVersion"] == names.RULE_SQL_VERSION
+    assert payload["RuleDisabled"] is False
+    (action,) = payload["Actions"]
+    kinesis = action["Kinesis"]
+    assert kinesis["PartitionKey"] == names.RULE_PARTITION_KEY == "${topic(5)}"
+    assert exported(dev, kinesis["StreamName"]) == {"Ref": data_id(dev, "AWS::Kinesis::Stream")}
+    # The error action keeps the whole error message (topic, client id, base64 payload).
+    logs = payload["ErrorAction"]["CloudwatchLogs"]
+    assert logs["BatchMode"] is False
+    error_group = logical_id_of(logs["LogGroupName"])
+    assert dev.template("App")["Resources"][error_group]["Properties"]["RetentionInDays"] == 30
+    (metric_filter,) = dev.resources("App", "AWS::Logs::MetricFilter").values()
+    assert metric_filter["Properties"]["LogGroupName"] == {"Ref": error_group}
+    assert metric_filter["Properties"]["MetricTransformations"] == [
+        {
+            "DefaultValue": 0,
+            "MetricName": "IotRuleErrors",
+            "MetricNamespace": names.METRICS_NAMESPACE,
+            "MetricValue": "1",
+        }
+    ]
+
+
+def test_iot_rule_role_can_only_put_to_the_stream_and_write_its_error_log(dev: Assembly) -> None:
+    rule = dev.one("App", "AWS::IoT::TopicRule")["Properties"]["TopicRulePayload"]
+    role_id = logical_id_of(rule["Actions"][0]["Kinesis"]["RoleArn"])
+    statements = role_statements(dev, "App", role_id)
+    actions = sorted(a for s in statements for a in as_list(s["Action"]))
+    assert actions == [
+        "kinesis:ListShards",
+        "kinesis:PutRecord",
+        "kinesis:PutRecords",
+        "logs:CreateLogStream",
+        "logs:DescribeLogStreams",
+        "logs:PutLogEvents",
+    ]
+
+
+def test_iot_policy_connects_as_own_thing_and_publishes_telemetry_only(dev: Assembly) -> None:
+    document = dev.one("App", "AWS::IoT::Policy")["Properties"]["PolicyDocument"]
+    connect, publish = document["Statement"]
+    assert connect["Action"] == "iot:Connect"
+    assert joined(connect["Resource"]) == ARN + "client/${iot:Connection.Thing.ThingName}"
+    assert connect["Condition"] == {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}
+    assert publish["Action"] == "iot:Publish"
+    assert [joined(r) for r in publish["Resource"]] == [
+        ARN + "topic/breakaway/races/*/riders/*/telemetry",
+        ARN
+        + "topic/$aws/rules/breakaway_telemetry_to_kinesis/breakaway/races/*/riders/*/telemetry",
+    ]
+    assert all(s["Effect"] == "Allow" for s in document["Statement"])
+
+
+# --- Processing ---------------------------------------------------------------------------------
+
+
+def test_event_source_mapping_settings(dev: Assembly) -> None:
+    esm = dev.one("App", "AWS::Lambda::EventSourceMapping")["Properties"]
+    processor_id, _ = function_by_handler(dev, PROCESSOR_HANDLER)
+    assert esm["FunctionName"] == {"Ref": processor_id}
+    assert exported(dev, esm["EventSourceArn"]) == {
+        "Fn::GetAtt": [data_id(dev, "AWS::Kinesis::Stream"), "Arn"]
+    }
+    assert esm["StartingPosition"] == "TRIM_HORIZON"
+    assert esm["BatchSize"] == 1000
+    assert esm["MaximumBatchingWindowInSeconds"] == 1
+    assert esm["ParallelizationFactor"] == 2
+    assert esm["BisectBatchOnFunctionError"] is True
+    assert esm["MaximumRetryAttempts"] == 5
+    assert esm["MaximumRecordAgeInSeconds"] == 3600
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert esm["MetricsConfig"] == {"Metrics": ["EventCount"]}
+    destination = esm["DestinationConfig"]["OnFailure"]["Destination"]
+    on_failure_bucket = data_ids(dev, "AWS::S3::Bucket", "OnFailure")
+    assert exported(dev, destination) == {"Fn::GetAtt": [on_failure_bucket, "Arn"]}
+
+
+def _function_basics(dev: Assembly, handler: str) -> dict[str, Any]:
+    _, fn = function_by_handler(dev, handler)
+    props: dict[str, Any] = fn["Properties"]
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    (layer,) = props["Layers"]
+    parameter = dev.template("App")["Parameters"][layer["Ref"]]
+    assert parameter == {
+        "Type": "AWS::SSM::Parameter::Value<String>",
+        "Default": POWERTOOLS_LAYER_PARAMETER,
+    }
+    assert POWERTOOLS_LAYER_PARAMETER == "/aws/service/powertools/python/arm64/python3.13/latest"
+    log_group = logical_id_of(props["LoggingConfig"]["LogGroup"])
+    assert dev.template("App")["Resources"][log_group]["Properties"]["RetentionInDays"] == 14
+    role = dev.template("App")["Resources"][logical_id_of(props["Role"])]
+    assert "ManagedPolicyArns" not in role["Properties"]
+    return props
+
+
+def test_processor_function_and_environment(dev: Assembly) -> None:
+    props = _function_basics(dev, PROCESSOR_HANDLER)
+    assert (props["MemorySize"], props["Timeout"]) == (1024, 60)
+    env = props["Environment"]["Variables"]
+    assert set(env) == {
+        names.ENV_STANDINGS_TABLE,
+        names.ENV_IDEMPOTENCY_TABLE,
+        names.ENV_DEAD_LETTER_TARGET,
+        names.ENV_NOTIFY_TARGET,
+        names.ENV_LIVE_TTL_SECONDS,
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+    }
+    standings = data_ids(dev, "AWS::DynamoDB::Table", "Standings")
+    idempotency = data_ids(dev, "AWS::DynamoDB::Table", "Idempotency")
+    queue = data_id(dev, "AWS::SQS::Queue")
+    assert exported(dev, env[names.ENV_STANDINGS_TABLE]) == {"Ref": standings}
+    assert exported(dev, env[names.ENV_IDEMPOTENCY_TABLE]) == {"Ref": idempotency}
+    prefix, queue_url = env[names.ENV_DEAD_LETTER_TARGET]["Fn::Join"][1]
+    assert prefix == "sqs:"
+    assert exported(dev, queue_url) == {"Ref": queue}  # a queue's Ref is its URL
+    assert env[names.ENV_NOTIFY_TARGET] == "iot"
+    assert env[names.ENV_LIVE_TTL_SECONDS] == "604800"
+    assert env["POWERTOOLS_SERVICE_NAME"] == names.POWERTOOLS_SERVICE_PROCESSOR
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.METRICS_NAMESPACE
+
+
+def _grants(dev: Assembly, handler: str) -> dict[str, list[str]]:
+    """Each action the function's role holds -> the resources (rendered) it holds it on."""
+    _, fn = function_by_handler(dev, handler)
+    grants: dict[str, list[str]] = {}
+    for statement in role_statements(dev, "App", logical_id_of(fn["Properties"]["Role"])):
+        assert statement["Effect"] == "Allow"
+        assert "Condition" not in statement
+        for action in as_list(statement["Action"]):
+            grants.setdefault(action, []).extend(joined(r) for r in as_list(statement["Resource"]))
+    return grants
+
+
+def test_processor_grants(dev: Assembly) -> None:
+    grants = _grants(dev, PROCESSOR_HANDLER)
+    assert grants["iot:Publish"] == [ARN + "topic/breakaway/races/*/riders/*/result"]
+    assert grants["iot:DescribeEndpoint"] == ["*"]
+    assert grants["xray:PutTraceSegments"] == ["*"]
+    assert grants["sqs:SendMessage"] == [grants["sqs:SendMessage"][0]]
+    assert grants["s3:PutObject"][0].endswith("/*")
+    assert len(grants["s3:PutObject"]) == 1
+    assert len(grants["s3:ListBucket"]) == 1
+    for write in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"):
+        # standings table + its indexes, and the idempotency table
+        assert len(grants[write]) == 3, grants[write]
+    assert "kinesis:GetRecords" in grants
+    wildcard_resources = sorted(a for a, rs in grants.items() if "*" in rs)
+    assert wildcard_resources == [
+        "iot:DescribeEndpoint",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    ]
+    # Nothing else: no S3 reads or deletes, no stream writes, no IAM.
+    assert not [a for a in grants if a.startswith(("s3:Get", "s3:Delete", "iam:"))]
+    assert not [a for a in grants if a.startswith("kinesis:Put")]
+
+
+def test_api_function_is_read_only(dev: Assembly) -> None:
+    props = _function_basics(dev, API_HANDLER)
+    assert (props["MemorySize"], props["Timeout"]) == (512, 10)
+    env = props["Environment"]["Variables"]
+    assert env[names.ENV_CORS_ORIGIN] == "*"
+    assert env["POWERTOOLS_SERVICE_NAME"] == names.POWERTOOLS_SERVICE_API
+    standings = data_ids(dev, "AWS::DynamoDB::Table", "Standings")
+    assert exported(dev, env[names.ENV_STANDINGS_TABLE]) == {"Ref": standings}
+    dynamodb = sorted(a for a in _grants(dev, API_HANDLER) if a.startswith("dynamodb:"))
+    assert dynamodb == [
+        "dynamodb:BatchGetItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DescribeTable",
+        "dynamodb:GetItem",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+    ]
+
+
+def test_no_iam_policy_grants_a_bare_wildcard_action(dev: Assembly) -> None:
+    for part in ("Data", "App"):
+        for lid, policy in dev.resources(part, "AWS::IAM::Policy").items():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                for action in as_list(statement["Action"]):
+                    assert action.split(":")[-1] != "*", (lid, action)
+
+
+@pytest.mark.parametrize("name", ["stream_processor", "leaderboard_api"])
+def test_function_asset_holds_only_its_handler_and_shared(dev: Assembly, name: str) -> None:
+    _, fn = function_by_handler(dev, f"functions.{name}.handler.handler")
+    asset_hash = fn["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    root = dev.outdir / f"asset.{asset_hash}"
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+    def repo_files(folder: str) -> list[str]:
+        return [
+            str(p.relative_to(REPO))
+            for p in (REPO / folder).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        ]
+
+    expected = sorted(
+        ["functions/__init__.py", *repo_files(f"functions/{name}"), *repo_files("shared")]
+    )
+    assert files == expected
+    assert "shared/keys.py" in files
+
+
+# --- Storage ------------------------------------------------------------------------------------
+
+
+def test_standings_table_follows_the_shared_key_schema(dev: Assembly) -> None:
+    table = dev.resources("Data", "AWS::DynamoDB::Table")[
+        data_ids(dev, "AWS::DynamoDB::Table", "Standings")
+    ]
+    props = table["Properties"]
+    assert props["KeySchema"] == [
+        {"AttributeName": keys.PK, "KeyType": "HASH"},
+        {"AttributeName": keys.SK, "KeyType": "RANGE"},
+    ]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["DeletionProtectionEnabled"] is False
+    assert table["DeletionPolicy"] == "Delete"
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert types == {
+        "pk": "S",
+        "sk": "S",
+        "rankPk": "S",
+        "classRankPk": "S",
+        "rankSk": "S",
+        "racesPk": "S",
+        "startedAt": "N",
+    }
+    indexes = {i["IndexName"]: i for i in props["GlobalSecondaryIndexes"]}
+    include = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(keys.RANK_INDEX_PROJECTION)}
+    assert indexes == {
+        "ByRaceRank": {
+            "IndexName": "ByRaceRank",
+            "KeySchema": [
+                {"AttributeName": "rankPk", "KeyType": "HASH"},
+                {"AttributeName": "rankSk", "KeyType": "RANGE"},
+            ],
+            "Projection": include,
+        },
+        "ByClassRank": {
+            "IndexName": "ByClassRank",
+            "KeySchema": [
+                {"AttributeName": "classRankPk", "KeyType": "HASH"},
+                {"AttributeName": "rankSk", "KeyType": "RANGE"},
+            ],
+            "Projection": include,
+        },
+        "RecentRaces": {
+            "IndexName": "RecentRaces",
+            "KeySchema": [
+                {"AttributeName": "racesPk", "KeyType": "HASH"},
+                {"AttributeName": "startedAt", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        },
+    }
+
+
+def test_idempotency_table_is_the_powertools_layout(dev: Assembly) -> None:
+    props = dev.resources("Data", "AWS::DynamoDB::Table")[
+        data_ids(dev, "AWS::DynamoDB::Table", "Idempotency")
+    ]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_dead_letter_queue_is_encrypted_tls_only(dev: Assembly) -> None:
+    queue = dev.one("Data", "AWS::SQS::Queue")["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    (policy,) = dev.resources("Data", "AWS::SQS::QueuePolicy").values()
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_every_bucket_is_private_encrypted_tls_only_with_a_lifecycle(dev: Assembly) -> None:
+    buckets = dev.resources("Data", "AWS::S3::Bucket")
+    assert len(buckets) == 3  # archive, on-failure, access logs
+    policies = {
+        logical_id_of(p["Properties"]["Bucket"]): p["Properties"]["PolicyDocument"]["Statement"]
+        for p in dev.resources("Data", "AWS::S3::BucketPolicy").values()
+    }
+    for lid, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["BucketEncryption"] == {
+            "ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+            ]
+        }
+        assert props["LifecycleConfiguration"]["Rules"], lid
+        deny = policies[lid][0]
+        assert (deny["Effect"], deny["Condition"]) == (
+            "Deny",
+            {"Bool": {"aws:SecureTransport": "false"}},
+        )
+        if "AccessLogs" not in lid:
+            assert props["LoggingConfiguration"]["DestinationBucketName"] == {
+                "Ref": data_ids(dev, "AWS::S3::Bucket", "AccessLogs")
+            }
+    archive = buckets[data_ids(dev, "AWS::S3::Bucket", "Archive")]["Properties"]
+    assert archive["LifecycleConfiguration"]["Rules"] == [
+        {
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            "ExpirationInDays": 365,
+            "Status": "Enabled",
+            "Transitions": [{"StorageClass": "GLACIER_IR", "TransitionInDays": 30}],
+        }
+    ]
+
+
+# --- Archive ------------------------------------------------------------------------------------
+
+
+def test_firehose_partitions_by_race_and_date_gzip(dev: Assembly) -> None:
+    stream = dev.one("App", "AWS::KinesisFirehose::DeliveryStream")["Properties"]
+    assert stream["DeliveryStreamType"] == "KinesisStreamAsSource"
+    assert exported(dev, stream["KinesisStreamSourceConfiguration"]["KinesisStreamARN"]) == {
+        "Fn::GetAtt": [data_id(dev, "AWS::Kinesis::Stream"), "Arn"]
+    }
+    s3 = stream["ExtendedS3DestinationConfiguration"]
+    assert exported(dev, s3["BucketARN"]) == {
+        "Fn::GetAtt": [data_ids(dev, "AWS::S3::Bucket", "Archive"), "Arn"]
+    }
+    assert s3["Prefix"] == names.ARCHIVE_FIREHOSE_PREFIX
+    assert s3["ErrorOutputPrefix"] == names.ARCHIVE_FIREHOSE_ERROR_PREFIX
+    assert s3["CompressionFormat"] == "GZIP"
+    assert s3["BufferingHints"] == {"IntervalInSeconds": 300, "SizeInMBs": 128}
+    assert s3["DynamicPartitioningConfiguration"] == {"Enabled": True}
+    assert s3["ProcessingConfiguration"] == {
+        "Enabled": True,
+        "Processors": [
+            {
+                "Type": "MetadataExtraction",
+                "Parameters": [
+                    {
+                        "ParameterName": "MetadataExtractionQuery",
+                        "ParameterValue": "{raceId: .raceId}",
+                    },
+                    {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
+                ],
+            },
+            {"Type": "AppendDelimiterToRecord", "Parameters": []},
+        ],
+    }
+    assert s3["CloudWatchLoggingOptions"]["Enabled"] is True
+
+
+def test_glue_table_projects_race_and_date_partitions(dev: Assembly) -> None:
+    table = dev.one("App", "AWS::Glue::Table")["Properties"]["TableInput"]
+    params = table["Parameters"]
+    assert params["projection.enabled"] == "true"
+    assert params[f"projection.{RACE_PARTITION}.type"] == "injected"
+    assert params[f"projection.{DATE_PARTITION}.type"] == "date"
+    assert params[f"projection.{DATE_PARTITION}.format"] == "yyyy-MM-dd"
+    template = joined(params["storage.location.template"])
+    assert template.startswith("s3://${Import:")
+    assert template.endswith("/telemetry/raceId=${race}/date=${day}/")
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["race", "day"]
+    columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+    assert columns == {
+        "v": "bigint",
+        "eventid": "string",
+        "raceid": "string",
+        "riderid": "string",
+        "name": "string",
+        "classid": "bigint",
+        "second": "bigint",
+        "cadence": "bigint",
+        "resistance": "bigint",
+        "devicetimestamp": "bigint",
+        "event": "string",
+    }
+    serde = table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"]
+    assert serde == "org.openx.data.jsonserde.JsonSerDe"
+
+
+# --- API ----------------------------------------------------------------------------------------
+
+
+def test_api_stage_throttling_logging_tracing(dev: Assembly) -> None:
+    stage = dev.one("App", "AWS::ApiGateway::Stage")["Properties"]
+    assert stage["StageName"] == "v1"
+    assert stage["MethodSettings"] == [
+        {
+            "DataTraceEnabled": False,
+            "HttpMethod": "*",
+            "LoggingLevel": "ERROR",
+            "ResourcePath": "/*",
+            "ThrottlingBurstLimit": 400,
+            "ThrottlingRateLimit": 200,
+        }
+    ]
+    assert stage["TracingEnabled"] is True
+    access_logs = logical_id_of(stage["AccessLogSetting"]["DestinationArn"])
+    assert dev.template("App")["Resources"][access_logs]["Type"] == "AWS::Logs::LogGroup"
+    assert '"status":"$context.status"' in stage["AccessLogSetting"]["Format"]
+
+
+def _paths(dev: Assembly) -> dict[str, str]:
+    """Resource logical id -> full path."""
+    resources = dev.resources("App", "AWS::ApiGateway::Resource")
+    (api_id,) = dev.resources("App", "AWS::ApiGateway::RestApi")
+
+    def path(lid: str) -> str:
+        props = resources[lid]["Properties"]
+        parent = props["ParentId"]
+        prefix = "" if "Fn::GetAtt" in parent else path(parent["Ref"])
+        return f"{prefix}/{props['PathPart']}"
+
+    paths = {lid: path(lid) for lid in resources}
+    paths[api_id] = "/"
+    return paths
+
+
+def test_api_routes_validate_their_parameters(dev: Assembly) -> None:
+    paths = _paths(dev)
+    (validator_id, validator) = next(
+        iter(dev.resources("App", "AWS::ApiGateway::RequestValidator").items())
+    )
+    assert validator["Properties"]["ValidateRequestParameters"] is True
+    gets: dict[str, dict[str, bool]] = {}
+    for method in dev.resources("App", "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        if props["HttpMethod"] != "GET":
+            continue
+        resource = props["ResourceId"]
+        path = "/" if "Fn::GetAtt" in resource else paths[resource["Ref"]]
+        assert props["RequestValidatorId"] == {"Ref": validator_id}
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        gets[path] = props.get("RequestParameters", {})
+    assert gets == {
+        "/": {},
+        "/openapi.json": {},
+        "/swagger": {"method.request.querystring.format": False},
+        "/races": {
+            "method.request.querystring.limit": False,
+            "method.request.querystring.cursor": False,
+        },
+        "/races/{raceId}": {"method.request.path.raceId": True},
+        "/races/{raceId}/leaderboard": {
+            "method.request.path.raceId": True,
+            "method.request.querystring.classId": False,
+            "method.request.querystring.limit": False,
+            "method.request.querystring.cursor": False,
+        },
+        "/races/{raceId}/riders/{riderId}": {
+            "method.request.path.raceId": True,
+            "method.request.path.riderId": True,
+        },
+        "/{proxy+}": {"method.request.path.proxy": True},
+    }
+    assert {r.path for r in ROUTES} | {"/{proxy+}"} == set(gets)
+
+
+def test_api_cors_preflight_uses_the_configured_origin(dev: Assembly) -> None:
+    options = [
+        m["Properties"]
+        for m in dev.resources("App", "AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "OPTIONS"
+    ]
+    assert len(options) == 9  # every resource: root, 7 routes' parts, /races/{raceId}/riders, proxy
+    for props in options:
+        (response,) = props["Integration"]["IntegrationResponses"]
+        headers = response["ResponseParameters"]
+        assert headers["method.response.header.Access-Control-Allow-Origin"] == "'*'"
+        assert headers["method.response.header.Access-Control-Allow-Methods"] == "'GET,OPTIONS'"
+
+
+# --- Observability and outputs ------------------------------------------------------------------
+
+
+def _alarms(dev: Assembly) -> dict[str, dict[str, Any]]:
+    alarms = dev.resources("App", "AWS::CloudWatch::Alarm")
+    return {lid.removeprefix("Observability")[:-8]: a["Properties"] for lid, a in alarms.items()}
+
+
+def test_alarms_and_thresholds(dev: Assembly) -> None:
+    alarms = _alarms(dev)
+    simple = {
+        name: (
+            p["Namespace"],
+            p["MetricName"],
+            p.get("Statistic") or p.get("ExtendedStatistic"),
+            p["Period"],
+            p["Threshold"],
+        )
+        for name, p in alarms.items()
+        if "MetricName" in p
+    }
+    assert simple == {
+        "IteratorAge": ("AWS/Lambda", "IteratorAge", "Maximum", 60, 60000),
+        "ProcessorErrors": ("AWS/Lambda", "Errors", "Sum", 300, 1),
+        "ProcessorThrottles": ("AWS/Lambda", "Throttles", "Sum", 300, 1),
+        "ApiErrors": ("AWS/Lambda", "Errors", "Sum", 300, 1),
+        "ApiThrottles": ("AWS/Lambda", "Throttles", "Sum", 300, 1),
+        "DeadLetters": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 300, 1),
+        "OnFailureRecords": (
+            "AWS/Lambda",
+            "OnFailureDestinationDeliveredEventCount",
+            "Sum",
+            300,
+            1,
+        ),
+        "IotRuleErrors": ("Breakaway", "IotRuleErrors", "Sum", 300, 1),
+        "ArchiveFreshness": ("AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", 300, 900),
+        "Api5xx": ("AWS/ApiGateway", "5XXError", "Sum", 300, 1),
+        "ApiLatencyP99": ("AWS/ApiGateway", "Latency", "p99", 300, 1000),
+    }
+    throttles = alarms["DynamoDbThrottles"]
+    assert throttles["Threshold"] == 1
+    (expression,) = [m for m in throttles["Metrics"] if "Expression" in m]
+    summed = [m["MetricStat"]["Metric"] for m in throttles["Metrics"] if "MetricStat" in m]
+    assert expression["Expression"].count("FILL(") == 5
+    assert sorted(
+        (m["MetricName"], tuple(sorted(d["Name"] for d in m["Dimensions"]))) for m in summed
+    ) == sorted(
+        [("ReadThrottleEvents", ("TableName",)), ("WriteThrottleEvents", ("TableName",))]
+        + [("WriteThrottleEvents", ("GlobalSecondaryIndexName", "TableName"))] * 3
+    )
+    (topic_id,) = dev.resources("App", "AWS::SNS::Topic")
+    for name, props in alarms.items():
+        assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
+        assert props["TreatMissingData"] == "notBreaching", name
+        assert props["AlarmActions"] == [{"Ref": topic_id}], name
+    assert len(dev.resources("App", "AWS::CloudWatch::Dashboard")) == 1
+
+
+def test_on_failure_alarm_watches_this_event_source_mapping(dev: Assembly) -> None:
+    (esm_id,) = dev.resources("App", "AWS::Lambda::EventSourceMapping")
+    dims = _alarms(dev)["OnFailureRecords"]["Dimensions"]
+    assert dims == [{"Name": "EventSourceMappingUUID", "Value": {"Ref": esm_id}}]
+
+
+def test_outputs(dev: Assembly) -> None:
+    data = dev.template("Data")["Outputs"]
+    assert data[names.OUTPUT_STREAM_NAME]["Value"] == {"Ref": data_id(dev, "AWS::Kinesis::Stream")}
+    assert data[names.OUTPUT_ARCHIVE_BUCKET]["Value"] == {
+        "Ref": data_ids(dev, "AWS::S3::Bucket", "Archive")
+    }
+    app = dev.template("App")["Outputs"]
+    (policy_id,) = dev.resources("App", "AWS::IoT::Policy")
+    assert app[names.OUTPUT_IOT_POLICY]["Value"] == {"Ref": policy_id}
+    assert joined(app[names.OUTPUT_API_URL]["Value"]).startswith("https://${Leaderboard")
+    assert sorted(dev.stacks) == ["Breakaway-Dev-App", "Breakaway-Dev-Data"]
