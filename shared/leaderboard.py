@@ -22,10 +22,12 @@ import base64
 import binascii
 import json
 import math
-from collections import deque
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Final, Protocol
+from typing import Annotated, Final, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -367,3 +369,51 @@ def recent_races(
     page = reader.recent_races(limit, after)
     next_cursor = encode_races_cursor(page.races[-1]) if page.more and page.races else None
     return RacesListing(page.races, next_cursor)
+
+
+# --- a one-second page cache -------------------------------------------------------------------
+T = TypeVar("T")
+
+
+class PageCache(Generic[T]):
+    """Results computed in the last ``ttl_s`` seconds, by key, in this execution environment.
+
+    A leaderboard page costs one Query per ranking shard whatever its size, and every viewer
+    of the live page asks for it every second: with the page cached for as long as its
+    ``Cache-Control: max-age`` allows, DynamoDB sees one read per page per second per
+    environment, however many viewers there are. Failures are not cached.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float,
+        max_entries: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, T]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
+        now = self._clock()
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and now - found[0] < self._ttl:
+                self.hits += 1
+                return found[1]
+            self.misses += 1
+        value = load()
+        with self._lock:
+            self._entries[key] = (now, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -40,7 +40,8 @@ from shared.leaderboard_dynamodb import DynamoLeaderboardReader
 from shared.ports import TransientError
 
 PAGE_FILE = FilePath(__file__).with_name("static") / "index.html"
-LEADERBOARD_CACHE_CONTROL = "max-age=1"
+LEADERBOARD_MAX_AGE_S = 1
+LEADERBOARD_CACHE_CONTROL = f"max-age={LEADERBOARD_MAX_AGE_S}"
 RETRY_AFTER_SECONDS = "1"
 
 logger = Logger(service=names.POWERTOOLS_SERVICE_API)
@@ -63,6 +64,10 @@ app.configure_openapi(
     description="Live standings of indoor bike races. Points are hundredths of an output unit.",
 )
 app.enable_swagger(path="/swagger", title="Breakaway leaderboard API", version="1.0.0")
+
+
+PAGES: board.PageCache[board.LeaderboardPage] = board.PageCache(LEADERBOARD_MAX_AGE_S)
+"""Leaderboard pages of the last second: as fresh as the Cache-Control header promises."""
 
 
 @cache
@@ -132,7 +137,10 @@ def get_leaderboard(
     limit: Limit = board.DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response[Leaderboard]:
-    page = board.leaderboard(reader(), raceId, classId, limit, cursor)
+    page = PAGES.get_or_load(
+        (raceId, classId, limit, cursor),
+        lambda: board.leaderboard(reader(), raceId, classId, limit, cursor),
+    )
     body = Leaderboard.of(page)
     metrics.add_metric(
         name="LeaderboardEntriesServed", unit=MetricUnit.Count, value=len(page.entries)

@@ -151,8 +151,10 @@ def db(monkeypatch: pytest.MonkeyPatch) -> Iterator[Db]:
         client = boto3.client("dynamodb", region_name=REGION)
         create_tables(client, STANDINGS, IDEMPOTENCY)
         api.reader.cache_clear()
+        api.PAGES.clear()
         yield Db(client)
     api.reader.cache_clear()
+    api.PAGES.clear()
 
 
 TIES = [

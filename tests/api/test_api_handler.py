@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import importlib
+import io
 import json
+import logging
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +16,9 @@ import pytest
 
 from functions.leaderboard_api import handler as api
 from local.apigw import LocalContext
-from shared import keys
+from shared import keys, names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
+from shared.leaderboard import PageCache
 from shared.leaderboard_dynamodb import DynamoLeaderboardReader
 from tests.api.helpers import (
     STANDINGS,
@@ -523,3 +526,46 @@ def test_no_cors_headers_without_cors_origin(ties: Db) -> None:
     reply = get("/races/race-1/leaderboard")
 
     assert "access-control-allow-origin" not in reply.headers
+
+
+# --- observability -----------------------------------------------------------------------------
+def test_logs_carry_the_api_gateway_request_id_and_metrics_count_responses(
+    faults: FaultInjector, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = io.StringIO()
+    log_handler = logging.StreamHandler(stream)
+    log_handler.setFormatter(api.logger.registered_formatter)
+    std_logger = logging.getLogger(names.POWERTOOLS_SERVICE_API)
+    std_logger.addHandler(log_handler)
+    faults.fail("GetItem", times=10)
+    try:
+        reply = invoke(fixture("rest_leaderboard.json"))
+    finally:
+        std_logger.removeHandler(log_handler)
+
+    assert reply.status == 503
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    warning = next(r for r in logged if r["message"] == "storage throttled")
+    assert warning["correlation_id"] == "5f0b6a2c-9d1e-4c3b-8a7f-2e6d5c4b3a21"
+    assert warning["service"] == "leaderboard-api"
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf[-1]["Responses5xx"] == [1.0]
+    assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == names.METRICS_NAMESPACE
+
+
+def test_a_page_is_served_from_memory_for_one_second(
+    ties: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(api, "PAGES", PageCache(1.0, clock=lambda: now[0]))
+    first = get("/races/race-1/leaderboard", {"limit": "1"})
+    ties.put_standings([standing("rider-09", 9999, 1, name="Zed")])
+
+    cached = get("/races/race-1/leaderboard", {"limit": "1"})
+    now[0] += 1.0
+    fresh = get("/races/race-1/leaderboard", {"limit": "1"})
+
+    assert cached.body == first.body
+    assert first.body["entries"][0]["riderId"] == "rider-01"
+    assert fresh.body["entries"] == [entry(1, "rider-09", "Zed", 1, 9999)]
+    assert fresh.headers["cache-control"] == "max-age=1"

@@ -173,3 +173,40 @@ def test_races_cursor_round_trip() -> None:
     race = RaceRecord("race-7", 1_795_000_000_000, 0, 0, {}, 0)
     back = board.decode_races_cursor(board.encode_races_cursor(race))
     assert (back.race_id, back.started_at) == ("race-7", 1_795_000_000_000)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_page_cache_serves_a_result_for_its_ttl_only() -> None:
+    clock = FakeClock()
+    cache: board.PageCache[int] = board.PageCache(1.0, clock=clock)
+    loads = iter(range(1, 100))
+
+    assert cache.get_or_load("k", lambda: next(loads)) == 1
+    clock.now += 0.99
+    assert cache.get_or_load("k", lambda: next(loads)) == 1
+    assert cache.get_or_load("other", lambda: next(loads)) == 2
+    clock.now += 0.01
+    assert cache.get_or_load("k", lambda: next(loads)) == 3
+    assert (cache.hits, cache.misses) == (1, 3)
+
+
+def test_page_cache_does_not_keep_failures_and_stays_bounded() -> None:
+    clock = FakeClock()
+    cache: board.PageCache[str] = board.PageCache(1.0, max_entries=2, clock=clock)
+
+    def fail() -> str:
+        raise board.NotFoundError("race 'x' not found")
+
+    with pytest.raises(board.NotFoundError):
+        cache.get_or_load("x", fail)
+    assert cache.get_or_load("x", lambda: "now found") == "now found"
+    cache.get_or_load("y", lambda: "y")
+    cache.get_or_load("z", lambda: "z")
+    assert cache.get_or_load("x", lambda: "reloaded") == "reloaded"  # evicted, oldest first
