@@ -78,3 +78,7 @@ deploy: setup node_modules/.installed ## deploy both stacks to the configured AW
 
 destroy: setup node_modules/.installed ## tear the stacks down (prod keeps its retained data)
 	$(CDK) destroy --all $(CDK_FLAGS)
+
+TRANSPORT ?= mqtt
+demo: setup ## race 1,000 riders for 5 min on the local stack (TRANSPORT=kinesis for PutRecords)
+	$(RUN) breakaway demo --transport $(TRANSPORT)

@@ -188,6 +188,20 @@ def run_race(
     return report
 
 
+def wait_until_exact(
+    api_url: str, race_id: str, truth_file: Path, timeout_s: float = 120.0, every_s: float = 2.0
+) -> bool:
+    """Poll the API until its standings equal the ground truth (True) or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        differences, checked = check(api_url, race_id, truth_file)
+        if checked and not differences:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every_s)
+
+
 def check(api_url: str, race_id: str, truth_file: Path) -> tuple[list[str], int]:
     """Compare every standing read through the API with the ground truth."""
     from simulator.truth import compare, load_ground_truth

@@ -1,0 +1,148 @@
+"""`breakaway demo`: the local stack, a simulated race, the live leaderboard, the final check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from local.cli import CliError
+from local.procs import cli_command
+from local.race import RaceSpec, run_race, wait_until_exact
+from shared import names
+
+START_TIMEOUT_S = 120.0
+TOP = 10
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="start the local stack, race simulated riders, show the leaderboard, check it",
+        description="Start the local stack (unless one runs), race simulated riders over MQTT "
+        "(or Kinesis PutRecords), show the live leaderboard here and at a local URL, then "
+        "check every standing read through the API against the simulator's ground truth.",
+    )
+    p.add_argument("--transport", choices=("mqtt", "kinesis"), default="mqtt")
+    p.add_argument("--riders", type=int, default=1000)
+    p.add_argument("--duration", type=int, default=300, help="race seconds (default 300)")
+    p.add_argument("--time-compression", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--state-dir", type=Path, default=Path(names.LOCAL_STATE_DIR))
+    p.set_defaults(func=run_demo)
+
+
+def _start_stack(state: Path) -> subprocess.Popen[bytes]:
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+    log = (state / "logs" / "stack.log").open("ab")
+    proc = subprocess.Popen(  # noqa: S603 (our interpreter, our CLI)
+        cli_command("up", "--state-dir", str(state)), stdout=log, stderr=subprocess.STDOUT
+    )
+    log.close()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not (state / "endpoints.json").exists():
+        if proc.poll() is not None:
+            raise CliError(
+                f"the local stack did not start (exit {proc.returncode}); "
+                f"see {state / 'logs' / 'stack.log'}"
+            )
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise CliError(f"the local stack did not start in {START_TIMEOUT_S:.0f} s")
+        time.sleep(0.2)
+    return proc
+
+
+def render(page: dict[str, Any], race_seconds: int, started: float) -> str:
+    elapsed = time.time() - started
+    lines = [
+        f"race {page.get('raceId')}  {min(elapsed, race_seconds):5.0f}/{race_seconds} s",
+        f"{'rank':>4}  {'rider':<12} {'name':<12} {'class':>5} {'points':>10} {'seconds':>7}",
+    ]
+    for e in page.get("entries", [])[:TOP]:
+        lines.append(
+            f"{e['rank']:>4}  {e['riderId']:<12} {e['name'][:12]:<12} {e['classId']:>5} "
+            f"{e['points'] / 100:>10.2f} {e['seconds']:>7}"
+        )
+    return "\n".join(lines)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    state: Path = args.state_dir
+    endpoints_file = state / "endpoints.json"
+    ours: subprocess.Popen[bytes] | None = None
+    if not endpoints_file.exists():
+        print("starting the local stack ...", flush=True)
+        ours = _start_stack(state)
+    try:
+        endpoints = json.loads(endpoints_file.read_text())
+        api_url = endpoints["api_url"]
+        race_id = f"demo-{int(time.time())}"
+        print(
+            f"live leaderboard: {api_url}?race={race_id}\n"
+            f"API:              {api_url}races/{race_id}/leaderboard\n"
+            f"racing {args.riders} riders for {args.duration} s over {args.transport} ...",
+            flush=True,
+        )
+        spec = RaceSpec(
+            race_id=race_id,
+            riders=args.riders,
+            duration=args.duration,
+            transport=args.transport,
+            seed=args.seed,
+            time_compression=args.time_compression,
+            probe_limit=TOP,
+            probe_interval_s=1.0,
+        )
+        tty = sys.stdout.isatty()
+        started = time.time()
+        last_print = [0.0]
+
+        def show(page: dict[str, Any]) -> None:
+            text = render(page, args.duration, started)
+            if tty:
+                sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
+                sys.stdout.flush()
+            elif time.time() - last_print[0] >= 30:
+                last_print[0] = time.time()
+                print(text, flush=True)
+
+        truth = state / "truth" / f"{race_id}.json"
+        truth.parent.mkdir(parents=True, exist_ok=True)
+        report = run_race(
+            spec,
+            endpoints_file,
+            api_url,
+            truth,
+            wait_idle=lambda t: wait_until_exact(api_url, race_id, truth, timeout_s=t),
+            on_page=show,
+            drain_timeout_s=180,
+        )
+        print(report.simulator_output.splitlines()[-1] if report.simulator_output else "")
+        lat = sorted(report.latencies_s)
+        if lat:
+            p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+            print(f"reading -> API visibility: p95 {p95:.2f} s over {len(lat)} samples")
+        if report.exact:
+            print(
+                f"CHECK: exact. All {report.riders_checked} riders' points and seconds read "
+                "through the API equal the ground truth."
+            )
+            return 0
+        print(f"CHECK: NOT exact ({len(report.differences)} differences):")
+        for line in report.differences[:20]:
+            print(f"  {line}")
+        return 1
+    finally:
+        if ours is not None:
+            print(f"stopping the local stack (logs in {state / 'logs'}) ...", flush=True)
+            ours.terminate()
+            try:
+                ours.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                ours.kill()
+                ours.wait()
