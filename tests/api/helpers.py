@@ -10,7 +10,7 @@ import bisect
 import copy
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 def event(
     path: str,
-    query: dict[str, str | list[str]] | None = None,
+    query: Mapping[str, str | list[str]] | None = None,
     *,
     base: str = "rest_leaderboard.json",
     headers: dict[str, str] | None = None,
@@ -80,7 +80,7 @@ def invoke(e: dict[str, Any]) -> Reply:
     return Reply(int(raw["statusCode"]), headers, json.loads(text) if is_json else text, raw)
 
 
-def get(path: str, query: dict[str, str | list[str]] | None = None, **kwargs: Any) -> Reply:
+def get(path: str, query: Mapping[str, str | list[str]] | None = None, **kwargs: Any) -> Reply:
     return invoke(event(path, query, **kwargs))
 
 
