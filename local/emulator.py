@@ -18,6 +18,7 @@ import bisect
 import contextlib
 import copy
 import ctypes
+import functools
 import logging
 import signal
 import sys
@@ -174,20 +175,84 @@ def undo_log_transactions() -> None:
     backend_cls.transact_write_items = transact_write_items
 
 
+ITEM_SIZE_RECHECK_BYTES = 300_000
+"""Above this running estimate an item's size is recomputed exactly (moto's 400 KB check)."""
+
+
+def faster_dispatch() -> None:
+    """Remove per-request work in moto that does not depend on the request (measured, see
+    docs/benchmarks.md): the list of moto's modules (a directory listing and ~55 stats on
+    every request), the method names of a response class (``inspect.getmembers`` on every
+    request), and the item size check that re-sums every attribute each time one is set
+    (quadratic in the attributes of an item). Behaviour is unchanged."""
+    from moto import backends
+    from moto.core import responses, utils
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.utilities import bytesize
+
+    modules = tuple(backends.list_of_moto_modules())
+    setattr(backends, "list_of_moto_modules", lambda: modules)  # noqa: B010
+    cached_names = functools.lru_cache(maxsize=None)(utils.method_names_from_class)
+    setattr(responses, "method_names_from_class", cached_names)  # noqa: B010
+
+    dynamo_type_cls: Any = dynamo_type.DynamoType
+    limited: Any = dynamo_type.LimitedSizeDict
+
+    def size_of(value: Any) -> int:
+        return int(value.size()) if type(value) is dynamo_type_cls else bytesize(str(value))
+
+    def exact_size(d: dict[str, Any]) -> int:
+        return sum(size_of(k) for k in d) + sum(size_of(v) for v in d.values())
+
+    def setitem(self: Any, key: str, value: Any) -> None:
+        current = self.__dict__.get("_bk_size")
+        if current is None or current > ITEM_SIZE_RECHECK_BYTES:
+            current = exact_size(self)
+        new = bytesize(key) + size_of(value)
+        if current + new > 405_000:
+            raise ItemSizeTooLarge
+        after = current + new
+        if key in self:
+            after -= bytesize(key) + size_of(dict.__getitem__(self, key))
+        dict.__setitem__(self, key, value)
+        self.__dict__["_bk_size"] = after
+
+    limited.__setitem__ = setitem
+
+
+class _KeepAliveHandler:
+    """Built lazily: moto's request handler speaking HTTP/1.1, so that a client's connection
+    (and the server thread serving it) is reused instead of one per request."""
+
+    @staticmethod
+    def build() -> type:
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+        class KeepAlive(MotoRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+        return KeepAlive
+
+
 def serve(port: int, host: str = "127.0.0.1") -> None:
     """Serve the moto API on host:port until SIGTERM or SIGINT."""
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     index_kinesis_shards()
     undo_log_transactions()
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    faster_dispatch()
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler.build())
+    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    thread.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-    server.stop()
+    server.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:
