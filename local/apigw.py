@@ -5,7 +5,9 @@ What API Gateway does for a ``{proxy+}`` resource with the Lambda proxy integrat
 * the event carries ``path`` (percent-decoded, without the stage), ``httpMethod``,
   ``headers`` (last value wins) and ``multiValueHeaders``, ``queryStringParameters`` (last
   value wins) and ``multiValueQueryStringParameters`` (both ``null`` when there is no query),
-  ``pathParameters`` (``{"proxy": ...}``, ``null`` at ``/``), ``stageVariables``, ``body``
+  ``resource`` and ``pathParameters`` (the matching resource template given in ``resources``
+  and its parameters, else ``/{proxy+}`` and ``{"proxy": ...}``; ``null`` at ``/``),
+  ``stageVariables``, ``body``
   (text, or base64 with ``isBase64Encoded`` for binary), and ``requestContext`` (requestId,
   stage, path *with* the stage, httpMethod, identity.sourceIp, requestTimeEpoch, ...);
 * the handler's ``statusCode``, ``headers``, ``multiValueHeaders``, ``body`` and
@@ -31,7 +33,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,6 +80,39 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+PROXY_RESOURCE = "/{proxy+}"
+
+
+def match_resource(path: str, resources: Sequence[str]) -> tuple[str, dict[str, str] | None]:
+    """The API Gateway resource a path reaches and its path parameters: among ``resources``
+    (templates such as ``/races/{raceId}``) those matching segment by segment, a literal
+    segment preferred to a parameter from left to right, as API Gateway does; else the greedy
+    ``/{proxy+}``. ``/`` is the root resource, without parameters."""
+    if path == "/":
+        return "/", None
+    segments = path.strip("/").split("/")
+    best: tuple[tuple[bool, ...], str, dict[str, str]] | None = None
+    for template in resources:
+        parts = template.strip("/").split("/")
+        if len(parts) != len(segments):
+            continue
+        params: dict[str, str] = {}
+        for part, segment in zip(parts, segments, strict=True):
+            if part.startswith("{") and part.endswith("}") and not part.endswith("+}"):
+                if not segment:
+                    break
+                params[part[1:-1]] = segment
+            elif part != segment:
+                break
+        else:
+            literal = tuple(not p.startswith("{") for p in parts)
+            if best is None or literal > best[0]:
+                best = (literal, template, params)
+    if best is not None:
+        return best[1], best[2] or None
+    return PROXY_RESOURCE, {"proxy": path.lstrip("/")}
+
+
 def build_event(
     method: str,
     raw_path: str,
@@ -87,10 +122,12 @@ def build_event(
     source_ip: str,
     stage: str,
     host: str = "127.0.0.1",
+    resources: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The REST API proxy event API Gateway sends for this request.
 
-    ``raw_path`` is the request target *after* the stage (``/races?limit=5``).
+    ``raw_path`` is the request target *after* the stage (``/races?limit=5``); ``resources``
+    are the API's resource templates (any other path reaches ``/{proxy+}``).
     """
     parts = urlsplit(raw_path)
     path = unquote(parts.path) or "/"
@@ -115,7 +152,7 @@ def build_event(
         text_body = body.decode("utf-8", errors="replace")
     now = time.time()
     request_id = str(uuid.uuid4())
-    resource = "/" if path == "/" else "/{proxy+}"
+    resource, path_parameters = match_resource(path, resources)
     stage_path = path if stage == "$default" else f"/{stage}{path}"
     user_agent = next((v for k, v in headers if k.lower() == "user-agent"), None)
     return {
@@ -126,7 +163,7 @@ def build_event(
         "multiValueHeaders": multi_headers or None,
         "queryStringParameters": query or None,
         "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": None if path == "/" else {"proxy": path.lstrip("/")},
+        "pathParameters": path_parameters,
         "stageVariables": None,
         "requestContext": {
             "resourceId": "local0",
@@ -229,6 +266,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
             stage=gateway.stage or "$default",
             host=self.headers.get("Host", "127.0.0.1"),
+            resources=gateway.resources,
         )
         self._request_id = event["requestContext"]["requestId"]
         try:
@@ -274,9 +312,11 @@ class LocalApiGateway:
         stage: str | None = None,
         context_factory: Callable[[], Any] = LocalContext,
         log_requests: bool = False,
+        resources: Sequence[str] = (),
     ) -> None:
         self.handler = handler
         self.stage = stage
+        self.resources = tuple(resources)
         self.context_factory = context_factory
         self.log_requests = log_requests
         self._server = _Server((host, port), _RequestHandler)

@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 
 from functions.leaderboard_api import handler as api
-from local.apigw import LocalContext
+from local.apigw import LocalContext, match_resource
 from shared import items, keys, names
 from shared import leaderboard as board
 from shared.standings import RaceRecord, Standing
@@ -31,6 +31,18 @@ REGION = "us-east-1"
 STANDINGS = "standings"
 IDEMPOTENCY = "idempotency"
 EXPIRES = 4_102_444_800  # 2100-01-01: moto's TTL never deletes anyway
+
+
+RESOURCES = (
+    "/openapi.json",
+    "/swagger",
+    "/races",
+    "/races/{raceId}",
+    "/races/{raceId}/leaderboard",
+    "/races/{raceId}/riders/{riderId}",
+)
+"""The REST API's resources besides ``/`` and ``/{proxy+}`` (infra/components/api.py declares
+the same routes): API Gateway names the matched one in ``resource``, with its parameters."""
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -45,15 +57,15 @@ def event(
     base: str = "rest_leaderboard.json",
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A fixture re-targeted: path, proxy path parameter, stage path and both query maps."""
+    """A fixture re-targeted: path, resource and path parameters, stage path, query maps."""
     e = copy.deepcopy(fixture(base))
     multi = {k: v if isinstance(v, list) else [v] for k, v in (query or {}).items()}
-    resource = "/" if path == "/" else "/{proxy+}"
+    resource, path_parameters = match_resource(path, RESOURCES)
     e["path"] = path
     e["resource"] = resource
     e["requestContext"]["resourcePath"] = resource
     e["requestContext"]["path"] = f"/{e['requestContext']['stage']}{path}"
-    e["pathParameters"] = None if path == "/" else {"proxy": path.lstrip("/")}
+    e["pathParameters"] = path_parameters
     e["queryStringParameters"] = {k: v[-1] for k, v in multi.items()} or None
     e["multiValueQueryStringParameters"] = multi or None
     for name, value in (headers or {}).items():

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from local.apigw import LocalApiGateway
-from tests.api.helpers import fixture
+from local.apigw import PROXY_RESOURCE, LocalApiGateway, match_resource
+from tests.api.helpers import RESOURCES, fixture
 
 
 class Recorder:
@@ -35,7 +35,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def gw(recorder: Recorder) -> Iterator[LocalApiGateway]:
-    with LocalApiGateway(recorder, stage="prod") as gateway:
+    with LocalApiGateway(recorder, stage="prod", resources=RESOURCES) as gateway:
         yield gateway
 
 
@@ -73,8 +73,9 @@ def test_event_has_the_shape_api_gateway_sends(gw: LocalApiGateway, recorder: Re
     del expected["requestContext"]["deploymentId"]  # set only on deployed stages
     assert shape(event) == expected
     assert event["path"] == "/races/race-1/leaderboard"
-    assert event["resource"] == "/{proxy+}"
-    assert event["pathParameters"] == {"proxy": "races/race-1/leaderboard"}
+    assert event["resource"] == "/races/{raceId}/leaderboard"
+    assert event["requestContext"]["resourcePath"] == "/races/{raceId}/leaderboard"
+    assert event["pathParameters"] == {"raceId": "race-1"}
     assert event["queryStringParameters"] == {"limit": "5"}
     assert event["multiValueQueryStringParameters"] == {"limit": ["5"]}
     assert event["body"] is None
@@ -198,3 +199,40 @@ def test_stop_releases_the_port(recorder: Recorder) -> None:
 
     with pytest.raises(ConnectionRefusedError):
         http.client.HTTPConnection("127.0.0.1", port, timeout=2).connect()
+
+
+@pytest.mark.parametrize(
+    ("path", "resource", "params"),
+    [
+        ("/", "/", None),
+        ("/races", "/races", None),
+        ("/races/r-1", "/races/{raceId}", {"raceId": "r-1"}),
+        (
+            "/races/r-1/riders/x",
+            "/races/{raceId}/riders/{riderId}",
+            {"raceId": "r-1", "riderId": "x"},
+        ),
+        ("/openapi.json", "/openapi.json", None),
+        ("/races/r-1/nope", PROXY_RESOURCE, {"proxy": "races/r-1/nope"}),
+        ("/elsewhere", PROXY_RESOURCE, {"proxy": "elsewhere"}),
+    ],
+)
+def test_resource_matching(path: str, resource: str, params: dict[str, str] | None) -> None:
+    assert match_resource(path, RESOURCES) == (resource, params)
+
+
+def test_a_literal_segment_wins_over_a_parameter() -> None:
+    templates = ["/races/{raceId}", "/races/latest"]
+    assert match_resource("/races/latest", templates) == ("/races/latest", None)
+    assert match_resource("/races/r9", templates) == ("/races/{raceId}", {"raceId": "r9"})
+
+
+def test_without_resources_everything_but_root_is_the_proxy(recorder: Recorder) -> None:
+    with LocalApiGateway(recorder) as gateway:
+        request(gateway, "/races/r-1")
+
+    event = recorder.events[0]
+    assert (event["resource"], event["pathParameters"]) == (
+        PROXY_RESOURCE,
+        {"proxy": "races/r-1"},
+    )
