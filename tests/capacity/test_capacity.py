@@ -1,0 +1,354 @@
+"""The capacity model's arithmetic against hand-computed cases, and the `breakaway capacity` CLI.
+
+Every expected value below is worked out by hand in the comment beside it, from the AWS limits
+and prices the model states (infra/capacity.py) and the project's own constants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import capacity as cap
+from infra.config import BreakawayConfig, FunctionConfig
+from local import cli
+from shared import keys
+from shared.items import standing_item
+
+# A fixed measurement, so the arithmetic does not depend on benchmarks/results.json.
+MEASURED = cap.Measured(
+    readings_per_cpu_second=25_000,
+    readings_per_cpu_second_source="test",
+    api_cpu_ms=2.0,
+    api_cpu_ms_source="test",
+    writes_per_reading=None,
+)
+# A processor with exactly one vCPU (1,769 MB), so CPU seconds are readings / 25,000.
+ONE_VCPU = dataclasses.replace(
+    BreakawayConfig(), processor=FunctionConfig(memory_mb=1769, timeout_seconds=60)
+)
+
+
+def run(**kwargs: Any) -> dict[str, Any]:
+    return cap.model(cap.Scenario(**kwargs), MEASURED).as_dict()
+
+
+# --- Kinesis ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("records", "bytes_", "shards"),
+    [
+        (1_000, 245_000, 2),  # 1,000 / (1,000 x 50%) = 2; 245,000 B is under 2 x 512 KiB
+        (500, 0, 1),  # exactly half a shard's records
+        (501, 0, 2),
+        (10, 600_000, 2),  # bytes bind: 600,000 / 524,288 = 1.14 -> 2
+        (10_000, 2_450_000, 20),
+        (100_000, 24_500_000, 200),
+        (1, 1, 1),
+    ],
+)
+def test_kinesis_shards_at_half_the_write_limits(records: int, bytes_: int, shards: int) -> None:
+    assert cap.kinesis_shards(records, bytes_) == shards
+
+
+def test_one_thousand_riders_kinesis_on_demand_cost_and_shape() -> None:
+    d = run(riders=1_000)
+    k = d["kinesis"]
+    assert k["records_per_s_in"] == 1_000
+    # record = 234 B reading + 11 B partition key ("rider-04217")
+    assert d["sizes"]["reading_bytes"] == 234
+    assert d["sizes"]["kinesis_record_bytes"] == 245
+    assert k["bytes_per_s_in"] == 245_000
+    assert k["bytes_per_s_out"] == 490_000  # two consumers: the ESM and Firehose
+    assert k["shards"] == 2
+    assert k["mode"] == "on-demand"  # infra/config.py: shard_count None
+    # on-demand: 1,000 x 3,600 records x 1 KiB = 3,600,000 KiB = 3.4332275 GiB per hour
+    gib = 3_600_000 / 1024**2
+    expected = 0.04 + gib * 0.08 + 2 * gib * 0.04
+    assert d["cost"]["per_hour_usd"]["kinesis"] == pytest.approx(expected, abs=1e-4)
+    assert round(expected, 4) == 0.5893
+
+
+def test_provisioned_kinesis_cost() -> None:
+    d = run(riders=1_000, stream_mode="provisioned")
+    # 2 shards x $0.015 + 3,600,000 PUT payload units x $0.014 / million
+    assert d["cost"]["per_hour_usd"]["kinesis"] == pytest.approx(0.03 + 0.0504)
+    assert d["kinesis"]["idle_monthly_usd"] == pytest.approx(2 * 0.015 * 730)
+
+
+# --- IoT Core -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("publishes", "connections"),
+    [(1_000, 12), (10_000, 112), (90, 1), (91, 2), (1, 1), (100_000, 1_112)],
+)
+def test_pooled_connections_at_90_publishes_each(publishes: int, connections: int) -> None:
+    assert cap.iot_connections(publishes) == connections
+
+
+def test_iot_messages_and_cost_and_basic_ingest() -> None:
+    d = run(riders=1_000)
+    i = d["iot"]
+    assert i["device_connections"] == 1_000
+    assert i["publishes_per_s"] == 1_000
+    assert i["metered_messages_per_s"] == 1_000  # 52 B topic + 234 B payload < 5 KB
+    # connectivity 60,000 min x $0.08/M + 3.6 M messages x $1/M + 3.6 M x ($0.15 + $0.15)/M
+    assert d["cost"]["per_hour_usd"]["iot"] == pytest.approx(0.0048 + 3.6 + 1.08)
+    basic = run(riders=1_000, transport="basic-ingest")
+    assert basic["cost"]["per_hour_usd"]["iot"] == pytest.approx(0.0048 + 1.08)
+    assert i["messaging_usd_per_hour_saved_by_basic_ingest"] == pytest.approx(3.6)
+    direct = run(riders=1_000, transport="kinesis")
+    assert "iot" not in direct["cost"]["per_hour_usd"]
+
+
+def test_iot_publish_quota_is_the_first_limit_at_100000_riders_on_provisioned_shards() -> None:
+    d = run(riders=100_000, viewers=0, stream_mode="provisioned")
+    first = d["first_limit"]
+    assert (first["service"], first["demand"], first["limit"]) == ("IoT Core", 100_000, 20_000)
+    assert first["utilization"] == 5.0
+    below = run(riders=10_000, viewers=0, transport="basic-ingest")
+    publish = [lim for lim in below["limits"] if "rule evaluations" in lim["what"]]
+    assert publish[0]["utilization"] == 0.5
+
+
+# --- the event source mapping and the processor ---------------------------------------------------
+def test_esm_concurrency_invocations_and_duration() -> None:
+    d = run(riders=1_000, config=ONE_VCPU)
+    e = d["esm"]
+    assert e["concurrency"] == 4  # 2 shards x parallelization 2
+    assert e["invocations_per_s"] == 4  # one batch a second (1 s window) per slot
+    assert e["records_per_invocation"] == 250
+    # 250 / 25,000 CPU-s + ceil(250 / 16) = 16 rounds x 10 ms + 1 race record x 10 ms + 5 ms
+    assert e["duration_s"] == pytest.approx(0.01 + 0.16 + 0.01 + 0.005)
+    assert e["busy_fraction"] == pytest.approx(0.185)
+
+
+def test_batch_size_caps_the_window() -> None:
+    config = dataclasses.replace(
+        BreakawayConfig(),
+        event_source=dataclasses.replace(
+            BreakawayConfig().event_source, max_batching_window_seconds=5
+        ),
+    )
+    d = run(riders=10_000, viewers=0, config=config)
+    # 20 shards x 2 = 40 slots, 250 records/s each: 5 s would be 1,250 > batch size 1,000, so
+    # a batch every 4 s: 0.25 writes per rider per second.
+    assert d["esm"]["invocations_per_s"] == 10
+    assert d["esm"]["records_per_invocation"] == 1_000
+    assert d["dynamodb"]["writes_per_rider_per_s"] == 0.25
+    assert d["dynamodb"]["standing_writes_per_s"] == 2_500
+
+
+# --- DynamoDB -------------------------------------------------------------------------------------
+def test_dynamodb_writes_and_units_at_1000_riders() -> None:
+    d = run(riders=1_000)
+    db = d["dynamodb"]
+    assert db["writes_per_rider_per_s"] == keys.MAX_RIDER_WRITES_PER_SECOND == 1
+    assert db["standing_writes_per_s"] == 1_000
+    assert db["race_record_writes_per_s"] == 4  # one per slot per batch: 2 shards x 2 x 1/s
+    # table: 1,000 x 1 WRU + 4 race writes; each of 2 indexes: 1,000 x 2 (delete + put)
+    assert db["write_units_per_s"] == 1_004 + 2 * 2_000
+    # reads: 1,000 viewers x (0.5 race + 52 shards x 0.5) + 100 race lists/s x 51 x 0.5
+    assert db["read_units_per_s"] == 1_000 * (0.5 + 26) + 100 * 25.5
+    hourly = (5_004 * 0.625 + 29_050 * 0.125) * 3600 / 1e6
+    assert d["cost"]["per_hour_usd"]["dynamodb"] == pytest.approx(hourly)
+
+
+def test_rank_shards_hold_10000_riders_within_the_budget_but_not_100000() -> None:
+    at_10k = run(riders=10_000)["dynamodb"]
+    mean = 10_000 / keys.RANK_SHARDS
+    assert at_10k["writes_per_s_fullest_overall_shard"] == round(
+        (mean + 4 * math.sqrt(mean)) * 2, 1
+    )
+    assert at_10k["writes_per_s_fullest_overall_shard"] <= keys.PARTITION_WRITE_BUDGET
+    assert at_10k["rank_shards_needed"] == keys.RANK_SHARDS
+    at_100k = run(riders=100_000, viewers=0)
+    shard = next(lim for lim in at_100k["limits"] if "ByRaceRank shard" in lim["what"])
+    assert shard["utilization"] > 4  # ~4,197 writes/s against 1,000
+    assert at_100k["dynamodb"]["rank_shards_needed"] == keys.shards_needed(100_000)
+    assert f"= {keys.shards_needed(100_000)}" in shard["lift"]
+    assert at_100k["dynamodb"]["race_record_writes_per_s"] == 400  # 200 shards x 2
+
+
+def test_riders_split_over_races_spread_the_rank_shards() -> None:
+    d = run(riders=100_000, races=10, viewers=0)["dynamodb"]
+    mean = 10_000 / keys.RANK_SHARDS
+    assert d["writes_per_s_fullest_overall_shard"] == round((mean + 4 * math.sqrt(mean)) * 2, 1)
+
+
+def test_item_sizes_follow_dynamodb_rules() -> None:
+    assert cap.item_bytes({"pk": {"S": "ab"}}) == 4
+    assert cap.item_bytes({"n": {"N": "12345"}}) == 1 + 4  # 5 digits: 3 bytes + 1
+    assert cap.item_bytes({"b": {"B": b"\x00\x01\x02"}}) == 4
+
+
+def test_standing_write_units_grow_with_the_bitmap() -> None:
+    assert cap.mean_standing_write_units(3600) == 1.0
+    assert cap.standing_bytes(3599) == 764  # ~314 B of attributes + a 450 B bitmap
+    # Directly from the codec, every second of a two-hour race. The model sizes the numbers at
+    # their end-of-race width throughout, so it may exceed the direct mean, by very little.
+    direct = [
+        math.ceil(
+            cap.item_bytes(standing_item(cap.sample_standing(s), cap.SAMPLE_START_MS // 1000))
+            / 1024
+        )
+        for s in range(7200)
+    ]
+    mean = sum(direct) / len(direct)
+    assert mean <= cap.mean_standing_write_units(7200) <= mean + 0.005
+    assert cap.mean_standing_write_units(7200) > 1.2
+
+
+# --- Firehose -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("size", "billed"), [(1, 5120), (234, 5120), (5120, 5120), (5121, 10240), (12_000, 15_360)]
+)
+def test_firehose_rounds_records_up_to_5_kb(size: int, billed: int) -> None:
+    assert cap.firehose_billed_bytes(size) == billed
+
+
+def test_firehose_billed_volume_at_1000_riders() -> None:
+    f = run(riders=1_000)["firehose"]
+    assert f["billed_bytes_per_record"] == 5_120
+    assert f["billed_gb_per_hour"] == round(1_000 * 3_600 * 5_120 / 1024**3, 3)  # 17.166
+    assert f["actual_gb_per_hour"] == round(1_000 * 3_600 * 234 / 1024**3, 3)
+    assert f["s3_objects_per_hour"] == 12  # one race, a 300 s buffer
+
+
+def test_archive_compression_assumption_is_conservative() -> None:
+    from simulator.model import RaceConfig, tick
+
+    config = RaceConfig("race-2026-11-22-1900", 500, 600, start_ms=cap.SAMPLE_START_MS)
+    ndjson = b"".join(r.to_json() + b"\n" for s in (0, 1, 2) for r in tick(config, s))
+    assert len(ndjson) / len(gzip.compress(ndjson)) >= cap.ARCHIVE_COMPRESSION_RATIO
+
+
+def test_sample_reading_is_the_size_of_a_simulated_one() -> None:
+    from simulator.model import RaceConfig, reading
+
+    config = RaceConfig("race-2026-11-22-1900", 5_000, 3_600, start_ms=cap.SAMPLE_START_MS)
+    sizes = [len(reading(config, i, 1_799).to_json()) for i in range(0, 5_000, 97)]
+    assert abs(sum(sizes) / len(sizes) - len(cap.sample_reading().to_json())) < 4
+
+
+# --- API ------------------------------------------------------------------------------------------
+def test_api_requests_and_the_stage_throttle_at_1000_viewers() -> None:
+    d = run(riders=1_000)
+    a = d["api"]
+    assert a["requests_per_s"] == 1_100  # 1 leaderboard/s + 1 race list every 10 s per viewer
+    assert a["queries_per_leaderboard_request"] == keys.RANK_SHARDS
+    assert a["read_units_per_leaderboard_request"] == 0.5 + keys.RANK_SHARDS * 0.5
+    # API Gateway: 1,100 x 3,600 x $3.50 / million
+    assert d["cost"]["per_hour_usd"]["api_gateway"] == pytest.approx(13.86)
+    first = d["first_limit"]
+    assert (first["service"], first["what"]) == ("API Gateway", "stage throttle (requests/s)")
+    assert first["limit"] == BreakawayConfig().api.throttling_rate_limit
+    assert "api.throttling_rate_limit" in first["lift"]
+
+
+def test_xray_default_sampling() -> None:
+    assert cap.xray_traces_per_s(0) == 0
+    assert cap.xray_traces_per_s(1) == 1
+    assert cap.xray_traces_per_s(101) == pytest.approx(1 + 5)
+
+
+def test_costs_add_up() -> None:
+    c = cap.model(cap.Scenario(riders=1_000), MEASURED)
+    d = c.as_dict()
+    assert d["cost"]["race_hour_usd"] == round(sum(c.cost_per_hour.values()), 2)
+    assert d["cost"]["monthly_24x7_usd"] == round(sum(c.cost_per_hour.values()) * 730, 2)
+
+
+# --- measured figures -----------------------------------------------------------------------------
+def test_measured_figures_come_from_results_json(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(
+        json.dumps(
+            {
+                "processor": {"readings_per_cpu_second": 12_345, "writes_per_reading": 0.25},
+                "api": {"cpu": {"handler_top10_in_memory_us_median": 1500}},
+            }
+        )
+    )
+    m = cap.load_measured(path)
+    assert (m.readings_per_cpu_second, m.api_cpu_ms, m.writes_per_reading) == (12_345, 1.5, 0.25)
+    assert m.readings_per_cpu_second_source.startswith("measured")
+
+
+@pytest.mark.parametrize("content", [None, "not json", "[]", '{"processor": 5}'])
+def test_missing_or_damaged_results_fall_back_to_stated_assumptions(
+    tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "results.json"
+    if content is not None:
+        path.write_text(content)
+    m = cap.load_measured(path)
+    assert m.readings_per_cpu_second == cap.ASSUMED_READINGS_PER_CPU_SECOND
+    assert m.readings_per_cpu_second_source.startswith("assumed")
+    assert m.api_cpu_ms == cap.ASSUMED_API_CPU_MS
+    assert m.writes_per_reading is None
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+def test_cli_text(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rc = cli.main(["capacity", "--riders", "1000", "--results", str(tmp_path / "absent.json")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "1,000 riders at 1 Hz" in out
+    assert "2 shards at 50% of the write limits" in out
+    assert "concurrency 4 (2 shards x 2)" in out
+    assert "assumed (no processor benchmark)" in out
+    assert "First limit hit: API Gateway: stage throttle" in out
+
+
+def test_cli_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rc = cli.main(
+        ["capacity", "--riders", "10000", "--hz", "0.5", "--race-minutes", "30", "--json",
+         "--viewers", "0", "--results", str(tmp_path / "absent.json")]
+    )  # fmt: skip
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert d["scenario"]["riders"] == 10_000
+    assert d["kinesis"]["records_per_s_in"] == 5_000
+    assert d["kinesis"]["shards"] == 10
+    assert d["dynamodb"]["writes_per_rider_per_s"] == 0.5
+    assert d["cost"]["region"] == "us-east-1"
+    assert set(d["cost"]["prices"]) == set(cap.PRICES)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--riders", "0"], "--riders must be at least 1 (got 0)"),
+        (["--riders", "-5"], "--riders must be at least 1 (got -5)"),
+        (["--riders", "many"], "--riders must be a whole number, not 'many'"),
+        (["--riders", "10", "--hz", "0"], "--hz must be more than 0 (got 0)"),
+        (["--riders", "10", "--races", "11"], "races must be 1-riders (got 11)"),
+        (["--riders", "10", "--parallelization", "11"], "parallelization_factor must be 1-10"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    rc = cli.main(["capacity", *argv])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("breakaway capacity: ")
+    assert message in lines[0]
+
+
+def test_capacity_module_loads_no_cdk() -> None:
+    code = "import sys, infra.capacity; print(sorted(m for m in sys.modules if 'cdk' in m))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
