@@ -16,10 +16,11 @@ import pytest
 
 from functions.leaderboard_api import handler as api
 from local.apigw import LocalContext
-from shared import keys, names
+from shared import items, keys, names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
 from shared.leaderboard import PageCache
 from shared.leaderboard_dynamodb import DynamoLeaderboardReader
+from shared.standings import FinalResult
 from tests.api.helpers import (
     STANDINGS,
     Db,
@@ -569,3 +570,14 @@ def test_a_page_is_served_from_memory_for_one_second(
     assert first.body["entries"][0]["riderId"] == "rider-01"
     assert fresh.body["entries"] == [entry(1, "rider-09", "Zed", 1, 9999)]
     assert fresh.headers["cache-control"] == "max-age=1"
+
+
+def test_a_finished_rider_says_so(ties: Db) -> None:
+    result = FinalResult("race-1", "rider-03", "Cy", 1, 8000, 10, 9, 2, 2, 1_795_374_300_500)
+    ties.client.put_item(TableName=STANDINGS, Item=items.result_item(result, 4_102_444_800))
+
+    reply = get("/races/race-1/riders/rider-03")
+
+    assert reply.body["finished"] is True
+    assert (reply.body["rank"], reply.body["classRank"]) == (2, 2)
+    assert get("/races/race-1/riders/rider-01").body["finished"] is False
