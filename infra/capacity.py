@@ -127,7 +127,6 @@ class Price:
     usd: float
     per: str
     page: str
-    note: str = ""
 
 
 PRICE_DATE: Final = "2026-11-22"
@@ -170,6 +169,18 @@ PRICES: Final[dict[str, Price]] = {
     "cloudwatch_logs_gb": Price(0.50, "GB of logs ingested", "Amazon CloudWatch pricing"),
     "xray_traces": Price(5.00, "million traces recorded", "AWS X-Ray pricing"),
 }
+
+
+PRICE_CHECKS: Final[dict[str, str]] = {
+    "iot_connectivity": "seen: transcription of aws.amazon.com/iot-core/pricing (read 2026-09-20)",
+    "iot_messaging": "seen: same transcription; 5 KB metering: iot-core/pricing/additional-details",
+    "lambda_requests": "seen: third-party copies of the AWS Lambda pricing page (US East)",
+    "lambda_gb_second_arm": "seen: third-party copies of the AWS Lambda pricing page (US East)",
+    "kinesis_put_payload_units": "seen: $0.014 quoted from the Kinesis pricing page (us-west-2)",
+    "kinesis_shard_hour": "seen in a third-party worked example only",
+}
+"""Prices whose figure the search corpus showed (docs/capacity.md cites them); every other
+price is the author's reading of the public page, stated as an assumption."""
 
 
 def _usd(key: str, quantity: float) -> float:
@@ -413,7 +424,10 @@ class Capacity:
                 "race_hour_usd": round(self.hourly_usd, 2),
                 "per_rider_hour_usd": round(self.hourly_usd / riders, 5),
                 "monthly_24x7_usd": round(self.monthly_usd, 2),
-                "prices": {k: asdict(p) for k, p in PRICES.items()},
+                "prices": {
+                    k: {**asdict(p), "checked": PRICE_CHECKS.get(k, "assumed")}
+                    for k, p in PRICES.items()
+                },
                 "price_date": PRICE_DATE,
                 "region": "us-east-1",
             },
