@@ -97,7 +97,8 @@ def test_iot_messages_and_cost_and_basic_ingest() -> None:
     i = d["iot"]
     assert i["device_connections"] == 1_000
     assert i["publishes_per_s"] == 1_000
-    assert i["metered_messages_per_s"] == 1_000  # 52 B topic + 234 B payload < 5 KB
+    assert i["metered_messages_per_s"] == 1_000  # 65 B topic + 234 B payload < 5 KB
+    assert d["sizes"]["iot_metered_bytes"] == 65 + 234
     # connectivity 60,000 min x $0.08/M + 3.6 M messages x $1/M + 3.6 M x ($0.15 + $0.15)/M
     assert d["cost"]["per_hour_usd"]["iot"] == pytest.approx(0.0048 + 3.6 + 1.08)
     basic = run(riders=1_000, transport="basic-ingest")
