@@ -86,6 +86,7 @@ class ApiConfig:
     """Steady requests/s for the stage: the live page polls once a second per viewer."""
     throttling_burst_limit: int = 400
     cors_origin: str = "*"
+    """One origin, ``*``, or a comma-separated list (the API handler reads the same format)."""
 
 
 @dataclass(frozen=True)

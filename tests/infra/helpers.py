@@ -10,6 +10,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 CDK_JSON = REPO / "cdk.json"
+NAG_FILE = "nag-summary.json"
 JSII_ENV = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1"}
 
 
@@ -38,9 +39,6 @@ def offline_environment(**extra: str) -> dict[str, str]:
 class Assembly:
     outdir: Path
     stacks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    seconds: float = 0.0
-    app: Any = None
-    """The in-process aws_cdk.App (dev only)."""
 
     @classmethod
     def read(cls, outdir: Path) -> Assembly:
@@ -64,6 +62,11 @@ class Assembly:
     def manifest(self) -> dict[str, Any]:
         manifest: dict[str, Any] = json.loads((self.outdir / "manifest.json").read_text())
         return manifest
+
+    def nag(self) -> dict[str, Any]:
+        """``findings`` (cdk-nag before acknowledgments) and ``acknowledgments`` (dev only)."""
+        summary: dict[str, Any] = json.loads((self.outdir / NAG_FILE).read_text())
+        return summary
 
     def validation_report(self) -> dict[str, Any]:
         report: dict[str, Any] = json.loads((self.outdir / "validation-report.json").read_text())

@@ -619,3 +619,13 @@ def test_outputs(dev: Assembly) -> None:
     assert app[names.OUTPUT_IOT_POLICY]["Value"] == {"Ref": policy_id}
     assert joined(app[names.OUTPUT_API_URL]["Value"]).startswith("https://${Leaderboard")
     assert sorted(dev.stacks) == ["Breakaway-Dev-App", "Breakaway-Dev-Data"]
+
+
+def test_basic_ingest_topics_follow_the_config() -> None:
+    from infra.components.iot import telemetry_publish_topics
+
+    assert telemetry_publish_topics(basic_ingest=False) == [names.TELEMETRY_TOPIC_FILTER]
+    assert telemetry_publish_topics(basic_ingest=True) == [
+        names.TELEMETRY_TOPIC_FILTER,
+        "$aws/rules/breakaway_telemetry_to_kinesis/breakaway/races/+/riders/+/telemetry",
+    ]
