@@ -353,3 +353,64 @@ def test_capacity_module_loads_no_cdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+# --- docs/capacity.md stays in step with the model ---------------------------------------------
+DOC = Path(__file__).resolve().parents[2] / "docs" / "capacity.md"
+DOC_MEASURED = dataclasses.replace(
+    MEASURED, readings_per_cpu_second=22_357, api_cpu_ms=cap.ASSUMED_API_CPU_MS
+)
+"""The inputs docs/capacity.md states: the processor benchmark's figure, the API assumption."""
+
+
+def _doc_model(riders: int, **kwargs: Any) -> dict[str, Any]:
+    return cap.model(cap.Scenario(riders=riders, **kwargs), DOC_MEASURED).as_dict()
+
+
+def test_doc_table_matches_the_model() -> None:
+    doc = DOC.read_text()
+    scales = (1_000, 10_000, 100_000)
+    full = [_doc_model(n) for n in scales]
+    riders_only = [_doc_model(n, viewers=0) for n in scales]
+    cheap = [
+        _doc_model(n, viewers=0, stream_mode="provisioned", transport="basic-ingest")
+        for n in scales
+    ]
+
+    def row(label: str, cells: list[str]) -> str:
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    expected = [
+        row(
+            "shards at 50% of the write limits",
+            [str(d["kinesis"]["shards"]) for d in full],
+        ),
+        row(
+            "**cost per race hour**",
+            [f"**${d['cost']['race_hour_usd']:,.2f}**" for d in full],
+        ),
+        row(
+            "monthly, running 24/7",
+            [f"${d['cost']['monthly_24x7_usd']:,.0f}" for d in full],
+        ),
+        row(
+            "riders only (`--viewers 0`), per race hour",
+            [f"${d['cost']['race_hour_usd']:,.2f}" for d in riders_only],
+        ),
+        row(
+            "riders only, provisioned shards + Basic Ingest",
+            [f"${d['cost']['race_hour_usd']:,.2f}" for d in cheap],
+        ),
+        row(
+            "DynamoDB WRU/s (table + 2 indexes)",
+            [f"{d['dynamodb']['write_units_per_s']:,.0f}" for d in full],
+        ),
+        row(
+            "race record writes/s (one key)",
+            [f"{d['dynamodb']['race_record_writes_per_s']:,.0f}" for d in full],
+        ),
+    ]
+    for line in expected:
+        assert line in doc, line
+    assert f"{full[1]['dynamodb']['writes_per_s_fullest_overall_shard']}" in doc
+    assert f"{cap.PRICE_DATE}" in doc
