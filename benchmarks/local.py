@@ -7,7 +7,8 @@ through the API (p50/p95/p99, from polling the top 100), and whether every stand
 back through the API equals the simulator's ground truth.
 
 Environment overrides (for a quicker look): BREAKAWAY_BENCH_RIDERS, BREAKAWAY_BENCH_DURATION,
-BREAKAWAY_BENCH_TRANSPORT, BREAKAWAY_BENCH_WINDOW (batching window, s).
+BREAKAWAY_BENCH_TRANSPORT, BREAKAWAY_BENCH_WINDOW (batching window, s),
+BREAKAWAY_BENCH_BATCH (batch size).
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ def run() -> dict[str, Any]:
     riders = int(os.environ.get("BREAKAWAY_BENCH_RIDERS", "1000"))
     duration = int(os.environ.get("BREAKAWAY_BENCH_DURATION", "300"))
     transport = os.environ.get("BREAKAWAY_BENCH_TRANSPORT", "mqtt")
-    window = float(os.environ.get("BREAKAWAY_BENCH_WINDOW", "1.0"))
+    window = float(os.environ.get("BREAKAWAY_BENCH_WINDOW", "0"))
+    batch = int(os.environ.get("BREAKAWAY_BENCH_BATCH", "10000"))
     with tempfile.TemporaryDirectory(prefix="breakaway-bench-") as tmp:
         state = Path(tmp) / "state"
-        options = StackOptions(state_dir=state, batching_window_s=window)
+        options = StackOptions(state_dir=state, batching_window_s=window, batch_size=batch)
         with LocalStack(options) as stack:
             assert stack.endpoints is not None
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -46,6 +48,7 @@ def run() -> dict[str, Any]:
                 riders=riders,
                 duration=duration,
                 transport=transport,
+                probe_interval_s=1.0,
             )
             report = run_race(
                 spec,
