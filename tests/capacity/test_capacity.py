@@ -177,6 +177,14 @@ def test_rank_shards_hold_10000_riders_within_the_budget_but_not_100000() -> Non
     assert at_100k["dynamodb"]["race_record_writes_per_s"] == 400  # 200 shards x 2
 
 
+def test_small_races_are_written_by_the_slots_holding_their_riders() -> None:
+    d = run(riders=50, races=50, viewers=0)
+    # 1 shard x 2 slots; each 1-rider race sits in one slot: 1 write/s per race record
+    assert d["dynamodb"]["race_record_writes_per_s"] == 1
+    # table: 50 standings x 1 WRU + 50 race records x 1; indexes: 2 x 50 x 2
+    assert d["dynamodb"]["write_units_per_s"] == 50 + 50 + 200
+
+
 def test_riders_split_over_races_spread_the_rank_shards() -> None:
     d = run(riders=100_000, races=10, viewers=0)["dynamodb"]
     mean = 10_000 / keys.RANK_SHARDS
@@ -330,7 +338,12 @@ def test_cli_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         (["--riders", "-5"], "--riders must be at least 1 (got -5)"),
         (["--riders", "many"], "--riders must be a whole number, not 'many'"),
         (["--riders", "10", "--hz", "0"], "--hz must be more than 0 (got 0)"),
-        (["--riders", "10", "--races", "11"], "races must be 1-riders (got 11)"),
+        (
+            ["--riders", "10", "--races", "11"],
+            "--races must be 1 to the number of riders (10), got 11",
+        ),
+        (["--riders", "10", "--race-minutes", "1441"], "--race-minutes must be 1 to 1440"),
+        (["--riders", "10", "--hz", "101"], "--hz must be at most 100"),
         (["--riders", "10", "--parallelization", "11"], "parallelization_factor must be 1-10"),
     ],
 )
