@@ -13,7 +13,12 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES: tuple[str, ...] = ("simulator.cli", "local.commands", "local.demo", "infra.capacity")
+COMMAND_MODULES: tuple[str, ...] = (
+    "simulator.cli",
+    "local.commands",
+    "local.demo",
+    "infra.capacity",
+)
 """Modules that register subcommands, in the order they appear in ``--help``."""
 
 
