@@ -92,7 +92,7 @@ def run() -> dict[str, Any]:
         "synth_wall_s_min": min(r["wall_s"] for r in runs),
         "synth_cpu_s_min": min(r["cpu_s"] for r in runs),
         "synth_peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
-        "note": "cold python app.py per run (includes cdk-nag and CDK's template validation); "
+        "note": "cold python app.py per run (includes cdk-nag; cfn-lint not included); "
         "wall time depends on the machine's load, CPU time much less",
     }
 
