@@ -67,6 +67,7 @@ node_modules/.installed: package.json package-lock.json
 cdk-cli: node_modules/.installed ## install the pinned CDK CLI (npm ci)
 
 synth: setup node_modules/.installed ## synthesize offline, no credentials needed (ENV=dev|prod)
+	rm -rf cdk.out
 	AWS_EC2_METADATA_DISABLED=true $(CDK) synth $(CDK_FLAGS) --quiet
 	$(RUN) cfn-lint -i W3005 -- cdk.out/*.template.json
 
