@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,10 @@ from tests.infra.helpers import (
     NAG_FILE,
     REPO,
     Assembly,
+    Synths,
     cdk_context,
     offline_environment,
 )
-
-
-@dataclass
-class Synths:
-    dev: Assembly
-    prod: Assembly
 
 
 def _nag_summary(app: Any) -> dict[str, Any]:

@@ -127,3 +127,9 @@ def function_by_handler(assembly: Assembly, handler: str) -> tuple[str, dict[str
     ]
     assert len(found) == 1, f"expected one function with handler {handler}"
     return found[0]
+
+
+@dataclass
+class Synths:
+    dev: Assembly
+    prod: Assembly

@@ -13,8 +13,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
 
 from infra.nag import PACK, attach_checks
-from tests.infra.conftest import Synths
-from tests.infra.helpers import Assembly
+from tests.infra.helpers import Assembly, Synths
 
 pytestmark = [pytest.mark.synth, pytest.mark.xdist_group("synth")]
 
