@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from aws_cdk import Stack
@@ -16,31 +15,12 @@ from infra.components.function import PythonFunction
 from infra.config import BreakawayConfig
 from infra.nag import acknowledge, iam5_resource, imported
 from shared import names
+from shared.routes import API_ROUTES as ROUTES
+from shared.routes import Route
 
 FUNCTION_NAME: Final = "leaderboard_api"
 
 
-@dataclass(frozen=True)
-class Route:
-    path: str
-    query: tuple[str, ...] = ()
-
-    @property
-    def path_params(self) -> tuple[str, ...]:
-        return tuple(p[1:-1].rstrip("+") for p in self.path.split("/") if p.startswith("{"))
-
-
-ROUTES: Final = (
-    Route("/"),
-    Route("/openapi.json"),
-    Route("/swagger", ("format",)),
-    Route("/races", ("limit", "cursor")),
-    Route("/races/{raceId}"),
-    Route("/races/{raceId}/leaderboard", ("classId", "limit", "cursor")),
-    Route("/races/{raceId}/riders/{riderId}"),
-)
-"""The API's GET routes, declared so that API Gateway validates their parameters; any other
-path goes to the handler too (``{proxy+}``) so that it answers a JSON 404, not a 403."""
 CATCH_ALL: Final = "{proxy+}"
 
 

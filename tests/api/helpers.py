@@ -23,6 +23,7 @@ from functions.leaderboard_api import handler as api
 from local.apigw import LocalContext, match_resource
 from shared import items, keys, names
 from shared import leaderboard as board
+from shared.routes import RESOURCE_TEMPLATES
 from shared.standings import RaceRecord, Standing
 from tests.support.tables import create_tables
 
@@ -33,16 +34,7 @@ IDEMPOTENCY = "idempotency"
 EXPIRES = 4_102_444_800  # 2100-01-01: moto's TTL never deletes anyway
 
 
-RESOURCES = (
-    "/openapi.json",
-    "/swagger",
-    "/races",
-    "/races/{raceId}",
-    "/races/{raceId}/leaderboard",
-    "/races/{raceId}/riders/{riderId}",
-)
-"""The REST API's resources besides ``/`` and ``/{proxy+}`` (infra/components/api.py declares
-the same routes): API Gateway names the matched one in ``resource``, with its parameters."""
+RESOURCES = RESOURCE_TEMPLATES
 
 
 def fixture(name: str) -> dict[str, Any]:

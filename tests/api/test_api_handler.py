@@ -20,6 +20,7 @@ from shared import items, keys, names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
 from shared.leaderboard import PageCache
 from shared.leaderboard_dynamodb import DynamoLeaderboardReader
+from shared.routes import API_ROUTES
 from shared.standings import FinalResult
 from tests.api.helpers import (
     STANDINGS,
@@ -500,6 +501,14 @@ def test_openapi_json_describes_every_route_with_the_stage_as_server(db: Db) -> 
     assert params["limit"]["schema"]["maximum"] == 100
     assert params["limit"]["schema"]["default"] == 10
     assert sorted(board["responses"]) == ["200", "400", "404", "422", "503"]
+    # The routes API Gateway declares (shared.routes) are exactly the ones the handler serves.
+    documented = {
+        p: sorted(prm["name"] for prm in v["get"].get("parameters", []) if prm["in"] == "query")
+        for p, v in spec["paths"].items()
+    }
+    declared = {r.path: sorted(r.query) for r in API_ROUTES if r.path in spec["paths"]}
+    assert documented == declared
+    assert {r.path for r in API_ROUTES} - set(spec["paths"]) == {"/", "/openapi.json", "/swagger"}
 
 
 def test_swagger_ui(db: Db) -> None:
