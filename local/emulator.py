@@ -19,10 +19,14 @@ import contextlib
 import copy
 import ctypes
 import functools
+import inspect
+import json
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
@@ -221,6 +225,126 @@ def faster_dispatch() -> None:
     limited.__setitem__ = setitem
 
 
+def indexed_queries() -> None:  # noqa: PLR0915 (one patch, kept together)
+    """Make a DynamoDB Query cost the partition it reads, not the whole table.
+
+    moto 5.2 answers every Query by sorting *all* items of the table and testing each one
+    against the key condition: measured at 15.5 ms a query with 200 riders, 95% of the
+    DynamoDB emulator's time in a race (the leaderboard merges 40 rank shards, and a rider's
+    rank counts 40 more). Here ``Table.all_items`` is handed, for the duration of one Query,
+    only the candidates of the queried partition: for a base-table Query the items under its
+    hash key; for an index Query the items ever written with that index hash key value (kept
+    by hooks on every path that stores or changes an item). The candidates are a superset of
+    the matching items in the same order, and moto's own loop still tests each one, so the
+    results are the same.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    table_cls: Any = Table
+    backend_cls: Any = DynamoDBBackend
+    local = threading.local()
+    lock = threading.Lock()
+    original_all_items = table_cls.all_items
+    original_query = table_cls.query
+    original_put = table_cls.put_item
+    original_update = backend_cls.update_item
+    query_signature = inspect.signature(original_query)
+
+    def order(item: Any) -> Any:
+        return (item.hash_key, item.range_key) if item.range_key else item.hash_key
+
+    def hash_attrs(table: Any) -> set[str]:
+        names: set[str] = set()
+        for index in table.all_indexes():
+            names.update(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH")
+        return names
+
+    def value_key(value: Any) -> tuple[str, str]:
+        return (str(value.type), str(value.value))
+
+    def note(table: Any, item: Any) -> None:
+        postings = table.__dict__.get("_bk_postings")
+        if postings is None:
+            return
+        for name in table.__dict__["_bk_hash_attrs"]:
+            value = item.attrs.get(name)
+            if value is not None:
+                postings.setdefault((name, value_key(value)), set()).add(
+                    (item.hash_key, item.range_key)
+                )
+
+    def postings_of(table: Any) -> dict[tuple[str, tuple[str, str]], set[Any]]:
+        postings = table.__dict__.get("_bk_postings")
+        if postings is None:
+            with lock:
+                postings = table.__dict__.get("_bk_postings")
+                if postings is None:
+                    table.__dict__["_bk_hash_attrs"] = hash_attrs(table)
+                    table.__dict__["_bk_postings"] = {}
+                    for item in original_all_items(table):
+                        note(table, item)
+                    postings = table.__dict__["_bk_postings"]
+        return postings  # type: ignore[no-any-return]
+
+    def lookup(table: Any, hash_key: Any, range_key: Any) -> Any:
+        found = table.items.get(hash_key)
+        if found is None:
+            return None
+        if table.range_key_attr:
+            return found.get(range_key)
+        return found
+
+    def all_items(self: Any) -> list[Any]:
+        override = getattr(local, "candidates", None)
+        if override is not None and override[0] is self:
+            return list(override[1])
+        return original_all_items(self)  # type: ignore[no-any-return]
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = query_signature.bind(self, hash_key, *args, **kwargs).arguments
+        index_name = arguments.get("index_name")
+        conditions = arguments.get("hash_key_conditions")
+        candidates: list[Any] | None = None
+        if index_name and conditions:
+            postings = postings_of(self)
+            name, value = conditions[0]
+            keys = list(postings.get((name, value_key(value)), ()))
+            found = (lookup(self, h, r) for h, r in keys)
+            candidates = sorted((i for i in found if i is not None), key=order)
+        elif not index_name and hash_key is not None:
+            partition = self.items.get(hash_key)
+            if partition is None:
+                candidates = []
+            elif self.range_key_attr:
+                candidates = sorted(partition.values(), key=order)
+            else:
+                candidates = [partition]
+        if candidates is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        local.candidates = (self, candidates)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            local.candidates = None
+
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = original_put(self, *args, **kwargs)
+        note(self, item)
+        return item
+
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        item = original_update(self, table_name, *args, **kwargs)
+        if item is not None:
+            note(self.get_table(table_name), item)
+        return item
+
+    table_cls.all_items = all_items
+    table_cls.query = query
+    table_cls.put_item = put_item
+    backend_cls.update_item = update_item
+
+
 class _KeepAliveHandler:
     """Built lazily: moto's request handler speaking HTTP/1.1, so that a client's connection
     (and the server thread serving it) is reused instead of one per request."""
@@ -235,6 +359,33 @@ class _KeepAliveHandler:
         return KeepAlive
 
 
+class RequestStats:
+    """WSGI middleware: count requests and server time per API action (``X-Amz-Target`` or
+    ``Action``); written as JSON to ``BREAKAWAY_EMULATOR_STATS`` when the emulator stops."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.stats: dict[str, list[float]] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        target = environ.get("HTTP_X_AMZ_TARGET") or environ.get("QUERY_STRING", "")[:40]
+        began = time.perf_counter()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            spent = time.perf_counter() - began
+            with self.lock:
+                entry = self.stats.setdefault(target, [0, 0.0])
+                entry[0] += 1
+                entry[1] += spent
+
+    def write(self, path: str) -> None:
+        rows = {k: {"count": int(v[0]), "total_s": round(v[1], 3)} for k, v in self.stats.items()}
+        with open(path, "w") as f:
+            json.dump(rows, f, indent=2, sort_keys=True)
+
+
 def serve(port: int, host: str = "127.0.0.1") -> None:
     """Serve the moto API on host:port until SIGTERM or SIGINT."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -244,7 +395,11 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
     index_kinesis_shards()
     undo_log_transactions()
     faster_dispatch()
-    app = DomainDispatcherApplication(create_backend_app)
+    indexed_queries()
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    stats_path = os.environ.get("BREAKAWAY_EMULATOR_STATS")
+    if stats_path:
+        app = RequestStats(app)
     server = make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler.build())
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     thread.start()
@@ -253,6 +408,8 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     server.shutdown()
+    if stats_path:
+        app.write(stats_path)
 
 
 def main(argv: list[str] | None = None) -> int:

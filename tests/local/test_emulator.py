@@ -152,3 +152,119 @@ def test_a_transaction_that_succeeds_applies_everything(table: tuple[Any, str]) 
         ]
     )
     assert ddb.scan(TableName=name, Select="COUNT")["Count"] == 25
+
+
+def test_queries_answer_exactly_what_a_scan_says_after_puts_updates_deletes(
+    emulator_url: str,
+) -> None:
+    ddb = client("dynamodb", emulator_url)
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "N"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "byG",
+                "KeySchema": [
+                    {"AttributeName": "g", "KeyType": "HASH"},
+                    {"AttributeName": "r", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+    def item(p: int, s: int, g: str, r: int) -> dict[str, Any]:
+        return {"pk": {"S": f"p{p}"}, "sk": {"S": f"s{s}"}, "g": {"S": g}, "r": {"N": str(r)}}
+
+    # a query before any write builds the index lazily; writes after it keep it current
+    assert (
+        ddb.query(
+            TableName=name,
+            IndexName="byG",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": "a"}},
+        )["Items"]
+        == []
+    )
+    for i in range(30):
+        ddb.put_item(TableName=name, Item=item(i % 5, i, "ab"[i % 2], 100 - i))
+    # move items between index partitions in place, remove one's key, delete some
+    ddb.update_item(
+        TableName=name,
+        Key={"pk": {"S": "p0"}, "sk": {"S": "s0"}},
+        UpdateExpression="SET g = :g",
+        ExpressionAttributeValues={":g": {"S": "b"}},
+    )
+    ddb.update_item(
+        TableName=name,
+        Key={"pk": {"S": "p1"}, "sk": {"S": "s1"}},
+        UpdateExpression="REMOVE g",
+    )
+    ddb.update_item(  # creates a new item straight into partition "c"
+        TableName=name,
+        Key={"pk": {"S": "p9"}, "sk": {"S": "s9"}},
+        UpdateExpression="SET g = :g, r = :r",
+        ExpressionAttributeValues={":g": {"S": "c"}, ":r": {"N": "5"}},
+    )
+    ddb.delete_item(TableName=name, Key={"pk": {"S": "p2"}, "sk": {"S": "s2"}})
+    ddb.put_item(TableName=name, Item=item(3, 3, "c", 1))  # replaced into another partition
+    ddb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": name, "Item": item(4, 99, "a", 7)}}]
+    )
+    everything = ddb.scan(TableName=name)["Items"]
+
+    def keys(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [(i["pk"]["S"], i["sk"]["S"]) for i in items]
+
+    for g in ("a", "b", "c", "zzz"):
+        got = ddb.query(
+            TableName=name,
+            IndexName="byG",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": g}},
+        )["Items"]
+        expected = sorted(
+            (i for i in everything if i.get("g") == {"S": g}), key=lambda i: int(i["r"]["N"])
+        )
+        assert keys(got) == keys(expected), g
+        # the same, a page of 3 at a time, backwards, with a range condition
+        pages: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
+            page = ddb.query(
+                TableName=name,
+                IndexName="byG",
+                KeyConditionExpression="g = :g AND r < :r",
+                ExpressionAttributeValues={":g": {"S": g}, ":r": {"N": "90"}},
+                ScanIndexForward=False,
+                Limit=3,
+                **kwargs,
+            )
+            pages += page["Items"]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        expected_desc = [i for i in reversed(expected) if int(i["r"]["N"]) < 90]
+        assert keys(pages) == keys(expected_desc), g
+    for p in range(6):
+        got = ddb.query(
+            TableName=name,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": f"p{p}"}},
+        )["Items"]
+        expected = sorted(
+            (i for i in everything if i["pk"]["S"] == f"p{p}"), key=lambda i: i["sk"]["S"]
+        )
+        assert keys(got) == keys(expected), p
