@@ -54,8 +54,10 @@ class StackOptions:
     api_port: int = 0
     state_dir: Path = Path(names.LOCAL_STATE_DIR)
     shards: int = 2
-    batch_size: int = 1000
-    batching_window_s: float = 1.0
+    batch_size: int = 10_000
+    """AWS's maximum: each batch then merges everything that arrived while the previous one
+    was written, so a slow local DynamoDB costs visibility, never an ever-growing backlog."""
+    batching_window_s: float = 0.0
     bisect_on_error: bool = True
     maximum_retry_attempts: int = 10
     maximum_record_age_s: int = 3600
