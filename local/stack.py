@@ -64,6 +64,7 @@ class StackOptions:
     archive_interval_s: float = 60.0
     archive_size_bytes: int = 64 * 1024 * 1024
     poll_interval_s: float = 0.25
+    bridge_qos: int = 1
     quiet_handlers: bool = True
     """Powertools: metrics off and WARNING logs in the local stack's output."""
     processor_wrapper: Callable[[Handler], Handler] | None = None
@@ -111,6 +112,7 @@ class LocalStack:
         self.archiver: Archiver | None = None
         self.bridge: RuleBridge | None = None
         self.gateway: Any = None
+        self._saved_env: dict[str, str | None] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -222,9 +224,26 @@ class LocalStack:
         if self.options.quiet_handlers:
             env["POWERTOOLS_METRICS_DISABLED"] = "true"
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        removed = ("AWS_PROFILE", "AWS_SESSION_TOKEN")
+        self._saved_env = {k: os.environ.get(k) for k in (*env, *removed)}
         os.environ.update(env)
-        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        for var in removed:
             os.environ.pop(var, None)
+
+    def _restore_environment(self) -> None:
+        """Give the process back its environment and cold handlers: an in-process stack (the
+        tests run one) must not leave later code pointed at emulators that have stopped."""
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
+        from functions.leaderboard_api import handler as api_handler
+        from functions.stream_processor import handler as processor_handler
+
+        processor_handler.install(None)
+        api_handler.reader.cache_clear()
 
     def _start_components(self, ep: Endpoints, ports: dict[str, int]) -> None:
         from functions.leaderboard_api.handler import handler as api_handler
@@ -270,7 +289,10 @@ class LocalStack:
         self.bridge = RuleBridge(
             kinesis=aws_client("kinesis", ep.aws_endpoint_url),
             config=BridgeConfig(
-                stream_name=ep.stream_name, mqtt_host=ep.mqtt_host, mqtt_port=ep.mqtt_port
+                stream_name=ep.stream_name,
+                mqtt_host=ep.mqtt_host,
+                mqtt_port=ep.mqtt_port,
+                subscription_qos=o.bridge_qos,
             ),
         )
         self.bridge.start()
@@ -292,6 +314,8 @@ class LocalStack:
                 except Exception:
                     log.exception("stopping %s", type(component).__name__)
         self.bridge = self.gateway = self.mapping = self.archiver = None
+        if self._saved_env:
+            self._restore_environment()
         for proc in reversed(self.children):
             procs.stop_process(proc)
         self.children.clear()
