@@ -37,9 +37,12 @@ def run() -> dict[str, Any]:
     transport = os.environ.get("BREAKAWAY_BENCH_TRANSPORT", "mqtt")
     window = float(os.environ.get("BREAKAWAY_BENCH_WINDOW", "0"))
     batch = int(os.environ.get("BREAKAWAY_BENCH_BATCH", "10000"))
+    bridge_qos = int(os.environ.get("BREAKAWAY_BENCH_BRIDGE_QOS", "1"))
     with tempfile.TemporaryDirectory(prefix="breakaway-bench-") as tmp:
         state = Path(tmp) / "state"
-        options = StackOptions(state_dir=state, batching_window_s=window, batch_size=batch)
+        options = StackOptions(
+            state_dir=state, batching_window_s=window, batch_size=batch, bridge_qos=bridge_qos
+        )
         with LocalStack(options) as stack:
             assert stack.endpoints is not None
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -72,6 +75,7 @@ def run() -> dict[str, Any]:
         "shards": options.shards,
         "batch_size": options.batch_size,
         "batching_window_s": window,
+        "bridge_subscription_qos": bridge_qos,
         "iterator_age_p50_s": _r(percentile(ages, 50)),
         "iterator_age_p99_s": _r(age_p99),
         "iterator_age_max_s": _r(max(ages) if ages else None),

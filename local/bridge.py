@@ -42,6 +42,9 @@ class BridgeConfig:
     basic_ingest_prefix: str = BASIC_INGEST_TOPIC_PREFIX
     client_id: str = "breakaway-local-rule"
     linger_s: float = 0.02
+    subscription_qos: int = 1
+    """1: the broker redelivers until the bridge acknowledges (nothing lost if the bridge
+    restarts); 0: no acknowledgement round trip per message (faster on amqtt)."""
     """How long the sender waits to fill a PutRecords call once it has a first entry."""
 
 
@@ -110,15 +113,14 @@ class RuleBridge:
             disable_metrics=True,
         )
         self._connection.connect().result(timeout=20)
+        qos = mqtt.QoS(self.config.subscription_qos)
         future, _ = self._connection.subscribe(
-            self.config.topic_filter, mqtt.QoS.AT_LEAST_ONCE, callback=self.on_message
+            self.config.topic_filter, qos, callback=self.on_message
         )
         future.result(timeout=20)
         ingest = self.config.basic_ingest_prefix + self.config.topic_filter
         try:
-            future, _ = self._connection.subscribe(
-                ingest, mqtt.QoS.AT_LEAST_ONCE, callback=self.on_message
-            )
+            future, _ = self._connection.subscribe(ingest, qos, callback=self.on_message)
             result = future.result(timeout=5)
             if result.get("qos") is None:
                 log.info("broker refused the Basic Ingest subscription %s", ingest)

@@ -172,3 +172,61 @@ def test_archive_holds_every_reading_once_per_delivery_in_the_firehose_layout(
     truth = load_ground_truth(tmp_path / "truth.json")
     distinct = {(json.loads(line)["riderId"], json.loads(line)["second"]) for line in archived}
     assert len(distinct) == sum(r.seconds for r in truth.riders.values())
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.browser
+def test_live_page_in_headless_chromium_shows_the_riders_of_a_running_race(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: run `make browser` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    assert stack.endpoints is not None
+    race_id = "e2e-live-page"
+    result: dict[str, Any] = {}
+    rider = threading.Thread(
+        target=lambda: result.update(
+            report=race(
+                stack,
+                tmp_path,
+                race_id=race_id,
+                transport="mqtt",
+                riders=8,
+                duration=30,
+                time_compression=1.0,
+            )
+        ),
+        daemon=True,
+    )
+    rider.start()
+    try:
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                user_data_dir=str(tmp_path / "chromium-profile"),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+            )
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.goto(f"{stack.endpoints.api_url}?race={race_id}")
+                page.wait_for_function(
+                    "document.querySelectorAll('#rows tr').length === 8", timeout=30_000
+                )
+                shown = page.evaluate(
+                    "() => [...document.querySelectorAll('#rows tr')].map(t => t.dataset.riderId)"
+                )
+                assert rider.is_alive(), "the race was still running when the page showed it"
+                assert errors == []
+            finally:
+                context.close()
+    finally:
+        rider.join(120)
+    assert sorted(shown) == [f"rider-{i:05d}" for i in range(8)]
+    assert result["report"].differences == []
