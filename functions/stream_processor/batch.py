@@ -12,7 +12,6 @@ reports as transient failures become ``batchItemFailures``.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import sys
 from collections.abc import Callable
@@ -51,7 +50,7 @@ class TelemetryKinesisRecord(BaseModel):
 
 def decode(data: str) -> bytes:
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = binascii.a2b_base64(data, strict_mode=True)  # b64decode(validate=True), minus 1 us
     except binascii.Error as exc:
         raise ContractError(f"data: not valid base64 ({exc})") from None
     if len(raw) > MAX_READING_BYTES:
