@@ -103,6 +103,10 @@ class InMemoryStandingsStore:
             and s.points > points
         )
 
+    def ranks(self, race_id: str, class_id: int | None, points: Sequence[int]) -> list[int]:
+        self._count("ranks")
+        return [self.rank(race_id, class_id, p) for p in points]
+
     def put_result(self, result: FinalResult) -> FinalResult:
         self._count("put_result")
         key = RiderKey(result.race_id, result.rider_id)

@@ -64,6 +64,10 @@ class StandingsStore(Protocol):
         """Standard competition rank of ``points``: 1 + riders with strictly more points."""
         ...
 
+    def ranks(self, race_id: str, class_id: int | None, points: Sequence[int]) -> list[int]:
+        """:meth:`rank` of each of ``points``, reading the ranking once for all of them."""
+        ...
+
     def put_result(self, result: FinalResult) -> FinalResult:
         """Store the result unless one is stored already; return the stored one. Counts the
         rider as finished in the race record exactly once."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from statistics import fmean
 from typing import Any
@@ -41,7 +40,7 @@ from functions.stream_processor.logic import BatchOutcome, Finisher, StreamProce
 from shared import names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG, DynamoStandingsStore
 from shared.ports import DeadLetterSink, Notifier, StandingsStore, TransientError
-from shared.standings import RiderKey
+from shared.standings import FinalResult
 
 logger = Logger(service=names.POWERTOOLS_SERVICE_PROCESSOR)
 tracer = Tracer(service=names.POWERTOOLS_SERVICE_PROCESSOR)
@@ -80,25 +79,27 @@ def publish_metrics(outcome: BatchOutcome[Any]) -> None:
         )
 
 
+FINISH_KEY = "[race_id, rider_id]"
+"""A rider finishes once: the idempotency key is the rider, whatever the ranks computed."""
+
+
 def idempotent_finisher(
     store: StandingsStore,
     notifier: Notifier,
     persistence: DynamoDBPersistenceLayer,
     config: IdempotencyConfig,
-    clock_ms: Callable[[], int] = now_ms,
 ) -> Finisher:
     """Finish a rider exactly once: the Powertools idempotency utility keyed on the rider."""
 
     @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="rider", persistence_store=persistence, config=config
+        data_keyword_argument="result", persistence_store=persistence, config=config
     )
-    def finish(rider: dict[str, str]) -> dict[str, Any]:
-        key = RiderKey(rider["raceId"], rider["riderId"])
-        return asdict(finish_rider(store, notifier, key, clock_ms()))
+    def finish(result: dict[str, Any]) -> dict[str, Any]:
+        return asdict(finish_rider(store, notifier, FinalResult(**result)))
 
-    def call(key: RiderKey) -> object:
+    def call(result: FinalResult) -> object:
         try:
-            return finish(rider={"raceId": key.race_id, "riderId": key.rider_id})
+            return finish(result=asdict(result))
         except (IdempotencyAlreadyInProgressError, IdempotencyPersistenceLayerError) as exc:
             raise TransientError(f"idempotency: {exc}") from exc
 
@@ -132,7 +133,9 @@ def build_runtime(
         notifier = LogNotifier(logger)
     else:
         notifier = NoNotifier()
-    config = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_seconds)
+    config = IdempotencyConfig(
+        event_key_jmespath=FINISH_KEY, expires_after_seconds=settings.idempotency_ttl_seconds
+    )
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.idempotency_table, boto3_client=session.client("dynamodb")
     )

@@ -8,8 +8,9 @@ Per batch:
 3. :func:`shared.standings.merge` counts only the seconds not counted yet;
 4. each changed rider is written once, on condition that the stored version is the one merged
    from; on a conflict the stored standing comes back with the failure and is merged again;
-5. the race record moves forward; riders whose ``final`` reading is counted are finished
-   (exactly once, by the idempotent ``finish`` the handler wires in).
+5. the race record moves forward; riders whose ``final`` reading is in the batch are finished:
+   their ranks are read once for all of them, then each is finished exactly once by the
+   idempotent ``finish`` the handler wires in.
 
 Anything transient is reported per record, at the first record of the rider (or race) it
 concerns, so that Lambda retries from there; the records after it come again and count nothing.
@@ -98,7 +99,8 @@ class StandingsCache:
         self._items.clear()
 
 
-Finisher = Callable[[RiderKey], object]
+Finisher = Callable[[FinalResult], object]
+"""Stores the result and announces it, exactly once per rider (see :func:`finish_rider`)."""
 
 
 class StreamProcessor(Generic[H]):
@@ -140,16 +142,56 @@ class StreamProcessor(Generic[H]):
         written = [k for k in groups if k not in failed_riders]
         self._record_activity(groups, written, out)
 
+        finals: dict[RiderKey, Delivery[H]] = {}
         for key in written:
-            for d in groups[key]:
-                if d.reading.is_final:
-                    try:
-                        self.finish(key)
-                        out.finished += 1
-                    except TransientError as exc:
-                        out.failed.append((d.handle, f"finish {key.rider_id}: {exc}"))
-                    break
+            final = next((d for d in groups[key] if d.reading.is_final), None)
+            if final is not None:
+                finals[key] = final
+        if finals:
+            self._finish(finals, now, out)
         return out
+
+    def _finish(self, finals: dict[RiderKey, Delivery[H]], now: int, out: BatchOutcome[H]) -> None:
+        """Finish every rider whose ``final`` reading is in the batch (already counted, or
+        counted before: a replay must still finish a rider whose finish failed)."""
+        by_race: dict[str, list[Standing]] = {}
+        for key in finals:
+            standing = self.cache.get(key)
+            if standing is not None:
+                by_race.setdefault(key.race_id, []).append(standing)
+            else:  # not loaded: its load failed, so it is already reported
+                continue
+        for race_id, standings in by_race.items():
+            try:
+                overall = self.store.ranks(race_id, None, [s.points for s in standings])
+                in_class: dict[RiderKey, int] = {}
+                for class_id in sorted({s.class_id for s in standings}):
+                    members = [s for s in standings if s.class_id == class_id]
+                    ranks = self.store.ranks(race_id, class_id, [s.points for s in members])
+                    in_class.update((s.key, r) for s, r in zip(members, ranks, strict=True))
+            except TransientError as exc:
+                out.failed.extend(
+                    (finals[s.key].handle, f"rank at finish: {exc}") for s in standings
+                )
+                continue
+            for s, rank_overall in zip(standings, overall, strict=True):
+                result = FinalResult(
+                    race_id=s.race_id,
+                    rider_id=s.rider_id,
+                    name=s.name,
+                    class_id=s.class_id,
+                    points=s.points,
+                    seconds=s.seconds,
+                    last_second=s.last_second,
+                    rank_overall=rank_overall,
+                    rank_class=in_class[s.key],
+                    finished_at=now,
+                )
+                try:
+                    self.finish(result)
+                    out.finished += 1
+                except TransientError as exc:
+                    out.failed.append((finals[s.key].handle, f"finish {s.rider_id}: {exc}"))
 
     def _write_standings(
         self, groups: dict[RiderKey, list[Delivery[H]]], now: int, out: BatchOutcome[H]
@@ -196,7 +238,9 @@ class StreamProcessor(Generic[H]):
                 loaded = {}
                 failed.update((k, f"load: {exc}") for k in unseen)
             for k in unseen:
-                known[k] = loaded.get(k)
+                found = known[k] = loaded.get(k)
+                if found is not None:
+                    self.cache.put(found)
         return known
 
     def _save(
@@ -259,30 +303,13 @@ class StreamProcessor(Generic[H]):
             out.failed.extend((h, f"race {race}: {exc}") for race, h in first.items())
 
 
-def finish_rider(
-    store: StandingsStore, notifier: Notifier, rider: RiderKey, now_ms: int
-) -> FinalResult:
-    """Record the rider's final result (rank overall and in class at finish) and announce it.
+def finish_rider(store: StandingsStore, notifier: Notifier, result: FinalResult) -> FinalResult:
+    """Record the rider's final result and announce it.
 
     Not idempotent by itself (the notification is a side effect): the handler wraps it in the
     Powertools idempotency utility keyed on (raceId, riderId). The result record is written
     only if absent, so a retry after a failed notification announces the stored result.
     """
-    standing = store.get_standing(rider)
-    if standing is None:
-        raise TransientError(f"no standing yet for {rider.race_id}/{rider.rider_id}")
-    result = FinalResult(
-        race_id=standing.race_id,
-        rider_id=standing.rider_id,
-        name=standing.name,
-        class_id=standing.class_id,
-        points=standing.points,
-        seconds=standing.seconds,
-        last_second=standing.last_second,
-        rank_overall=store.rank(standing.race_id, None, standing.points),
-        rank_class=store.rank(standing.race_id, standing.class_id, standing.points),
-        finished_at=now_ms,
-    )
     stored = store.put_result(result)
     notifier.publish(stored)
     return stored

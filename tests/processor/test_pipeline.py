@@ -300,3 +300,40 @@ def test_a_rider_creation_that_took_effect_but_answered_an_error_counts_the_ride
     assert aws.invoke(redeliver_after_failure(batch, response)) == {"batchItemFailures": []}
     assert aws.standings() == {"ann": (points(90, 50), 1, 0), "bob": (points(90, 50), 1, 0)}
     assert aws.race().riders == 2
+
+
+def test_riders_finishing_together_are_ranked_with_one_read_of_each_ranking(aws: Aws) -> None:
+    # (cadence, resistance, class): ties on points overall and inside class 2.
+    riders = {
+        "a": (120, 90, 1),
+        "b": (100, 80, 2),
+        "c": (100, 80, 2),
+        "d": (100, 80, 1),
+        "e": (60, 20, 2),
+        "f": (200, 100, 1),
+    }
+    finals = [
+        kinesis_record(reading(r, 0, cad, res, class_id=cls, event="final"), i)
+        for i, (r, (cad, res, cls)) in enumerate(riders.items())
+    ]
+    aws.faults.calls.clear()
+
+    assert aws.invoke(finals) == {"batchItemFailures": []}
+
+    ranks = {}
+    for r in riders:
+        result = aws.result(r)
+        assert result is not None
+        ranks[r] = (result.rank_overall, result.rank_class)
+    assert ranks == {
+        "f": (1, 1),
+        "a": (2, 2),
+        "b": (3, 1),
+        "c": (3, 1),
+        "d": (3, 3),
+        "e": (6, 3),
+    }
+    # One query per ranking-index shard, overall and for each class present: not per rider.
+    assert aws.faults.calls["Query"] == 52 * 3
+    assert len(aws.notifications()) == 6
+    assert aws.race().finished == 6

@@ -12,6 +12,7 @@ Two kinds of fault, registered first on a boto3 session's events so they run bef
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,8 @@ class FaultInjector:
     def __init__(self) -> None:
         self.rules: list[Rule] = []
         self.injected = 0
+        self.calls: Counter[str] = Counter()
+        """Every API call made through the session, by operation (``Query``, ``PutItem``...)."""
 
     def attach(self, events: Any) -> None:
         events.register_first("before-call", self._before_call)
@@ -76,6 +79,7 @@ class FaultInjector:
         return None
 
     def _before_call(self, model: Any, params: Any, **_: Any) -> tuple[Any, Any] | None:
+        self.calls[model.name] += 1
         rule = self._match(model.name, json.dumps(params, default=str), lost=False)
         if rule is None:
             return None
