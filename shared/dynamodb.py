@@ -219,6 +219,8 @@ class DynamoStandingsStore:
 
     # -- writes ----------------------------------------------------------------------------
     def save(self, standings: Sequence[Standing]) -> list[WriteResult]:
+        if any(s.version < 1 for s in standings):
+            raise ValueError("a standing to save carries its next version (1 creates it)")
         results: dict[RiderKey, WriteResult] = {}
         creates = [s for s in standings if s.version == 1]
         updates = [s for s in standings if s.version > 1]
@@ -284,6 +286,7 @@ class DynamoStandingsStore:
                         ]
                     raise
                 reasons = exc.response.get("CancellationReasons", [])
+                reasons = reasons + [{}] * (len(pending) - len(reasons))  # none given: retry
                 still: list[Standing] = []
                 for s, reason in zip(pending, reasons, strict=False):
                     if reason.get("Code") == "ConditionalCheckFailed":
