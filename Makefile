@@ -42,7 +42,7 @@ test-fast: setup ## unit and integration tests only (no synth, no browser, no en
 lint: setup ## ruff and mypy
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy shared functions simulator local infra app.py
+	$(RUN) mypy shared functions simulator local infra benchmarks app.py
 
 format: setup ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
