@@ -34,50 +34,28 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local.lambda_context import ACCOUNT_ID, LambdaContext
+from shared.names import LOCAL_REGION
+
 Handler = Callable[[dict[str, Any], Any], Any]
 
-ACCOUNT_ID = "123456789012"
 API_ID = "local"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 """API Gateway's payload limit."""
 BINARY_TYPES = ("application/octet-stream", "image/", "application/zip", "application/gzip")
 
 
-@dataclass
-class LocalContext:
-    """The attributes of the Lambda context object that handlers (and Powertools) read."""
-
-    function_name: str = "leaderboard-api"
-    memory_limit_in_mb: int = 256
-    function_version: str = "$LATEST"
-    timeout_s: float = 29.0
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    _deadline: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_s
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{self.function_name}"
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
-
-    @property
-    def log_stream_name(self) -> str:
-        return f"local/[{self.function_version}]{self.aws_request_id[:8]}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+def LocalContext() -> LambdaContext:  # noqa: N802 - used like the class it stands for
+    """The Lambda context of one API invocation: API Gateway's 29 s integration timeout."""
+    return LambdaContext(
+        function_name="leaderboard-api", region=LOCAL_REGION, timeout_s=29.0, memory_limit_in_mb=256
+    )
 
 
 PROXY_RESOURCE = "/{proxy+}"

@@ -142,8 +142,8 @@ def test_buffer_interval_flushes_a_small_buffer(
     )
     archiver.start()
     try:
+        start = time.monotonic()  # before the put: the archiver may read it before put returns
         kinesis.put_record(StreamName=stream, Data=reading("race-a", "x", 0), PartitionKey="x")
-        start = time.monotonic()
         wait_for(lambda: archiver.objects_written == 1)
         assert time.monotonic() - start >= 0.9
     finally:
