@@ -212,14 +212,14 @@ def run_recipe(events: list[dict[str, Any]]) -> tuple[Counter[str], dict[str, tu
 
 
 def cpu_per_reading(events: list[str], make: Callable[[], Callable[[Any], Any]]) -> float:
-    """Best of three: CPU seconds spent in the processing ``make`` builds, over all events.
+    """Best of five: CPU seconds spent in the processing ``make`` builds, over all events.
 
     Events are kept as JSON text and decoded one at a time outside the timed part, as the Lambda
     runtime hands a function one decoded event: holding every decoded batch in memory at once
     would make each garbage collection walk a heap no execution environment ever has.
     """
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):
         invoke = make()
         spent = 0.0
         for text in events:

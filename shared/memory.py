@@ -8,6 +8,7 @@ DynamoDB write does.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -105,7 +106,12 @@ class InMemoryStandingsStore:
 
     def ranks(self, race_id: str, class_id: int | None, points: Sequence[int]) -> list[int]:
         self._count("ranks")
-        return [self.rank(race_id, class_id, p) for p in points]
+        ahead = sorted(
+            s.points
+            for s in self.standings.values()
+            if s.race_id == race_id and (class_id is None or s.class_id == class_id)
+        )
+        return [1 + len(ahead) - bisect_right(ahead, p) for p in points]
 
     def put_result(self, result: FinalResult) -> FinalResult:
         self._count("put_result")

@@ -101,21 +101,24 @@ def merge(current: Standing | None, readings: Iterable[Telemetry], now_ms: int) 
     last_second = base.last_second
     last_device_ts = base.last_device_ts
     name, class_id = base.name, base.class_id
+    race_id, rider_id = base.race_id, base.rider_id
     applied: list[Telemetry] = []
-    for r in readings:
-        if r.race_id != base.race_id or r.rider_id != base.rider_id:
+    for r in readings:  # the hot loop of the processor: locals, no calls but the scoring
+        if r.rider_id != rider_id or r.race_id != race_id:
             raise ValueError(f"reading for {r.race_id}/{r.rider_id} merged into {base.key}")
-        bit = 1 << r.second
+        second = r.second
+        bit = 1 << second
         if counted & bit:
             continue
         counted |= bit
         points += reading_points(r)
         seconds += 1
         applied.append(r)
-        if r.second >= last_second:
-            last_second = r.second
+        if second >= last_second:
+            last_second = second
             name, class_id = r.name, r.class_id
-        last_device_ts = max(last_device_ts, r.device_timestamp)
+        if r.device_timestamp > last_device_ts:  # noqa: PLR1730 - no call in the hot loop
+            last_device_ts = r.device_timestamp
     if not applied:
         return Merge(standing=base, applied=(), duplicates=len(readings))
     merged = Standing(

@@ -202,7 +202,7 @@ class StreamProcessor(Generic[H]):
         for key, ds in groups.items():
             if key in failed:
                 continue
-            m = merge(known[key], (d.reading for d in ds), now)
+            m = merge(known[key], [d.reading for d in ds], now)
             if m.changed:
                 pending[key] = m
             else:
@@ -269,7 +269,7 @@ class StreamProcessor(Generic[H]):
                     self.cache.put(r.current)
                 else:
                     self.cache.drop(r.key)
-                again = merge(r.current, (d.reading for d in groups[r.key]), now)
+                again = merge(r.current, [d.reading for d in groups[r.key]], now)
                 if again.changed:
                     retry[r.key] = again
                 else:
