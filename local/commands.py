@@ -12,20 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local.cli import CliError
+from local.cli import CliError, bounded
 from shared import names
 
 STOP_TIMEOUT_S = 60.0
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text} is not a port number (0-65535)")
-    return value
+_port = bounded(int, 0, 65535, noun="a port number", out_of_range="is not a port number (0-65535)")
 
 
 def register(subparsers: Any) -> None:

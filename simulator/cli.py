@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local.cli import CliError
+from local.cli import CliError, bounded
 from shared.contract import CLASS_IDS, ID_PATTERN, MAX_RACE_SECONDS
 from shared.names import (
     LOCAL_ENDPOINTS_FILE,
@@ -31,44 +31,10 @@ CONNECTION_HEADROOM = 0.9
 """Auto-sized MQTT pools keep each connection at 90% of its publish limit."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
-    return value
+_positive_int = bounded(int, 1, noun="a whole number", out_of_range="must be at least 1")
+_non_negative_int = bounded(int, 0, noun="a whole number", out_of_range="must be 0 or more")
+_fraction = bounded(float, 0.0, 1.0, noun="a number", out_of_range="must be between 0 and 1")
+_non_negative_float = bounded(float, 0.0, noun="a number", out_of_range="must be 0 or more")
 
 
 def _race_id(text: str) -> str:
