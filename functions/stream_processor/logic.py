@@ -155,12 +155,16 @@ class StreamProcessor(Generic[H]):
         """Finish every rider whose ``final`` reading is in the batch (already counted, or
         counted before: a replay must still finish a rider whose finish failed)."""
         by_race: dict[str, list[Standing]] = {}
-        for key in finals:
-            standing = self.cache.get(key)
-            if standing is not None:
-                by_race.setdefault(key.race_id, []).append(standing)
-            else:  # not loaded: its load failed, so it is already reported
+        for key, final in finals.items():
+            try:  # just written or just loaded, so cached; the store if the cache let it go
+                standing = self.cache.get(key) or self.store.get_standing(key)
+            except TransientError as exc:
+                out.failed.append((final.handle, f"finish {key.rider_id}: {exc}"))
                 continue
+            if standing is None:
+                out.failed.append((final.handle, f"finish {key.rider_id}: no standing stored"))
+                continue
+            by_race.setdefault(key.race_id, []).append(standing)
         for race_id, standings in by_race.items():
             try:
                 overall = self.store.ranks(race_id, None, [s.points for s in standings])
