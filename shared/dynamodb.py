@@ -135,34 +135,41 @@ class DynamoStandingsStore:
         item = response.get("Item")
         return items.standing_from_item(item) if item else None
 
+    def _ranked_above(
+        self, race_id: str, class_id: int | None, shard: int, bound: str, **read: Any
+    ) -> Iterator[dict[str, Any]]:
+        """The pages of one ranking shard's entries with ``rankSk < bound`` (ranked above it);
+        ``read`` says what to read of them (``Select=COUNT``, a projection)."""
+        index, pk_name, pk = self._rank_partition(race_id, class_id, shard)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#pk = :pk AND #sk < :bound",
+            "ExpressionAttributeNames": {"#pk": pk_name, "#sk": keys.INDEX_RANK_SK},
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":bound": {"S": bound}},
+            **read,
+        }
+        while True:
+            try:
+                response: dict[str, Any] = self._db.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                if is_transient(exc):
+                    raise TransientError(f"rank query: {exc}") from exc
+                raise
+            yield response
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
     def rank(self, race_id: str, class_id: int | None, points: int) -> int:
         """1 + the riders with strictly more points: a COUNT query per index shard that reads
         only the index entries ranked above ``points``."""
         bound = keys.rank_sk_points_bound(points)
 
         def count(shard: int) -> int:
-            index, pk_name, pk = self._rank_partition(race_id, class_id, shard)
-            total = 0
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": index,
-                "KeyConditionExpression": "#pk = :pk AND #sk < :bound",
-                "ExpressionAttributeNames": {"#pk": pk_name, "#sk": keys.INDEX_RANK_SK},
-                "ExpressionAttributeValues": {":pk": {"S": pk}, ":bound": {"S": bound}},
-                "Select": "COUNT",
-            }
-            while True:
-                try:
-                    response = self._db.query(**kwargs)
-                except (ClientError, BotoCoreError) as exc:
-                    if is_transient(exc):
-                        raise TransientError(f"rank query: {exc}") from exc
-                    raise
-                total += int(response.get("Count", 0))
-                last = response.get("LastEvaluatedKey")
-                if not last:
-                    return total
-                kwargs["ExclusiveStartKey"] = last
+            pages = self._ranked_above(race_id, class_id, shard, bound, Select="COUNT")
+            return sum(int(page.get("Count", 0)) for page in pages)
 
         counts: list[int] = self._map(count, list(range(keys.RANK_SHARDS)))
         return 1 + sum(counts)
@@ -177,31 +184,12 @@ class DynamoStandingsStore:
         bound = keys.rank_sk_points_bound(min(points))
 
         def above(shard: int) -> list[int]:
-            index, pk_name, pk = self._rank_partition(race_id, class_id, shard)
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": index,
-                "KeyConditionExpression": "#pk = :pk AND #sk < :bound",
-                "ExpressionAttributeNames": {"#pk": pk_name, "#sk": keys.INDEX_RANK_SK},
-                "ExpressionAttributeValues": {":pk": {"S": pk}, ":bound": {"S": bound}},
-                "ProjectionExpression": "#sk",
-            }
-            found: list[int] = []
-            while True:
-                try:
-                    response = self._db.query(**kwargs)
-                except (ClientError, BotoCoreError) as exc:
-                    if is_transient(exc):
-                        raise TransientError(f"rank query: {exc}") from exc
-                    raise
-                found.extend(
-                    keys.points_from_rank_sk(item[keys.INDEX_RANK_SK]["S"])
-                    for item in response.get("Items", [])
-                )
-                last = response.get("LastEvaluatedKey")
-                if not last:
-                    return found
-                kwargs["ExclusiveStartKey"] = last
+            pages = self._ranked_above(race_id, class_id, shard, bound, ProjectionExpression="#sk")
+            return [
+                keys.points_from_rank_sk(item[keys.INDEX_RANK_SK]["S"])
+                for page in pages
+                for item in page.get("Items", [])
+            ]
 
         per_shard: list[list[int]] = self._map(above, list(range(keys.RANK_SHARDS)))
         ahead = sorted(p for shard in per_shard for p in shard)

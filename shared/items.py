@@ -32,10 +32,11 @@ def bitmap_int(data: bytes) -> int:
     return int.from_bytes(data, "little")
 
 
-def standing_attributes(s: Standing) -> Item:
-    """The non-key attributes of a standing, index keys included (version excluded)."""
+def standing_item(s: Standing, expires_at: int) -> Item:
+    """The whole stored item of a standing, index keys included, at ``s.version``."""
     shard = keys.rank_shard(s.rider_id)
     return {
+        **{k: _s(v) for k, v in keys.standing_key(s.race_id, s.rider_id).items()},
         "raceId": _s(s.race_id),
         "riderId": _s(s.rider_id),
         "name": _s(s.name),
@@ -49,14 +50,6 @@ def standing_attributes(s: Standing) -> Item:
         keys.INDEX_OVERALL_PK: _s(keys.overall_rank_pk(s.race_id, shard)),
         keys.INDEX_CLASS_PK: _s(keys.class_rank_pk(s.race_id, s.class_id, shard)),
         keys.INDEX_RANK_SK: _s(keys.rank_sk(s.points, s.rider_id)),
-    }
-
-
-def standing_item(s: Standing, expires_at: int) -> Item:
-    """The whole stored item of a standing at its *stored* version."""
-    return {
-        **{k: _s(v) for k, v in keys.standing_key(s.race_id, s.rider_id).items()},
-        **standing_attributes(s),
         "ver": _n(s.version),
         keys.TTL_ATTRIBUTE: _n(expires_at),
     }

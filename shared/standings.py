@@ -137,14 +137,6 @@ def merge(current: Standing | None, readings: Iterable[Telemetry], now_ms: int) 
     return Merge(standing=merged, applied=tuple(applied), duplicates=len(readings) - len(applied))
 
 
-def group_by_rider(readings: Iterable[Telemetry]) -> dict[RiderKey, list[Telemetry]]:
-    """Readings per rider, each list in delivery order."""
-    groups: dict[RiderKey, list[Telemetry]] = {}
-    for r in readings:
-        groups.setdefault(RiderKey(r.race_id, r.rider_id), []).append(r)
-    return groups
-
-
 @dataclass(frozen=True, slots=True)
 class RaceRecord:
     """The race record (``sk = RACE``)."""
