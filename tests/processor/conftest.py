@@ -18,6 +18,7 @@ from moto.iotdata.models import iotdata_backends
 
 from functions.stream_processor import handler as processor_handler
 from functions.stream_processor.config import ProcessorSettings
+from local.lambda_context import LambdaContext
 from shared import items, keys
 from shared.contract import Telemetry
 from shared.standings import FinalResult, RaceRecord, Standing
@@ -104,20 +105,9 @@ def event(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"Records": list(records)}
 
 
-@dataclass
-class LambdaContextStub:
-    function_name: str = "breakaway-stream-processor"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:breakaway-stream-processor"
-    )
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-    log_group_name: str = "/aws/lambda/breakaway-stream-processor"
-    log_stream_name: str = "2026/11/22/[$LATEST]abc"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+def LambdaContextStub() -> LambdaContext:
+    """The context Lambda passes, as the local stack builds it."""
+    return LambdaContext(function_name="breakaway-stream-processor", region=REGION)
 
 
 @dataclass
