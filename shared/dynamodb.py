@@ -1,18 +1,19 @@
 """The DynamoDB adapter of the standings store (AWS, and the local stack's emulator).
 
-Write path, per batch:
-* riders already stored: one conditional ``PutItem`` each (``ver = :expected``), run on a
-  small thread pool; a failed condition returns the stored item
-  (``ReturnValuesOnConditionCheckFailure=ALL_OLD``) so the caller re-merges without a read;
-* riders new to the race: ``TransactWriteItems`` of up to 99 creations plus one race-record
-  update that counts them (riders and per-class counts stay exact under retries).
+Write path, per batch: the changed standings go out in ``TransactWriteItems`` of up to 100,
+each a whole-item ``Put`` on its own condition (``ver = :expected``, or for a rider new to
+the race ``attribute_not_exists``), with ``ReturnValuesOnConditionCheckFailure=ALL_OLD`` so a
+conflict comes back with what is stored and the caller re-merges without a read. New riders
+are written together with one race-record update that counts them, so rider and per-class
+counts stay exact under retries. Why transactions and not one ``PutItem`` per rider:
+``docs/decisions.md`` ("Standings are written in conditional transactions of 100").
 """
 
 from __future__ import annotations
 
 import time
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ TRANSIENT_CODES = frozenset(
 )
 BATCH_GET_LIMIT = 100
 TRANSACT_LIMIT = 100
+TRANSACT_ATTEMPTS = 4
 DEFAULT_CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=2,
@@ -56,6 +58,10 @@ def is_transient(exc: Exception) -> bool:
     if isinstance(exc, ClientError):
         return error_code(exc) in TRANSIENT_CODES
     return isinstance(exc, BotoCoreError)
+
+
+def _transient(standings: Sequence[Standing], error: str) -> list[WriteResult]:
+    return [WriteResult(s.key, WriteStatus.TRANSIENT, error=error) for s in standings]
 
 
 def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -213,65 +219,57 @@ class DynamoStandingsStore:
         creates = [s for s in standings if s.version == 1]
         updates = [s for s in standings if s.version > 1]
         for chunk in _chunks(creates, TRANSACT_LIMIT - 1):
-            for r in self._create(chunk):
+            for r in self._transact(chunk, self._count_riders):
                 results[r.key] = r
-        for r in self._map(self._update, updates):
-            results[r.key] = r
+        for chunk_results in self._map(self._transact, list(_chunks(updates, TRANSACT_LIMIT))):
+            for r in chunk_results:
+                results[r.key] = r
         return [results[s.key] for s in standings]
 
-    def _update(self, s: Standing) -> WriteResult:
-        """Replace the whole standing (this function is its only writer) if unchanged since."""
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=items.standing_item(s, self._expires_at()),
-                ConditionExpression="#ver = :expected",
-                ExpressionAttributeNames={"#ver": "ver"},
-                ExpressionAttributeValues={":expected": {"N": str(s.version - 1)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                item: Any = exc.response.get("Item")
-                current = items.standing_from_item(item) if item else None
-                return WriteResult(s.key, WriteStatus.CONFLICT, current=current)
-            if is_transient(exc):
-                return WriteResult(s.key, WriteStatus.TRANSIENT, error=str(exc))
-            raise
-        except BotoCoreError as exc:
-            return WriteResult(s.key, WriteStatus.TRANSIENT, error=str(exc))
-        return WriteResult(s.key, WriteStatus.OK)
+    def _put_action(self, s: Standing, expires_at: int) -> dict[str, Any]:
+        """Replace the whole standing if it is the version merged from (or, for version 1,
+        if it does not exist yet); a failed condition returns what is stored."""
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": items.standing_item(s, expires_at),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if s.version == 1:
+            put["ConditionExpression"] = "attribute_not_exists(#pk)"
+            put["ExpressionAttributeNames"] = {"#pk": keys.PK}
+        else:
+            put["ConditionExpression"] = "#ver = :expected"
+            put["ExpressionAttributeNames"] = {"#ver": "ver"}
+            put["ExpressionAttributeValues"] = {":expected": {"N": str(s.version - 1)}}
+        return {"Put": put}
 
-    def _create(self, chunk: Sequence[Standing]) -> list[WriteResult]:
-        """Create new standings and count them in their race record, all or nothing."""
+    def _transact(
+        self,
+        chunk: Sequence[Standing],
+        extra: Callable[[Sequence[Standing], int], list[dict[str, Any]]] | None = None,
+    ) -> list[WriteResult]:
+        """Write up to 100 standings in one ``TransactWriteItems``, each on its condition.
+
+        A cancelled transaction wrote nothing: the standings whose condition failed come back
+        as conflicts (with what is stored), the rest are sent again in a smaller transaction.
+        ``extra`` adds actions for the standings being written (the race counters of new
+        riders), so they take effect exactly when those standings do.
+        """
         pending = list(chunk)
         done: list[WriteResult] = []
-        for attempt in range(4):
+        for attempt in range(TRANSACT_ATTEMPTS):
             if not pending:
                 break
             expires_at = self._expires_at()
-            actions: list[dict[str, Any]] = [
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": items.standing_item(s, expires_at),
-                        "ConditionExpression": "attribute_not_exists(#pk)",
-                        "ExpressionAttributeNames": {"#pk": keys.PK},
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                }
-                for s in pending
-            ]
-            actions.extend(self._count_riders(pending, expires_at))
+            actions = [self._put_action(s, expires_at) for s in pending]
+            if extra is not None:
+                actions.extend(extra(pending, expires_at))
             try:
                 self._db.transact_write_items(TransactItems=actions)
             except ClientError as exc:
                 if error_code(exc) != "TransactionCanceledException":
                     if is_transient(exc):
-                        return done + [
-                            WriteResult(s.key, WriteStatus.TRANSIENT, error=str(exc))
-                            for s in pending
-                        ]
+                        return done + _transient(pending, str(exc))
                     raise
                 reasons = exc.response.get("CancellationReasons", [])
                 reasons = reasons + [{}] * (len(pending) - len(reasons))  # none given: retry
@@ -283,20 +281,15 @@ class DynamoStandingsStore:
                         done.append(WriteResult(s.key, WriteStatus.CONFLICT, current=current))
                     else:
                         still.append(s)
+                if len(still) == len(pending):  # throttled or in conflict with another writer
+                    time.sleep(0.02 * 2**attempt)
                 pending = still
-                time.sleep(0.02 * 2**attempt)
                 continue
             except BotoCoreError as exc:
-                return done + [
-                    WriteResult(s.key, WriteStatus.TRANSIENT, error=str(exc)) for s in pending
-                ]
+                return done + _transient(pending, str(exc))
             done.extend(WriteResult(s.key, WriteStatus.OK) for s in pending)
             pending = []
-        done.extend(
-            WriteResult(s.key, WriteStatus.TRANSIENT, error="transaction kept conflicting")
-            for s in pending
-        )
-        return done
+        return done + _transient(pending, "transaction kept being cancelled")
 
     def _count_riders(self, created: Sequence[Standing], expires_at: int) -> list[dict[str, Any]]:
         by_race: dict[str, dict[int, int]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.standings import RiderKey
 from shared.scoring import points
 from tests.processor.conftest import (
     Aws,
@@ -189,7 +190,9 @@ def test_records_of_two_races_update_both_race_records(aws: Aws) -> None:
     assert (aws.race("race-2").riders, aws.race("race-2").class_counts[6]) == (2, 2)
 
 
-def test_a_throttled_write_is_retried_from_the_lowest_failed_record(aws: Aws) -> None:
+def test_a_throttled_transaction_fails_its_riders_and_is_retried_from_the_lowest(
+    aws: Aws,
+) -> None:
     riders = ("ann", "bob", "cid")
     aws.invoke([kinesis_record(reading(r, 0, 90, 50), i) for i, r in enumerate(riders)])
     batch = [
@@ -197,26 +200,61 @@ def test_a_throttled_write_is_retried_from_the_lowest_failed_record(aws: Aws) ->
         for s in (1, 2)
         for i, r in enumerate(riders)
     ]
-    # bob's write is throttled past the SDK's own retries: nothing of it is written.
-    aws.faults.fail("PutItem", contains="RIDER#bob")
+    # bob's partition throttles on every attempt: the transaction that writes all three
+    # riders is cancelled each time, so none of them is written.
+    aws.faults.cancel(contains="RIDER#bob", times=4)
 
     response = aws.invoke(batch)
 
     assert response == {
-        "batchItemFailures": [{"itemIdentifier": batch[1]["kinesis"]["sequenceNumber"]}]
+        "batchItemFailures": [{"itemIdentifier": r["kinesis"]["sequenceNumber"]} for r in batch[:3]]
     }
-    assert aws.faults.injected == 1
-    assert aws.standings() == {
-        "ann": (points(90, 50) + 2 * points(100, 60), 3, 2),
-        "bob": (points(90, 50), 1, 0),
-        "cid": (points(90, 50) + 2 * points(100, 60), 3, 2),
-    }
-    # Lambda retries from bob's first record: cid's and ann's records after it come again.
+    assert aws.faults.injected == 4
+    assert aws.standings() == {r: (points(90, 50), 1, 0) for r in riders}
+    # Lambda retries from ann's first record: the whole batch comes again.
     retry = redeliver_after_failure(batch, response)
-    assert len(retry) == 5
+    assert len(retry) == 6
     assert aws.invoke(retry) == {"batchItemFailures": []}
     expected = points(90, 50) + 2 * points(100, 60)
     assert aws.standings() == {r: (expected, 3, 2) for r in riders}
+
+
+def test_a_transaction_cancelled_once_is_sent_again_within_the_invocation(aws: Aws) -> None:
+    riders = ("ann", "bob")
+    aws.invoke([kinesis_record(reading(r, 0), i) for i, r in enumerate(riders)])
+    aws.faults.cancel(contains="RIDER#bob", times=1)
+
+    response = aws.invoke([kinesis_record(reading(r, 1), 10 + i) for i, r in enumerate(riders)])
+
+    assert response == {"batchItemFailures": []}
+    assert aws.faults.calls["TransactWriteItems"] == 3  # creation, cancelled, sent again
+    assert aws.standings() == {r: (2 * points(90, 50), 2, 1) for r in riders}
+
+
+def test_a_stale_environment_re_merges_conflicts_and_writes_the_others(aws: Aws) -> None:
+    from functions.stream_processor import handler
+
+    cache = handler.runtime().batch.logic.cache
+    aws.invoke([kinesis_record(reading(r, 0), i) for i, r in enumerate(("ann", "bob"))])
+    stale = cache.get(RiderKey("race-1", "ann"))
+    assert stale is not None
+    # Another environment (after a reshard) writes ann's second 1 meanwhile.
+    aws.invoke([kinesis_record(reading("ann", 1), 5)])
+    cache.put(stale)
+
+    # This environment still holds ann at version 1: her write conflicts, bob's does not.
+    batch = [kinesis_record(reading(r, 2), 10 + i) for i, r in enumerate(("ann", "bob"))]
+    assert aws.invoke(batch) == {"batchItemFailures": []}
+
+    # creations; ann; ann and bob, cancelled on ann's condition; bob; ann merged again
+    assert aws.faults.calls["TransactWriteItems"] == 5
+    assert aws.standings() == {
+        "ann": (3 * points(90, 50), 3, 2),
+        "bob": (2 * points(90, 50), 2, 2),
+    }
+    ann = aws.standing("ann")
+    assert ann is not None
+    assert ann.version == 3
 
 
 def test_a_throttled_rider_creation_fails_only_new_riders(aws: Aws) -> None:
@@ -272,7 +310,7 @@ def test_a_write_that_took_effect_but_answered_an_error_counts_once(aws: Aws) ->
     batch = [kinesis_record(reading("ann", s), 1 + s) for s in (1, 2)]
     # Every attempt reaches the table; the first answers 500 after writing, and the SDK's
     # retries then find the version already moved on.
-    aws.faults.lose_response("PutItem", contains="RIDER#ann", times=1)
+    aws.faults.lose_response("TransactWriteItems", contains="RIDER#ann", times=1)
 
     response = aws.invoke(batch)
 

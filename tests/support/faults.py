@@ -4,6 +4,9 @@ Two kinds of fault, registered first on a boto3 session's events so they run bef
 
 * ``fail``: the call fails and the request is never sent (``before-call``), as when the SDK
   gives up after its own retries on a throttle: nothing was written.
+* ``cancel``: a ``TransactWriteItems`` is cancelled as DynamoDB cancels it, with one
+  cancellation reason per action: ``code`` (``ThrottlingError``...) for the actions that
+  contain ``contains``, ``None`` for the rest. Nothing was written.
 * ``lose_response``: the request reaches the service and takes effect, but the client sees an
   error instead of the answer (``before-send``; every attempt botocore makes is affected), as
   with a timeout after the write committed. Only a truly idempotent writer survives this.
@@ -35,6 +38,7 @@ class Rule:
     remaining: int
     code: str
     lost_response: bool
+    cancel: bool = False
 
 
 class FaultInjector:
@@ -58,6 +62,13 @@ class FaultInjector:
         """The next ``times`` calls of ``operation`` whose parameters contain ``contains``
         fail with ``code`` and are not sent."""
         self.rules.append(Rule(operation, contains, times, code, lost_response=False))
+
+    def cancel(self, contains: str, times: int = 1, code: str = "ThrottlingError") -> None:
+        """The next ``times`` transactions with an action containing ``contains`` are
+        cancelled with ``code`` as that action's reason (and ``None`` for the others)."""
+        self.rules.append(
+            Rule("TransactWriteItems", contains, times, code, lost_response=False, cancel=True)
+        )
 
     def lose_response(
         self, operation: str, contains: str = "", times: int = 1, code: str = "InternalServerError"
@@ -84,10 +95,19 @@ class FaultInjector:
         if rule is None:
             return None
         http = AWSResponse("https://injected.invalid", 400, {}, _Raw(b""))
-        parsed = {
+        parsed: dict[str, Any] = {
             "Error": {"Code": rule.code, "Message": "injected fault"},
             "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "injected"},
         }
+        if rule.cancel:
+            reasons = [
+                {"Code": rule.code, "Message": "injected fault"}
+                if rule.contains in json.dumps(action, default=str)
+                else {"Code": "None"}
+                for action in json.loads(params["body"])["TransactItems"]
+            ]
+            parsed["Error"]["Code"] = "TransactionCanceledException"
+            parsed["CancellationReasons"] = reasons
         return http, parsed
 
     def _before_send(self, request: Any, **_: Any) -> AWSResponse | None:
