@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.standings import RiderKey
 from shared.scoring import points
+from shared.standings import RiderKey
 from tests.processor.conftest import (
     Aws,
     fixture,
