@@ -51,7 +51,7 @@ def run() -> dict[str, Any]:
                 riders=riders,
                 duration=duration,
                 transport=transport,
-                probe_interval_s=1.0,
+                probe_interval_s=0.5,
             )
             report = run_race(
                 spec,
@@ -84,6 +84,7 @@ def run() -> dict[str, Any]:
         "visible_latency_p99_s": _r(percentile(report.latencies_s, 99)),
         "latency_samples": len(report.latencies_s),
         "exact": report.exact,
+        "drained": report.drained,
         "differences": report.differences[:20],
         "riders_checked": report.riders_checked,
         "invocations": stats.invocations,

@@ -4,9 +4,11 @@ Used by ``breakaway demo``, the ``local`` benchmark and the end-to-end tests. Th
 runs as its own process (``breakaway simulate``, exactly what a user runs); this process
 watches the API while it rides:
 
-- visibility latency: the leaderboard's top riders are polled; when a rider's ``lastSecond``
-  moves from a to b at time t, each second s in (a, b] was published at the race start +
-  s/time-compression and became visible at t;
+- visibility latency: the leaderboard's top riders are polled; when a rider on two
+  consecutive polls has ``lastSecond`` move from a to b, seen at time t, each second s in
+  (a, b] was published at the race start + s/time-compression and became visible by t (a
+  rider who was off the previous poll's page is not timed: his seconds may have become
+  visible while he was out of view);
 - iterator age: the event source mapping's IteratorAge (the age of the last record of each
   batch when the function is invoked), if the stack runs in this process;
 - exactness: after the run, every standing read back through the API is compared with the
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from functions.leaderboard_api.handler import LEADERBOARD_MAX_AGE_S
 from local.api_client import all_standings, top
 from local.procs import cli_command
 
@@ -125,13 +128,15 @@ class Prober:
         return self.start_s + (second / c if c else 0.0)
 
     def observe(self, page: dict[str, Any], seen_at: float) -> None:
+        seen: dict[str, int] = {}
         for entry in page.get("entries", []):
             rider, last = entry["riderId"], entry["lastSecond"]
             before = self.last.get(rider)
             if before is not None and last > before:
                 for s in range(before + 1, last + 1):
                     self.latencies.append(max(0.0, seen_at - self.published_at(s)))
-            self.last[rider] = max(last, before if before is not None else -1)
+            seen[rider] = max(last, before if before is not None else -1)
+        self.last = seen
 
     def _run(self) -> None:
         while not self.stop.wait(self.spec.probe_interval_s):
@@ -179,6 +184,7 @@ def run_race(
         else:
             time.sleep(5)
             report.drained = True
+        time.sleep(LEADERBOARD_MAX_AGE_S)  # pages cached before the last write have expired
     finally:
         prober.stop.set()
         prober.thread.join(10)

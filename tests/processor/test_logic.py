@@ -46,3 +46,43 @@ def test_a_final_whose_write_failed_is_finished_on_the_retry() -> None:
     assert finished == []
     assert logic.process([Delivery(reading("ann", 0, event="final"), 1)]).failed == []
     assert [r.rider_id for r in finished] == ["ann"]
+
+
+def test_riders_finishing_together_are_finished_concurrently_and_fail_one_by_one() -> None:
+    import threading
+    import time
+
+    from shared.ports import TransientError
+
+    lock = threading.Lock()
+    together = threading.Barrier(8, timeout=10)  # broken unless 8 finishes run at once
+    calls = 0
+    finished: list[str] = []
+
+    def finish(result: FinalResult) -> None:
+        nonlocal calls
+        with lock:
+            calls += 1
+            first_eight = calls <= 8
+        if first_eight:
+            together.wait()
+        time.sleep(0.001)
+        if result.rider_id in ("r07", "r31"):
+            raise TransientError("notification throttled")
+        with lock:
+            finished.append(result.rider_id)
+
+    logic: StreamProcessor[int] = StreamProcessor(
+        InMemoryStandingsStore(), Sink(), finish, lambda: 7, finish_workers=8
+    )
+    out = logic.process(
+        [Delivery(reading(f"r{i:02d}", 0, 60 + i, event="final"), i) for i in range(40)]
+    )
+
+    assert sorted(finished) == sorted(f"r{i:02d}" for i in range(40) if i not in (7, 31))
+    assert out.finished == 38
+    assert [(h, reason) for h, reason in out.failed] == [
+        (7, "finish r07: notification throttled"),
+        (31, "finish r31: notification throttled"),
+    ]
+    assert not together.broken
