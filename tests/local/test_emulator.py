@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -38,6 +39,20 @@ def test_indexed_shard_reads_every_record_once_in_order_from_any_position(
 
     everything = [f"{b}-{i}".encode() for b in range(4) for i in range(250)]
     assert read(ShardIteratorType="TRIM_HORIZON") == everything
+    first = kinesis.get_records(
+        ShardIterator=kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"],
+        Limit=1,
+    )
+    (record,) = first["Records"]
+    assert (record["Data"], record["PartitionKey"], record["SequenceNumber"]) == (
+        b"0-0",
+        "k",
+        seqs[0],
+    )
+    assert abs(record["ApproximateArrivalTimestamp"].timestamp() - time.time()) < 60
+    assert first["MillisBehindLatest"] >= 0
     assert (
         read(ShardIteratorType="AT_SEQUENCE_NUMBER", StartingSequenceNumber=seqs[700])
         == (everything[700:])
@@ -268,3 +283,87 @@ def test_queries_answer_exactly_what_a_scan_says_after_puts_updates_deletes(
             (i for i in everything if i["pk"]["S"] == f"p{p}"), key=lambda i: i["sk"]["S"]
         )
         assert keys(got) == keys(expected), p
+
+
+def test_an_include_index_returns_the_keys_and_the_included_attributes_of_every_type(
+    emulator_url: str,
+) -> None:
+    ddb = client("dynamodb", emulator_url)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "byG",
+                "KeySchema": [
+                    {"AttributeName": "g", "KeyType": "HASH"},
+                    {"AttributeName": "r", "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": ["n", "b", "ss", "m", "l", "absent"],
+                },
+            }
+        ],
+    )
+    item = {
+        "pk": {"S": "a"},
+        "g": {"S": "x"},
+        "r": {"S": "0001"},
+        "n": {"N": "12.5"},
+        "b": {"B": b"\x00\xff"},
+        "ss": {"SS": ["p", "q"]},
+        "m": {"M": {"k": {"N": "1"}, "s": {"S": "v"}}},
+        "l": {"L": [{"S": "one"}, {"N": "2"}]},
+        "hidden": {"S": "not projected"},
+    }
+    ddb.put_item(TableName=name, Item=item)
+
+    got = ddb.query(
+        TableName=name,
+        IndexName="byG",
+        KeyConditionExpression="g = :g",
+        ExpressionAttributeValues={":g": {"S": "x"}},
+    )["Items"]
+
+    assert len(got) == 1
+    assert sorted(got[0]) == ["b", "g", "l", "m", "n", "pk", "r", "ss"]
+    assert {k: v for k, v in got[0].items() if k != "ss"} == {
+        k: v for k, v in item.items() if k not in ("hidden", "ss")
+    }
+    assert sorted(got[0]["ss"]["SS"]) == ["p", "q"]
+
+
+def test_the_same_condition_with_other_values_is_evaluated_with_those_values(
+    table: tuple[Any, str],
+) -> None:
+    ddb, name = table
+    ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "ver": {"N": "1"}})
+
+    def put(expected: int, new: int) -> str:
+        try:
+            ddb.put_item(
+                TableName=name,
+                Item={"pk": {"S": "a"}, "ver": {"N": str(new)}},
+                ConditionExpression="#v = :expected",
+                ExpressionAttributeNames={"#v": "ver"},
+                ExpressionAttributeValues={":expected": {"N": str(expected)}},
+            )
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+        return "ok"
+
+    assert [put(1, 2), put(1, 3), put(2, 3), put(2, 4), put(3, 4)] == [
+        "ok",
+        "ConditionalCheckFailedException",
+        "ok",
+        "ConditionalCheckFailedException",
+        "ok",
+    ]
