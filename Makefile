@@ -23,7 +23,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-setup: $(VENV)/.synced ## create .venv with the locked dependencies
+setup: $(VENV)/.synced node_modules/.installed ## .venv with the locked dependencies; npm ci (CDK CLI, MQTT broker)
 
 test: setup browser ## run the whole test suite (does all set-up first)
 	$(RUN) pytest -n 2 --dist loadgroup

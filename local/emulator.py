@@ -185,6 +185,10 @@ def undo_log_transactions() -> None:
     rider creations/s, and the emulator grew past 2 GB). Here the backup is an undo log of the
     items the actions name (distinct items: DynamoDB and moto refuse two actions on one item),
     restored on the same failures moto rolls back on. Results are unchanged.
+
+    A transaction is isolated: it holds a lock that every other DynamoDB write also takes, so
+    no write lands between its undo log and its rollback (moto's server runs a thread per
+    connection; measured: a rollback deleted a race record another request had just created).
     """
     from moto.dynamodb import models
     from moto.dynamodb.exceptions import (
@@ -197,7 +201,20 @@ def undo_log_transactions() -> None:
     backend_cls: Any = models.DynamoDBBackend
     original = backend_cls.transact_write_items
     setattr(models, "copy", _TableSnapshotsOff(Table))  # noqa: B010 (swap a module global)
+    writes = threading.RLock()
 
+    def exclusive(method: Any) -> Any:
+        @functools.wraps(method)
+        def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with writes:
+                return method(self, *args, **kwargs)
+
+        return locked
+
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+        setattr(backend_cls, name, exclusive(getattr(backend_cls, name)))
+
+    @exclusive
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         undo: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
         for action in transact_items[:100]:

@@ -1,12 +1,18 @@
 """The DynamoDB adapter of the standings store (AWS, and the local stack's emulator).
 
-Write path, per batch: the changed standings go out in ``TransactWriteItems`` of up to 100,
-each a whole-item ``Put`` on its own condition (``ver = :expected``, or for a rider new to
-the race ``attribute_not_exists``), with ``ReturnValuesOnConditionCheckFailure=ALL_OLD`` so a
-conflict comes back with what is stored and the caller re-merges without a read. New riders
-are written together with one race-record update that counts them, so rider and per-class
-counts stay exact under retries. Why transactions and not one ``PutItem`` per rider:
-``docs/decisions.md`` ("Standings are written in conditional transactions of 100").
+Write path, per batch: each changed standing is a whole-item ``Put`` on its own condition
+(``ver = :expected``, or for a rider new to the race ``attribute_not_exists``), with
+``ReturnValuesOnConditionCheckFailure=ALL_OLD`` so a conflict comes back with what is stored
+and the caller re-merges without a read. Two ways to send them (``WriteMode``):
+
+* ``item``: one ``PutItem`` per rider on a small thread pool. The default: a transactional
+  write costs twice the write units of the item, and in AWS the units are the bill.
+* ``transaction``: ``TransactWriteItems`` of up to 100; a cancelled one returns the conflicts
+  and sends the others again. A hundred times fewer requests: the local stack's choice, where
+  each request costs milliseconds of CPU (docs/decisions.md).
+
+New riders are always created in a transaction with one race-record update that counts them,
+so rider and per-class counts stay exact under retries.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -42,6 +48,8 @@ TRANSIENT_CODES = frozenset(
 BATCH_GET_LIMIT = 100
 TRANSACT_LIMIT = 100
 TRANSACT_ATTEMPTS = 4
+WriteMode = Literal["item", "transaction"]
+WRITE_MODES: tuple[WriteMode, ...] = ("item", "transaction")
 DEFAULT_CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=2,
@@ -80,8 +88,12 @@ class DynamoStandingsStore:
         *,
         workers: int = 16,
         clock: Any = time.time,
+        write_mode: WriteMode = "item",
     ) -> None:
+        if write_mode not in WRITE_MODES:
+            raise ValueError(f"write_mode must be one of {WRITE_MODES}, not {write_mode!r}")
         self._db: Any = client  # low-level calls; the stubs' TypedDicts add nothing here
+        self._write_mode = write_mode
         self._table = table_name
         self._ttl = ttl_seconds
         self._workers = workers
@@ -221,10 +233,31 @@ class DynamoStandingsStore:
         for chunk in _chunks(creates, TRANSACT_LIMIT - 1):
             for r in self._transact(chunk, self._count_riders):
                 results[r.key] = r
-        for chunk_results in self._map(self._transact, list(_chunks(updates, TRANSACT_LIMIT))):
-            for r in chunk_results:
+        if self._write_mode == "item":
+            for r in self._map(self._put, updates):
                 results[r.key] = r
+        else:
+            chunks = list(_chunks(updates, TRANSACT_LIMIT))
+            for chunk_results in self._map(self._transact, chunks):
+                for r in chunk_results:
+                    results[r.key] = r
         return [results[s.key] for s in standings]
+
+    def _put(self, s: Standing) -> WriteResult:
+        """One conditional ``PutItem`` (``item`` mode)."""
+        try:
+            self._db.put_item(**self._put_action(s, self._expires_at())["Put"])
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                item: Any = exc.response.get("Item")
+                current = items.standing_from_item(item) if item else None
+                return WriteResult(s.key, WriteStatus.CONFLICT, current=current)
+            if is_transient(exc):
+                return WriteResult(s.key, WriteStatus.TRANSIENT, error=str(exc))
+            raise
+        except BotoCoreError as exc:
+            return WriteResult(s.key, WriteStatus.TRANSIENT, error=str(exc))
+        return WriteResult(s.key, WriteStatus.OK)
 
     def _put_action(self, s: Standing, expires_at: int) -> dict[str, Any]:
         """Replace the whole standing if it is the version merged from (or, for version 1,
@@ -319,9 +352,12 @@ class DynamoStandingsStore:
             )
         return actions
 
-    @staticmethod
-    def _race_set_clause() -> str:
-        return " SET #raceId = :raceId, #racesPk = :racesPk, #ttl = :ttl"
+    RACE_SET_ASSIGNMENTS = "#raceId = :raceId, #racesPk = :racesPk, #ttl = :ttl"
+    """What every write of a race record sets, so that none can leave a partial record."""
+
+    @classmethod
+    def _race_set_clause(cls) -> str:
+        return " SET " + cls.RACE_SET_ASSIGNMENTS
 
     @staticmethod
     def _race_set_names() -> dict[str, str]:
@@ -343,8 +379,8 @@ class DynamoStandingsStore:
                     TableName=self._table,
                     Key=key,
                     UpdateExpression=(
-                        "SET #last = :last, #started = if_not_exists(#started, :first)"
-                        ", #raceId = :raceId, #racesPk = :racesPk, #ttl = :ttl"
+                        "SET #last = :last, #started = if_not_exists(#started, :first), "
+                        + self.RACE_SET_ASSIGNMENTS
                     ),
                     ConditionExpression="attribute_not_exists(#last) OR #last < :last",
                     ExpressionAttributeNames={
@@ -361,7 +397,7 @@ class DynamoStandingsStore:
             except ClientError as exc:
                 if error_code(exc) == "ConditionalCheckFailedException":
                     # A later reading is already recorded; set startedAt if it is still unset.
-                    self._set_started(key, a.first_device_ts)
+                    self._set_started(key, a.race_id, a.first_device_ts)
                     return
                 if is_transient(exc):
                     raise TransientError(f"race record: {exc}") from exc
@@ -371,15 +407,17 @@ class DynamoStandingsStore:
 
         self._map(touch, list(activity))
 
-    def _set_started(self, key: dict[str, Any], first: int) -> None:
+    def _set_started(self, key: dict[str, Any], race_id: str, first: int) -> None:
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=key,
-                UpdateExpression="SET #started = :first",
+                UpdateExpression="SET #started = :first, " + self.RACE_SET_ASSIGNMENTS,
                 ConditionExpression="attribute_not_exists(#started) OR #started > :first",
-                ExpressionAttributeNames={"#started": keys.INDEX_RECENT_SK},
-                ExpressionAttributeValues={":first": {"N": str(first)}},
+                ExpressionAttributeNames={"#started": keys.INDEX_RECENT_SK}
+                | self._race_set_names(),
+                ExpressionAttributeValues={":first": {"N": str(first)}}
+                | self._race_set_values(race_id, self._expires_at()),
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":

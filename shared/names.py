@@ -50,6 +50,9 @@ ENV_IOT_DATA_ENDPOINT: Final = "IOT_DATA_ENDPOINT"
 """Optional, with NOTIFY_TARGET=iot: the account's ``iot:Data-ATS`` endpoint host. When unset
 the processor looks it up once at cold start (``iot:DescribeEndpoint``)."""
 ENV_LIVE_TTL_SECONDS: Final = "LIVE_TTL_SECONDS"
+ENV_STANDINGS_WRITES: Final = "STANDINGS_WRITES"
+"""``item`` (one conditional PutItem per rider; the default, cheapest in DynamoDB units) or
+``transaction`` (conditional puts 100 to a TransactWriteItems; fewest requests)."""
 ENV_CORS_ORIGIN: Final = "CORS_ORIGIN"
 ENV_AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
 """Honoured by boto3 itself; the local stack points it at the emulator."""

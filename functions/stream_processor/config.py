@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared import names
 from shared.contract import describe
+from shared.dynamodb import WriteMode
 
 DEFAULT_LIVE_TTL_SECONDS = 7 * 24 * 3600
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 2 * 24 * 3600
@@ -31,6 +32,8 @@ class ProcessorSettings(BaseModel):
     iot_data_endpoint: str | None = None
     live_ttl_seconds: Annotated[int, Field(ge=60)] = DEFAULT_LIVE_TTL_SECONDS
     idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = DEFAULT_IDEMPOTENCY_TTL_SECONDS
+    standings_writes: WriteMode = "item"
+    """How standings are sent: see :mod:`shared.dynamodb`."""
 
     @field_validator("dead_letter_target")
     @classmethod
@@ -58,6 +61,7 @@ class ProcessorSettings(BaseModel):
             "notify_target": env.get(names.ENV_NOTIFY_TARGET, "log"),
             "iot_data_endpoint": env.get(names.ENV_IOT_DATA_ENDPOINT) or None,
             "live_ttl_seconds": env.get(names.ENV_LIVE_TTL_SECONDS, DEFAULT_LIVE_TTL_SECONDS),
+            "standings_writes": env.get(names.ENV_STANDINGS_WRITES),
         }
         env_names = {
             "standings_table": names.ENV_STANDINGS_TABLE,
@@ -65,6 +69,7 @@ class ProcessorSettings(BaseModel):
             "dead_letter_target": names.ENV_DEAD_LETTER_TARGET,
             "notify_target": names.ENV_NOTIFY_TARGET,
             "live_ttl_seconds": names.ENV_LIVE_TTL_SECONDS,
+            "standings_writes": names.ENV_STANDINGS_WRITES,
         }
         try:
             return cls.model_validate({k: v for k, v in raw.items() if v is not None})

@@ -112,7 +112,12 @@ def build_runtime(
     """Wire the adapters the settings name (clients honour AWS_ENDPOINT_URL: the local stack)."""
     session = session or boto3.session.Session()
     ddb = session.client("dynamodb", config=DEFAULT_CLIENT_CONFIG)
-    store = DynamoStandingsStore(ddb, settings.standings_table, settings.live_ttl_seconds)
+    store = DynamoStandingsStore(
+        ddb,
+        settings.standings_table,
+        settings.live_ttl_seconds,
+        write_mode=settings.standings_writes,
+    )
     dead_letters: DeadLetterSink
     if settings.dead_letter_kind == "sqs":
         dead_letters = SqsDeadLetters(session.client("sqs"), settings.dead_letter_location)

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from local import procs
+from local.broker import BROKERS
 from shared.names import LOCAL_REGION
 
 
@@ -73,11 +74,12 @@ def bucket(s3: Any) -> str:
     return name
 
 
-@pytest.fixture(scope="session")
-def mqtt_port() -> Iterator[int]:
-    """The local stack's MQTT broker (amqtt), one per test session."""
+@pytest.fixture(scope="session", params=BROKERS)
+def mqtt_port(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The local stack's MQTT broker, one per test session: aedes (the default) and amqtt
+    (the fallback), so that what runs over MQTT is tested on both."""
     port = procs.free_port()
-    proc = procs.start_module("local.broker", ["--port", str(port)])
+    proc = procs.start_module("local.broker", ["--port", str(port), "--broker", request.param])
     try:
         procs.wait_for_port(port, proc=proc)
         yield port

@@ -21,6 +21,7 @@ from functions.stream_processor.config import ProcessorSettings
 from local.lambda_context import LambdaContext
 from shared import items, keys
 from shared.contract import Telemetry
+from shared.dynamodb import WRITE_MODES, WriteMode
 from shared.standings import FinalResult, RaceRecord, Standing
 from tests.support.faults import FaultInjector
 from tests.support.tables import create_tables
@@ -116,6 +117,7 @@ class Aws:
     sqs: Any
     queue_url: str
     faults: FaultInjector
+    mode: WriteMode
 
     def invoke(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """One invocation of the deployed entry point, as Lambda makes it."""
@@ -162,8 +164,9 @@ def _key(key: dict[str, str]) -> dict[str, dict[str, str]]:
     return {k: {"S": v} for k, v in key.items()}
 
 
-def settings(queue_url: str) -> ProcessorSettings:
+def settings(queue_url: str, mode: WriteMode = "item") -> ProcessorSettings:
     return ProcessorSettings(
+        standings_writes=mode,
         standings_table=STANDINGS,
         idempotency_table=IDEMPOTENCY,
         dead_letter_target=f"sqs:{queue_url}",
@@ -173,9 +176,7 @@ def settings(queue_url: str) -> ProcessorSettings:
     )
 
 
-@pytest.fixture
-def aws() -> Iterator[Aws]:
-    """Moto with the tables, the dead-letter queue, and the processor's runtime installed."""
+def _aws(mode: WriteMode) -> Iterator[Aws]:
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
         faults = FaultInjector()
@@ -184,8 +185,28 @@ def aws() -> Iterator[Aws]:
         sqs = session.client("sqs")
         create_tables(ddb, STANDINGS, IDEMPOTENCY)
         queue_url = sqs.create_queue(QueueName=DLQ)["QueueUrl"]
-        processor_handler.install(processor_handler.build_runtime(settings(queue_url), session))
+        runtime = processor_handler.build_runtime(settings(queue_url, mode), session)
+        processor_handler.install(runtime)
         try:
-            yield Aws(ddb=ddb, sqs=sqs, queue_url=queue_url, faults=faults)
+            yield Aws(ddb=ddb, sqs=sqs, queue_url=queue_url, faults=faults, mode=mode)
         finally:
             processor_handler.install(None)
+
+
+@pytest.fixture(params=WRITE_MODES)
+def aws(request: pytest.FixtureRequest) -> Iterator[Aws]:
+    """Moto with the tables, the dead-letter queue, and the processor's runtime installed,
+    once for each way of sending standings (``STANDINGS_WRITES``)."""
+    yield from _aws(request.param)
+
+
+@pytest.fixture
+def aws_items() -> Iterator[Aws]:
+    """As ``aws``, sending one PutItem per rider (the deployed default)."""
+    yield from _aws("item")
+
+
+@pytest.fixture
+def aws_transactions() -> Iterator[Aws]:
+    """As ``aws``, sending standings in transactions of 100 (the local stack's setting)."""
+    yield from _aws("transaction")

@@ -68,6 +68,10 @@ def test_a_cold_start_without_configuration_says_what_to_set(cold: None) -> None
             {"LIVE_TTL_SECONDS": "10"},
             "LIVE_TTL_SECONDS: Input should be greater than or equal to 60 (got '10')",
         ),
+        (
+            {"STANDINGS_WRITES": "batch"},
+            "STANDINGS_WRITES: Input should be 'item' or 'transaction'",
+        ),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
@@ -80,3 +84,15 @@ def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
         ProcessorSettings.from_env({**base, **env})
 
     assert str(caught.value).startswith(f"stream processor configuration: {message}")
+
+
+def test_standings_are_sent_one_put_each_unless_configured() -> None:
+    base = {
+        "STANDINGS_TABLE": "standings",
+        "IDEMPOTENCY_TABLE": "idempotency",
+        "DEAD_LETTER_TARGET": "sqs:https://sqs.us-east-1.amazonaws.com/1/q",
+    }
+
+    assert ProcessorSettings.from_env(base).standings_writes == "item"
+    chosen = ProcessorSettings.from_env({**base, "STANDINGS_WRITES": "transaction"})
+    assert chosen.standings_writes == "transaction"

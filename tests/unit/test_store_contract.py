@@ -32,3 +32,8 @@ def test_the_fake_store_writes_only_on_the_expected_version() -> None:
     assert (conflict.status, conflict.current) == (WriteStatus.CONFLICT, second)
     assert store.race("r1") is not None
     assert store.race("r1").riders == 1  # type: ignore[union-attr]
+
+
+def test_the_store_names_the_write_modes_it_knows() -> None:
+    with pytest.raises(ValueError, match=r"write_mode must be one of \('item', 'transaction'\)"):
+        DynamoStandingsStore(client=None, table_name="t", ttl_seconds=60, write_mode="bulk")  # type: ignore[arg-type]
