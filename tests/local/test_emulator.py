@@ -367,3 +367,24 @@ def test_the_same_condition_with_other_values_is_evaluated_with_those_values(
         "ConditionalCheckFailedException",
         "ok",
     ]
+
+
+def test_a_name_the_condition_does_not_use_is_refused_every_time(table: tuple[Any, str]) -> None:
+    ddb, name = table
+
+    def put() -> str:
+        try:
+            ddb.put_item(
+                TableName=name,
+                Item={"pk": {"S": "a"}, "ver": {"N": "1"}},
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": "pk", "#unused": "ver"},
+            )
+        except ClientError as exc:
+            return str(exc.response["Error"]["Message"])
+        return "ok"
+
+    first, second = put(), put()  # the second parse comes from the cache
+
+    assert first == second
+    assert "unused in expressions: keys: {#unused}" in first
