@@ -254,15 +254,18 @@ class LocalStack:
         from functions.leaderboard_api.handler import handler as api_handler
         from functions.stream_processor.handler import handler as processor_handler
         from local.apigw import LocalApiGateway
+        from local.lambda_context import OneEnvironment
 
         o = self.options
         kinesis = aws_client("kinesis", ep.aws_endpoint_url)
         s3 = aws_client("s3", ep.aws_endpoint_url)
-        self.gateway = LocalApiGateway(api_handler, host=o.host, port=ports["api"]).start()
+        self.gateway = LocalApiGateway(
+            OneEnvironment(api_handler), host=o.host, port=ports["api"]
+        ).start()
         self.mapping = EventSourceMapping(
             kinesis=kinesis,
             stream_name=ep.stream_name,
-            handler=(
+            handler=OneEnvironment(
                 o.processor_wrapper(processor_handler) if o.processor_wrapper else processor_handler
             ),
             config=MappingConfig(

@@ -1,0 +1,39 @@
+"""The local stack runs each function in one execution environment: invocations take turns."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from local.lambda_context import OneEnvironment
+
+
+def test_invocations_from_many_threads_never_overlap_and_all_answer() -> None:
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def handler(event: dict[str, Any], context: Any) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.005)
+        with lock:
+            running -= 1
+        return int(event["n"]) * 2
+
+    function = OneEnvironment(handler)
+    answers: dict[int, int] = {}
+
+    def call(n: int) -> None:
+        answers[n] = function({"n": n}, None)
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+
+    assert answers == {n: 2 * n for n in range(12)}
+    assert most == 1
