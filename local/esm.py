@@ -296,6 +296,10 @@ class EventSourceMapping:
         self.kinesis = kinesis
         self.stream_name = stream_name
         self.handler = handler
+        self.environments: dict[str, Handler] = {}
+        self.environment_factory: Callable[[str], Handler] | None = None
+        """If set, each shard's invocations go to an environment of its own (made on first use),
+        so shards are processed in parallel as Lambda does; else all go to ``handler``."""
         self.config = config
         self.region = region
         self.s3 = s3
@@ -330,6 +334,14 @@ class EventSourceMapping:
             "Records": [lambda_record(r, shard_id, self.stream_arn, self.region) for r in records]
         }
 
+    def _handler_for(self, shard_id: str) -> Handler:
+        if self.environment_factory is None:
+            return self.handler
+        found = self.environments.get(shard_id)
+        if found is None:
+            found = self.environments[shard_id] = self.environment_factory(shard_id)
+        return found
+
     def invoke(self, shard_id: str, records: list[KinesisRecord]) -> Outcome:
         """Invoke the handler with one batch (synchronously, as the mapping does)."""
         event = self.event(shard_id, records)
@@ -337,7 +349,7 @@ class EventSourceMapping:
         self.stats.invocations += 1
         self.stats.iterator_ages_s.append(max(0.0, self.clock() - _arrival(records[-1])))
         try:
-            response = self.handler(event, context)
+            response = self._handler_for(shard_id)(event, context)
             response = json.loads(json.dumps(response)) if response is not None else None
         except Exception as exc:
             self.stats.function_errors += 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 ACCOUNT_ID = "123456789012"
@@ -51,10 +54,11 @@ class OneEnvironment:
 
     Lambda never runs two invocations in one environment, and the handlers keep per-environment
     state in module globals (the warm runtime, Powertools' batch processor and resolver). The
-    local stack runs each function in one environment, as if its reserved concurrency were 1:
-    the event source mapping's shard pollers and the gateway's request threads queue here.
+    gateway's request threads queue here, as if the API's reserved concurrency were 1.
     (Measured before this existed: two shards' invocations sharing one batch processor lost
-    the readings of about 3 seconds per rider at the end of a 1,000-rider race.)
+    the readings of about 3 seconds per rider at the end of a 1,000-rider race.) The event
+    source mapping gives each shard an environment of its own (:func:`new_environment`), so
+    shards are processed in parallel, as in AWS.
     """
 
     def __init__(self, handler: Callable[[dict[str, Any], Any], Any]) -> None:
@@ -64,3 +68,19 @@ class OneEnvironment:
     def __call__(self, event: dict[str, Any], context: Any) -> Any:
         with self._lock:
             return self._handler(event, context)
+
+
+def new_environment(module: str, name: str) -> ModuleType:
+    """A fresh copy of a handler module, as a new execution environment has: its own module
+    globals (the warm runtime, Powertools' processor and resolver) and its own cold start. The
+    modules it imports are shared; they hold no per-environment state."""
+    found = importlib.util.find_spec(module)
+    if found is None or found.origin is None:
+        raise ModuleNotFoundError(module)
+    spec = importlib.util.spec_from_file_location(f"{module}[{name}]", found.origin)
+    assert spec is not None
+    assert spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fresh  # dataclasses and pydantic look their module up there
+    spec.loader.exec_module(fresh)
+    return fresh

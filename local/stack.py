@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 LOCAL_ACCESS_KEY = "breakaway-local"
 LOCAL_SECRET_KEY = "breakaway-local"  # noqa: S105 (the emulator accepts anything)
 PROCESSOR_FUNCTION = "breakaway-stream-processor"
+PROCESSOR_MODULE = "functions.stream_processor.handler"
 API_FUNCTION = "breakaway-leaderboard-api"
 PID_FILE = "stack.pid"
 ENDPOINTS_FILE = Path(names.LOCAL_ENDPOINTS_FILE).name
@@ -254,7 +255,7 @@ class LocalStack:
         from functions.leaderboard_api.handler import handler as api_handler
         from functions.stream_processor.handler import handler as processor_handler
         from local.apigw import LocalApiGateway
-        from local.lambda_context import OneEnvironment
+        from local.lambda_context import OneEnvironment, new_environment
 
         o = self.options
         kinesis = aws_client("kinesis", ep.aws_endpoint_url)
@@ -282,6 +283,12 @@ class LocalStack:
             region=ep.region,
             s3=s3,
         )
+
+        def environment(shard_id: str) -> Handler:
+            fresh = new_environment(PROCESSOR_MODULE, shard_id).handler
+            return OneEnvironment(o.processor_wrapper(fresh) if o.processor_wrapper else fresh)
+
+        self.mapping.environment_factory = environment  # a shard's batches, in parallel
         self.mapping.start()
         self.archiver = Archiver(
             kinesis=aws_client("kinesis", ep.aws_endpoint_url),

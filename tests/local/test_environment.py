@@ -37,3 +37,18 @@ def test_invocations_from_many_threads_never_overlap_and_all_answer() -> None:
 
     assert answers == {n: 2 * n for n in range(12)}
     assert most == 1
+
+
+def test_each_new_environment_has_its_own_warm_state() -> None:
+    from functions.stream_processor import handler as deployed
+    from local.lambda_context import new_environment
+
+    first = new_environment("functions.stream_processor.handler", "shard-0")
+    second = new_environment("functions.stream_processor.handler", "shard-1")
+    warm = object()
+
+    first.install(warm)
+
+    assert first.runtime() is warm
+    assert second._runtime is None  # still cold: its first invocation builds its own
+    assert deployed._runtime is not warm
