@@ -10,8 +10,7 @@ Per batch:
    from; on a conflict the stored standing comes back with the failure and is merged again;
 5. the race record moves forward; riders whose ``final`` reading is in the batch are finished:
    their ranks are read once for all of them, then each is finished exactly once by the
-   idempotent ``finish`` the handler wires in (several at a time: a race's end brings every
-   rider's final at once, and each finish is a few sequential requests).
+   idempotent ``finish`` the handler wires in.
 
 Anything transient is reported per record, at the first record of the rider (or race) it
 concerns, so that Lambda retries from there; the records after it come again and count nothing.
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
@@ -42,8 +40,6 @@ H = TypeVar("H")
 
 MAX_CONFLICT_ROUNDS = 4
 DEFAULT_CACHE_SIZE = 50_000
-FINISH_WORKERS = 16
-"""Riders finished concurrently (each finish is about four sequential requests)."""
 
 
 class Delivery(NamedTuple, Generic[H]):
@@ -114,33 +110,13 @@ class StreamProcessor(Generic[H]):
         dead_letters: DeadLetterSink,
         finish: Finisher,
         clock_ms: Callable[[], int],
-        *,
         cache: StandingsCache | None = None,
-        finish_workers: int = FINISH_WORKERS,
     ) -> None:
         self.store = store
         self.dead_letters = dead_letters
         self.finish = finish
         self.clock_ms = clock_ms
         self.cache = cache if cache is not None else StandingsCache()
-        self.finish_workers = finish_workers
-        self._finish_pool: ThreadPoolExecutor | None = None
-
-    def _finish_all(self, results: list[FinalResult]) -> list[TransientError | None]:
-        """``finish`` each result, several at a time; the error of each, or None."""
-
-        def one(result: FinalResult) -> TransientError | None:
-            try:
-                self.finish(result)
-            except TransientError as exc:
-                return exc
-            return None
-
-        if len(results) <= 1 or self.finish_workers <= 1:
-            return [one(r) for r in results]
-        if self._finish_pool is None:
-            self._finish_pool = ThreadPoolExecutor(self.finish_workers, thread_name_prefix="finish")
-        return list(self._finish_pool.map(one, results))
 
     def process(
         self, deliveries: Sequence[Delivery[H]], poison: Sequence[Poison[H]] = ()
@@ -202,8 +178,8 @@ class StreamProcessor(Generic[H]):
                     (finals[s.key].handle, f"rank at finish: {exc}") for s in standings
                 )
                 continue
-            results = [
-                FinalResult(
+            for s, rank_overall in zip(standings, overall, strict=True):
+                result = FinalResult(
                     race_id=s.race_id,
                     rider_id=s.rider_id,
                     name=s.name,
@@ -215,14 +191,11 @@ class StreamProcessor(Generic[H]):
                     rank_class=in_class[s.key],
                     finished_at=now,
                 )
-                for s, rank_overall in zip(standings, overall, strict=True)
-            ]
-            for result, error in zip(results, self._finish_all(results), strict=True):
-                if error is None:
+                try:
+                    self.finish(result)
                     out.finished += 1
-                else:
-                    key = RiderKey(result.race_id, result.rider_id)
-                    out.failed.append((finals[key].handle, f"finish {result.rider_id}: {error}"))
+                except TransientError as exc:
+                    out.failed.append((finals[s.key].handle, f"finish {s.rider_id}: {exc}"))
 
     def _write_standings(
         self, groups: dict[RiderKey, list[Delivery[H]]], now: int, out: BatchOutcome[H]
