@@ -169,24 +169,22 @@ def test_a_transaction_that_succeeds_applies_everything(table: tuple[Any, str]) 
     assert ddb.scan(TableName=name, Select="COUNT")["Count"] == 25
 
 
-def test_queries_answer_exactly_what_a_scan_says_after_puts_updates_deletes(
-    emulator_url: str,
-) -> None:
-    ddb = client("dynamodb", emulator_url)
+def indexed_table(
+    ddb: Any,
+    *,
+    table_sort_key: bool,
+    index_sort_type: str,
+    projection: dict[str, Any] | None = None,
+) -> str:
+    """A new table keyed ``pk`` (and ``sk``), with a GSI ``byG`` on ``g`` sorted by ``r``."""
     name = f"q-{uuid.uuid4().hex[:8]}"
+    keys = [("pk", "HASH", "S")] + ([("sk", "RANGE", "S")] if table_sort_key else [])
+    attributes = [(n, t) for n, _, t in keys] + [("g", "S"), ("r", index_sort_type)]
     ddb.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "g", "AttributeType": "S"},
-            {"AttributeName": "r", "AttributeType": "N"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in attributes],
+        KeySchema=[{"AttributeName": n, "KeyType": k} for n, k, _ in keys],
         GlobalSecondaryIndexes=[
             {
                 "IndexName": "byG",
@@ -194,10 +192,18 @@ def test_queries_answer_exactly_what_a_scan_says_after_puts_updates_deletes(
                     {"AttributeName": "g", "KeyType": "HASH"},
                     {"AttributeName": "r", "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": projection or {"ProjectionType": "ALL"},
             }
         ],
     )
+    return name
+
+
+def test_queries_answer_exactly_what_a_scan_says_after_puts_updates_deletes(
+    emulator_url: str,
+) -> None:
+    ddb = client("dynamodb", emulator_url)
+    name = indexed_table(ddb, table_sort_key=True, index_sort_type="N")
 
     def item(p: int, s: int, g: str, r: int) -> dict[str, Any]:
         return {"pk": {"S": f"p{p}"}, "sk": {"S": f"s{s}"}, "g": {"S": g}, "r": {"N": str(r)}}
@@ -289,29 +295,12 @@ def test_an_include_index_returns_the_keys_and_the_included_attributes_of_every_
     emulator_url: str,
 ) -> None:
     ddb = client("dynamodb", emulator_url)
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "g", "AttributeType": "S"},
-            {"AttributeName": "r", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "byG",
-                "KeySchema": [
-                    {"AttributeName": "g", "KeyType": "HASH"},
-                    {"AttributeName": "r", "KeyType": "RANGE"},
-                ],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": ["n", "b", "ss", "m", "l", "absent"],
-                },
-            }
-        ],
+    include = ["n", "b", "ss", "m", "l", "absent"]
+    name = indexed_table(
+        ddb,
+        table_sort_key=False,
+        index_sort_type="S",
+        projection={"ProjectionType": "INCLUDE", "NonKeyAttributes": include},
     )
     item = {
         "pk": {"S": "a"},

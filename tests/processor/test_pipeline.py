@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared import keys
 from shared.scoring import points
 from shared.standings import RiderKey
@@ -192,15 +194,25 @@ def test_records_of_two_races_update_both_race_records(aws: Aws) -> None:
     assert (aws.race("race-2").riders, aws.race("race-2").class_counts[6]) == (2, 2)
 
 
-def test_a_throttled_write_is_retried_from_the_lowest_failed_record(aws_items: Aws) -> None:
-    aws = aws_items
-    riders = ("ann", "bob", "cid")
-    aws.invoke([kinesis_record(reading(r, 0, 90, 50), i) for i, r in enumerate(riders)])
+RIDERS_ABC = ("ann", "bob", "cid")
+
+
+def three_riders_stored_and_their_next_two_seconds(
+    aws: Aws,
+) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+    """ann, bob and cid stored at second 0; the batch of their seconds 1 and 2, interleaved."""
+    aws.invoke([kinesis_record(reading(r, 0, 90, 50), i) for i, r in enumerate(RIDERS_ABC)])
     batch = [
         kinesis_record(reading(r, s, 100, 60), 10 * s + i)
         for s in (1, 2)
-        for i, r in enumerate(riders)
+        for i, r in enumerate(RIDERS_ABC)
     ]
+    return RIDERS_ABC, batch
+
+
+def test_a_throttled_write_is_retried_from_the_lowest_failed_record(aws_items: Aws) -> None:
+    aws = aws_items
+    riders, batch = three_riders_stored_and_their_next_two_seconds(aws)
     # bob's write is throttled past the SDK's own retries: nothing of it is written.
     aws.faults.fail("PutItem", contains="RIDER#bob")
 
@@ -227,13 +239,7 @@ def test_a_throttled_transaction_fails_its_riders_and_is_retried_from_the_lowest
     aws_transactions: Aws,
 ) -> None:
     aws = aws_transactions
-    riders = ("ann", "bob", "cid")
-    aws.invoke([kinesis_record(reading(r, 0, 90, 50), i) for i, r in enumerate(riders)])
-    batch = [
-        kinesis_record(reading(r, s, 100, 60), 10 * s + i)
-        for s in (1, 2)
-        for i, r in enumerate(riders)
-    ]
+    riders, batch = three_riders_stored_and_their_next_two_seconds(aws)
     # bob's partition throttles on every attempt: the transaction that writes all three
     # riders is cancelled each time, so none of them is written.
     aws.faults.cancel(contains="RIDER#bob", times=4)
