@@ -133,9 +133,9 @@ def direct_kinesis_responses() -> None:
             "NextShardIterator": next_iterator,
             "Records": [
                 {
-                    "Data": r.data
-                    if isinstance(r.data, str)
-                    else base64.b64encode(r.data).decode(),
+                    # moto keeps the base64 text it was given; its serializer sends it
+                    # decoded and encoded again, so this does too
+                    "Data": base64.b64encode(base64.b64decode(r.data)).decode(),
                     "PartitionKey": r.partition_key,
                     "SequenceNumber": str(r.sequence_number),
                     "ApproximateArrivalTimestamp": epoch(r.created_at_datetime),

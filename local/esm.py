@@ -286,7 +286,8 @@ class EventSourceMapping:
         *,
         kinesis: Any,
         stream_name: str,
-        handler: Handler,
+        handler: Handler | None = None,
+        environment_factory: Callable[[str], Handler] | None = None,
         config: MappingConfig,
         region: str,
         s3: Any = None,
@@ -295,11 +296,16 @@ class EventSourceMapping:
     ) -> None:
         self.kinesis = kinesis
         self.stream_name = stream_name
-        self.handler = handler
+        if (handler is None) == (environment_factory is None):
+            raise ValueError("give the mapping a handler or an environment factory, not both")
+        if environment_factory is None:
+            assert handler is not None
+            only: Handler = handler
+            environment_factory = lambda _shard: only  # noqa: E731
+        self.environment_factory = environment_factory
+        """Makes the environment a shard's invocations go to (on first use): one per shard runs
+        shards in parallel as Lambda does; a plain ``handler`` serves every shard."""
         self.environments: dict[str, Handler] = {}
-        self.environment_factory: Callable[[str], Handler] | None = None
-        """If set, each shard's invocations go to an environment of its own (made on first use),
-        so shards are processed in parallel as Lambda does; else all go to ``handler``."""
         self.config = config
         self.region = region
         self.s3 = s3
@@ -307,7 +313,6 @@ class EventSourceMapping:
         self.clock = clock
         self.stats = MappingStats()
         self.stopping = threading.Event()
-        self._invoke_lock = threading.Lock()
         description = kinesis.describe_stream_summary(StreamName=stream_name)
         self.stream_arn: str = description["StreamDescriptionSummary"]["StreamARN"]
         self.function_arn = function_arn(config.function_name, region)
@@ -335,8 +340,6 @@ class EventSourceMapping:
         }
 
     def _handler_for(self, shard_id: str) -> Handler:
-        if self.environment_factory is None:
-            return self.handler
         found = self.environments.get(shard_id)
         if found is None:
             found = self.environments[shard_id] = self.environment_factory(shard_id)

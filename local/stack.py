@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -238,7 +239,8 @@ class LocalStack:
 
     def _restore_environment(self) -> None:
         """Give the process back its environment and cold handlers: an in-process stack (the
-        tests run one) must not leave later code pointed at emulators that have stopped."""
+        tests run one) must not leave later code pointed at emulators that have stopped. The
+        processor ran in per-shard copies of its module, which are let go here."""
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -246,14 +248,13 @@ class LocalStack:
                 os.environ[name] = value
         self._saved_env = {}
         from functions.leaderboard_api import handler as api_handler
-        from functions.stream_processor import handler as processor_handler
 
-        processor_handler.install(None)
         api_handler.reader.cache_clear()
+        for name in [m for m in sys.modules if m.startswith(f"{PROCESSOR_MODULE}[")]:
+            del sys.modules[name]
 
     def _start_components(self, ep: Endpoints, ports: dict[str, int]) -> None:
         from functions.leaderboard_api.handler import handler as api_handler
-        from functions.stream_processor.handler import handler as processor_handler
         from local.apigw import LocalApiGateway
         from local.lambda_context import OneEnvironment, new_environment
 
@@ -263,12 +264,15 @@ class LocalStack:
         self.gateway = LocalApiGateway(
             OneEnvironment(api_handler), host=o.host, port=ports["api"]
         ).start()
+
+        def environment(shard_id: str) -> Handler:
+            fresh = new_environment(PROCESSOR_MODULE, shard_id).handler
+            return OneEnvironment(o.processor_wrapper(fresh) if o.processor_wrapper else fresh)
+
         self.mapping = EventSourceMapping(
             kinesis=kinesis,
             stream_name=ep.stream_name,
-            handler=OneEnvironment(
-                o.processor_wrapper(processor_handler) if o.processor_wrapper else processor_handler
-            ),
+            environment_factory=environment,  # one per shard: shards run in parallel
             config=MappingConfig(
                 function_name=PROCESSOR_FUNCTION,
                 batch_size=o.batch_size,
@@ -283,12 +287,6 @@ class LocalStack:
             region=ep.region,
             s3=s3,
         )
-
-        def environment(shard_id: str) -> Handler:
-            fresh = new_environment(PROCESSOR_MODULE, shard_id).handler
-            return OneEnvironment(o.processor_wrapper(fresh) if o.processor_wrapper else fresh)
-
-        self.mapping.environment_factory = environment  # a shard's batches, in parallel
         self.mapping.start()
         self.archiver = Archiver(
             kinesis=aws_client("kinesis", ep.aws_endpoint_url),

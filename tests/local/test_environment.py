@@ -52,3 +52,17 @@ def test_each_new_environment_has_its_own_warm_state() -> None:
     assert first.runtime() is warm
     assert second._runtime is None  # still cold: its first invocation builds its own
     assert deployed._runtime is not warm
+
+
+def test_a_mapping_takes_a_handler_or_an_environment_per_shard_not_both() -> None:
+    import pytest
+
+    from local.esm import EventSourceMapping, MappingConfig
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        return None
+
+    config = MappingConfig(function_name="f")
+    for given in ({}, {"handler": handler, "environment_factory": lambda _shard: handler}):
+        with pytest.raises(ValueError, match="a handler or an environment factory, not both"):
+            EventSourceMapping(kinesis=None, stream_name="s", config=config, region="r", **given)
