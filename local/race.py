@@ -8,7 +8,8 @@ watches the API while it rides:
   consecutive polls has ``lastSecond`` move from a to b, seen at time t, each second s in
   (a, b] was published at the race start + s/time-compression and became visible by t (a
   rider who was off the previous poll's page is not timed: his seconds may have become
-  visible while he was out of view);
+  visible while he was out of view). The simulator sends second s at that moment (it paces
+  by the wall clock from ``--start-ms``), so the time is from publishing to visible;
 - iterator age: the event source mapping's IteratorAge (the age of the last record of each
   batch when the function is invoked), if the stack runs in this process;
 - exactness: after the run, every standing read back through the API is compared with the
@@ -31,6 +32,10 @@ from local.api_client import all_standings, top
 from local.procs import cli_command
 
 log = logging.getLogger(__name__)
+
+SIMULATOR_START_S = 3.0
+"""Race second 0 is this far ahead of launching the simulator: time for it to start and
+connect, so that each second goes out when due (one sent late is timed from when it was due)."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,7 @@ def run_race(
 ) -> RaceReport:
     """Ride ``spec`` against the stack at ``endpoints_file``; check standings via the API."""
     report = RaceReport(spec)
-    start_s = time.time() + 1.0
+    start_s = time.time() + SIMULATOR_START_S  # the simulator sends second s at start_s + s/c
     start_ms = int(start_s * 1000)
     prober = Prober(api_url, spec, start_s, on_page)
     prober.thread.start()

@@ -72,7 +72,9 @@ def register(subparsers: Any) -> None:
     race.add_argument(
         "--start-ms",
         type=int,
-        help="epoch ms of race second 0 (deviceTimestamp = start + second*1000; default now)",
+        help="epoch ms of race second 0 (deviceTimestamp = start + second*1000; default now): "
+        "second s is sent at start + s/compression by the wall clock, so a start ahead is "
+        "waited for and seconds already past are sent at once",
     )
     race.add_argument(
         "--time-compression",
@@ -314,9 +316,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         reorder_window=args.reorder_window,
         truth_path=truth_path,
         progress=tty,
+        start_at=config.start_ms / 1000,
     )
     try:
-        summary = simulate(config, transport, options)
+        summary = simulate(config, transport, options, clock=time.time)
     except TransportError as exc:
         raise CliError(str(exc)) from None
     except TimeoutError as exc:

@@ -34,6 +34,11 @@ class RunOptions:
     progress: bool = False
     """Redraw a progress line on ``out`` about once a second (for a terminal)."""
     flush_timeout: float | None = 600.0
+    start_at: float | None = None
+    """The ``clock`` reading at which race second 0 is due (the CLI: ``--start-ms`` on the
+    wall clock), so a reading goes out at the moment its ``deviceTimestamp`` names: a start
+    still ahead is waited for, seconds already past are sent at once. ``None``: when
+    :func:`simulate` begins."""
 
 
 @dataclass
@@ -89,8 +94,9 @@ def simulate(
     faults = FaultInjector(config.seed, options.duplicate_fraction, options.reorder_window)
     produced = 0
     cpu0 = time.process_time()
-    t0 = clock()
-    last_draw = t0
+    began = clock()
+    t0 = began if options.start_at is None else options.start_at
+    last_draw = began
     last_sent = 0
     try:
         for batch in race(config):
@@ -120,7 +126,7 @@ def simulate(
         if options.progress:
             out.write("\r\x1b[K")
             out.flush()
-    wall = clock() - t0
+    wall = clock() - began
     path = write_ground_truth(options.truth_path, truth) if options.truth_path else None
     return Summary(
         race_id=config.race_id,

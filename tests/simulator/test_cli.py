@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,18 @@ def test_simulate_to_the_local_stack_writes_truth_and_one_summary(
     truth = load_ground_truth(in_tmp / ".breakaway" / "truth" / "race-3.json")
     assert len(truth.riders) == 50
     assert sum(t.seconds for t in truth.riders.values()) == produced
+
+
+def test_simulate_sends_each_second_when_its_device_timestamp_falls_due(
+    in_tmp: Path, standin: StandinServer
+) -> None:
+    write_endpoints(in_tmp, kinesis_url=standin.url)
+    start = time.time() + 1.5
+    argv = ["simulate", "--riders", "5", "--duration", "2", "--start-ms", str(int(start * 1000))]
+    assert main(argv) == 0
+    # second 1 (the last) is due at start + 1 s: a run paced from its own start ends at +1 s
+    assert time.time() >= start + 1.0
+    assert len(standin.received) == 10
 
 
 def test_simulate_with_fault_injection_counts_the_resends(

@@ -38,6 +38,35 @@ def test_time_compression_paces_ticks_by_the_race_clock() -> None:
     assert summary.produced == 50
 
 
+def test_a_start_ahead_is_waited_for_and_each_second_is_sent_when_due() -> None:
+    clock = FakeClock()  # now = 100.0
+    config = RaceConfig("r", riders=5, duration=3, seed=1)
+    summary = simulate(
+        config,
+        Recorder(),
+        RunOptions(time_compression=1, start_at=102.5),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert clock.sleeps == [2.5, 1.0, 1.0]  # seconds 0, 1, 2 go out at 102.5, 103.5, 104.5
+    assert summary.wall_seconds == 4.5
+
+
+def test_seconds_already_past_a_late_start_are_sent_at_once() -> None:
+    clock = FakeClock()  # now = 100.0: seconds 0 and 1 (due 98.5, 99.5) are late
+    config = RaceConfig("r", riders=5, duration=4, seed=1)
+    transport = Recorder()
+    simulate(
+        config,
+        transport,
+        RunOptions(time_compression=1, start_at=98.5),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert clock.sleeps == [0.5, 1.0]  # seconds 2 and 3: due at 100.5 and 101.5
+    assert len(transport.items) == 20
+
+
 def test_no_compression_never_waits() -> None:
     clock = FakeClock()
     config = RaceConfig("r", riders=5, duration=20, seed=1)
