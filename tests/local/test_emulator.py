@@ -1,4 +1,4 @@
-"""The emulator's two performance fixes keep moto's behaviour: Kinesis reads and transactions."""
+"""The emulator's performance fixes keep moto's behaviour: Kinesis, transactions, queries, items."""
 
 from __future__ import annotations
 
@@ -328,6 +328,107 @@ def test_an_include_index_returns_the_keys_and_the_included_attributes_of_every_
         k: v for k, v in item.items() if k not in ("hidden", "ss")
     }
     assert sorted(got[0]["ss"]["SS"]) == ["p", "q"]
+
+
+def test_an_item_over_the_size_limit_is_refused_and_one_under_it_is_stored(
+    table: tuple[Any, str],
+) -> None:
+    ddb, name = table
+    key = {"pk": {"S": "big"}}
+    under = {**key, "a": {"S": "x" * 200_000}, "b": {"S": "y" * 200_000}}
+    over = {**key, "a": {"S": "x" * 200_000}, "b": {"S": "y" * 206_000}}
+
+    ddb.put_item(TableName=name, Item=under)
+    with pytest.raises(ClientError) as refused:
+        ddb.put_item(TableName=name, Item=over)
+    with pytest.raises(ClientError) as refused_in_transaction:
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": name, "Item": over}}])
+
+    for error in (refused, refused_in_transaction):
+        assert error.value.response["Error"]["Code"] == "ValidationException"
+        assert "Item size" in error.value.response["Error"]["Message"]
+    stored = ddb.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
+    assert stored["b"]["S"] == "y" * 200_000
+
+
+def test_binary_values_arrive_as_sent_in_every_part_of_a_request(
+    table: tuple[Any, str],
+) -> None:
+    ddb, name = table
+    key = {"pk": {"S": "bin"}}
+    first = {**key, "b": {"B": b"\x00\x01"}, "bs": {"BS": [b"\xfe", b"\xff"]}}
+    first["m"] = {"M": {"B": {"B": b"\x07"}, "l": {"L": [{"B": b"\x08"}]}}}
+
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": name,
+                    "Item": first,
+                    "ConditionExpression": "attribute_not_exists(pk) OR b = :b",
+                    "ExpressionAttributeValues": {":b": {"B": b"\x00"}},
+                }
+            }
+        ]
+    )
+    ddb.update_item(
+        TableName=name,
+        Key=key,
+        UpdateExpression="SET b2 = :n",
+        ConditionExpression="b = :b AND contains(bs, :one)",
+        ExpressionAttributeValues={
+            ":n": {"B": b"\x02"},
+            ":b": {"B": b"\x00\x01"},
+            ":one": {"B": b"\xff"},
+        },
+    )
+    with pytest.raises(ClientError) as failed:
+        ddb.put_item(
+            TableName=name,
+            Item=key,
+            ConditionExpression="b = :b",
+            ExpressionAttributeValues={":b": {"B": b"\x00"}},
+        )
+
+    assert failed.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    stored = ddb.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
+    assert stored == {**first, "bs": stored["bs"], "b2": {"B": b"\x02"}}
+    assert sorted(stored["bs"]["BS"]) == [b"\xfe", b"\xff"]
+
+
+def test_projection_expressions_return_exactly_the_named_attributes(emulator_url: str) -> None:
+    ddb = client("dynamodb", emulator_url)
+    name = indexed_table(
+        ddb,
+        table_sort_key=False,
+        index_sort_type="S",
+        projection={"ProjectionType": "INCLUDE", "NonKeyAttributes": ["n", "m", "b"]},
+    )
+    item = {
+        "pk": {"S": "a"},
+        "g": {"S": "x"},
+        "r": {"S": "0001"},
+        "n": {"N": "7"},
+        "b": {"B": b"\x01"},
+        "m": {"M": {"k": {"N": "1"}, "s": {"S": "v"}}},
+        "secret": {"S": "h"},
+    }
+    ddb.put_item(TableName=name, Item=item)
+    on_index = {"TableName": name, "IndexName": "byG"}
+    by_g = {"KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "x"}}}
+    by_pk = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}
+
+    top = ddb.query(**on_index, **by_g, ProjectionExpression="n, b, secret, absent")["Items"]
+    nested = ddb.query(**on_index, **by_g, ProjectionExpression="m.s, pk")["Items"]
+    table = ddb.query(TableName=name, **by_pk, ProjectionExpression="secret, n")["Items"]
+    scanned = ddb.scan(**on_index, ProjectionExpression="r, m")["Items"]
+    whole = ddb.get_item(TableName=name, Key={"pk": {"S": "a"}})["Item"]
+
+    assert top == [{"n": {"N": "7"}, "b": {"B": b"\x01"}}]  # "secret" is not in the index
+    assert nested == [{"m": {"M": {"s": {"S": "v"}}}, "pk": {"S": "a"}}]
+    assert table == [{"secret": {"S": "h"}, "n": {"N": "7"}}]
+    assert scanned == [{"r": {"S": "0001"}, "m": item["m"]}]
+    assert whole == item  # answering projections changed nothing stored
 
 
 def test_the_same_condition_with_other_values_is_evaluated_with_those_values(
