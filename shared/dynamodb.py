@@ -18,7 +18,6 @@ so rider and per-class counts stay exact under retries.
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import items, keys
 from shared.ports import RaceActivity, TransientError, WriteResult, WriteStatus
-from shared.standings import FinalResult, RiderKey, Standing
+from shared.standings import FinalResult, RiderKey, Standing, ranks_among
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -154,16 +153,26 @@ class DynamoStandingsStore:
         return items.standing_from_item(item) if item else None
 
     def _ranked_above(
-        self, race_id: str, class_id: int | None, shard: int, bound: str, **read: Any
+        self,
+        race_id: str,
+        class_id: int | None,
+        shard: int,
+        bound: str,
+        names: dict[str, str] | None = None,
+        **read: Any,
     ) -> Iterator[dict[str, Any]]:
         """The pages of one ranking shard's entries with ``rankSk < bound`` (ranked above it);
-        ``read`` says what to read of them (``Select=COUNT``, a projection)."""
+        ``read`` says what to read of them (``Select=COUNT``, a projection using ``names``)."""
         index, pk_name, pk = self._rank_partition(race_id, class_id, shard)
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": index,
             "KeyConditionExpression": "#pk = :pk AND #sk < :bound",
-            "ExpressionAttributeNames": {"#pk": pk_name, "#sk": keys.INDEX_RANK_SK},
+            "ExpressionAttributeNames": {
+                "#pk": pk_name,
+                "#sk": keys.INDEX_RANK_SK,
+                **(names or {}),
+            },
             "ExpressionAttributeValues": {":pk": {"S": pk}, ":bound": {"S": bound}},
             **read,
         }
@@ -192,26 +201,27 @@ class DynamoStandingsStore:
         counts: list[int] = self._map(count, list(range(keys.RANK_SHARDS)))
         return 1 + sum(counts)
 
-    def ranks(self, race_id: str, class_id: int | None, points: Sequence[int]) -> list[int]:
-        """Ranks of many riders at once (riders finishing together): one paginated query per
-        index shard for the entries ranked above the lowest of ``points`` (their sort keys
-        only), then a count per rider in memory. Finishing N riders costs one read of the
-        ranking instead of N x 2 x RANK_SHARDS ``COUNT`` queries."""
-        if not points:
+    def ranks(self, race_id: str, riders: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Overall and class ranks of many riders at once (riders finishing together): one
+        paginated query per overall index shard for the entries ranked above the lowest of
+        them (their sort key and class only), then counts in memory. The class rankings are
+        part of the overall one, so finishing N riders costs one read of the ranking instead
+        of N x 2 x RANK_SHARDS ``COUNT`` queries."""
+        if not riders:
             return []
-        bound = keys.rank_sk_points_bound(min(points))
+        bound = keys.rank_sk_points_bound(min(points for points, _ in riders))
 
-        def above(shard: int) -> list[int]:
-            pages = self._ranked_above(race_id, class_id, shard, bound, ProjectionExpression="#sk")
+        def above(shard: int) -> list[tuple[int, int]]:
+            names = {f"#r{i}": a for i, a in enumerate(items.RANK_ENTRY_ATTRIBUTES)}
+            pages = self._ranked_above(
+                race_id, None, shard, bound, names, ProjectionExpression=", ".join(names)
+            )
             return [
-                keys.points_from_rank_sk(item[keys.INDEX_RANK_SK]["S"])
-                for page in pages
-                for item in page.get("Items", [])
+                items.rank_entry_from_item(item) for page in pages for item in page.get("Items", [])
             ]
 
-        per_shard: list[list[int]] = self._map(above, list(range(keys.RANK_SHARDS)))
-        ahead = sorted(p for shard in per_shard for p in shard)
-        return [1 + len(ahead) - bisect_right(ahead, p) for p in points]
+        per_shard: list[list[tuple[int, int]]] = self._map(above, list(range(keys.RANK_SHARDS)))
+        return ranks_among((entry for shard in per_shard for entry in shard), riders)
 
     @staticmethod
     def _rank_partition(race_id: str, class_id: int | None, shard: int) -> tuple[str, str, str]:

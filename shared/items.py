@@ -77,6 +77,15 @@ def standing_from_item(item: Mapping[str, Any]) -> Standing:
     )
 
 
+RANK_ENTRY_ATTRIBUTES = (keys.INDEX_RANK_SK, "classId")
+"""What :func:`rank_entry_from_item` reads of a ranking-index entry."""
+
+
+def rank_entry_from_item(item: Mapping[str, Any]) -> tuple[int, int]:
+    """(points, class id) of a ranking-index entry."""
+    return keys.points_from_rank_sk(item[keys.INDEX_RANK_SK]["S"]), _int(item, "classId")
+
+
 def race_from_item(item: Mapping[str, Any]) -> RaceRecord:
     return RaceRecord(
         race_id=item["raceId"]["S"],

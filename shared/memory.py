@@ -8,12 +8,11 @@ DynamoDB write does.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shared.ports import RaceActivity, TransientError, WriteResult, WriteStatus
-from shared.standings import FinalResult, RaceRecord, RiderKey, Standing
+from shared.standings import FinalResult, RaceRecord, RiderKey, Standing, ranks_among
 
 
 @dataclass
@@ -104,14 +103,10 @@ class InMemoryStandingsStore:
             and s.points > points
         )
 
-    def ranks(self, race_id: str, class_id: int | None, points: Sequence[int]) -> list[int]:
+    def ranks(self, race_id: str, riders: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         self._count("ranks")
-        ahead = sorted(
-            s.points
-            for s in self.standings.values()
-            if s.race_id == race_id and (class_id is None or s.class_id == class_id)
-        )
-        return [1 + len(ahead) - bisect_right(ahead, p) for p in points]
+        race = [s for s in self.standings.values() if s.race_id == race_id]
+        return ranks_among([(s.points, s.class_id) for s in race], riders)
 
     def put_result(self, result: FinalResult) -> FinalResult:
         self._count("put_result")

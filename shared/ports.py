@@ -64,8 +64,9 @@ class StandingsStore(Protocol):
         """Standard competition rank of ``points``: 1 + riders with strictly more points."""
         ...
 
-    def ranks(self, race_id: str, class_id: int | None, points: Sequence[int]) -> list[int]:
-        """:meth:`rank` of each of ``points``, reading the ranking once for all of them."""
+    def ranks(self, race_id: str, riders: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The (overall, class) :meth:`rank` of each rider given as (points, class id),
+        reading the ranking once for all of them."""
         ...
 
     def put_result(self, result: FinalResult) -> FinalResult:

@@ -9,7 +9,8 @@ bisected batch, or resent by the producer, changes nothing the second time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -163,3 +164,28 @@ class FinalResult:
     rank_overall: int
     rank_class: int
     finished_at: int
+
+
+def ranks_among(
+    field: Iterable[tuple[int, int]], riders: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Standard competition ranks, overall and in class, of ``riders`` given as (points, class
+    id): 1 + how many of ``field`` (points, class id) have strictly more points, over all of
+    it and in the rider's class. ``field`` needs only the entries with more points than the
+    lowest of ``riders``; more does no harm."""
+    overall: list[int] = []
+    by_class: dict[int, list[int]] = {}
+    for points, class_id in field:
+        overall.append(points)
+        by_class.setdefault(class_id, []).append(points)
+    overall.sort()
+    for members in by_class.values():
+        members.sort()
+
+    def rank(ahead: list[int], points: int) -> int:
+        return 1 + len(ahead) - bisect_right(ahead, points)
+
+    return [
+        (rank(overall, points), rank(by_class.get(class_id, []), points))
+        for points, class_id in riders
+    ]

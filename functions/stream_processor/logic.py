@@ -167,18 +167,13 @@ class StreamProcessor(Generic[H]):
             by_race.setdefault(key.race_id, []).append(standing)
         for race_id, standings in by_race.items():
             try:
-                overall = self.store.ranks(race_id, None, [s.points for s in standings])
-                in_class: dict[RiderKey, int] = {}
-                for class_id in sorted({s.class_id for s in standings}):
-                    members = [s for s in standings if s.class_id == class_id]
-                    ranks = self.store.ranks(race_id, class_id, [s.points for s in members])
-                    in_class.update((s.key, r) for s, r in zip(members, ranks, strict=True))
+                ranks = self.store.ranks(race_id, [(s.points, s.class_id) for s in standings])
             except TransientError as exc:
                 out.failed.extend(
                     (finals[s.key].handle, f"rank at finish: {exc}") for s in standings
                 )
                 continue
-            for s, rank_overall in zip(standings, overall, strict=True):
+            for s, (rank_overall, rank_class) in zip(standings, ranks, strict=True):
                 result = FinalResult(
                     race_id=s.race_id,
                     rider_id=s.rider_id,
@@ -188,7 +183,7 @@ class StreamProcessor(Generic[H]):
                     seconds=s.seconds,
                     last_second=s.last_second,
                     rank_overall=rank_overall,
-                    rank_class=in_class[s.key],
+                    rank_class=rank_class,
                     finished_at=now,
                 )
                 try:

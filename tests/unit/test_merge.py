@@ -6,7 +6,7 @@ import pytest
 
 from shared.contract import Telemetry
 from shared.scoring import points
-from shared.standings import merge
+from shared.standings import merge, ranks_among
 
 
 def r(second: int, cadence: int = 90, name: str = "Ann", class_id: int = 2) -> Telemetry:
@@ -85,3 +85,12 @@ def test_readings_of_another_rider_are_refused() -> None:
 
     with pytest.raises(ValueError, match="merged into"):
         merge(None, [r(0), other], now_ms=1)
+
+
+def test_ranks_among_are_competition_ranks_overall_and_in_class() -> None:
+    field = [(500, 1), (400, 2), (400, 1), (300, 1), (300, 2), (100, 3)]
+    riders = [(400, 2), (300, 1), (100, 3), (50, 4), (500, 1)]
+
+    assert ranks_among(field, riders) == [(2, 1), (4, 3), (6, 1), (7, 1), (1, 1)]
+    assert ranks_among([], [(10, 1)]) == [(1, 1)]
+    assert ranks_among(field, []) == []
