@@ -189,6 +189,8 @@ def undo_log_transactions() -> None:
     A transaction is isolated: it holds a lock that every other DynamoDB write also takes, so
     no write lands between its undo log and its rollback (moto's server runs a thread per
     connection; measured: a rollback deleted a race record another request had just created).
+    Reads take it too: measured, the API read a race record an UpdateItem had made with its key
+    only, and answered 500.
     """
     from moto.dynamodb import models
     from moto.dynamodb.exceptions import (
@@ -212,6 +214,10 @@ def undo_log_transactions() -> None:
         return locked
 
     for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+        setattr(backend_cls, name, exclusive(getattr(backend_cls, name)))
+    # moto makes an UpdateItem's new item with its key, then sets the rest in place: reads
+    # wait for writes, so that they see an item whole or not at all, as DynamoDB's do.
+    for name in ("get_item", "query", "scan"):
         setattr(backend_cls, name, exclusive(getattr(backend_cls, name)))
 
     def snapshot(self: Any, action: dict[str, Any]) -> tuple[str, dict[str, Any], Any] | None:

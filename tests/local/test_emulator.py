@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any
@@ -394,6 +395,42 @@ def test_binary_values_arrive_as_sent_in_every_part_of_a_request(
     stored = ddb.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
     assert stored == {**first, "bs": stored["bs"], "b2": {"B": b"\x02"}}
     assert sorted(stored["bs"]["BS"]) == [b"\xfe", b"\xff"]
+
+
+def test_an_item_an_update_creates_is_never_read_half_made(table: tuple[Any, str]) -> None:
+    """moto creates the item of an UpdateItem with its key, then sets the rest in place: no read
+    may see it in between (DynamoDB reads whole items)."""
+    ddb, name = table
+    keys = [{"pk": {"S": f"made-{i}"}} for i in range(40)]
+    ATTRIBUTES = 60  # noqa: N806 (setting them takes long enough for reads to fall in between)
+    seen: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            for key in keys:
+                item = ddb.get_item(TableName=name, Key=key).get("Item")
+                if item is not None:
+                    seen.append(item)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for key in keys:
+            ddb.update_item(
+                TableName=name,
+                Key=key,
+                UpdateExpression="SET " + ", ".join(f"a{n} = :v{n}" for n in range(ATTRIBUTES)),
+                ExpressionAttributeValues={f":v{n}": {"N": str(n)} for n in range(ATTRIBUTES)},
+            )
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join()
+
+    assert seen, "the readers saw nothing"
+    assert [i for i in seen if len(i) != 1 + ATTRIBUTES] == []
 
 
 def test_projection_expressions_return_exactly_the_named_attributes(emulator_url: str) -> None:
