@@ -271,15 +271,19 @@ def _mqtt(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]
         from simulator.targets import iot_data_endpoint
 
         _, things = load_things(args.credentials)
+        if count > len(things):
+            # The device policy lets a client connect only under its own thing's name.
+            raise TargetError(
+                f"{count} MQTT connections need {count} provisioned things, "
+                f"{args.credentials} has {len(things)}: run `breakaway provision --count {count}`"
+            )
         host = args.mqtt_endpoint or iot_data_endpoint(_session(args.region), args.region)
         port = args.mqtt_port or MQTT_TLS_PORT
         connections = []
-        for i in range(count):
-            t = things[i % len(things)]
-            client_id = t.name if i < len(things) else f"{t.name}-{i}"
+        for t in things[:count]:
             try:
                 connections.append(
-                    mtls_connection(host, port, str(t.cert_path), str(t.key_path), client_id)
+                    mtls_connection(host, port, str(t.cert_path), str(t.key_path), t.name)
                 )
             except Exception as exc:
                 raise TargetError(

@@ -263,30 +263,44 @@ def test_mqtt_to_aws_without_provisioned_credentials(
     )
 
 
+def damaged_things(folder: Path, count: int) -> None:
+    """A ``things.json`` of ``count`` things whose certificate files hold no certificate."""
+    things = []
+    for i in range(count):
+        (folder / f"sim-{i}").mkdir(parents=True)
+        (folder / f"sim-{i}" / "certificate.pem.crt").write_text("not a certificate")
+        (folder / f"sim-{i}" / "private.pem.key").write_text("not a key")
+        things.append(
+            {
+                "name": f"sim-{i}",
+                "certificateArn": f"arn:aws:iot:us-east-1:123456789012:cert/abc{i}",
+                "certificateId": f"abc{i}",
+                "cert": "certificate.pem.crt",
+                "key": "private.pem.key",
+            }
+        )
+    (folder / "things.json").write_text(json.dumps({"policy": "p", "things": things}))
+
+
 def test_mqtt_to_aws_with_a_damaged_certificate(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = in_tmp / "creds"
-    (folder / "sim-0").mkdir(parents=True)
-    (folder / "sim-0" / "certificate.pem.crt").write_text("not a certificate")
-    (folder / "sim-0" / "private.pem.key").write_text("not a key")
-    (folder / "things.json").write_text(
-        json.dumps(
-            {
-                "policy": "p",
-                "things": [
-                    {
-                        "name": "sim-0",
-                        "certificateArn": "arn:aws:iot:us-east-1:123456789012:cert/abc",
-                        "certificateId": "abc",
-                        "cert": "certificate.pem.crt",
-                        "key": "private.pem.key",
-                    }
-                ],
-            }
-        )
-    )
+    damaged_things(folder, 1)
     argv = ["simulate", "--target", "aws", "--transport", "mqtt", "--mqtt-endpoint", "x.invalid"]
-    err = error_of(capsys, [*argv, "--credentials", str(folder)])
+    err = error_of(capsys, [*argv, "--credentials", str(folder), "--connections", "1"])
     assert err.startswith(f"breakaway simulate: cannot use the certificate of sim-0 in {folder} (")
     assert err.endswith("): run `breakaway provision` again")
+
+
+def test_mqtt_to_aws_needs_a_thing_per_connection(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = in_tmp / "creds"
+    damaged_things(folder, 2)
+    argv = ["simulate", "--target", "aws", "--transport", "mqtt", "--mqtt-endpoint", "x.invalid"]
+    # 1,000 riders at 1 Hz: 12 connections at 90% of IoT Core's 100 publishes/s each
+    assert error_of(capsys, [*argv, "--credentials", str(folder), "--riders", "1000"]) == (
+        f"breakaway simulate: 12 MQTT connections need 12 provisioned things, {folder} has 2: "
+        "run `breakaway provision --count 12`"
+    )
