@@ -22,13 +22,19 @@ Usage::
 
     with LocalApiGateway(handler, port=0, stage="local") as gw:
         print(gw.url)  # http://127.0.0.1:PORT/local/
+
+The local stack serves the leaderboard API from a process of its own (``python -m
+local.apigw``, through :mod:`local.component`), as API Gateway and the API's function run apart
+from the stream processor.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -36,6 +42,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -343,3 +350,23 @@ class LocalApiGateway:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the leaderboard API's handler (one execution environment) until stopped."""
+    from functions.leaderboard_api.handler import handler
+    from local.component import serve
+    from local.lambda_context import OneEnvironment
+
+    parser = argparse.ArgumentParser(prog="python -m local.apigw")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--status", required=True, type=Path, help="status file to write")
+    args = parser.parse_args(argv)
+    gateway = LocalApiGateway(OneEnvironment(handler), host=args.host, port=args.port)
+    serve(gateway, args.status, lambda: {"url": gateway.url})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,18 +10,24 @@ A record whose ``raceId`` cannot be extracted goes under the error prefix
 does. Object names follow Firehose's ``<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>.gz``.
 
 Delivery is at least once, like Firehose's: a record is archived once per delivery.
+
+The local stack runs it in a process of its own (``python -m local.archiver``, driven by
+:class:`ArchiverProcess`; see :mod:`local.component`), as Firehose is a service of its own.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from shared.names import ARCHIVE_ERROR_PREFIX, archive_prefix
@@ -166,3 +172,67 @@ class Archiver:
                 continue
             self.records_archived += len(lines)
             self.objects_written += 1
+
+
+# --- the archiver as a process of its own (local.component) -----------------------------------
+def main(argv: list[str] | None = None) -> int:
+    from local.component import serve
+    from local.stack import aws_client
+
+    parser = argparse.ArgumentParser(prog="python -m local.archiver")
+    parser.add_argument("--config", required=True, help="ArchiverConfig as JSON")
+    parser.add_argument("--stream-name", required=True)
+    parser.add_argument("--endpoint-url", required=True, help="the Kinesis and S3 endpoint")
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--status", required=True, type=Path, help="status file to write")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    archiver = Archiver(
+        kinesis=aws_client("kinesis", args.endpoint_url, args.region),
+        s3=aws_client("s3", args.endpoint_url, args.region),
+        stream_name=args.stream_name,
+        config=ArchiverConfig(**json.loads(args.config)),
+    )
+
+    def report() -> dict[str, Any]:
+        return {"records": archiver.records_archived, "objects": archiver.objects_written}
+
+    serve(archiver, args.status, report, flush=archiver.flush)
+    return 0
+
+
+class ArchiverProcess:
+    """The stack's handle on ``python -m local.archiver``: start, flush (returns once the
+    buffers are written), stop (buffers delivered first)."""
+
+    def __init__(
+        self,
+        config: ArchiverConfig,
+        stream_name: str,
+        endpoint_url: str,
+        region: str,
+        state_dir: Path,
+    ) -> None:
+        from local.component import ComponentProcess
+
+        args = ["--config", json.dumps(asdict(config)), "--stream-name", stream_name]
+        args += ["--endpoint-url", endpoint_url, "--region", region]
+        self.process = ComponentProcess("archiver", "local.archiver", args, state_dir)
+
+    def start(self) -> ArchiverProcess:
+        self.process.start()
+        return self
+
+    def flush(self) -> None:
+        self.process.flush()
+
+    @property
+    def records_archived(self) -> int:
+        return int(self.process.status().get("records", 0))
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,12 +1,12 @@
 """The local stack: the whole pipeline on one machine, with the project's real code.
 
 Processes: two moto servers (:mod:`local.emulator`; one for DynamoDB alone, one for Kinesis,
-S3 and SQS) and the MQTT broker (:mod:`local.broker`). In this process: the IoT rule bridge
-(:mod:`local.bridge`), the event source mapping (:mod:`local.esm`) invoking the real stream
-processor handler, the archiver (:mod:`local.archiver`) and the API gateway
-(:mod:`local.apigw`) invoking the real API handler. Resources are created from the same
-definitions as the CDK code: names from ``shared.names`` (LOCAL_*), tables from
-``tests/support/tables.py`` (built from ``shared.keys``).
+S3 and SQS), the MQTT broker (:mod:`local.broker`), the IoT rule bridge (:mod:`local.bridge`)
+the archiver (:mod:`local.archiver`) and the API gateway (:mod:`local.apigw`) invoking the
+real API handler, the last three through :mod:`local.component`. In this process: the event
+source mapping (:mod:`local.esm`) invoking the real stream processor handler. Resources are
+created from the same definitions as the CDK code: names from ``shared.names`` (LOCAL_*),
+tables from ``tests/support/tables.py`` (built from ``shared.keys``).
 
 DynamoDB gets an emulator process of its own because moto's DynamoDB is the slowest part
 (130-300 conditional writes/s measured) and should not share a GIL with Kinesis.
@@ -29,8 +29,9 @@ import boto3
 from botocore.config import Config
 
 from local import procs
-from local.archiver import Archiver, ArchiverConfig
-from local.bridge import BridgeConfig, RuleBridge
+from local.archiver import ArchiverConfig, ArchiverProcess
+from local.bridge import BridgeConfig, BridgeProcess
+from local.component import ComponentProcess
 from local.esm import EventSourceMapping, Handler, MappingConfig
 from shared import names
 from shared.dynamodb import WriteMode
@@ -115,9 +116,9 @@ class LocalStack:
         self.children: list[subprocess.Popen[bytes]] = []
         self.endpoints: Endpoints | None = None
         self.mapping: EventSourceMapping | None = None
-        self.archiver: Archiver | None = None
-        self.bridge: RuleBridge | None = None
-        self.gateway: Any = None
+        self.archiver: ArchiverProcess | None = None
+        self.bridge: BridgeProcess | None = None
+        self.gateway: ComponentProcess | None = None
         self._saved_env: dict[str, str | None] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -254,16 +255,15 @@ class LocalStack:
             del sys.modules[name]
 
     def _start_components(self, ep: Endpoints, ports: dict[str, int]) -> None:
-        from functions.leaderboard_api.handler import handler as api_handler
-        from local.apigw import LocalApiGateway
         from local.lambda_context import OneEnvironment, new_environment
 
         o = self.options
         kinesis = aws_client("kinesis", ep.aws_endpoint_url)
         s3 = aws_client("s3", ep.aws_endpoint_url)
-        self.gateway = LocalApiGateway(
-            OneEnvironment(api_handler), host=o.host, port=ports["api"]
-        ).start()
+        # A process of its own, as API Gateway and the API's function are
+        api_args = ["--host", o.host, "--port", str(ports["api"])]
+        self.gateway = ComponentProcess("api", "local.apigw", api_args, o.state_dir)
+        self.gateway.start()
 
         def environment(shard_id: str) -> Handler:
             fresh = new_environment(PROCESSOR_MODULE, shard_id).handler
@@ -288,25 +288,28 @@ class LocalStack:
             s3=s3,
         )
         self.mapping.start()
-        self.archiver = Archiver(
-            kinesis=aws_client("kinesis", ep.aws_endpoint_url),
-            s3=s3,
-            stream_name=ep.stream_name,
-            config=ArchiverConfig(
+        self.archiver = ArchiverProcess(  # a process of its own, as Firehose is
+            ArchiverConfig(
                 bucket=ep.archive_bucket,
                 buffer_interval_s=o.archive_interval_s,
                 buffer_size_bytes=o.archive_size_bytes,
             ),
+            stream_name=ep.stream_name,
+            endpoint_url=ep.aws_endpoint_url,
+            region=ep.region,
+            state_dir=o.state_dir,
         )
         self.archiver.start()
-        self.bridge = RuleBridge(
-            kinesis=aws_client("kinesis", ep.aws_endpoint_url),
-            config=BridgeConfig(
+        self.bridge = BridgeProcess(  # a process of its own, as IoT Core's rules engine is
+            BridgeConfig(
                 stream_name=ep.stream_name,
                 mqtt_host=ep.mqtt_host,
                 mqtt_port=ep.mqtt_port,
                 subscription_qos=o.bridge_qos,
             ),
+            endpoint_url=ep.aws_endpoint_url,
+            region=ep.region,
+            state_dir=o.state_dir,
         )
         self.bridge.start()
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from awscrt import io, mqtt
 
-from local.bridge import BridgeConfig, RuleBridge
-from shared.names import basic_ingest_topic, telemetry_topic
+from local.bridge import BridgeConfig, BridgeProcess, BridgeStats, RuleBridge
+from shared.names import LOCAL_REGION, basic_ingest_topic, telemetry_topic
 
 
 def publisher(port: int) -> mqtt.Connection:
@@ -155,3 +157,36 @@ def test_failed_entries_are_sent_again_and_only_they(kinesis: Any, stream: str) 
     assert flaky.calls == [6, 3]
     assert (b.stats.put, b.stats.entry_retries) == (6, 3)
     assert sorted(r["Data"] for r in read_all(kinesis, stream)) == sorted(d for d, _ in batch)
+
+
+def test_as_a_process_the_bridge_reports_what_it_put_and_goes_when_stopped(
+    emulator_url: str, kinesis: Any, stream: str, mqtt_port: int, tmp_path: Path
+) -> None:
+    config = BridgeConfig(
+        stream_name=stream,
+        mqtt_host="127.0.0.1",
+        mqtt_port=mqtt_port,
+        client_id=f"rule-{uuid.uuid4().hex[:8]}",
+    )
+    (tmp_path / "logs").mkdir()
+    process = BridgeProcess(config, emulator_url, LOCAL_REGION, tmp_path).start()
+    assert process.proc is not None
+    pid = process.proc.pid
+    try:
+        conn = publisher(mqtt_port)
+        try:
+            for s in range(5):
+                payload = f'{{"riderId":"eve","second":{s}}}'.encode()
+                conn.publish(telemetry_topic("r", "eve"), payload, mqtt.QoS.AT_LEAST_ONCE)[
+                    0
+                ].result(timeout=10)
+        finally:
+            conn.disconnect().result(timeout=10)
+        wait(lambda: process.stats.put == 5 and process.idle)
+        assert process.stats == BridgeStats(received=5, put=5, failed_actions=0, entry_retries=0)
+        assert [r["PartitionKey"] for r in read_all(kinesis, stream)] == ["eve"] * 5
+    finally:
+        process.stop()
+    assert process.proc is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
