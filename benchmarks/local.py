@@ -51,7 +51,7 @@ def run() -> dict[str, Any]:
                 riders=riders,
                 duration=duration,
                 transport=transport,
-                probe_interval_s=0.5,
+                probe_interval_s=0.1,
             )
             report = run_race(
                 spec,
