@@ -207,9 +207,23 @@ class Measured:
     """As measured by the processor benchmark (its own stream and window): a cross-check only."""
 
 
-def _section(parent: dict[str, Any], name: str) -> dict[str, Any]:
-    value = parent.get(name)
-    return value if isinstance(value, dict) else {}
+RESULTS_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "readings_per_cpu_second": ("processor", "readings_per_cpu_second"),
+    "writes_per_reading": ("processor", "writes_per_reading"),
+    "api_cpu_us": ("api", "cpu", "handler_top10_uncached_us_median"),
+}
+"""Where each measured figure sits in ``benchmarks/results.json`` (section first): written by
+``benchmarks/processor.py`` and ``benchmarks/api.py``."""
+
+
+def _measured(results: dict[str, Any], figure: str) -> float | None:
+    """The positive number at ``RESULTS_KEYS[figure]``, or None when it is not there."""
+    value: Any = results
+    for key in RESULTS_KEYS[figure]:
+        value = value.get(key) if isinstance(value, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
 
 
 def load_measured(path: Path = RESULTS_FILE) -> Measured:
@@ -220,24 +234,21 @@ def load_measured(path: Path = RESULTS_FILE) -> Measured:
         results = {}
     if not isinstance(results, dict):
         results = {}
-    processor = _section(results, "processor")
-    api = _section(results, "api")
 
-    rate = processor.get("readings_per_cpu_second")
-    if isinstance(rate, (int, float)) and rate > 0:
-        readings_rate, readings_source = float(rate), f"measured ({path.name} processor)"
+    rate = _measured(results, "readings_per_cpu_second")
+    if rate is not None:
+        readings_rate, readings_source = rate, f"measured ({path.name} processor)"
     else:
         readings_rate = float(ASSUMED_READINGS_PER_CPU_SECOND)
         readings_source = "assumed (no processor benchmark)"
 
-    us = _section(api, "cpu").get("handler_top10_in_memory_us_median")
-    if isinstance(us, (int, float)) and us > 0:
+    us = _measured(results, "api_cpu_us")
+    if us is not None:
         api_ms, api_source = us / 1000, f"measured ({path.name} api)"
     else:
         api_ms, api_source = ASSUMED_API_CPU_MS, "assumed (no api benchmark)"
 
-    wpr = processor.get("writes_per_reading")
-    writes = float(wpr) if isinstance(wpr, (int, float)) and wpr > 0 else None
+    writes = _measured(results, "writes_per_reading")
     return Measured(readings_rate, readings_source, api_ms, api_source, writes)
 
 

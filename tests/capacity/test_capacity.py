@@ -21,6 +21,7 @@ from infra import capacity as cap
 from infra.config import BreakawayConfig, FunctionConfig
 from local import cli
 from shared import keys
+from shared import leaderboard as board
 from shared.items import standing_item
 
 # A fixed measurement, so the arithmetic does not depend on benchmarks/results.json.
@@ -281,7 +282,7 @@ def test_measured_figures_come_from_results_json(tmp_path: Path) -> None:
         json.dumps(
             {
                 "processor": {"readings_per_cpu_second": 12_345, "writes_per_reading": 0.25},
-                "api": {"cpu": {"handler_top10_in_memory_us_median": 1500}},
+                "api": {"cpu": {"handler_top10_uncached_us_median": 1500}},
             }
         )
     )
@@ -290,7 +291,17 @@ def test_measured_figures_come_from_results_json(tmp_path: Path) -> None:
     assert m.readings_per_cpu_second_source.startswith("measured")
 
 
-@pytest.mark.parametrize("content", [None, "not json", "[]", '{"processor": 5}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,
+        "not json",
+        "[]",
+        '{"processor": 5}',
+        '{"processor": {"readings_per_cpu_second": true}, "api": {"cpu": 3}}',
+        '{"processor": {"readings_per_cpu_second": 0, "writes_per_reading": -1}}',
+    ],
+)
 def test_missing_or_damaged_results_fall_back_to_stated_assumptions(
     tmp_path: Path, content: str | None
 ) -> None:
@@ -302,6 +313,24 @@ def test_missing_or_damaged_results_fall_back_to_stated_assumptions(
     assert m.readings_per_cpu_second_source.startswith("assumed")
     assert m.api_cpu_ms == cap.ASSUMED_API_CPU_MS
     assert m.writes_per_reading is None
+
+
+def test_the_model_reads_keys_the_benchmarks_write() -> None:
+    # The API figure was once read under a key the benchmark had renamed: silently "assumed".
+    root = Path(__file__).resolve().parents[2]
+    sections = (root / "benchmarks" / "__main__.py").read_text()
+    for figure, path in cap.RESULTS_KEYS.items():
+        section, *names = path
+        assert f'"{section}"' in sections, figure
+        source = (root / "benchmarks" / f"{section}.py").read_text()
+        for name in names:
+            assert f'"{name}"' in source, (figure, name)
+
+
+def test_results_json_holds_the_processor_figures() -> None:
+    m = cap.load_measured()
+    assert m.readings_per_cpu_second_source == "measured (results.json processor)"
+    assert m.writes_per_reading is not None
 
 
 # --- CLI ------------------------------------------------------------------------------------------
@@ -371,9 +400,24 @@ def test_capacity_module_loads_no_cdk() -> None:
 # --- docs/capacity.md stays in step with the model ---------------------------------------------
 DOC = Path(__file__).resolve().parents[2] / "docs" / "capacity.md"
 DOC_MEASURED = dataclasses.replace(
-    MEASURED, readings_per_cpu_second=22_357, api_cpu_ms=cap.ASSUMED_API_CPU_MS
+    MEASURED, readings_per_cpu_second=39_405, api_cpu_ms=cap.ASSUMED_API_CPU_MS
 )
 """The inputs docs/capacity.md states: the processor benchmark's figure, the API assumption."""
+
+
+def test_doc_states_the_inputs_its_tables_use() -> None:
+    doc = DOC.read_text()
+    rate = f"{DOC_MEASURED.readings_per_cpu_second:,.0f}"
+    api_ms = f"{DOC_MEASURED.api_cpu_ms:g} ms"
+    assert f"| processor readings per CPU-second | {rate} | **measured**" in doc
+    assert f"| API handler CPU per leaderboard request | {api_ms} | **assumed**" in doc
+    assert f"were computed with {rate} and {api_ms}." in doc
+    for path in cap.RESULTS_KEYS.values():
+        assert "`" + ".".join(path) + "`" in doc, path
+    # The doc's 11 rows per shard query: a page of DEFAULT_LIMIT asks the merge for one more.
+    rows = board.first_fetch_size(board.DEFAULT_LIMIT + 1, keys.RANK_SHARDS)
+    assert rows == board.FREE_ROWS_PER_QUERY == 10
+    assert f"`first_fetch_size(11, {keys.RANK_SHARDS})`" in doc
 
 
 def _doc_model(riders: int, **kwargs: Any) -> dict[str, Any]:
@@ -417,6 +461,14 @@ def test_doc_table_matches_the_model() -> None:
         row(
             "DynamoDB WRU/s (table + 2 indexes)",
             [f"{d['dynamodb']['write_units_per_s']:,.0f}" for d in full],
+        ),
+        row(
+            "records per invocation, duration, busy",
+            [
+                f"{e['records_per_invocation']:,.0f}, {e['duration_s'] * 1000:.0f} ms, "
+                f"{e['busy_fraction']:.0%}"
+                for e in (d["esm"] for d in full)
+            ],
         ),
         row(
             "race record writes/s (one key)",
