@@ -210,11 +210,12 @@ class DynamoStandingsStore:
         if not riders:
             return []
         bound = keys.rank_sk_points_bound(min(points for points, _ in riders))
+        names = {f"#r{i}": a for i, a in enumerate(items.RANK_ENTRY_ATTRIBUTES)}
+        projection = ", ".join(names)
 
         def above(shard: int) -> list[tuple[int, int]]:
-            names = {f"#r{i}": a for i, a in enumerate(items.RANK_ENTRY_ATTRIBUTES)}
             pages = self._ranked_above(
-                race_id, None, shard, bound, names, ProjectionExpression=", ".join(names)
+                race_id, None, shard, bound, names, ProjectionExpression=projection
             )
             return [
                 items.rank_entry_from_item(item) for page in pages for item in page.get("Items", [])

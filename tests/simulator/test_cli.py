@@ -259,8 +259,7 @@ MQTT_TO_AWS = ["simulate", "--target", "aws", "--transport", "mqtt", "--mqtt-end
 def test_mqtt_to_aws_without_provisioned_credentials(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = MQTT_TO_AWS
-    assert error_of(capsys, argv) == (
+    assert error_of(capsys, MQTT_TO_AWS) == (
         "breakaway simulate: no IoT credentials in .breakaway/iot: run `breakaway provision` "
         "first (or pass --credentials)"
     )
@@ -290,8 +289,7 @@ def test_mqtt_to_aws_with_a_damaged_certificate(
 ) -> None:
     folder = in_tmp / "creds"
     damaged_things(folder, 1)
-    argv = MQTT_TO_AWS
-    err = error_of(capsys, [*argv, "--credentials", str(folder), "--connections", "1"])
+    err = error_of(capsys, [*MQTT_TO_AWS, "--credentials", str(folder), "--connections", "1"])
     assert err.startswith(f"breakaway simulate: cannot use the certificate of sim-0 in {folder} (")
     assert err.endswith("): run `breakaway provision` again")
 
@@ -301,9 +299,8 @@ def test_mqtt_to_aws_needs_a_thing_per_connection(
 ) -> None:
     folder = in_tmp / "creds"
     damaged_things(folder, 2)
-    argv = MQTT_TO_AWS
     # 1,000 riders at 1 Hz: 12 connections at 90% of IoT Core's 100 publishes/s each
-    assert error_of(capsys, [*argv, "--credentials", str(folder), "--riders", "1000"]) == (
+    assert error_of(capsys, [*MQTT_TO_AWS, "--credentials", str(folder), "--riders", "1000"]) == (
         f"breakaway simulate: 12 MQTT connections need 12 provisioned things, {folder} has 2: "
         "run `breakaway provision --count 12`"
     )
