@@ -142,7 +142,8 @@ def build_runtime(
         event_key_jmespath=FINISH_KEY, expires_after_seconds=settings.idempotency_ttl_seconds
     )
     persistence = DynamoDBPersistenceLayer(
-        table_name=settings.idempotency_table, boto3_client=session.client("dynamodb")
+        table_name=settings.idempotency_table,
+        boto3_client=session.client("dynamodb", config=DEFAULT_CLIENT_CONFIG),
     )
     finish = idempotent_finisher(store, notifier, persistence, config)
     logic: StreamProcessor[Any] = StreamProcessor(store, dead_letters, finish, now_ms)
