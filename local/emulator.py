@@ -20,6 +20,7 @@ import contextlib
 import copy
 import ctypes
 import functools
+import gc
 import inspect
 import json
 import logging
@@ -721,6 +722,26 @@ class _KeepAliveHandler:
         return KeepAlive
 
 
+def freeze_after_full_collections() -> Any:
+    """After every full garbage collection, move what survived it out of later ones
+    (``gc.freeze``); returns the callback (``gc.callbacks.remove`` undoes it).
+
+    An emulator's objects live as long as it does: a stream's records, a table's items. Each
+    full collection walks all of them, so its pause grows with the stream (measured: 274 ms
+    at 210,000 records, every few seconds while 500-record puts arrive, holding every request
+    up). Frozen, a full collection walks only what is newer than the last one: about 10 ms,
+    flat. Objects freed by reference counting are freed as before; only a reference cycle
+    among frozen objects is kept, and moto makes few (a few hundred objects per collection).
+    """
+
+    def freeze(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info.get("generation") == 2:
+            gc.freeze()
+
+    gc.callbacks.append(freeze)
+    return freeze
+
+
 class RequestStats:
     """WSGI middleware: count requests and server time per API action (``X-Amz-Target`` or
     ``Action``); written as JSON to ``BREAKAWAY_EMULATOR_STATS`` when the emulator stops
@@ -755,6 +776,7 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    freeze_after_full_collections()
     index_kinesis_shards()
     direct_kinesis_responses()
     undo_log_transactions()
