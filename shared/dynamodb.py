@@ -443,41 +443,76 @@ class DynamoStandingsStore:
                 raise TransientError(f"race record: {exc}") from exc
             raise
 
-    def put_result(self, result: FinalResult) -> FinalResult:
-        expires_at = self._expires_at()
-        try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": items.result_item(result, expires_at),
-                            "ConditionExpression": "attribute_not_exists(#pk)",
-                            "ExpressionAttributeNames": {"#pk": keys.PK},
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {k: {"S": v} for k, v in keys.race_key(result.race_id).items()},
-                            "UpdateExpression": "ADD #finished :one",
-                            "ExpressionAttributeNames": {"#finished": "finished"},
-                            "ExpressionAttributeValues": {":one": {"N": "1"}},
-                        }
-                    },
-                ]
+    def put_results(self, results: Sequence[FinalResult]) -> list[FinalResult]:
+        """Results in transactions of up to 99, each with one ``ADD finished :n`` on its race
+        record for the results it stores, so a result and its count take effect together and
+        riders finishing together update the race record once, not once each (concurrent
+        updates of one item in transactions cancel each other). A result already stored
+        cancels the transaction with the stored one (``ALL_OLD``), which is returned; the others
+        are sent again, counted again."""
+        stored: dict[RiderKey, FinalResult] = {}
+        by_race: dict[str, list[FinalResult]] = {}
+        for result in results:
+            by_race.setdefault(result.race_id, []).append(result)
+        for race_id, race_results in by_race.items():
+            for chunk in _chunks(race_results, TRANSACT_LIMIT - 1):
+                for r in self._put_result_chunk(race_id, chunk):
+                    stored[RiderKey(r.race_id, r.rider_id)] = r
+        return [stored[RiderKey(r.race_id, r.rider_id)] for r in results]
+
+    def _put_result_chunk(self, race_id: str, chunk: Sequence[FinalResult]) -> list[FinalResult]:
+        pending = list(chunk)
+        done: list[FinalResult] = []
+        for attempt in range(TRANSACT_ATTEMPTS):
+            if not pending:
+                return done
+            expires_at = self._expires_at()
+            actions: list[dict[str, Any]] = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": items.result_item(r, expires_at),
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": keys.PK},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+                for r in pending
+            ]
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {k: {"S": v} for k, v in keys.race_key(race_id).items()},
+                        "UpdateExpression": "ADD #finished :n",
+                        "ExpressionAttributeNames": {"#finished": "finished"},
+                        "ExpressionAttributeValues": {":n": {"N": str(len(pending))}},
+                    }
+                }
             )
-        except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
+            try:
+                self._db.transact_write_items(TransactItems=actions)
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    if is_transient(exc):
+                        raise TransientError(f"put results: {exc}") from exc
+                    raise
                 reasons = exc.response.get("CancellationReasons", [])
-                first = reasons[0] if reasons else {}
-                if first.get("Code") == "ConditionalCheckFailed" and first.get("Item"):
-                    return items.result_from_item(first["Item"])
-                raise TransientError(f"put result: {exc}") from exc
-            if is_transient(exc):
-                raise TransientError(f"put result: {exc}") from exc
-            raise
-        except BotoCoreError as exc:
-            raise TransientError(f"put result: {exc}") from exc
-        return result
+                reasons = reasons + [{}] * (len(pending) - len(reasons))  # none given: retry
+                still: list[FinalResult] = []
+                for r, reason in zip(pending, reasons, strict=False):
+                    item = reason.get("Item")
+                    if reason.get("Code") == "ConditionalCheckFailed" and item:
+                        done.append(items.result_from_item(item))
+                    else:
+                        still.append(r)
+                if len(still) == len(pending):  # throttled or in conflict with another writer
+                    time.sleep(0.02 * 2**attempt)
+                pending = still
+                continue
+            except BotoCoreError as exc:
+                raise TransientError(f"put results: {exc}") from exc
+            return done + pending
+        if pending:
+            raise TransientError("put results: transaction kept being cancelled")
+        return done

@@ -108,11 +108,13 @@ class InMemoryStandingsStore:
         race = [s for s in self.standings.values() if s.race_id == race_id]
         return ranks_among([(s.points, s.class_id) for s in race], riders)
 
-    def put_result(self, result: FinalResult) -> FinalResult:
-        self._count("put_result")
-        key = RiderKey(result.race_id, result.rider_id)
-        if key in self.results:
-            return self.results[key]
-        self.results[key] = result
-        self._races.setdefault(result.race_id, _Race(result.race_id)).finished += 1
-        return result
+    def put_results(self, results: Sequence[FinalResult]) -> list[FinalResult]:
+        self._count("put_results")
+        stored: list[FinalResult] = []
+        for result in results:
+            key = RiderKey(result.race_id, result.rider_id)
+            if key not in self.results:
+                self.results[key] = result
+                self._races.setdefault(result.race_id, _Race(result.race_id)).finished += 1
+            stored.append(self.results[key])
+        return stored

@@ -69,9 +69,10 @@ class StandingsStore(Protocol):
         reading the ranking once for all of them."""
         ...
 
-    def put_result(self, result: FinalResult) -> FinalResult:
-        """Store the result unless one is stored already; return the stored one. Counts the
-        rider as finished in the race record exactly once."""
+    def put_results(self, results: Sequence[FinalResult]) -> list[FinalResult]:
+        """Store each result (one per rider) unless one is stored already, and count the ones
+        stored now as finished in their race record, exactly once; return what is stored, in
+        the order given (a result stored before comes back as it was stored)."""
         ...
 
 

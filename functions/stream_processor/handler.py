@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from statistics import fmean
 from typing import Any
@@ -36,10 +37,10 @@ from functions.stream_processor.adapters import (
 )
 from functions.stream_processor.batch import TelemetryBatchProcessor
 from functions.stream_processor.config import ProcessorSettings
-from functions.stream_processor.logic import BatchOutcome, Finisher, StreamProcessor, finish_rider
+from functions.stream_processor.logic import Announcer, BatchOutcome, StreamProcessor
 from shared import names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG, DynamoStandingsStore
-from shared.ports import DeadLetterSink, Notifier, StandingsStore, TransientError
+from shared.ports import DeadLetterSink, Notifier, TransientError
 from shared.standings import FinalResult
 
 logger = Logger(service=names.POWERTOOLS_SERVICE_PROCESSOR)
@@ -81,25 +82,30 @@ def publish_metrics(outcome: BatchOutcome[Any]) -> None:
 
 FINISH_KEY = "[race_id, rider_id]"
 """A rider finishes once: the idempotency key is the rider, whatever the ranks computed."""
+ANNOUNCE_WORKERS = 8
+"""A batch's finishing riders are announced this many at a time: each is an idempotency record,
+a notification and the record's completion, requests that wait on the network, not the CPU."""
 
 
-def idempotent_finisher(
-    store: StandingsStore,
+def idempotent_announcer(
     notifier: Notifier,
     persistence: DynamoDBPersistenceLayer,
     config: IdempotencyConfig,
-) -> Finisher:
-    """Finish a rider exactly once: the Powertools idempotency utility keyed on the rider."""
+) -> Announcer:
+    """Announce a rider's stored result exactly once: the Powertools idempotency utility keyed
+    on the rider. The result itself is stored exactly once by ``put_results`` (a condition),
+    so a retry after a failed notification announces the stored result."""
 
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="result", persistence_store=persistence, config=config
     )
-    def finish(result: dict[str, Any]) -> dict[str, Any]:
-        return asdict(finish_rider(store, notifier, FinalResult(**result)))
+    def announce(result: dict[str, Any]) -> dict[str, Any]:
+        notifier.publish(FinalResult(**result))
+        return result
 
     def call(result: FinalResult) -> object:
         try:
-            return finish(result=asdict(result))
+            return announce(result=asdict(result))
         except (IdempotencyAlreadyInProgressError, IdempotencyPersistenceLayerError) as exc:
             raise TransientError(f"idempotency: {exc}") from exc
 
@@ -145,8 +151,11 @@ def build_runtime(
         table_name=settings.idempotency_table,
         boto3_client=session.client("dynamodb", config=DEFAULT_CLIENT_CONFIG),
     )
-    finish = idempotent_finisher(store, notifier, persistence, config)
-    logic: StreamProcessor[Any] = StreamProcessor(store, dead_letters, finish, now_ms)
+    announce = idempotent_announcer(notifier, persistence, config)
+    announcing = ThreadPoolExecutor(ANNOUNCE_WORKERS, thread_name_prefix="announce")
+    logic: StreamProcessor[Any] = StreamProcessor(
+        store, dead_letters, announce, now_ms, announce_map=announcing.map
+    )
     return Runtime(TelemetryBatchProcessor(logic, publish_metrics), config)
 
 

@@ -9,8 +9,9 @@ Per batch:
 4. each changed rider is written once, on condition that the stored version is the one merged
    from; on a conflict the stored standing comes back with the failure and is merged again;
 5. the race record moves forward; riders whose ``final`` reading is in the batch are finished:
-   their ranks are read once for all of them, then each is finished exactly once by the
-   idempotent ``finish`` the handler wires in.
+   their ranks are read once for all of them, their results stored together (each once, the
+   finishes counted once per transaction), then each stored result is announced exactly once by
+   the idempotent ``announce`` the handler wires in, all of them at once.
 
 Anything transient is reported per record, at the first record of the rider (or race) it
 concerns, so that Lambda retries from there; the records after it come again and count nothing.
@@ -18,8 +19,9 @@ concerns, so that Lambda retries from there; the records after it come again and
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
@@ -27,7 +29,6 @@ from shared.contract import Telemetry
 from shared.ports import (
     DeadLetter,
     DeadLetterSink,
-    Notifier,
     RaceActivity,
     StandingsStore,
     TransientError,
@@ -99,8 +100,22 @@ class StandingsCache:
         self._items.clear()
 
 
-Finisher = Callable[[FinalResult], object]
-"""Stores the result and announces it, exactly once per rider (see :func:`finish_rider`)."""
+Announcer = Callable[[FinalResult], object]
+"""Announces a stored result, exactly once per rider (the handler wraps the notifier in the
+Powertools idempotency utility)."""
+
+Outcome = TransientError | None
+Mapper = Callable[[Callable[[FinalResult], Outcome], Sequence[FinalResult]], Iterable[Outcome]]
+"""Runs a function over the results and yields its answers in their order, one after another
+(``map``) or at once (``ThreadPoolExecutor.map``)."""
+
+
+def _announce_one(announce: Announcer, result: FinalResult) -> TransientError | None:
+    try:
+        announce(result)
+    except TransientError as exc:
+        return exc
+    return None
 
 
 class StreamProcessor(Generic[H]):
@@ -108,15 +123,20 @@ class StreamProcessor(Generic[H]):
         self,
         store: StandingsStore,
         dead_letters: DeadLetterSink,
-        finish: Finisher,
+        announce: Announcer,
         clock_ms: Callable[[], int],
         cache: StandingsCache | None = None,
+        *,
+        announce_map: Mapper = map,
     ) -> None:
         self.store = store
         self.dead_letters = dead_letters
-        self.finish = finish
+        self.announce = announce
         self.clock_ms = clock_ms
         self.cache = cache if cache is not None else StandingsCache()
+        self.announce_map = announce_map
+        """How a batch's finishing riders are announced: each is independent (its own
+        idempotency record and notification), so the handler runs them at once."""
 
     def process(
         self, deliveries: Sequence[Delivery[H]], poison: Sequence[Poison[H]] = ()
@@ -173,8 +193,8 @@ class StreamProcessor(Generic[H]):
                     (finals[s.key].handle, f"rank at finish: {exc}") for s in standings
                 )
                 continue
-            for s, (rank_overall, rank_class) in zip(standings, ranks, strict=True):
-                result = FinalResult(
+            results = [
+                FinalResult(
                     race_id=s.race_id,
                     rider_id=s.rider_id,
                     name=s.name,
@@ -186,11 +206,20 @@ class StreamProcessor(Generic[H]):
                     rank_class=rank_class,
                     finished_at=now,
                 )
-                try:
-                    self.finish(result)
+                for s, (rank_overall, rank_class) in zip(standings, ranks, strict=True)
+            ]
+            try:
+                stored = self.store.put_results(results)
+            except TransientError as exc:
+                out.failed.extend((finals[s.key].handle, f"results: {exc}") for s in standings)
+                continue
+            errors = self.announce_map(functools.partial(_announce_one, self.announce), stored)
+            for result, error in zip(stored, errors, strict=True):
+                if error is None:
                     out.finished += 1
-                except TransientError as exc:
-                    out.failed.append((finals[s.key].handle, f"finish {s.rider_id}: {exc}"))
+                else:
+                    key = RiderKey(result.race_id, result.rider_id)
+                    out.failed.append((finals[key].handle, f"announce {result.rider_id}: {error}"))
 
     def _write_standings(
         self, groups: dict[RiderKey, list[Delivery[H]]], now: int, out: BatchOutcome[H]
@@ -300,15 +329,3 @@ class StreamProcessor(Generic[H]):
             for key in written:
                 first.setdefault(key.race_id, groups[key][0].handle)
             out.failed.extend((h, f"race {race}: {exc}") for race, h in first.items())
-
-
-def finish_rider(store: StandingsStore, notifier: Notifier, result: FinalResult) -> FinalResult:
-    """Record the rider's final result and announce it.
-
-    Not idempotent by itself (the notification is a side effect): the handler wraps it in the
-    Powertools idempotency utility keyed on (raceId, riderId). The result record is written
-    only if absent, so a retry after a failed notification announces the stored result.
-    """
-    stored = store.put_result(result)
-    notifier.publish(stored)
-    return stored

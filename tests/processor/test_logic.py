@@ -46,3 +46,29 @@ def test_a_final_whose_write_failed_is_finished_on_the_retry() -> None:
     assert finished == []
     assert logic.process([Delivery(reading("ann", 0, event="final"), 1)]).failed == []
     assert [r.rider_id for r in finished] == ["ann"]
+
+
+def test_riders_finishing_together_are_stored_together_and_announced_at_once() -> None:
+    store = InMemoryStandingsStore()
+    announced: list[FinalResult] = []
+    handed_over: list[list[str]] = []
+
+    def at_once(fn: Any, results: Any) -> list[Any]:
+        handed_over.append([r.rider_id for r in results])
+        return [fn(r) for r in results]
+
+    logic: StreamProcessor[int] = StreamProcessor(
+        store, Sink(), announced.append, lambda: 7, announce_map=at_once
+    )
+    out = logic.process(
+        [Delivery(reading(r, 0, event="final"), i) for i, r in enumerate(("ann", "bob", "cat"))]
+    )
+
+    assert out.failed == []
+    assert out.finished == 3
+    assert handed_over == [["ann", "bob", "cat"]]
+    assert store.calls["put_results"] == 1
+    race = store.race("race-1")
+    assert race is not None
+    assert race.finished == 3
+    assert [r.rider_id for r in announced] == ["ann", "bob", "cat"]

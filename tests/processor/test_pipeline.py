@@ -425,6 +425,48 @@ def test_riders_finishing_together_are_ranked_with_one_read_of_each_ranking(aws:
     assert aws.race().finished == 6
 
 
+def test_a_crowd_finishing_together_is_stored_in_transactions_and_counted_once(
+    aws: Aws,
+) -> None:
+    riders = [f"r{i:03d}" for i in range(150)]
+    finals = [kinesis_record(reading(r, 0, event="final"), i) for i, r in enumerate(riders)]
+    # The first results transaction takes effect but answers an error: the SDK sends it
+    # again, it is cancelled on the stored results, and they come back as stored.
+    aws.faults.lose_response("TransactWriteItems", contains="RESULT", times=1)
+    aws.faults.calls.clear()
+
+    assert aws.invoke(finals) == {"batchItemFailures": []}
+
+    assert aws.race().finished == 150
+    assert sorted(p["riderId"] for _, p in aws.notifications()) == riders
+    # 150 creations in transactions of 99 (+ the rider count), 150 results in transactions of
+    # 99 (+ the finish count): 4 requests, not 150 result writes (the SDK's second attempt of
+    # the lost one is inside its request).
+    assert aws.faults.calls["TransactWriteItems"] == 4
+    assert aws.faults.injected == 1
+    results = [aws.result(r) for r in riders]
+    assert [r.rank_overall if r else None for r in results] == [1] * 150  # all tied
+
+
+def test_announcements_retried_after_a_failure_leave_every_result_counted_once(
+    aws: Aws,
+) -> None:
+    riders = ["ann", "bob", "cat"]
+    finals = [kinesis_record(reading(r, 0, event="final"), i) for i, r in enumerate(riders)]
+    aws.faults.fail("Publish", contains="bob", code="ThrottlingException")
+
+    first = aws.invoke(finals)
+
+    assert first == {
+        "batchItemFailures": [{"itemIdentifier": finals[1]["kinesis"]["sequenceNumber"]}]
+    }
+    stored = aws.result("cat")
+    assert aws.invoke(redeliver_after_failure(finals, first)) == {"batchItemFailures": []}
+    assert aws.race().finished == 3
+    assert sorted(p["riderId"] for _, p in aws.notifications()) == riders
+    assert aws.result("cat") == stored  # stored once: the replay's ranks and time are not
+
+
 def test_a_race_record_written_after_it_vanished_is_whole(aws_items: Aws) -> None:
     from shared.dynamodb import DynamoStandingsStore
 
