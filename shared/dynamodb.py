@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,6 +44,7 @@ TRANSIENT_CODES = frozenset(
         "LimitExceededException",
     }
 )
+T = TypeVar("T")
 BATCH_GET_LIMIT = 100
 TRANSACT_LIMIT = 100
 TRANSACT_ATTEMPTS = 4
@@ -75,6 +76,24 @@ def is_transient(exc: Exception) -> bool:
 
 def _transient(standings: Sequence[Standing], error: str) -> list[WriteResult]:
     return [WriteResult(s.key, WriteStatus.TRANSIENT, error=error) for s in standings]
+
+
+def _split_cancelled(
+    exc: ClientError, pending: Sequence[T]
+) -> tuple[list[tuple[T, dict[str, Any] | None]], list[T]]:
+    """The actions of a cancelled transaction, in order: those whose condition failed, with
+    the stored item (``ALL_OLD``) when DynamoDB returned it, and the rest, to send again (no
+    reason given counts as the rest)."""
+    given: list[Any] = list(exc.response.get("CancellationReasons", []))
+    reasons: list[Any] = given + [{}] * (len(pending) - len(given))
+    failed: list[tuple[T, dict[str, Any] | None]] = []
+    still: list[T] = []
+    for action, reason in zip(pending, reasons, strict=False):
+        if reason.get("Code") == "ConditionalCheckFailed":
+            failed.append((action, reason.get("Item")))
+        else:
+            still.append(action)
+    return failed, still
 
 
 def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -321,16 +340,10 @@ class DynamoStandingsStore:
                     if is_transient(exc):
                         return done + _transient(pending, str(exc))
                     raise
-                reasons = exc.response.get("CancellationReasons", [])
-                reasons = reasons + [{}] * (len(pending) - len(reasons))  # none given: retry
-                still: list[Standing] = []
-                for s, reason in zip(pending, reasons, strict=False):
-                    if reason.get("Code") == "ConditionalCheckFailed":
-                        item = reason.get("Item")
-                        current = items.standing_from_item(item) if item else None
-                        done.append(WriteResult(s.key, WriteStatus.CONFLICT, current=current))
-                    else:
-                        still.append(s)
+                failed, still = _split_cancelled(exc, pending)
+                for s, item in failed:
+                    current = items.standing_from_item(item) if item else None
+                    done.append(WriteResult(s.key, WriteStatus.CONFLICT, current=current))
                 if len(still) == len(pending):  # throttled or in conflict with another writer
                     time.sleep(0.02 * 2**attempt)
                 pending = still
@@ -497,14 +510,11 @@ class DynamoStandingsStore:
                     if is_transient(exc):
                         raise TransientError(f"put results: {exc}") from exc
                     raise
-                reasons = exc.response.get("CancellationReasons", [])
-                reasons = reasons + [{}] * (len(pending) - len(reasons))  # none given: retry
-                still: list[FinalResult] = []
-                for r, reason in zip(pending, reasons, strict=False):
-                    item = reason.get("Item")
-                    if reason.get("Code") == "ConditionalCheckFailed" and item:
+                failed, still = _split_cancelled(exc, pending)
+                for r, item in failed:
+                    if item:
                         done.append(items.result_from_item(item))
-                    else:
+                    else:  # stored, but not returned: send again, and it comes back
                         still.append(r)
                 if len(still) == len(pending):  # throttled or in conflict with another writer
                     time.sleep(0.02 * 2**attempt)
