@@ -35,8 +35,8 @@ from local.apigw import LocalApiGateway, LocalContext
 from shared import keys
 from shared import leaderboard as board
 from shared.leaderboard_dynamodb import DynamoLeaderboardReader
+from shared.tables import create_tables
 from tests.api.helpers import STANDINGS, Db, MemoryReader, event, standing
-from tests.support.tables import create_tables
 
 RIDERS = 1_000
 BIG_RIDERS = 10_000

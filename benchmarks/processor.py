@@ -47,7 +47,7 @@ from shared import items, keys
 from shared.contract import Telemetry
 from shared.memory import InMemoryStandingsStore
 from shared.scoring import ground_truth
-from tests.support.tables import create_tables
+from shared.tables import create_tables
 
 RIDERS = 100
 SECONDS = 60

@@ -6,7 +6,7 @@ the archiver (:mod:`local.archiver`) and the API gateway (:mod:`local.apigw`) in
 real API handler, the last three through :mod:`local.component`. In this process: the event
 source mapping (:mod:`local.esm`) invoking the real stream processor handler. Resources are
 created from the same definitions as the CDK code: names from ``shared.names`` (LOCAL_*),
-tables from ``tests/support/tables.py`` (built from ``shared.keys``).
+tables from ``shared/tables.py`` (built from ``shared.keys``).
 
 DynamoDB gets an emulator process of its own because moto's DynamoDB is the slowest part
 (130-300 conditional writes/s measured) and should not share a GIL with Kinesis.
@@ -176,7 +176,7 @@ class LocalStack:
             procs.wait_for_port(port, host=host, proc=proc)
 
     def _create_resources(self, ports: dict[str, int]) -> Endpoints:
-        from tests.support.tables import create_tables
+        from shared.tables import create_tables
 
         host = self.options.host
         aws_url = f"http://{host}:{ports['aws']}"

@@ -25,7 +25,7 @@ from shared import items, keys, names
 from shared import leaderboard as board
 from shared.routes import RESOURCE_TEMPLATES
 from shared.standings import RaceRecord, Standing
-from tests.support.tables import create_tables
+from shared.tables import create_tables
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REGION = "us-east-1"

@@ -49,10 +49,10 @@ from local import cli
 from local.apigw import LocalApiGateway, match_resource
 from shared import names
 from shared.leaderboard import DEFAULT_LIMIT
+from shared.tables import create_tables
 from simulator.cli import CONNECTION_HEADROOM, _race_config
 from simulator.model import RaceConfig, riders_of
 from tests.api.helpers import IDEMPOTENCY, REGION, RESOURCES, STANDINGS, Db, standing
-from tests.support.tables import create_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

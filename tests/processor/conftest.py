@@ -23,8 +23,8 @@ from shared import items, keys
 from shared.contract import Telemetry
 from shared.dynamodb import WRITE_MODES, WriteMode
 from shared.standings import FinalResult, RaceRecord, Standing
+from shared.tables import create_tables
 from tests.support.faults import FaultInjector
-from tests.support.tables import create_tables
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REGION = "us-east-1"

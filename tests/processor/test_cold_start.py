@@ -10,8 +10,8 @@ from moto import mock_aws
 
 from functions.stream_processor import handler as processor_handler
 from functions.stream_processor.config import ConfigError, ProcessorSettings
+from shared.tables import create_tables
 from tests.processor.conftest import LambdaContextStub, fixture
-from tests.support.tables import create_tables
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""Create Breakaway's DynamoDB tables for tests (moto or the local emulator), from shared.keys.
+"""Breakaway's DynamoDB tables as ``CreateTable`` arguments, from shared.keys: what the local
+stack creates in its emulator, and the tests and benchmarks in moto (the CDK code builds the
+same schema from the same keys in ``infra/components/storage.py``).
 
 The standings table: ``pk``/``sk`` strings, the two write-sharded ranking indexes
 (``ByRaceRank``, ``ByClassRank``; INCLUDE ``RANK_INDEX_PROJECTION``) and ``RecentRaces``
