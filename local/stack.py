@@ -1,7 +1,7 @@
 """The local stack: the whole pipeline on one machine, with the project's real code.
 
 Processes: two moto servers (:mod:`local.emulator`; one for DynamoDB alone, one for Kinesis,
-S3 and SQS), the MQTT broker (:mod:`local.broker`), the IoT rule bridge (:mod:`local.bridge`)
+S3 and SQS), the MQTT broker (:mod:`local.broker`), the IoT rule bridge (:mod:`local.bridge`),
 the archiver (:mod:`local.archiver`) and the API gateway (:mod:`local.apigw`) invoking the
 real API handler, the last three through :mod:`local.component`. In this process: the event
 source mapping (:mod:`local.esm`) invoking the real stream processor handler. Resources are

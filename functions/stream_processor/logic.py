@@ -110,7 +110,7 @@ Mapper = Callable[[Callable[[FinalResult], Outcome], Sequence[FinalResult]], Ite
 (``map``) or at once (``ThreadPoolExecutor.map``)."""
 
 
-def _announce_one(announce: Announcer, result: FinalResult) -> TransientError | None:
+def _announce_one(announce: Announcer, result: FinalResult) -> Outcome:
     try:
         announce(result)
     except TransientError as exc:
