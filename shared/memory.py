@@ -1,4 +1,4 @@
-"""An in-memory standings store with the DynamoDB adapter's semantics.
+"""An in-memory standings store with the DynamoDB adapter's semantics, and a finish queue.
 
 Used by the benchmarks (to measure our processing without the emulator) and by property tests
 that need thousands of delivery schedules. Faults can be injected per call: ``fail_next``
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from shared.finishing import Finish, encode, parse
 from shared.ports import RaceActivity, TransientError, WriteResult, WriteStatus
 from shared.standings import FinalResult, RaceRecord, RiderKey, Standing, ranks_among
 
@@ -118,3 +119,24 @@ class InMemoryStandingsStore:
                 self._races.setdefault(result.race_id, _Race(result.race_id)).finished += 1
             stored.append(self.results[key])
         return stored
+
+
+class InMemoryFinishQueue:
+    """The finish queue, in memory: what the processor sent, message by message (each message
+    as the finisher would receive it); ``fail_sends`` of the next sends raise TransientError."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[Finish, ...]] = []
+        self.fail_sends = 0
+
+    def send(self, finishes: Sequence[Finish]) -> None:
+        if self.fail_sends:
+            self.fail_sends -= 1
+            raise TransientError("finish queue: injected failure")
+        for body in encode(finishes):
+            self.messages.append(parse(body).finishes)
+
+    def drain(self) -> list[tuple[Finish, ...]]:
+        """Every message sent so far, once."""
+        out, self.messages = self.messages, []
+        return out

@@ -49,6 +49,8 @@ ENV_NOTIFY_TARGET: Final = "NOTIFY_TARGET"
 ENV_IOT_DATA_ENDPOINT: Final = "IOT_DATA_ENDPOINT"
 """Optional, with NOTIFY_TARGET=iot: the account's ``iot:Data-ATS`` endpoint host. When unset
 the processor looks it up once at cold start (``iot:DescribeEndpoint``)."""
+ENV_FINISH_QUEUE_URL: Final = "FINISH_QUEUE_URL"
+"""The stream processor sends finishing riders there; the race finisher reads it."""
 ENV_LIVE_TTL_SECONDS: Final = "LIVE_TTL_SECONDS"
 ENV_STANDINGS_WRITES: Final = "STANDINGS_WRITES"
 """``item`` (one conditional PutItem per rider; the default, cheapest in DynamoDB units) or
@@ -58,6 +60,7 @@ ENV_AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
 """Honoured by boto3 itself; the local stack points it at the emulator."""
 
 POWERTOOLS_SERVICE_PROCESSOR: Final = "stream-processor"
+POWERTOOLS_SERVICE_FINISHER: Final = "race-finisher"
 POWERTOOLS_SERVICE_API: Final = "leaderboard-api"
 METRICS_NAMESPACE: Final = "Breakaway"
 
@@ -69,6 +72,8 @@ LOCAL_IDEMPOTENCY_TABLE: Final = "breakaway-idempotency"
 LOCAL_ARCHIVE_BUCKET: Final = "breakaway-archive"
 LOCAL_DEAD_LETTER_QUEUE: Final = "breakaway-dead-letters"
 LOCAL_ON_FAILURE_BUCKET: Final = "breakaway-on-failure"
+LOCAL_FINISH_QUEUE: Final = "breakaway-finishes"
+LOCAL_FINISH_DEAD_LETTER_QUEUE: Final = "breakaway-finishes-dead-letters"
 LOCAL_STATE_DIR: Final = ".breakaway"
 LOCAL_ENDPOINTS_FILE: Final = ".breakaway/endpoints.json"
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from shared.finishing import Finish
 from shared.standings import FinalResult, RiderKey, Standing
 
 
@@ -58,21 +59,31 @@ class StandingsStore(Protocol):
         """Create the race record if new; move ``lastReadingAt`` forward. Raises TransientError."""
         ...
 
-    def get_standing(self, rider: RiderKey) -> Standing | None: ...
-
-    def rank(self, race_id: str, class_id: int | None, points: int) -> int:
-        """Standard competition rank of ``points``: 1 + riders with strictly more points."""
+    def get_standing(self, rider: RiderKey) -> Standing | None:
+        """One stored standing (strongly consistent). Raises TransientError."""
         ...
 
+
+class ResultsStore(Protocol):
+    """What the race finisher needs: the ranking, and the results."""
+
     def ranks(self, race_id: str, riders: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-        """The (overall, class) :meth:`rank` of each rider given as (points, class id),
-        reading the ranking once for all of them."""
+        """The standard competition ranks (1 + riders with strictly more points), overall and
+        in class, of each rider given as (points, class id), reading the ranking once for all
+        of them. Raises TransientError."""
         ...
 
     def put_results(self, results: Sequence[FinalResult]) -> list[FinalResult]:
         """Store each result (one per rider) unless one is stored already, and count the ones
         stored now as finished in their race record, exactly once; return what is stored, in
         the order given (a result stored before comes back as it was stored)."""
+        ...
+
+
+class FinishQueue(Protocol):
+    def send(self, finishes: Sequence[Finish]) -> None:
+        """Hand these finishing riders to the race finisher durably, or raise TransientError.
+        Sending a rider twice is harmless: the finisher stores and announces each rider once."""
         ...
 
 

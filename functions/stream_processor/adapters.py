@@ -1,4 +1,4 @@
-"""Adapters of the processor's side ports: dead-letter stores and finish notifiers."""
+"""Adapters of the processor's side ports: dead-letter stores and the finish queue."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared import names
+from shared.finishing import Finish, encode
 from shared.ports import DeadLetter, TransientError
-from shared.standings import FinalResult
 
 SQS_BATCH = 10
 
@@ -85,49 +83,17 @@ class S3DeadLetters:
             raise TransientError(f"S3 dead-letter bucket: {exc}") from exc
 
 
-def result_payload(result: FinalResult) -> bytes:
-    return json.dumps(
-        {
-            "raceId": result.race_id,
-            "riderId": result.rider_id,
-            "name": result.name,
-            "classId": result.class_id,
-            "points": result.points,
-            "seconds": result.seconds,
-            "lastSecond": result.last_second,
-            "rankOverall": result.rank_overall,
-            "rankClass": result.rank_class,
-            "finishedAt": result.finished_at,
-        },
-        separators=(",", ":"),
-    ).encode()
+class SqsFinishQueue:
+    """The finish queue: one message per batch's finishing riders (more only past
+    ``MAX_FINISHES_PER_MESSAGE``), each sent with SendMessage (the SDK retries throttling)."""
 
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._sqs = client
+        self._url = queue_url
 
-class IotNotifier:
-    """Publishes the result on ``breakaway/races/{raceId}/riders/{riderId}/result`` (QoS 1)."""
-
-    def __init__(self, client: Any) -> None:
-        self._iot = client
-
-    def publish(self, result: FinalResult) -> None:
-        try:
-            self._iot.publish(
-                topic=names.result_topic(result.race_id, result.rider_id),
-                qos=1,
-                payload=result_payload(result),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise TransientError(f"IoT publish: {exc}") from exc
-
-
-class LogNotifier:
-    def __init__(self, logger: Logger) -> None:
-        self._logger = logger
-
-    def publish(self, result: FinalResult) -> None:
-        self._logger.info("rider finished", extra={"result": asdict(result)})
-
-
-class NoNotifier:
-    def publish(self, result: FinalResult) -> None:
-        return None
+    def send(self, finishes: Sequence[Finish]) -> None:
+        for body in encode(finishes):
+            try:
+                self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
+            except (ClientError, BotoCoreError) as exc:
+                raise TransientError(f"SQS finish queue: {exc}") from exc

@@ -8,10 +8,10 @@ Per batch:
 3. :func:`shared.standings.merge` counts only the seconds not counted yet;
 4. each changed rider is written once, on condition that the stored version is the one merged
    from; on a conflict the stored standing comes back with the failure and is merged again;
-5. the race record moves forward; riders whose ``final`` reading is in the batch are finished:
-   their ranks are read once for all of them, their results stored together (each once, the
-   finishes counted once per transaction), then each stored result is announced exactly once by
-   the idempotent ``announce`` the handler wires in, all of them at once.
+5. the race record moves forward; riders whose ``final`` reading is in the batch are handed,
+   standing as counted, to the race finisher in one finish-queue message (the finisher ranks,
+   stores and announces them: :mod:`functions.race_finisher.logic`), so the shard never waits
+   for a read of the whole ranking.
 
 Anything transient is reported per record, at the first record of the rider (or race) it
 concerns, so that Lambda retries from there; the records after it come again and count nothing.
@@ -19,22 +19,23 @@ concerns, so that Lambda retries from there; the records after it come again and
 
 from __future__ import annotations
 
-import functools
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
 from shared.contract import Telemetry
+from shared.finishing import Finish
 from shared.ports import (
     DeadLetter,
     DeadLetterSink,
+    FinishQueue,
     RaceActivity,
     StandingsStore,
     TransientError,
     WriteStatus,
 )
-from shared.standings import FinalResult, Merge, RiderKey, Standing, merge
+from shared.standings import Merge, RiderKey, Standing, merge
 
 H = TypeVar("H")
 """Opaque handle of a record (the handler uses the parsed Kinesis record)."""
@@ -61,7 +62,8 @@ class BatchOutcome(Generic[H]):
     dead_lettered: int = 0
     riders_written: int = 0
     conflicts: int = 0
-    finished: int = 0
+    finishing: int = 0
+    """Riders handed to the race finisher (their ``final`` reading counted, now or before)."""
     lags_ms: list[int] = field(default_factory=list)
     failed: list[tuple[H, str]] = field(default_factory=list)
     """Records to report in ``batchItemFailures``, with the reason."""
@@ -100,43 +102,20 @@ class StandingsCache:
         self._items.clear()
 
 
-Announcer = Callable[[FinalResult], object]
-"""Announces a stored result, exactly once per rider (the handler wraps the notifier in the
-Powertools idempotency utility)."""
-
-Outcome = TransientError | None
-Mapper = Callable[[Callable[[FinalResult], Outcome], Sequence[FinalResult]], Iterable[Outcome]]
-"""Runs a function over the results and yields its answers in their order, one after another
-(``map``) or at once (``ThreadPoolExecutor.map``)."""
-
-
-def _announce_one(announce: Announcer, result: FinalResult) -> Outcome:
-    try:
-        announce(result)
-    except TransientError as exc:
-        return exc
-    return None
-
-
 class StreamProcessor(Generic[H]):
     def __init__(
         self,
         store: StandingsStore,
         dead_letters: DeadLetterSink,
-        announce: Announcer,
+        finishes: FinishQueue,
         clock_ms: Callable[[], int],
         cache: StandingsCache | None = None,
-        *,
-        announce_map: Mapper = map,
     ) -> None:
         self.store = store
         self.dead_letters = dead_letters
-        self.announce = announce
+        self.finishes = finishes
         self.clock_ms = clock_ms
         self.cache = cache if cache is not None else StandingsCache()
-        self.announce_map = announce_map
-        """How a batch's finishing riders are announced: each is independent (its own
-        idempotency record and notification), so the handler runs them at once."""
 
     def process(
         self, deliveries: Sequence[Delivery[H]], poison: Sequence[Poison[H]] = ()
@@ -172,9 +151,9 @@ class StreamProcessor(Generic[H]):
         return out
 
     def _finish(self, finals: dict[RiderKey, Delivery[H]], now: int, out: BatchOutcome[H]) -> None:
-        """Finish every rider whose ``final`` reading is in the batch (already counted, or
-        counted before: a replay must still finish a rider whose finish failed)."""
-        by_race: dict[str, list[Standing]] = {}
+        """Hand every rider whose ``final`` reading is in the batch to the race finisher
+        (counted now, or before: a replay must still finish a rider whose hand-over failed)."""
+        finishes: list[Finish] = []
         for key, final in finals.items():
             try:  # just written or just loaded, so cached; the store if the cache let it go
                 standing = self.cache.get(key) or self.store.get_standing(key)
@@ -184,42 +163,18 @@ class StreamProcessor(Generic[H]):
             if standing is None:
                 out.failed.append((final.handle, f"finish {key.rider_id}: no standing stored"))
                 continue
-            by_race.setdefault(key.race_id, []).append(standing)
-        for race_id, standings in by_race.items():
-            try:
-                ranks = self.store.ranks(race_id, [(s.points, s.class_id) for s in standings])
-            except TransientError as exc:
-                out.failed.extend(
-                    (finals[s.key].handle, f"rank at finish: {exc}") for s in standings
-                )
-                continue
-            results = [
-                FinalResult(
-                    race_id=s.race_id,
-                    rider_id=s.rider_id,
-                    name=s.name,
-                    class_id=s.class_id,
-                    points=s.points,
-                    seconds=s.seconds,
-                    last_second=s.last_second,
-                    rank_overall=rank_overall,
-                    rank_class=rank_class,
-                    finished_at=now,
-                )
-                for s, (rank_overall, rank_class) in zip(standings, ranks, strict=True)
-            ]
-            try:
-                stored = self.store.put_results(results)
-            except TransientError as exc:
-                out.failed.extend((finals[s.key].handle, f"results: {exc}") for s in standings)
-                continue
-            errors = self.announce_map(functools.partial(_announce_one, self.announce), stored)
-            for result, error in zip(stored, errors, strict=True):
-                if error is None:
-                    out.finished += 1
-                else:
-                    key = RiderKey(result.race_id, result.rider_id)
-                    out.failed.append((finals[key].handle, f"announce {result.rider_id}: {error}"))
+            finishes.append(Finish.of(standing, now))
+        if not finishes:
+            return
+        try:
+            self.finishes.send(finishes)
+        except TransientError as exc:
+            out.failed.extend(
+                (finals[RiderKey(f.race_id, f.rider_id)].handle, f"finish queue: {exc}")
+                for f in finishes
+            )
+            return
+        out.finishing += len(finishes)
 
     def _write_standings(
         self, groups: dict[RiderKey, list[Delivery[H]]], now: int, out: BatchOutcome[H]

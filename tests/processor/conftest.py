@@ -1,4 +1,5 @@
-"""The stream processor against moto: tables, a dead-letter queue, IoT data, Kinesis events."""
+"""The stream processor and the race finisher against moto: tables, the dead-letter and finish
+queues, IoT data; Kinesis events for the processor, SQS events for the finisher."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iotdata.models import iotdata_backends
 
+from functions.race_finisher import handler as finisher_handler
+from functions.race_finisher.config import FinisherSettings
 from functions.stream_processor import handler as processor_handler
 from functions.stream_processor.config import ProcessorSettings
 from local.lambda_context import LambdaContext
@@ -31,6 +34,7 @@ REGION = "us-east-1"
 STANDINGS = "standings"
 IDEMPOTENCY = "idempotency"
 DLQ = "dead-letters"
+FINISHES = "finishes"
 IOT_DATA = "data-ats.iot.us-east-1.amazonaws.com"
 
 
@@ -40,6 +44,9 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 RECORD_TEMPLATE = fixture("kinesis_batch.json")["Records"][0]
+SQS_RECORD_TEMPLATE = json.loads(
+    (Path(__file__).parents[1] / "finisher" / "fixtures" / "sqs_finish_event.json").read_text()
+)["Records"][0]
 
 
 def reading(
@@ -106,9 +113,23 @@ def event(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"Records": list(records)}
 
 
-def LambdaContextStub() -> LambdaContext:
+def LambdaContextStub(function_name: str = "breakaway-stream-processor") -> LambdaContext:
     """The context Lambda passes, as the local stack builds it."""
-    return LambdaContext(function_name="breakaway-stream-processor", region=REGION)
+    return LambdaContext(function_name=function_name, region=REGION)
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """One record of Lambda's SQS event, from a ReceiveMessage message (fixture's shape)."""
+    record = copy.deepcopy(SQS_RECORD_TEMPLATE)
+    record.update(
+        messageId=message["MessageId"],
+        receiptHandle=message["ReceiptHandle"],
+        body=message["Body"],
+        md5OfBody=message["MD5OfBody"],
+        eventSourceARN=queue_arn,
+    )
+    record["attributes"] = {**record["attributes"], **message.get("Attributes", {})}
+    return record
 
 
 @dataclass
@@ -116,12 +137,50 @@ class Aws:
     ddb: Any
     sqs: Any
     queue_url: str
+    finish_queue_url: str
     faults: FaultInjector
     mode: WriteMode
 
     def invoke(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """One invocation of the deployed entry point, as Lambda makes it."""
         response: dict[str, Any] = processor_handler.handler(event(records), LambdaContextStub())
+        return response
+
+    def finish_messages(self) -> list[dict[str, Any]]:
+        """Every message waiting in the finish queue (each received once: hidden for 30 s)."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            got = self.sqs.receive_message(
+                QueueUrl=self.finish_queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            )
+            if not got.get("Messages"):
+                return messages
+            messages.extend(got["Messages"])
+
+    def finish(self, messages: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """One invocation of the race finisher with what waits in the finish queue, then what
+        Lambda's SQS event source does: delete the messages not reported as failed, and (as
+        their visibility timeout would) make the failed ones visible again."""
+        messages = self.finish_messages() if messages is None else messages
+        arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.finish_queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        context = LambdaContextStub("breakaway-race-finisher")
+        response: dict[str, Any] = finisher_handler.handler(
+            event([sqs_record(m, arn) for m in messages]), context
+        )
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] in failed:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.finish_queue_url,
+                    ReceiptHandle=m["ReceiptHandle"],
+                    VisibilityTimeout=0,
+                )
+            else:
+                self.sqs.delete_message(
+                    QueueUrl=self.finish_queue_url, ReceiptHandle=m["ReceiptHandle"]
+                )
         return response
 
     def standing(self, rider: str, race: str = "race-1") -> Standing | None:
@@ -164,12 +223,20 @@ def _key(key: dict[str, str]) -> dict[str, dict[str, str]]:
     return {k: {"S": v} for k, v in key.items()}
 
 
-def settings(queue_url: str, mode: WriteMode = "item") -> ProcessorSettings:
+def settings(queue_url: str, finish_queue_url: str, mode: WriteMode = "item") -> ProcessorSettings:
     return ProcessorSettings(
         standings_writes=mode,
         standings_table=STANDINGS,
-        idempotency_table=IDEMPOTENCY,
         dead_letter_target=f"sqs:{queue_url}",
+        finish_queue_url=finish_queue_url,
+        live_ttl_seconds=3600,
+    )
+
+
+def finisher_settings() -> FinisherSettings:
+    return FinisherSettings(
+        standings_table=STANDINGS,
+        idempotency_table=IDEMPOTENCY,
         notify_target="iot",
         iot_data_endpoint=IOT_DATA,
         live_ttl_seconds=3600,
@@ -185,17 +252,29 @@ def _aws(mode: WriteMode) -> Iterator[Aws]:
         sqs = session.client("sqs")
         create_tables(ddb, STANDINGS, IDEMPOTENCY)
         queue_url = sqs.create_queue(QueueName=DLQ)["QueueUrl"]
-        runtime = processor_handler.build_runtime(settings(queue_url, mode), session)
+        finish_queue_url = sqs.create_queue(QueueName=FINISHES)["QueueUrl"]
+        runtime = processor_handler.build_runtime(
+            settings(queue_url, finish_queue_url, mode), session
+        )
         processor_handler.install(runtime)
+        finisher_handler.install(finisher_handler.build_runtime(finisher_settings(), session))
         try:
-            yield Aws(ddb=ddb, sqs=sqs, queue_url=queue_url, faults=faults, mode=mode)
+            yield Aws(
+                ddb=ddb,
+                sqs=sqs,
+                queue_url=queue_url,
+                finish_queue_url=finish_queue_url,
+                faults=faults,
+                mode=mode,
+            )
         finally:
             processor_handler.install(None)
+            finisher_handler.install(None)
 
 
 @pytest.fixture(params=WRITE_MODES)
 def aws(request: pytest.FixtureRequest) -> Iterator[Aws]:
-    """Moto with the tables, the dead-letter queue, and the processor's runtime installed,
+    """Moto with the tables, the queues, and the processor's and finisher's runtimes installed,
     once for each way of sending standings (``STANDINGS_WRITES``)."""
     yield from _aws(request.param)
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from functions.stream_processor.batch import TelemetryBatchProcessor
 from functions.stream_processor.logic import StreamProcessor
-from shared.memory import InMemoryStandingsStore
+from shared.memory import InMemoryFinishQueue, InMemoryStandingsStore
 from shared.ports import DeadLetter
 from shared.scoring import ground_truth
 from shared.standings import RiderKey
@@ -71,7 +71,9 @@ def schedules(draw: st.DrawFn) -> dict[str, Any]:
 @given(schedule=schedules())
 def test_any_delivery_schedule_ends_at_the_ground_truth(schedule: dict[str, Any]) -> None:
     store = InMemoryStandingsStore()
-    logic: StreamProcessor[Any] = StreamProcessor(store, ListSink(), lambda _: None, lambda: 1)
+    logic: StreamProcessor[Any] = StreamProcessor(
+        store, ListSink(), InMemoryFinishQueue(), lambda: 1
+    )
     batch = TelemetryBatchProcessor(logic)
     records = [kinesis_record(r, i) for i, r in enumerate(schedule["stream"])]
 

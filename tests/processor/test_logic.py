@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from functions.stream_processor.logic import Delivery, StandingsCache, StreamProcessor
-from shared.memory import InMemoryStandingsStore
+from shared.finishing import Finish
+from shared.memory import InMemoryFinishQueue, InMemoryStandingsStore
 from shared.scoring import points
-from shared.standings import FinalResult, RiderKey
+from shared.standings import RiderKey
 from tests.processor.conftest import reading
 
 
@@ -16,59 +17,105 @@ class Sink:
         raise AssertionError("no dead letters expected")
 
 
-def test_a_rider_evicted_from_the_cache_still_finishes_from_the_store() -> None:
+def handed_over(queue: InMemoryFinishQueue) -> list[list[tuple[str, int, int, int]]]:
+    """Each message sent: its riders as (rider, points, seconds, finishedAt)."""
+    return [
+        [(f.rider_id, f.points, f.seconds, f.finished_at) for f in message]
+        for message in queue.drain()
+    ]
+
+
+def test_a_rider_evicted_from_the_cache_is_handed_over_from_the_store() -> None:
     store = InMemoryStandingsStore()
-    finished: list[FinalResult] = []
+    queue = InMemoryFinishQueue()
     logic: StreamProcessor[int] = StreamProcessor(
-        store, Sink(), finished.append, lambda: 7, cache=StandingsCache(size=0)
+        store, Sink(), queue, lambda: 7, cache=StandingsCache(size=0)
     )
-    logic.process([Delivery(reading("ann", 0), 1), Delivery(reading("bob", 0, 100, 60), 2)])
-    # ann: 2 x 14,375 after her final; bob: 16,875, so ann ranks first.
+    logic.process([Delivery(reading("ann", 0), 1)])
 
     out = logic.process([Delivery(reading("ann", 1, event="final"), 3)])
 
     assert out.failed == []
-    assert [
-        (r.rider_id, r.points, r.seconds, r.rank_overall, r.rank_class, r.finished_at)
-        for r in finished
-    ] == [("ann", 2 * points(90, 50), 2, 1, 1, 7)]
+    assert out.finishing == 1
+    assert handed_over(queue) == [[("ann", 2 * points(90, 50), 2, 7)]]
 
 
-def test_a_final_whose_write_failed_is_finished_on_the_retry() -> None:
+def test_a_final_whose_write_failed_is_handed_over_on_the_retry() -> None:
     store = InMemoryStandingsStore()
-    finished: list[FinalResult] = []
-    logic: StreamProcessor[int] = StreamProcessor(store, Sink(), finished.append, lambda: 7)
+    queue = InMemoryFinishQueue()
+    logic: StreamProcessor[int] = StreamProcessor(store, Sink(), queue, lambda: 7)
     store.fail_next = {RiderKey("race-1", "ann")}
 
     out = logic.process([Delivery(reading("ann", 0, event="final"), 1)])
 
     assert [h for h, _ in out.failed] == [1]
-    assert finished == []
+    assert queue.messages == []
     assert logic.process([Delivery(reading("ann", 0, event="final"), 1)]).failed == []
-    assert [r.rider_id for r in finished] == ["ann"]
+    assert handed_over(queue) == [[("ann", points(90, 50), 1, 7)]]
 
 
-def test_riders_finishing_together_are_stored_together_and_announced_at_once() -> None:
+def test_a_failed_hand_over_retries_the_final_and_counts_nothing_twice() -> None:
     store = InMemoryStandingsStore()
-    announced: list[FinalResult] = []
-    handed_over: list[list[str]] = []
+    queue = InMemoryFinishQueue()
+    logic: StreamProcessor[str] = StreamProcessor(store, Sink(), queue, lambda: 7)
+    queue.fail_sends = 1
+    batch = [
+        Delivery(reading("ann", 0), "a0"),
+        Delivery(reading("ann", 1, event="final"), "a1"),
+        Delivery(reading("bob", 0), "b0"),
+    ]
 
-    def at_once(fn: Any, results: Any) -> list[Any]:
-        handed_over.append([r.rider_id for r in results])
-        return [fn(r) for r in results]
+    out = logic.process(batch)
 
-    logic: StreamProcessor[int] = StreamProcessor(
-        store, Sink(), announced.append, lambda: 7, announce_map=at_once
-    )
+    assert [(h, reason) for h, reason in out.failed] == [
+        ("a1", "finish queue: finish queue: injected failure")
+    ]
+    assert out.finishing == 0
+    # Lambda delivers the failed record and everything after it again.
+    again = logic.process(batch[1:])
+    assert again.failed == []
+    assert again.applied == 0
+    assert handed_over(queue) == [[("ann", 2 * points(90, 50), 2, 7)]]
+    assert store.standings[RiderKey("race-1", "bob")].seconds == 1
+
+
+def test_riders_finishing_together_are_handed_over_in_one_message() -> None:
+    store = InMemoryStandingsStore()
+    queue = InMemoryFinishQueue()
+    logic: StreamProcessor[int] = StreamProcessor(store, Sink(), queue, lambda: 7)
+
     out = logic.process(
         [Delivery(reading(r, 0, event="final"), i) for i, r in enumerate(("ann", "bob", "cat"))]
     )
 
     assert out.failed == []
-    assert out.finished == 3
-    assert handed_over == [["ann", "bob", "cat"]]
-    assert store.calls["put_results"] == 1
-    race = store.race("race-1")
-    assert race is not None
-    assert race.finished == 3
-    assert [r.rider_id for r in announced] == ["ann", "bob", "cat"]
+    assert out.finishing == 3
+    assert [[f.rider_id for f in m] for m in queue.drain()] == [["ann", "bob", "cat"]]
+
+
+def test_a_finish_carries_the_standing_as_counted() -> None:
+    store = InMemoryStandingsStore()
+    queue = InMemoryFinishQueue()
+    logic: StreamProcessor[int] = StreamProcessor(store, Sink(), queue, lambda: 1_700_000_000_123)
+
+    logic.process(
+        [
+            Delivery(reading("ann", 0, class_id=3, name="Ann Lee"), 1),
+            Delivery(reading("ann", 4, 100, 60, class_id=3, name="Ann Lee", event="final"), 2),
+        ]
+    )
+
+    assert queue.drain() == [
+        (
+            Finish(
+                race_id="race-1",
+                rider_id="ann",
+                name="Ann Lee",
+                class_id=3,
+                points=points(90, 50) + points(100, 60),
+                seconds=2,
+                last_second=4,
+                finished_at=1_700_000_000_123,
+            ),
+        )
+    ]

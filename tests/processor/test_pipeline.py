@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from shared import keys
@@ -136,7 +137,11 @@ def test_a_final_delivered_three_times_gives_one_result_and_one_notification(aws
 
     for attempt in range(3):
         assert aws.invoke([kinesis_record(final, 20 + attempt)]) == {"batchItemFailures": []}
+    assert aws.result("ann") is None  # the race finisher has not run yet
+    messages = aws.finish_messages()
+    assert len(messages) == 3  # each delivery hands ann over again
 
+    assert aws.finish(messages) == {"batchItemFailures": []}  # the three, in one batch
     result = aws.result("ann")
     assert result is not None
     assert (result.points, result.seconds, result.rank_overall, result.rank_class) == (
@@ -174,6 +179,7 @@ def test_rank_at_finish_counts_riders_ahead_overall_and_in_class(aws: Aws) -> No
         ]
     )
     aws.invoke([kinesis_record(reading("d", 1, 0, 0, class_id=1, event="final"), 10)])
+    aws.finish()
 
     result = aws.result("d")
     assert result is not None
@@ -340,12 +346,15 @@ def test_a_throttled_race_record_update_retries_without_double_counting(aws: Aws
 def test_a_failed_notification_is_retried_and_sent_once(aws: Aws) -> None:
     final = reading("ann", 0, event="final")
     aws.faults.fail("Publish", code="ThrottlingException")
-
-    first = aws.invoke([kinesis_record(final, 1)])
-
-    assert len(first["batchItemFailures"]) == 1
-    assert aws.notifications() == []
     assert aws.invoke([kinesis_record(final, 1)]) == {"batchItemFailures": []}
+    (message,) = aws.finish_messages()
+
+    first = aws.finish([message])
+
+    assert first == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert aws.notifications() == []
+    assert aws.finish() == {"batchItemFailures": []}  # the message, visible again
+    assert aws.race().finished == 1
     assert [topic for topic, _ in aws.notifications()] == [
         "breakaway/races/race-1/riders/ann/result"
     ]
@@ -401,9 +410,10 @@ def test_riders_finishing_together_are_ranked_with_one_read_of_each_ranking(aws:
         kinesis_record(reading(r, 0, cad, res, class_id=cls, event="final"), i)
         for i, (r, (cad, res, cls)) in enumerate(riders.items())
     ]
+    assert aws.invoke(finals) == {"batchItemFailures": []}
     aws.faults.calls.clear()
 
-    assert aws.invoke(finals) == {"batchItemFailures": []}
+    assert aws.finish() == {"batchItemFailures": []}
 
     ranks = {}
     for r in riders:
@@ -430,19 +440,19 @@ def test_a_crowd_finishing_together_is_stored_in_transactions_and_counted_once(
 ) -> None:
     riders = [f"r{i:03d}" for i in range(150)]
     finals = [kinesis_record(reading(r, 0, event="final"), i) for i, r in enumerate(riders)]
+    assert aws.invoke(finals) == {"batchItemFailures": []}
     # The first results transaction takes effect but answers an error: the SDK sends it
     # again, it is cancelled on the stored results, and they come back as stored.
     aws.faults.lose_response("TransactWriteItems", contains="RESULT", times=1)
     aws.faults.calls.clear()
 
-    assert aws.invoke(finals) == {"batchItemFailures": []}
+    assert aws.finish() == {"batchItemFailures": []}
 
     assert aws.race().finished == 150
     assert sorted(p["riderId"] for _, p in aws.notifications()) == riders
-    # 150 creations in transactions of 99 (+ the rider count), 150 results in transactions of
-    # 99 (+ the finish count): 4 requests, not 150 result writes (the SDK's second attempt of
-    # the lost one is inside its request).
-    assert aws.faults.calls["TransactWriteItems"] == 4
+    # 150 results in transactions of 99 (+ the finish count): 2 requests, not 150 result
+    # writes (the SDK's second attempt of the lost one is inside its request).
+    assert aws.faults.calls["TransactWriteItems"] == 2
     assert aws.faults.injected == 1
     results = [aws.result(r) for r in riders]
     assert [r.rank_overall if r else None for r in results] == [1] * 150  # all tied
@@ -453,15 +463,16 @@ def test_announcements_retried_after_a_failure_leave_every_result_counted_once(
 ) -> None:
     riders = ["ann", "bob", "cat"]
     finals = [kinesis_record(reading(r, 0, event="final"), i) for i, r in enumerate(riders)]
+    assert aws.invoke(finals) == {"batchItemFailures": []}
     aws.faults.fail("Publish", contains="bob", code="ThrottlingException")
+    (message,) = aws.finish_messages()
 
-    first = aws.invoke(finals)
+    first = aws.finish([message])
 
-    assert first == {
-        "batchItemFailures": [{"itemIdentifier": finals[1]["kinesis"]["sequenceNumber"]}]
-    }
+    assert first == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert aws.race().finished == 3
     stored = aws.result("cat")
-    assert aws.invoke(redeliver_after_failure(finals, first)) == {"batchItemFailures": []}
+    assert aws.finish() == {"batchItemFailures": []}
     assert aws.race().finished == 3
     assert sorted(p["riderId"] for _, p in aws.notifications()) == riders
     assert aws.result("cat") == stored  # stored once: the replay's ranks and time are not
@@ -482,3 +493,68 @@ def test_a_race_record_written_after_it_vanished_is_whole(aws_items: Aws) -> Non
 
     race = aws_items.race()
     assert (race.race_id, race.started_at) == ("race-1", 1_763_800_000_000)
+
+
+def test_the_processor_hands_finishing_riders_over_without_reading_the_ranking(aws: Aws) -> None:
+    aws.invoke([kinesis_record(reading(r, 0), i) for i, r in enumerate(("ann", "bob"))])
+    aws.faults.calls.clear()
+
+    final = kinesis_record(reading("ann", 1, 100, 60, event="final"), 10)
+    assert aws.invoke([final, kinesis_record(reading("bob", 1), 11)]) == {"batchItemFailures": []}
+
+    assert aws.faults.calls.get("Query", 0) == 0
+    assert aws.faults.calls["SendMessage"] == 1
+    (message,) = aws.finish_messages()
+    assert json.loads(message["Body"]) == {
+        "v": 1,
+        "finishes": [
+            {
+                "raceId": "race-1",
+                "riderId": "ann",
+                "name": "Ann",
+                "classId": 1,
+                "points": points(90, 50) + points(100, 60),
+                "seconds": 2,
+                "lastSecond": 1,
+                "finishedAt": json.loads(message["Body"])["finishes"][0]["finishedAt"],
+            }
+        ],
+    }
+
+
+def test_a_failed_hand_over_retries_the_final_and_finishes_the_rider_once(aws: Aws) -> None:
+    batch = [
+        kinesis_record(reading("ann", 0), 1),
+        kinesis_record(reading("ann", 1, event="final"), 2),
+        kinesis_record(reading("bob", 0), 3),
+    ]
+    aws.faults.fail("SendMessage", contains="finishes", code="ServiceUnavailable")
+
+    response = aws.invoke(batch)
+
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": batch[1]["kinesis"]["sequenceNumber"]}]
+    }
+    assert aws.finish_messages() == []
+    assert aws.invoke(redeliver_after_failure(batch, response)) == {"batchItemFailures": []}
+    assert aws.finish() == {"batchItemFailures": []}
+    assert aws.standings() == {
+        "ann": (2 * points(90, 50), 2, 1),
+        "bob": (points(90, 50), 1, 0),
+    }
+    assert (aws.race().riders, aws.race().finished) == (2, 1)
+    assert [p["riderId"] for _, p in aws.notifications()] == ["ann"]
+
+
+def test_a_malformed_finish_message_is_retried_alone(aws: Aws) -> None:
+    aws.invoke([kinesis_record(reading("ann", 0, event="final"), 1)])
+    aws.sqs.send_message(QueueUrl=aws.finish_queue_url, MessageBody='{"v":1,"finishes":[{}]}')
+    messages = aws.finish_messages()
+    bad = next(m for m in messages if '"finishes":[{}]' in m["Body"])
+
+    response = aws.finish(messages)
+
+    # Reported, so SQS keeps it: after the queue's receives run out, its dead-letter queue.
+    assert response == {"batchItemFailures": [{"itemIdentifier": bad["MessageId"]}]}
+    assert [p["riderId"] for _, p in aws.notifications()] == ["ann"]
+    assert aws.race().finished == 1

@@ -1,0 +1,39 @@
+"""The race finisher's configuration: read from the environment and validated at cold start."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import names
+from shared.settings import DEFAULT_LIVE_TTL_SECONDS, ConfigError, settings_from_env
+
+__all__ = ["DEFAULT_IDEMPOTENCY_TTL_SECONDS", "ConfigError", "FinisherSettings"]
+
+DEFAULT_IDEMPOTENCY_TTL_SECONDS: Final = 2 * 24 * 3600
+"""Longer than the stream's longest retention we deploy (24 h) plus replays' margin."""
+
+
+class FinisherSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    standings_table: Annotated[str, Field(min_length=3, max_length=255)]
+    idempotency_table: Annotated[str, Field(min_length=3, max_length=255)]
+    notify_target: Literal["iot", "log", "none"] = "log"
+    iot_data_endpoint: str | None = None
+    live_ttl_seconds: Annotated[int, Field(ge=60)] = DEFAULT_LIVE_TTL_SECONDS
+    """Results expire with the race's standings."""
+    idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = DEFAULT_IDEMPOTENCY_TTL_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FinisherSettings:
+        variables = {
+            "standings_table": names.ENV_STANDINGS_TABLE,
+            "idempotency_table": names.ENV_IDEMPOTENCY_TABLE,
+            "notify_target": names.ENV_NOTIFY_TARGET,
+            "iot_data_endpoint": names.ENV_IOT_DATA_ENDPOINT,
+            "live_ttl_seconds": names.ENV_LIVE_TTL_SECONDS,
+        }
+        return settings_from_env(cls, variables, "race finisher", env)
