@@ -65,6 +65,22 @@ class EventSourceConfig:
 
 
 @dataclass(frozen=True)
+class FinishingConfig:
+    """The finish queue and the race finisher's SQS event source mapping (docs/decisions.md:
+    finishing off the stream's hot path). The local stack uses the same values."""
+
+    batch_size: int = 100
+    max_batching_window_seconds: int = 1
+    """Lambda requires a window of at least 1 s for batches of more than 10 messages."""
+    max_concurrency: int = 2
+    """At most this many finisher invocations at once (Lambda's minimum is 2)."""
+    max_receive_count: int = 5
+    """Receives before a message moves to the dead-letter queue (and the alarm fires)."""
+    visibility_timeout_per_function_timeout: int = 6
+    """AWS's guidance for an SQS event source: six times the function's timeout."""
+
+
+@dataclass(frozen=True)
 class FunctionConfig:
     memory_mb: int
     timeout_seconds: int
@@ -98,6 +114,9 @@ class AlarmConfig:
     function_errors: int = 1
     function_throttles: int = 1
     dead_letters_visible: int = 1
+    """Messages waiting in a dead-letter queue (poison records, or finishes out of receives)."""
+    finish_queue_age_seconds: int = 300
+    """Age of the finish queue's oldest message: the race finisher is behind or failing."""
     on_failure_records: int = 1
     iot_rule_errors: int = 1
     firehose_freshness_seconds: int = 900
@@ -116,6 +135,10 @@ class BreakawayConfig:
     processor: FunctionConfig = field(
         default_factory=lambda: FunctionConfig(memory_mb=1024, timeout_seconds=60)
     )
+    finisher: FunctionConfig = field(
+        default_factory=lambda: FunctionConfig(memory_mb=512, timeout_seconds=30)
+    )
+    finishing: FinishingConfig = field(default_factory=FinishingConfig)
     api_function: FunctionConfig = field(
         default_factory=lambda: FunctionConfig(memory_mb=512, timeout_seconds=10)
     )
@@ -132,6 +155,12 @@ class BreakawayConfig:
     """Production: stateful resources are retained on stack deletion."""
     deletion_protection: bool = False
     point_in_time_recovery: bool = True
+
+    @property
+    def finish_visibility_timeout_seconds(self) -> int:
+        return (
+            self.finishing.visibility_timeout_per_function_timeout * self.finisher.timeout_seconds
+        )
 
     @property
     def stack_env(self) -> str:
@@ -154,6 +183,32 @@ class BreakawayConfig:
             (
                 es.max_record_age_seconds == -1 or 60 <= es.max_record_age_seconds <= 604_800,
                 "event_source.max_record_age_seconds must be -1 or 60-604800",
+            ),
+            (
+                1 <= self.finishing.batch_size <= 10_000,
+                "finishing.batch_size must be 1-10000",
+            ),
+            (
+                0 <= self.finishing.max_batching_window_seconds <= 300,
+                "finishing.max_batching_window_seconds must be 0-300",
+            ),
+            (
+                self.finishing.batch_size <= 10 or self.finishing.max_batching_window_seconds >= 1,
+                "finishing.batch_size above 10 needs finishing.max_batching_window_seconds >= 1",
+            ),
+            (
+                2 <= self.finishing.max_concurrency <= 1000,
+                "finishing.max_concurrency must be 2-1000",
+            ),
+            (
+                1 <= self.finishing.max_receive_count <= 1000,
+                "finishing.max_receive_count must be 1-1000",
+            ),
+            (
+                self.finishing.visibility_timeout_per_function_timeout >= 1
+                and self.finish_visibility_timeout_seconds <= 43_200,
+                "finishing.visibility_timeout_per_function_timeout must be >= 1, "
+                "at most 12 h in all",
             ),
             (
                 self.stream.shard_count is None or self.stream.shard_count >= 1,

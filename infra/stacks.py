@@ -11,6 +11,7 @@ from infra.components.api import LeaderboardApi
 from infra.components.archive import Archive
 from infra.components.buckets import AccessLogsBucket, SecureBucket
 from infra.components.deadletters import DeadLetters
+from infra.components.finishing import FinishQueue, RaceFinishing
 from infra.components.iot import IotIngest
 from infra.components.observability import Monitored, Observability
 from infra.components.processing import StreamProcessing
@@ -25,7 +26,7 @@ def stack_name(config: BreakawayConfig, part: str) -> str:
 
 
 class DataStack(Stack):
-    """Stateful: the stream, the tables, the archive and failure stores."""
+    """Stateful: the stream, the tables, the archive, the finish queue and failure stores."""
 
     def __init__(
         self,
@@ -40,7 +41,10 @@ class DataStack(Stack):
             name,
             stack_name=name,
             env=env,
-            description="Breakaway stateful resources: stream, tables, archive, failure stores",
+            description=(
+                "Breakaway stateful resources: stream, tables, archive, finish queue, "
+                "failure stores"
+            ),
             termination_protection=config.deletion_protection,
         )
         self.stream = TelemetryStream(self, "Telemetry", config=config).stream
@@ -73,12 +77,13 @@ class DataStack(Stack):
         self.dead_letters = DeadLetters(
             self, "DeadLetters", config=config, access_logs=self.access_logs
         )
+        self.finishes = FinishQueue(self, "Finishes", config=config)
         CfnOutput(self, names.OUTPUT_STREAM_NAME, value=self.stream.stream_name)
         CfnOutput(self, names.OUTPUT_ARCHIVE_BUCKET, value=self.archive_bucket.bucket_name)
 
 
 class AppStack(Stack):
-    """Stateless: ingest rule, processing, archive delivery, API, observability."""
+    """Stateless: ingest rule, processing, finishing, archive delivery, API, observability."""
 
     def __init__(
         self,
@@ -94,7 +99,9 @@ class AppStack(Stack):
             name,
             stack_name=name,
             env=env,
-            description="Breakaway stateless resources: IoT rule, processor, archive, API, alarms",
+            description=(
+                "Breakaway stateless resources: IoT rule, processor, finisher, archive, API, alarms"
+            ),
         )
         ingest = IotIngest(self, "Ingest", config=config, stream=data.stream)
         processing = StreamProcessing(
@@ -103,9 +110,17 @@ class AppStack(Stack):
             config=config,
             stream=data.stream,
             standings=data.storage.standings,
-            idempotency=data.storage.idempotency,
             dead_letters=data.dead_letters.queue,
+            finish_queue=data.finishes.queue,
             on_failure=data.dead_letters.on_failure_bucket,
+        )
+        finishing = RaceFinishing(
+            self,
+            "Finishing",
+            config=config,
+            finish_queue=data.finishes.queue,
+            standings=data.storage.standings,
+            idempotency=data.storage.idempotency,
         )
         archive = Archive(
             self, "Archive", config=config, stream=data.stream, bucket=data.archive_bucket
@@ -118,6 +133,9 @@ class AppStack(Stack):
             watched=Monitored(
                 processor=processing.processor.function,
                 event_source_mapping_id=processing.event_source.event_source_mapping_id,
+                finisher=finishing.finisher.function,
+                finish_queue=data.finishes.queue,
+                finish_dead_letters=data.finishes.dead_letters,
                 api_function=api.handler.function,
                 api=api.api,
                 dead_letters=data.dead_letters.queue,

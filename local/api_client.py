@@ -31,6 +31,14 @@ def top(api_url: str, race_id: str, limit: int = 10) -> dict[str, Any]:
     return page
 
 
+def race(api_url: str, race_id: str) -> dict[str, Any]:
+    """The race record (the API's JSON): riders, classes, how many finished."""
+    found: dict[str, Any] = get_json(
+        f"{api_url.rstrip('/')}/races/{urllib.parse.quote(race_id, safe='')}"
+    )
+    return found
+
+
 def all_standings(api_url: str, race_id: str) -> dict[str, dict[str, Any]]:
     """Every rider's entry, following the cursor: ``{riderId: entry}``."""
     out: dict[str, dict[str, Any]] = {}

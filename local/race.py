@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.leaderboard_api.handler import LEADERBOARD_MAX_AGE_S
-from local.api_client import all_standings, top
+from local.api_client import all_standings, race, top
 from local.procs import cli_command
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,9 @@ class RaceReport:
     riders_checked: int = 0
     wall_s: float = 0.0
     drained: bool = False
+    finished: int | None = None
+    """Riders the race record counts as finished (each rider's result stored once), after the
+    drain; None if the race could not be read."""
 
     @property
     def exact(self) -> bool:
@@ -196,6 +199,10 @@ def run_race(
     report.wall_s = time.monotonic() - began
     report.latencies_s = prober.latencies
     report.differences, report.riders_checked = check(api_url, spec.race_id, truth_file)
+    try:
+        report.finished = int(race(api_url, spec.race_id)["finished"])
+    except Exception as exc:
+        log.warning("cannot read race %s through the API: %s", spec.race_id, exc)
     return report
 
 

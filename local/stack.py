@@ -3,8 +3,9 @@
 Processes: two moto servers (:mod:`local.emulator`; one for DynamoDB alone, one for Kinesis,
 S3 and SQS), the MQTT broker (:mod:`local.broker`), the IoT rule bridge (:mod:`local.bridge`),
 the archiver (:mod:`local.archiver`) and the API gateway (:mod:`local.apigw`) invoking the
-real API handler, the last three through :mod:`local.component`. In this process: the event
-source mapping (:mod:`local.esm`) invoking the real stream processor handler. Resources are
+real API handler, the last three through :mod:`local.component`. In this process: the Kinesis
+event source mapping (:mod:`local.esm`) invoking the real stream processor handler, and the SQS
+one (:mod:`local.sqs_esm`) invoking the real race finisher on the finish queue. Resources are
 created from the same definitions as the CDK code: names from ``shared.names`` (LOCAL_*),
 tables from ``shared/tables.py`` (built from ``shared.keys``).
 
@@ -28,11 +29,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from infra.config import BreakawayConfig
 from local import procs
 from local.archiver import ArchiverConfig, ArchiverProcess
 from local.bridge import BridgeConfig, BridgeProcess
 from local.component import ComponentProcess
 from local.esm import EventSourceMapping, Handler, MappingConfig
+from local.sqs_esm import SqsEventSourceMapping, SqsMappingConfig
 from shared import names
 from shared.dynamodb import WriteMode
 
@@ -42,6 +45,10 @@ LOCAL_ACCESS_KEY = "breakaway-local"
 LOCAL_SECRET_KEY = "breakaway-local"  # noqa: S105 (the emulator accepts anything)
 PROCESSOR_FUNCTION = "breakaway-stream-processor"
 PROCESSOR_MODULE = "functions.stream_processor.handler"
+FINISHER_FUNCTION = "breakaway-race-finisher"
+FINISHER_MODULE = "functions.race_finisher.handler"
+DEPLOYED = BreakawayConfig()
+"""The deployed defaults the local stack copies (the finish queue's settings)."""
 API_FUNCTION = "breakaway-leaderboard-api"
 PID_FILE = "stack.pid"
 ENDPOINTS_FILE = Path(names.LOCAL_ENDPOINTS_FILE).name
@@ -76,6 +83,8 @@ class StackOptions:
     """Powertools: metrics off and WARNING logs in the local stack's output."""
     processor_wrapper: Callable[[Handler], Handler] | None = None
     """Wraps the stream processor handler (fault injection in tests)."""
+    finish_visibility_timeout_s: int = DEPLOYED.finish_visibility_timeout_seconds
+    """How long a finish message that failed stays hidden before it is delivered again."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class Endpoints:
     standings_table: str
     on_failure_bucket: str
     dead_letter_queue_url: str
+    finish_queue_url: str
+    finish_dead_letter_queue_url: str
     pid: int = field(default_factory=os.getpid)
 
 
@@ -116,6 +127,7 @@ class LocalStack:
         self.children: list[subprocess.Popen[bytes]] = []
         self.endpoints: Endpoints | None = None
         self.mapping: EventSourceMapping | None = None
+        self.finishing: SqsEventSourceMapping | None = None
         self.archiver: ArchiverProcess | None = None
         self.bridge: BridgeProcess | None = None
         self.gateway: ComponentProcess | None = None
@@ -195,8 +207,24 @@ class LocalStack:
         s3 = aws_client("s3", aws_url)
         for bucket in (names.LOCAL_ARCHIVE_BUCKET, names.LOCAL_ON_FAILURE_BUCKET):
             s3.create_bucket(Bucket=bucket)
-        queue_url = aws_client("sqs", aws_url).create_queue(
-            QueueName=names.LOCAL_DEAD_LETTER_QUEUE
+        sqs = aws_client("sqs", aws_url)
+        queue_url = sqs.create_queue(QueueName=names.LOCAL_DEAD_LETTER_QUEUE)["QueueUrl"]
+        finish_dlq_url = sqs.create_queue(QueueName=names.LOCAL_FINISH_DEAD_LETTER_QUEUE)[
+            "QueueUrl"
+        ]
+        finish_dlq_arn = sqs.get_queue_attributes(
+            QueueUrl=finish_dlq_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        redrive = {
+            "deadLetterTargetArn": finish_dlq_arn,
+            "maxReceiveCount": DEPLOYED.finishing.max_receive_count,
+        }
+        finish_url = sqs.create_queue(
+            QueueName=names.LOCAL_FINISH_QUEUE,
+            Attributes={
+                "VisibilityTimeout": str(self.options.finish_visibility_timeout_s),
+                "RedrivePolicy": json.dumps(redrive),
+            },
         )["QueueUrl"]
         return Endpoints(
             aws_endpoint_url=aws_url,
@@ -210,6 +238,8 @@ class LocalStack:
             standings_table=names.LOCAL_STANDINGS_TABLE,
             on_failure_bucket=names.LOCAL_ON_FAILURE_BUCKET,
             dead_letter_queue_url=queue_url,
+            finish_queue_url=finish_url,
+            finish_dead_letter_queue_url=finish_dlq_url,
         )
 
     def _configure_environment(self, ep: Endpoints) -> None:
@@ -224,6 +254,7 @@ class LocalStack:
             names.ENV_STANDINGS_TABLE: ep.standings_table,
             names.ENV_IDEMPOTENCY_TABLE: names.LOCAL_IDEMPOTENCY_TABLE,
             names.ENV_DEAD_LETTER_TARGET: f"sqs:{ep.dead_letter_queue_url}",
+            names.ENV_FINISH_QUEUE_URL: ep.finish_queue_url,
             names.ENV_NOTIFY_TARGET: "log",
             names.ENV_STANDINGS_WRITES: self.options.standings_writes,
             names.ENV_CORS_ORIGIN: "*",
@@ -241,7 +272,7 @@ class LocalStack:
     def _restore_environment(self) -> None:
         """Give the process back its environment and cold handlers: an in-process stack (the
         tests run one) must not leave later code pointed at emulators that have stopped. The
-        processor ran in per-shard copies of its module, which are let go here."""
+        functions ran in per-environment copies of their modules, which are let go here."""
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -251,7 +282,8 @@ class LocalStack:
         from functions.leaderboard_api import handler as api_handler
 
         api_handler.reader.cache_clear()
-        for name in [m for m in sys.modules if m.startswith(f"{PROCESSOR_MODULE}[")]:
+        copies = (f"{PROCESSOR_MODULE}[", f"{FINISHER_MODULE}[")
+        for name in [m for m in sys.modules if m.startswith(copies)]:
             del sys.modules[name]
 
     def _start_components(self, ep: Endpoints, ports: dict[str, int]) -> None:
@@ -288,6 +320,23 @@ class LocalStack:
             s3=s3,
         )
         self.mapping.start()
+        finishing = DEPLOYED.finishing
+        self.finishing = SqsEventSourceMapping(
+            sqs=aws_client("sqs", ep.aws_endpoint_url),
+            queue_url=ep.finish_queue_url,
+            environment_factory=lambda name: OneEnvironment(
+                new_environment(FINISHER_MODULE, name).handler
+            ),
+            config=SqsMappingConfig(
+                function_name=FINISHER_FUNCTION,
+                batch_size=finishing.batch_size,
+                maximum_batching_window_s=finishing.max_batching_window_seconds,
+                report_batch_item_failures=True,
+                maximum_concurrency=finishing.max_concurrency,
+            ),
+            region=ep.region,
+        )
+        self.finishing.start()
         self.archiver = ArchiverProcess(  # a process of its own, as Firehose is
             ArchiverConfig(
                 bucket=ep.archive_bucket,
@@ -323,13 +372,19 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop every component and child process; remove the state files. Idempotent."""
-        for component in (self.bridge, self.gateway, self.mapping, self.archiver):
+        for component in (
+            self.bridge,
+            self.gateway,
+            self.mapping,
+            self.finishing,
+            self.archiver,
+        ):
             if component is not None:
                 try:
                     component.stop()
                 except Exception:
                     log.exception("stopping %s", type(component).__name__)
-        self.bridge = self.gateway = self.mapping = self.archiver = None
+        self.bridge = self.gateway = self.mapping = self.finishing = self.archiver = None
         if self._saved_env:
             self._restore_environment()
         for proc in reversed(self.children):
@@ -348,14 +403,16 @@ class LocalStack:
 
     # --- observing ------------------------------------------------------------------------
     def wait_idle(self, timeout: float = 60.0, quiet_s: float = 1.0) -> bool:
-        """Wait until the bridge has sent everything and every shard is processed to its end
-        (and stays so for ``quiet_s``); False if ``timeout`` passes first."""
+        """Wait until the bridge has sent everything, every shard is processed to its end and
+        the finish queue is empty (and all stay so for ``quiet_s``); False if ``timeout``
+        passes first."""
         assert self.mapping is not None
         assert self.bridge is not None
+        assert self.finishing is not None
         deadline = time.monotonic() + timeout
         idle_since: float | None = None
         while time.monotonic() < deadline:
-            if self.bridge.idle and self.mapping.idle:
+            if self.bridge.idle and self.mapping.idle and self.finishing.idle:
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since >= quiet_s:
                     return True

@@ -72,7 +72,9 @@ class FinishMessage(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     v: Literal[1]
-    finishes: Annotated[tuple[Finish, ...], Field(min_length=1, max_length=MAX_FINISHES_PER_MESSAGE)]
+    finishes: Annotated[
+        tuple[Finish, ...], Field(min_length=1, max_length=MAX_FINISHES_PER_MESSAGE)
+    ]
 
 
 def encode(finishes: Sequence[Finish]) -> list[str]:

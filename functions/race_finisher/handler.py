@@ -59,7 +59,7 @@ a notification and the record's completion, requests that wait on the network, n
 class FinishRecord(SqsRecordModel):
     """The parser model of one SQS record: Powertools' model, its body the finish message."""
 
-    body: Json[FinishMessage]  # type: ignore[assignment]  # narrows the model's str body
+    body: Json[FinishMessage]
 
 
 class FinishBatchProcessor(BatchProcessor):
@@ -73,7 +73,7 @@ class FinishBatchProcessor(BatchProcessor):
     ) -> None:
         super().__init__(
             event_type=EventType.SQS,
-            model=FinishRecord,  # type: ignore[arg-type]  # any pydantic model works
+            model=FinishRecord,
             raise_on_entire_batch_failure=False,
         )
         self.logic = logic
@@ -178,9 +178,7 @@ def build_runtime(
     )
     announce = idempotent_announcer(build_notifier(settings, session), persistence, config)
     announcing = ThreadPoolExecutor(ANNOUNCE_WORKERS, thread_name_prefix="announce")
-    logic: RaceFinisher[FinishRecord] = RaceFinisher(
-        store, announce, announce_map=announcing.map
-    )
+    logic: RaceFinisher[FinishRecord] = RaceFinisher(store, announce, announce_map=announcing.map)
     return Runtime(FinishBatchProcessor(logic, publish_metrics), config)
 
 

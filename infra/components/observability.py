@@ -28,6 +28,9 @@ class Monitored:
 
     processor: lambda_.IFunction
     event_source_mapping_id: str
+    finisher: lambda_.IFunction
+    finish_queue: sqs.IQueue
+    finish_dead_letters: sqs.IQueue
     api_function: lambda_.IFunction
     api: apigw.RestApi
     dead_letters: sqs.IQueue
@@ -78,7 +81,11 @@ class Observability(Construct):
             thresholds.iterator_age_ms,
             "The stream processor is falling behind the stream",
         )
-        for label, fn in (("Processor", w.processor), ("Api", w.api_function)):
+        for label, fn in (
+            ("Processor", w.processor),
+            ("Finisher", w.finisher),
+            ("Api", w.api_function),
+        ):
             alarm(
                 f"{label}Errors",
                 fn.metric_errors(period=period, statistic="Sum"),
@@ -99,6 +106,26 @@ class Observability(Construct):
             dead_letters,
             thresholds.dead_letters_visible,
             "Poison records are waiting in the dead-letter queue",
+        )
+        finish_age = w.finish_queue.metric_approximate_age_of_oldest_message(
+            period=period, statistic="Maximum"
+        )
+        alarm(
+            "FinishQueueAge",
+            finish_age,
+            thresholds.finish_queue_age_seconds,
+            "Finishing riders are waiting in the finish queue: the race finisher is behind or "
+            "failing (results and announcements are late)",
+        )
+        finish_dead_letters = w.finish_dead_letters.metric_approximate_number_of_messages_visible(
+            period=period, statistic="Maximum"
+        )
+        alarm(
+            "FinishDeadLetters",
+            finish_dead_letters,
+            thresholds.dead_letters_visible,
+            "Finish messages ran out of receives and wait in the finish dead-letter queue: "
+            "those riders have no stored result until the messages are redriven",
         )
         on_failure = cloudwatch.Metric(
             namespace="AWS/Lambda",
@@ -187,6 +214,24 @@ class Observability(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="Dead letters and on-failure", left=[dead_letters, on_failure], width=8
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Race finisher",
+                left=[
+                    w.finisher.metric_invocations(period=period),
+                    w.finisher.metric_errors(period=period),
+                    w.finisher.metric_throttles(period=period),
+                ],
+                right=[w.finisher.metric_duration(period=period, statistic="p99")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Finish queue: oldest message (s)", left=[finish_age], width=8
+            ),
+            cloudwatch.GraphWidget(
+                title="Finish dead letters", left=[finish_dead_letters], width=8
             ),
         )
         self.dashboard.add_widgets(

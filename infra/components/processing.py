@@ -1,4 +1,5 @@
-"""The stream processor: its function, the Kinesis event source mapping, and its grants."""
+"""The stream processor: its function, the Kinesis event source mapping, and its grants (it
+hands finishing riders to the finish queue; the race finisher, in finishing.py, does the rest)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,7 @@ from constructs import Construct
 
 from infra.components.common import removal_policy
 from infra.components.function import PythonFunction
-from infra.components.iot import topic_arn, topic_arn_as_nag_reports
-from infra.config import (
-    DEAD_LETTER_SCHEME_SQS,
-    NOTIFY_TARGET_IOT,
-    BreakawayConfig,
-    EventSourceConfig,
-)
+from infra.config import DEAD_LETTER_SCHEME_SQS, BreakawayConfig, EventSourceConfig
 from infra.nag import acknowledge, iam5_resource, imported
 from shared import names
 
@@ -84,8 +79,8 @@ class StreamProcessing(Construct):
         config: BreakawayConfig,
         stream: kinesis.IStream,
         standings: dynamodb.ITable,
-        idempotency: dynamodb.ITable,
         dead_letters: sqs.IQueue,
+        finish_queue: sqs.IQueue,
         on_failure: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -97,49 +92,30 @@ class StreamProcessing(Construct):
             config=config.processor,
             environment={
                 names.ENV_STANDINGS_TABLE: standings.table_name,
-                names.ENV_IDEMPOTENCY_TABLE: idempotency.table_name,
                 names.ENV_DEAD_LETTER_TARGET: f"{DEAD_LETTER_SCHEME_SQS}:{dead_letters.queue_url}",
-                names.ENV_NOTIFY_TARGET: NOTIFY_TARGET_IOT,
+                names.ENV_FINISH_QUEUE_URL: finish_queue.queue_url,
                 names.ENV_LIVE_TTL_SECONDS: str(config.live_ttl_seconds),
                 "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE_PROCESSOR,
                 "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
             },
             log_retention_days=config.log_retention_days,
             removal_policy=removal_policy(config),
-            wildcard_reason=(
-                "iot:DescribeEndpoint (the processor finds the account's IoT data endpoint once "
-                "per cold start) and X-Ray tracing support no resource-level permissions."
-            ),
         )
         fn = self.processor.function
         standings.grant_read_write_data(fn)
-        idempotency.grant_read_write_data(fn)
         dead_letters.grant_send_messages(fn)
-        result_filter = names.RESULT_TOPIC.format(race_id="+", rider_id="+")
-        self.result_topics = topic_arn(result_filter)
-        iam.Grant.add_to_principal(
-            grantee=fn, actions=["iot:Publish"], resource_arns=[self.result_topics]
-        )
-        # The processor finds the account's IoT data endpoint once per cold start.
-        iam.Grant.add_to_principal(
-            grantee=fn, actions=["iot:DescribeEndpoint"], resource_arns=["*"]
-        )
+        finish_queue.grant_send_messages(fn)
         self.event_source = event_source(stream, config.event_source, on_failure)
         fn.add_event_source(self.event_source)
 
         role = self.processor.role
-        acknowledge(
-            role,
-            iam5_resource(topic_arn_as_nag_reports(result_filter)),
-            "iot:Publish on the result topic pattern only: race and rider ids are known at run "
-            "time, one topic per rider result.",
-        )
         data_stack = Stack.of(standings)
         acknowledge(
             role,
             iam5_resource(imported(data_stack, standings.table_arn) + "/index/*"),
             "CDK's table grant covers the table's indexes as index/*; the table has exactly "
-            "the three indexes of shared/keys.py and the processor queries the ranking ones.",
+            "the three indexes of shared/keys.py (the processor reads and writes by key; the "
+            "race finisher queries the ranking indexes).",
         )
         acknowledge(
             role,

@@ -73,7 +73,8 @@ def test_finishers_are_ranked_with_one_read_per_race_stored_once_and_announced()
     assert out.finished == 2
     assert store.calls["ranks"] == 1
     assert store.calls["put_results"] == 1
-    assert [(r.rider_id, r.rank_overall, r.rank_class, r.finished_at) for r in announce.announced] == [
+    announced = announce.announced
+    assert [(r.rider_id, r.rank_overall, r.rank_class, r.finished_at) for r in announced] == [
         ("cat", 2, 2, 7),
         ("dan", 4, 3, 7),
     ]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from infra.config import (
     CONTEXT_KEY,
+    AlarmConfig,
     BreakawayConfig,
     ConfigError,
     EventSourceConfig,
+    FinishingConfig,
+    FunctionConfig,
     load_config,
 )
 from tests.infra.helpers import CDK_JSON
@@ -35,6 +39,34 @@ def test_event_source_defaults() -> None:
         report_batch_item_failures=True,
         starting_position="TRIM_HORIZON",
     )
+
+
+def test_finishing_defaults() -> None:
+    config = BreakawayConfig()
+    assert config.finishing == FinishingConfig(
+        batch_size=100,
+        max_batching_window_seconds=1,
+        max_concurrency=2,
+        max_receive_count=5,
+        visibility_timeout_per_function_timeout=6,
+    )
+    assert config.finisher == FunctionConfig(memory_mb=512, timeout_seconds=30)
+    assert config.finish_visibility_timeout_seconds == 180
+    assert AlarmConfig().finish_queue_age_seconds == 300
+
+
+@pytest.mark.parametrize(
+    "finishing",
+    [
+        {"batch_size": 10, "max_batching_window_seconds": 0},  # up to 10 needs no window
+        {"batch_size": 10_000, "max_batching_window_seconds": 300},
+        {"max_concurrency": 1000, "max_receive_count": 1},
+        {"max_receive_count": 1000, "visibility_timeout_per_function_timeout": 1},
+        {"visibility_timeout_per_function_timeout": 1440},  # 1440 x 30 s = 12 h exactly
+    ],
+)
+def test_finishing_limits_are_accepted(finishing: dict[str, int]) -> None:
+    load_config("x1", {"x1": {"finishing": finishing}})
 
 
 def test_prod_overrides_from_cdk_json() -> None:
@@ -72,3 +104,55 @@ def test_unknown_environment_names_the_known_ones() -> None:
 def test_bad_overrides_are_refused(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config("x1", {"x1": overrides})
+
+
+@pytest.mark.parametrize(
+    ("finishing", "message"),
+    [
+        ({"batch_size": 0}, "finishing.batch_size must be 1-10000"),
+        ({"batch_size": 10_001}, "finishing.batch_size must be 1-10000"),
+        (
+            {"max_batching_window_seconds": -1},
+            "finishing.max_batching_window_seconds must be 0-300",
+        ),
+        (
+            {"max_batching_window_seconds": 301},
+            "finishing.max_batching_window_seconds must be 0-300",
+        ),
+        (
+            {"batch_size": 11, "max_batching_window_seconds": 0},
+            "finishing.batch_size above 10 needs finishing.max_batching_window_seconds >= 1",
+        ),
+        ({"max_concurrency": 1}, "finishing.max_concurrency must be 2-1000"),
+        ({"max_concurrency": 1001}, "finishing.max_concurrency must be 2-1000"),
+        ({"max_receive_count": 0}, "finishing.max_receive_count must be 1-1000"),
+        ({"max_receive_count": 1001}, "finishing.max_receive_count must be 1-1000"),
+        (
+            {"visibility_timeout_per_function_timeout": 0},
+            "finishing.visibility_timeout_per_function_timeout must be >= 1, at most 12 h in all",
+        ),
+        (
+            {"visibility_timeout_per_function_timeout": 1441},  # 1441 x 30 s > 43,200 s
+            "finishing.visibility_timeout_per_function_timeout must be >= 1, at most 12 h in all",
+        ),
+        ({"batch_size": "100"}, "finishing.batch_size must be int, not '100'"),
+        ({"max_concurrency_": 2}, "unknown configuration key 'finishing.max_concurrency_'"),
+    ],
+)
+def test_bad_finishing_is_refused(finishing: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_config("x1", {"x1": {"finishing": finishing}})
+
+
+def test_the_twelve_hour_limit_counts_the_finisher_timeout() -> None:
+    def with_factor(factor: int) -> dict[str, object]:
+        return {
+            "x1": {
+                "finisher": {"memory_mb": 512, "timeout_seconds": 900},
+                "finishing": {"visibility_timeout_per_function_timeout": factor},
+            }
+        }
+
+    assert load_config("x1", with_factor(48)).finish_visibility_timeout_seconds == 43_200
+    with pytest.raises(ConfigError, match="at most 12 h in all"):
+        load_config("x1", with_factor(49))  # 44,100 s

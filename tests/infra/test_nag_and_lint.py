@@ -4,6 +4,7 @@ every synthesized template."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,47 @@ def test_every_acknowledgment_states_a_reason(dev: Assembly) -> None:
         assert len(reason) >= 40, (path, rule)
     # One reason per finding: no construct acknowledges the same finding twice.
     assert len({(p, r) for p, r, _ in acks}) == len(acks)
+
+
+def _rendered(rule: str) -> str:
+    """A rule id with the Data stack's export names shortened to ``<Resource.Attribute>``."""
+    return re.sub(
+        r"Breakaway-Dev-Data:ExportsOutputFnGetAtt(\w+?)[0-9A-F]{8}(Arn)[0-9A-F]{8}",
+        r"<\1.\2>",
+        rule.removeprefix(f"{PACK}::"),
+    )
+
+
+def test_each_function_role_acknowledges_only_its_own_wildcards(dev: Assembly) -> None:
+    by_path: dict[str, set[str]] = {}
+    for path, rule, _ in acknowledgments(dev):
+        by_path.setdefault(path, set()).add(_rendered(rule))
+    index = "AwsSolutions-IAM5[Resource::<StorageStandings.Arn>/index/*]"
+    anything = "AwsSolutions-IAM5[Resource::*]"
+    result_topics = (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>"
+        ":topic/breakaway/races/*/riders/*/result]"
+    )
+    # The processor sends finishes to the queue: no IoT topic of its own; only X-Ray needs *.
+    assert by_path["Breakaway-Dev-App/Processing/Processor/Role"] == {
+        anything,
+        index,
+        "AwsSolutions-IAM5[Resource::<DeadLettersOnFailureBucket.Arn>/*]",
+    }
+    assert by_path["Breakaway-Dev-App/Finishing/Finisher/Role"] == {anything, index, result_topics}
+    reasons = {(p, _rendered(r)): why for p, r, why in acknowledgments(dev)}
+    processor_wildcard = reasons["Breakaway-Dev-App/Processing/Processor/Role", anything]
+    assert "DescribeEndpoint" not in processor_wildcard
+    assert "iot:DescribeEndpoint" in reasons["Breakaway-Dev-App/Finishing/Finisher/Role", anything]
+
+
+def test_only_the_poison_record_queue_is_acknowledged_without_a_dead_letter_queue(
+    dev: Assembly,
+) -> None:
+    # The finish queue has one; cdk-nag sees the finish dead-letter queue is one.
+    assert [p for p, r, _ in acknowledgments(dev) if r.endswith("SQS3")] == [
+        "Breakaway-Dev-Data/DeadLetters/PoisonRecords"
+    ]
 
 
 def test_an_unacknowledged_finding_fails_the_synth(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from tests.infra.helpers import (
 pytestmark = [pytest.mark.synth, pytest.mark.xdist_group("synth")]
 
 PROCESSOR_HANDLER = "functions.stream_processor.handler.handler"
+FINISHER_HANDLER = "functions.race_finisher.handler.handler"
 API_HANDLER = "functions.leaderboard_api.handler.handler"
 ARN = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:"
 
@@ -36,6 +37,23 @@ def data_id(dev: Assembly, type_: str) -> str:
 def data_ids(dev: Assembly, type_: str, contains: str) -> str:
     (lid,) = [lid for lid in dev.resources("Data", type_) if contains in lid]
     return lid
+
+
+def queue_id(dev: Assembly, contains: str) -> str:
+    """``PoisonRecords`` (the processor's dead letters), ``FinishesQueue`` (the finish queue),
+    ``FinishesDeadLetters`` (its dead-letter queue)."""
+    return data_ids(dev, "AWS::SQS::Queue", contains)
+
+
+def event_source_mapping(dev: Assembly, handler: str) -> tuple[str, dict[str, Any]]:
+    """The event source mapping (logical id, properties) that invokes the function."""
+    function_id, _ = function_by_handler(dev, handler)
+    (found,) = [
+        (lid, esm["Properties"])
+        for lid, esm in dev.resources("App", "AWS::Lambda::EventSourceMapping").items()
+        if esm["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    return found
 
 
 # --- Ingest -------------------------------------------------------------------------------------
@@ -113,9 +131,8 @@ def test_iot_policy_connects_as_own_thing_and_publishes_telemetry_only(dev: Asse
 
 
 def test_event_source_mapping_settings(dev: Assembly) -> None:
-    esm = dev.one("App", "AWS::Lambda::EventSourceMapping")["Properties"]
-    processor_id, _ = function_by_handler(dev, PROCESSOR_HANDLER)
-    assert esm["FunctionName"] == {"Ref": processor_id}
+    assert len(dev.resources("App", "AWS::Lambda::EventSourceMapping")) == 2
+    _, esm = event_source_mapping(dev, PROCESSOR_HANDLER)
     assert exported(dev, esm["EventSourceArn"]) == {
         "Fn::GetAtt": [data_id(dev, "AWS::Kinesis::Stream"), "Arn"]
     }
@@ -157,24 +174,22 @@ def test_processor_function_and_environment(dev: Assembly) -> None:
     props = _function_basics(dev, PROCESSOR_HANDLER)
     assert (props["MemorySize"], props["Timeout"]) == (1024, 60)
     env = props["Environment"]["Variables"]
+    # What functions/stream_processor/config.py reads; finishing is the race finisher's.
     assert set(env) == {
         names.ENV_STANDINGS_TABLE,
-        names.ENV_IDEMPOTENCY_TABLE,
         names.ENV_DEAD_LETTER_TARGET,
-        names.ENV_NOTIFY_TARGET,
+        names.ENV_FINISH_QUEUE_URL,
         names.ENV_LIVE_TTL_SECONDS,
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
     }
     standings = data_ids(dev, "AWS::DynamoDB::Table", "Standings")
-    idempotency = data_ids(dev, "AWS::DynamoDB::Table", "Idempotency")
-    queue = data_id(dev, "AWS::SQS::Queue")
     assert exported(dev, env[names.ENV_STANDINGS_TABLE]) == {"Ref": standings}
-    assert exported(dev, env[names.ENV_IDEMPOTENCY_TABLE]) == {"Ref": idempotency}
     prefix, queue_url = env[names.ENV_DEAD_LETTER_TARGET]["Fn::Join"][1]
     assert prefix == "sqs:"
-    assert exported(dev, queue_url) == {"Ref": queue}  # a queue's Ref is its URL
-    assert env[names.ENV_NOTIFY_TARGET] == "iot"
+    # A queue's Ref is its URL.
+    assert exported(dev, queue_url) == {"Ref": queue_id(dev, "PoisonRecords")}
+    assert exported(dev, env[names.ENV_FINISH_QUEUE_URL]) == {"Ref": queue_id(dev, "FinishesQueue")}
     assert env[names.ENV_LIVE_TTL_SECONDS] == "604800"
     assert env["POWERTOOLS_SERVICE_NAME"] == names.POWERTOOLS_SERVICE_PROCESSOR
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.METRICS_NAMESPACE
@@ -192,28 +207,112 @@ def _grants(dev: Assembly, handler: str) -> dict[str, list[str]]:
     return grants
 
 
+def _import_of(dev: Assembly, lid: str, attribute: str) -> str:
+    """How ``_grants`` renders a Data stack resource's attribute imported into the App stack."""
+    for output in dev.template("Data")["Outputs"].values():
+        if output["Value"] == {"Fn::GetAtt": [lid, attribute]}:
+            return "${Import:" + str(output["Export"]["Name"]) + "}"
+    raise AssertionError(f"{lid}.{attribute} is not exported")
+
+
 def test_processor_grants(dev: Assembly) -> None:
     grants = _grants(dev, PROCESSOR_HANDLER)
-    assert grants["iot:Publish"] == [ARN + "topic/breakaway/races/*/riders/*/result"]
-    assert grants["iot:DescribeEndpoint"] == ["*"]
     assert grants["xray:PutTraceSegments"] == ["*"]
-    assert grants["sqs:SendMessage"] == [grants["sqs:SendMessage"][0]]
+    poison = _import_of(dev, queue_id(dev, "PoisonRecords"), "Arn")
+    finishes = _import_of(dev, queue_id(dev, "FinishesQueue"), "Arn")
+    assert grants["sqs:SendMessage"] == [poison, finishes]
+    # Send only: the race finisher consumes the finish queue, nobody here reads a queue.
+    assert sorted(a for a in grants if a.startswith("sqs:")) == [
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+        "sqs:SendMessage",
+    ]
     assert grants["s3:PutObject"][0].endswith("/*")
     assert len(grants["s3:PutObject"]) == 1
     assert len(grants["s3:ListBucket"]) == 1
+    standings = _import_of(dev, data_ids(dev, "AWS::DynamoDB::Table", "Standings"), "Arn")
     for write in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"):
-        # standings table + its indexes, and the idempotency table
-        assert len(grants[write]) == 3, grants[write]
+        # the standings table and its indexes only: no idempotency table any more
+        assert grants[write] == [standings, standings + "/index/*"], grants[write]
+    idempotency = _import_of(dev, data_ids(dev, "AWS::DynamoDB::Table", "Idempotency"), "Arn")
+    assert not [a for a, rs in grants.items() if idempotency in rs]
+    # Finishing (announcing results) is the race finisher's: no IoT at all.
+    assert not [a for a in grants if a.startswith("iot:")]
     assert "kinesis:GetRecords" in grants
+    wildcard_resources = sorted(a for a, rs in grants.items() if "*" in rs)
+    assert wildcard_resources == ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    # Nothing else: no S3 reads or deletes, no stream writes, no IAM.
+    assert not [a for a in grants if a.startswith(("s3:Get", "s3:Delete", "iam:"))]
+    assert not [a for a in grants if a.startswith("kinesis:Put")]
+
+
+def test_finisher_function_and_environment(dev: Assembly) -> None:
+    props = _function_basics(dev, FINISHER_HANDLER)
+    assert (props["MemorySize"], props["Timeout"]) == (512, 30)
+    env = props["Environment"]["Variables"]
+    # What functions/race_finisher/config.py reads; no IOT_DATA_ENDPOINT: it is looked up.
+    assert set(env) == {
+        names.ENV_STANDINGS_TABLE,
+        names.ENV_IDEMPOTENCY_TABLE,
+        names.ENV_NOTIFY_TARGET,
+        names.ENV_LIVE_TTL_SECONDS,
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+    }
+    standings = data_ids(dev, "AWS::DynamoDB::Table", "Standings")
+    idempotency = data_ids(dev, "AWS::DynamoDB::Table", "Idempotency")
+    assert exported(dev, env[names.ENV_STANDINGS_TABLE]) == {"Ref": standings}
+    assert exported(dev, env[names.ENV_IDEMPOTENCY_TABLE]) == {"Ref": idempotency}
+    assert env[names.ENV_NOTIFY_TARGET] == "iot"
+    assert env[names.ENV_LIVE_TTL_SECONDS] == "604800"
+    assert env["POWERTOOLS_SERVICE_NAME"] == names.POWERTOOLS_SERVICE_FINISHER == "race-finisher"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.METRICS_NAMESPACE
+
+
+def test_finisher_event_source_mapping_settings(dev: Assembly) -> None:
+    _, esm = event_source_mapping(dev, FINISHER_HANDLER)
+    assert exported(dev, esm["EventSourceArn"]) == {
+        "Fn::GetAtt": [queue_id(dev, "FinishesQueue"), "Arn"]
+    }
+    assert {
+        k: v for k, v in esm.items() if k not in ("EventSourceArn", "FunctionName", "Tags")
+    } == {
+        "BatchSize": 100,
+        "MaximumBatchingWindowInSeconds": 1,
+        "ScalingConfig": {"MaximumConcurrency": 2},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
+
+
+def test_finisher_grants(dev: Assembly) -> None:
+    grants = _grants(dev, FINISHER_HANDLER)
+    assert grants["iot:Publish"] == [ARN + "topic/breakaway/races/*/riders/*/result"]
+    assert grants["iot:DescribeEndpoint"] == ["*"]
+    assert sorted(a for a in grants if a.startswith("iot:")) == [
+        "iot:DescribeEndpoint",
+        "iot:Publish",
+    ]
+    finishes = _import_of(dev, queue_id(dev, "FinishesQueue"), "Arn")
+    sqs = {a: rs for a, rs in grants.items() if a.startswith("sqs:")}
+    assert sqs == {  # the event source mapping's consume grant, on the finish queue only
+        "sqs:ReceiveMessage": [finishes],
+        "sqs:ChangeMessageVisibility": [finishes],
+        "sqs:GetQueueUrl": [finishes],
+        "sqs:DeleteMessage": [finishes],
+        "sqs:GetQueueAttributes": [finishes],
+    }
+    standings = _import_of(dev, data_ids(dev, "AWS::DynamoDB::Table", "Standings"), "Arn")
+    idempotency = _import_of(dev, data_ids(dev, "AWS::DynamoDB::Table", "Idempotency"), "Arn")
+    for action in ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"):
+        # the ranking indexes are queried; the idempotency utility reads and writes its table
+        assert grants[action] == [standings, standings + "/index/*", idempotency], action
+    assert {a.split(":")[0] for a in grants} == {"dynamodb", "iot", "logs", "sqs", "xray"}
     wildcard_resources = sorted(a for a, rs in grants.items() if "*" in rs)
     assert wildcard_resources == [
         "iot:DescribeEndpoint",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
     ]
-    # Nothing else: no S3 reads or deletes, no stream writes, no IAM.
-    assert not [a for a in grants if a.startswith(("s3:Get", "s3:Delete", "iam:"))]
-    assert not [a for a in grants if a.startswith("kinesis:Put")]
 
 
 def test_api_function_is_read_only(dev: Assembly) -> None:
@@ -245,7 +344,7 @@ def test_no_iam_policy_grants_a_bare_wildcard_action(dev: Assembly) -> None:
                     assert action.split(":")[-1] != "*", (lid, action)
 
 
-@pytest.mark.parametrize("name", ["stream_processor", "leaderboard_api"])
+@pytest.mark.parametrize("name", ["stream_processor", "race_finisher", "leaderboard_api"])
 def test_function_asset_holds_only_its_handler_and_shared(dev: Assembly, name: str) -> None:
     _, fn = function_by_handler(dev, f"functions.{name}.handler.handler")
     asset_hash = fn["Properties"]["Code"]["S3Key"].removesuffix(".zip")
@@ -334,14 +433,35 @@ def test_idempotency_table_is_the_powertools_layout(dev: Assembly) -> None:
     assert props["SSESpecification"] == {"SSEEnabled": True}
 
 
-def test_dead_letter_queue_is_encrypted_tls_only(dev: Assembly) -> None:
-    queue = dev.one("Data", "AWS::SQS::Queue")["Properties"]
-    assert queue["SqsManagedSseEnabled"] is True
-    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
-    (policy,) = dev.resources("Data", "AWS::SQS::QueuePolicy").values()
-    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert deny["Effect"] == "Deny"
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+def test_every_queue_is_encrypted_tls_only(dev: Assembly) -> None:
+    queues = dev.resources("Data", "AWS::SQS::Queue")
+    assert sorted(queues) == sorted(
+        queue_id(dev, part) for part in ("PoisonRecords", "FinishesQueue", "FinishesDeadLetters")
+    )
+    policies = {
+        logical_id_of(q): p["Properties"]["PolicyDocument"]["Statement"]
+        for p in dev.resources("Data", "AWS::SQS::QueuePolicy").values()
+        for q in p["Properties"]["Queues"]
+    }
+    for lid, queue in queues.items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, lid
+        (deny,) = policies[lid]
+        assert deny["Effect"] == "Deny"
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # The dead-letter queues keep their messages as long as SQS can.
+    for part in ("PoisonRecords", "FinishesDeadLetters"):
+        assert queues[queue_id(dev, part)]["Properties"]["MessageRetentionPeriod"] == 1_209_600
+
+
+def test_finish_queue_visibility_and_redrive(dev: Assembly) -> None:
+    props = dev.resources("Data", "AWS::SQS::Queue")[queue_id(dev, "FinishesQueue")]["Properties"]
+    assert props["VisibilityTimeout"] == 180  # 6 x the finisher's 30 s timeout
+    assert props["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [queue_id(dev, "FinishesDeadLetters"), "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    dead_letters = dev.resources("Data", "AWS::SQS::Queue")[queue_id(dev, "FinishesDeadLetters")]
+    assert "RedrivePolicy" not in dead_letters["Properties"]
 
 
 def test_every_bucket_is_private_encrypted_tls_only_with_a_lifecycle(dev: Assembly) -> None:
@@ -568,9 +688,19 @@ def test_alarms_and_thresholds(dev: Assembly) -> None:
         "IteratorAge": ("AWS/Lambda", "IteratorAge", "Maximum", 60, 60000),
         "ProcessorErrors": ("AWS/Lambda", "Errors", "Sum", 300, 1),
         "ProcessorThrottles": ("AWS/Lambda", "Throttles", "Sum", 300, 1),
+        "FinisherErrors": ("AWS/Lambda", "Errors", "Sum", 300, 1),
+        "FinisherThrottles": ("AWS/Lambda", "Throttles", "Sum", 300, 1),
         "ApiErrors": ("AWS/Lambda", "Errors", "Sum", 300, 1),
         "ApiThrottles": ("AWS/Lambda", "Throttles", "Sum", 300, 1),
         "DeadLetters": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 300, 1),
+        "FinishQueueAge": ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", 300, 300),
+        "FinishDeadLetters": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "Maximum",
+            300,
+            1,
+        ),
         "OnFailureRecords": (
             "AWS/Lambda",
             "OnFailureDestinationDeliveredEventCount",
@@ -603,9 +733,40 @@ def test_alarms_and_thresholds(dev: Assembly) -> None:
 
 
 def test_on_failure_alarm_watches_this_event_source_mapping(dev: Assembly) -> None:
-    (esm_id,) = dev.resources("App", "AWS::Lambda::EventSourceMapping")
+    esm_id, _ = event_source_mapping(dev, PROCESSOR_HANDLER)
     dims = _alarms(dev)["OnFailureRecords"]["Dimensions"]
     assert dims == [{"Name": "EventSourceMappingUUID", "Value": {"Ref": esm_id}}]
+
+
+@pytest.mark.parametrize(
+    ("alarm", "queue"),
+    [
+        ("DeadLetters", "PoisonRecords"),
+        ("FinishQueueAge", "FinishesQueue"),
+        ("FinishDeadLetters", "FinishesDeadLetters"),
+    ],
+)
+def test_queue_alarms_watch_their_queue(dev: Assembly, alarm: str, queue: str) -> None:
+    (dimension,) = _alarms(dev)[alarm]["Dimensions"]
+    assert dimension["Name"] == "QueueName"
+    assert exported(dev, dimension["Value"]) == {"Fn::GetAtt": [queue_id(dev, queue), "QueueName"]}
+
+
+@pytest.mark.parametrize(
+    ("alarms", "handler"),
+    [
+        (("ProcessorErrors", "ProcessorThrottles"), PROCESSOR_HANDLER),
+        (("FinisherErrors", "FinisherThrottles"), FINISHER_HANDLER),
+    ],
+)
+def test_function_alarms_watch_their_function(
+    dev: Assembly, alarms: tuple[str, ...], handler: str
+) -> None:
+    function_id, _ = function_by_handler(dev, handler)
+    for alarm in alarms:
+        assert _alarms(dev)[alarm]["Dimensions"] == [
+            {"Name": "FunctionName", "Value": {"Ref": function_id}}
+        ], alarm
 
 
 def test_outputs(dev: Assembly) -> None:

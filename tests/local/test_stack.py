@@ -110,6 +110,7 @@ def test_standings_equal_the_ground_truth_despite_resends_and_reordering(
     )
     assert report.differences == []
     assert report.riders_checked == 25
+    assert report.finished == 25  # by the race finisher, each once despite the resends
     assert "resent by fault injection" in report.simulator_output
     assert "(0 resent" not in report.simulator_output
 
@@ -130,6 +131,7 @@ def test_transient_processor_failures_lose_nothing_and_double_count_nothing(
     assert stack.mapping.stats.records_discarded == 0
     assert report.differences == []
     assert report.riders_checked == 25
+    assert report.finished == 25
 
 
 def test_archive_holds_every_reading_once_per_delivery_in_the_firehose_layout(
