@@ -3,8 +3,9 @@
 1,000 riders at 1 Hz for a 300 s race over MQTT (the default path of ``make demo``), against
 a stack started in this process exactly as ``breakaway up`` starts it. Reports the event
 source mapping's iterator age (p50/p99/max), the time from publishing a reading to seeing it
-through the API (p50/p95/p99, from polling the top 100), and whether every standing read
-back through the API equals the simulator's ground truth.
+through the API (p50/p95/p99, from polling the top 100), whether every standing read
+back through the API equals the simulator's ground truth, and how many riders the race record
+counts as finished (by the race finisher, each once).
 
 Environment overrides (for a quicker look): BREAKAWAY_BENCH_RIDERS, BREAKAWAY_BENCH_DURATION,
 BREAKAWAY_BENCH_TRANSPORT, BREAKAWAY_BENCH_WINDOW (batching window, s),
@@ -66,6 +67,8 @@ def run() -> dict[str, Any]:
             ages = list(stack.mapping.stats.iterator_ages_s)
             stats = stack.mapping.stats
             bridge = stack.bridge.stats
+            assert stack.finishing is not None
+            finishing = stack.finishing.stats
     age_p99 = percentile(ages, 99)
     vis_p95 = percentile(report.latencies_s, 95)
     return {
@@ -90,12 +93,16 @@ def run() -> dict[str, Any]:
         "invocations": stats.invocations,
         "function_errors": stats.function_errors,
         "records_delivered": stats.records_delivered,
+        "riders_finished": report.finished,
+        "finisher_invocations": finishing.invocations,
+        "finisher_function_errors": finishing.function_errors,
         "bridge_records_put": bridge.put,
         "stack_process_cpu_s": round(
             (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime), 1
         ),
         "within_budget": bool(
             report.exact
+            and report.finished == riders
             and age_p99 is not None
             and age_p99 <= BUDGET_ITERATOR_AGE_P99_S
             and vis_p95 is not None

@@ -67,7 +67,7 @@ class EventSourceConfig:
 @dataclass(frozen=True)
 class FinishingConfig:
     """The finish queue and the race finisher's SQS event source mapping (docs/decisions.md:
-    finishing off the stream's hot path). The local stack uses the same values."""
+    "Finishing leaves the stream's hot path"). The local stack uses the same values."""
 
     batch_size: int = 100
     max_batching_window_seconds: int = 1

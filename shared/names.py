@@ -48,7 +48,7 @@ ENV_NOTIFY_TARGET: Final = "NOTIFY_TARGET"
 """``iot`` (publish on RESULT_TOPIC through the IoT data plane), ``log`` or ``none``."""
 ENV_IOT_DATA_ENDPOINT: Final = "IOT_DATA_ENDPOINT"
 """Optional, with NOTIFY_TARGET=iot: the account's ``iot:Data-ATS`` endpoint host. When unset
-the processor looks it up once at cold start (``iot:DescribeEndpoint``)."""
+the race finisher looks it up once at cold start (``iot:DescribeEndpoint``)."""
 ENV_FINISH_QUEUE_URL: Final = "FINISH_QUEUE_URL"
 """The stream processor sends finishing riders there; the race finisher reads it."""
 ENV_LIVE_TTL_SECONDS: Final = "LIVE_TTL_SECONDS"

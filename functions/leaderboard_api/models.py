@@ -80,7 +80,7 @@ class Race(_Out):
     started_at: EpochMs
     last_reading_at: EpochMs
     riders: Count
-    finished: Annotated[Count, Field(description="riders whose final reading was processed")]
+    finished: Annotated[Count, Field(description="riders whose result is stored")]
     classes: list[ClassCount]
 
     @classmethod
@@ -116,7 +116,7 @@ class Rider(_Out):
     class_rank: Annotated[int, Field(ge=1, description="rank in the rider's class")]
     riders: Annotated[Count, Field(description="riders in the race")]
     class_riders: Annotated[Count, Field(description="riders in the rider's class")]
-    finished: Annotated[bool, Field(description="the rider's final reading was processed")]
+    finished: Annotated[bool, Field(description="the rider's result is stored")]
     as_of: EpochMs
 
     @classmethod
