@@ -170,7 +170,9 @@ def finish_event(sqs: Any, queue_url: str) -> dict[str, Any]:
     """Lambda's SQS event of every message waiting in the finish queue."""
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     records = []
-    while got := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+    while got := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+    ).get("Messages"):
         records += [lambda_record(m, arn["Attributes"]["QueueArn"], "us-east-1") for m in got]
     return {"Records": records}
 
