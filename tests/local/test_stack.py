@@ -39,13 +39,17 @@ class Faults:
 
     def wrap(self, handler: Handler) -> Handler:
         def wrapped(event: dict[str, Any], context: Any) -> Any:
-            with self.lock:
-                action = self.plan.popleft() if self.plan else "pass"
-                self.done[action] += 1
             records = event["Records"]
+            with self.lock:
+                action = self.plan[0] if self.plan else "pass"
+                if action == "half" and len(records) < 2:
+                    action = "pass"  # a batch of one has no half: the fault waits for the next
+                elif self.plan:
+                    self.plan.popleft()
+                self.done[action] += 1
             if action == "raise":
                 raise RuntimeError("injected transient failure")
-            if action == "half" and len(records) > 1:
+            if action == "half":
                 half = len(records) // 2
                 first = handler({"Records": records[:half]}, context) or {}
                 failures = list(first.get("batchItemFailures") or [])
