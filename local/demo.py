@@ -12,7 +12,7 @@ from typing import Any
 
 from local.cli import CliError
 from local.procs import cli_command
-from local.race import RaceSpec, run_race, wait_until_exact
+from local.race import RaceSpec, run_race, wait_finished, wait_until_exact
 from shared import names
 
 START_TIMEOUT_S = 120.0
@@ -127,6 +127,8 @@ def run_demo(args: argparse.Namespace) -> int:
         if lat:
             p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
             print(f"reading -> API visibility: p95 {p95:.2f} s over {len(lat)} samples")
+        finished = wait_finished(api_url, race_id, args.riders)
+        print(f"finished: {finished} of {args.riders} riders' results stored, each once")
         if report.exact:
             print(
                 f"CHECK: exact. All {report.riders_checked} riders' points and seconds read "

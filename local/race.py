@@ -220,6 +220,23 @@ def wait_until_exact(
         time.sleep(every_s)
 
 
+def wait_finished(
+    api_url: str, race_id: str, riders: int, timeout_s: float = 30.0, every_s: float = 1.0
+) -> int | None:
+    """Poll the race record until it counts ``riders`` finished (the race finisher works a
+    second or so behind the stream); the last count read, None if the race could not be read."""
+    deadline = time.monotonic() + timeout_s
+    finished: int | None = None
+    while True:
+        try:
+            finished = int(race(api_url, race_id)["finished"])
+        except Exception as exc:
+            log.debug("race %s: %s", race_id, exc)
+        if finished == riders or time.monotonic() > deadline:
+            return finished
+        time.sleep(every_s)
+
+
 def check(api_url: str, race_id: str, truth_file: Path) -> tuple[list[str], int]:
     """Compare every standing read through the API with the ground truth."""
     from simulator.truth import compare, load_ground_truth

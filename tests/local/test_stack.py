@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from local.esm import Handler
-from local.race import RaceSpec, run_race
+from local.race import RaceSpec, run_race, wait_finished
 from local.stack import LocalStack, StackOptions, aws_client
 from shared.names import archive_prefix
 from simulator.truth import load_ground_truth
@@ -115,6 +115,8 @@ def test_standings_equal_the_ground_truth_despite_resends_and_reordering(
     assert report.differences == []
     assert report.riders_checked == 25
     assert report.finished == 25  # by the race finisher, each once despite the resends
+    assert stack.endpoints is not None
+    assert wait_finished(stack.endpoints.api_url, f"e2e-{transport}", 25, timeout_s=5) == 25
     assert "resent by fault injection" in report.simulator_output
     assert "(0 resent" not in report.simulator_output
 
