@@ -44,6 +44,7 @@ from shared.dynamodb import DEFAULT_CLIENT_CONFIG, DynamoStandingsStore
 from shared.finishing import Finish, FinishMessage
 from shared.ports import Notifier, TransientError
 from shared.standings import FinalResult
+from shared.warm import Warm
 
 logger = Logger(service=names.POWERTOOLS_SERVICE_FINISHER)
 tracer = Tracer(service=names.POWERTOOLS_SERVICE_FINISHER)
@@ -182,21 +183,16 @@ def build_runtime(
     return Runtime(FinishBatchProcessor(logic, publish_metrics), config)
 
 
-_runtime: Runtime | None = None
+def cold_start() -> Runtime:
+    """The runtime, built from the environment (validated) on the first invocation."""
+    return build_runtime(FinisherSettings.from_env())
 
 
-def install(runtime: Runtime | None) -> None:
-    """Use this runtime for the next invocations (tests, benchmarks, the local stack)."""
-    global _runtime  # noqa: PLW0603 - the execution environment's warm state
-    _runtime = runtime
-
-
-def runtime() -> Runtime:
-    """The warm runtime, built from the environment (validated) on the first invocation."""
-    if _runtime is None:
-        install(build_runtime(FinisherSettings.from_env()))
-    assert _runtime is not None
-    return _runtime
+warm: Warm[Runtime] = Warm(cold_start)
+install = warm.install
+"""Use a runtime for the next invocations (tests, benchmarks, the local stack)."""
+runtime = warm.get
+"""The warm runtime (built on the first invocation)."""
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -25,6 +25,7 @@ from functions.stream_processor.logic import BatchOutcome, StreamProcessor
 from shared import names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG, DynamoStandingsStore
 from shared.ports import DeadLetterSink
+from shared.warm import Warm
 
 logger = Logger(service=names.POWERTOOLS_SERVICE_PROCESSOR)
 tracer = Tracer(service=names.POWERTOOLS_SERVICE_PROCESSOR)
@@ -85,9 +86,6 @@ def build_runtime(
     return Runtime(TelemetryBatchProcessor(logic, publish_metrics))
 
 
-_runtime: Runtime | None = None
-
-
 def settle_heap() -> None:
     """Move what the cold start built (modules, SDK service models, clients, schemas) out of the
     garbage collector's way: it lives as long as the environment, and without this every full
@@ -96,19 +94,18 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def install(runtime: Runtime | None) -> None:
-    """Use this runtime for the next invocations (tests, benchmarks, the local stack)."""
-    global _runtime  # noqa: PLW0603 - the execution environment's warm state
-    _runtime = runtime
+def cold_start() -> Runtime:
+    """The runtime, built from the environment (validated) on the first invocation."""
+    runtime = build_runtime(ProcessorSettings.from_env())
+    settle_heap()
+    return runtime
 
 
-def runtime() -> Runtime:
-    """The warm runtime, built from the environment (validated) on the first invocation."""
-    if _runtime is None:
-        install(build_runtime(ProcessorSettings.from_env()))
-        settle_heap()
-    assert _runtime is not None
-    return _runtime
+warm: Warm[Runtime] = Warm(cold_start)
+install = warm.install
+"""Use a runtime for the next invocations (tests, benchmarks, the local stack)."""
+runtime = warm.get
+"""The warm runtime (built on the first invocation)."""
 
 
 @logger.inject_lambda_context(log_event=False)

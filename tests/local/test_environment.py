@@ -50,8 +50,8 @@ def test_each_new_environment_has_its_own_warm_state() -> None:
     first.install(warm)
 
     assert first.runtime() is warm
-    assert second._runtime is None  # still cold: its first invocation builds its own
-    assert deployed._runtime is not warm
+    assert second.warm.value is None  # still cold: its first invocation builds its own
+    assert deployed.warm.value is not warm
 
 
 def test_a_mapping_takes_a_handler_or_an_environment_per_shard_not_both() -> None:
