@@ -34,6 +34,18 @@ Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_printable)]
 
 
+WIRE_MODEL: Final = ConfigDict(
+    strict=True,
+    extra="forbid",
+    frozen=True,
+    alias_generator=to_camel,
+    validate_by_name=True,
+    validate_by_alias=True,
+    serialize_by_alias=True,
+)
+"""How the project's messages are modelled: strict, closed, immutable, camelCase on the wire."""
+
+
 class Telemetry(BaseModel):
     """One reading of one rider in one race second (contract v1).
 
@@ -41,15 +53,7 @@ class Telemetry(BaseModel):
     Validation is strict: ``"5"`` is not an int, ``5.0`` is not an int, ``true`` is not an int.
     """
 
-    model_config = ConfigDict(
-        strict=True,
-        extra="forbid",
-        frozen=True,
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
+    model_config = WIRE_MODEL
 
     v: Literal[1]
     event_id: Annotated[str, Field(pattern=ID_PATTERN)]

@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
-from shared.contract import MAX_RACE_SECONDS, NUM_CLASSES, Id, Name
-from shared.standings import Standing
+from shared.contract import MAX_RACE_SECONDS, NUM_CLASSES, WIRE_MODEL, Id, Name
+from shared.standings import FinalResult, Standing
 
 MESSAGE_VERSION: Final = 1
 MAX_FINISHES_PER_MESSAGE: Final = 500
@@ -32,15 +31,7 @@ MAX_MESSAGE_BYTES: Final = 256 * 1024
 class Finish(BaseModel):
     """A rider whose ``final`` reading was counted: the standing as counted, and when."""
 
-    model_config = ConfigDict(
-        strict=True,
-        extra="forbid",
-        frozen=True,
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
+    model_config = WIRE_MODEL
 
     race_id: Id
     rider_id: Id
@@ -63,6 +54,21 @@ class Finish(BaseModel):
             seconds=standing.seconds,
             last_second=standing.last_second,
             finished_at=finished_at,
+        )
+
+    def result(self, rank_overall: int, rank_class: int) -> FinalResult:
+        """The rider's result, with the ranks read at finishing."""
+        return FinalResult(
+            race_id=self.race_id,
+            rider_id=self.rider_id,
+            name=self.name,
+            class_id=self.class_id,
+            points=self.points,
+            seconds=self.seconds,
+            last_second=self.last_second,
+            rank_overall=rank_overall,
+            rank_class=rank_class,
+            finished_at=self.finished_at,
         )
 
 

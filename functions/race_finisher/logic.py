@@ -99,21 +99,7 @@ class RaceFinisher(Generic[H]):
         except TransientError as exc:
             fail(riders, f"ranks of race {race_id}: {exc}")
             return
-        results = [
-            FinalResult(
-                race_id=f.race_id,
-                rider_id=f.rider_id,
-                name=f.name,
-                class_id=f.class_id,
-                points=f.points,
-                seconds=f.seconds,
-                last_second=f.last_second,
-                rank_overall=rank_overall,
-                rank_class=rank_class,
-                finished_at=f.finished_at,
-            )
-            for f, (rank_overall, rank_class) in zip(finishes, ranks, strict=True)
-        ]
+        results = [f.result(*r) for f, r in zip(finishes, ranks, strict=True)]
         try:
             stored = self.store.put_results(results)
         except TransientError as exc:
