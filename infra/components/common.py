@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
 
 from infra.config import BreakawayConfig
 
@@ -35,3 +37,29 @@ def retention(days: int) -> logs.RetentionDays:
 
 def removal_policy(config: BreakawayConfig) -> RemovalPolicy:
     return RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+
+
+SQS_MAX_RETENTION_DAYS: Final = 14
+
+
+def secure_queue(
+    scope: Construct,
+    construct_id: str,
+    config: BreakawayConfig,
+    *,
+    retention_days: int | None = None,
+    visibility_timeout: Duration | None = None,
+    dead_letter_queue: sqs.DeadLetterQueue | None = None,
+) -> sqs.Queue:
+    """An SQS queue as every queue of the app is: SQS-managed encryption, TLS only, kept or
+    destroyed with the data (``retention_days``: None is SQS's default of 4 days)."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=None if retention_days is None else Duration.days(retention_days),
+        visibility_timeout=visibility_timeout,
+        dead_letter_queue=dead_letter_queue,
+        removal_policy=removal_policy(config),
+    )

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.components.buckets import SecureBucket
-from infra.components.common import removal_policy
+from infra.components.common import SQS_MAX_RETENTION_DAYS, secure_queue
 from infra.config import BreakawayConfig
 from infra.nag import acknowledge
-
-SQS_MAX_RETENTION_DAYS = 14
 
 
 class DeadLetters(Construct):
@@ -27,13 +24,8 @@ class DeadLetters(Construct):
         access_logs: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.queue = sqs.Queue(
-            self,
-            "PoisonRecords",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(SQS_MAX_RETENTION_DAYS),
-            removal_policy=removal_policy(config),
+        self.queue = secure_queue(
+            self, "PoisonRecords", config, retention_days=SQS_MAX_RETENTION_DAYS
         )
         acknowledge(
             self.queue,

@@ -13,8 +13,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.components.common import removal_policy
-from infra.components.deadletters import SQS_MAX_RETENTION_DAYS
+from infra.components.common import SQS_MAX_RETENTION_DAYS, removal_policy, secure_queue
 from infra.components.function import PythonFunction
 from infra.components.iot import topic_arn, topic_arn_as_nag_reports
 from infra.config import NOTIFY_TARGET_IOT, BreakawayConfig, FinishingConfig
@@ -32,25 +31,18 @@ class FinishQueue(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: BreakawayConfig) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(SQS_MAX_RETENTION_DAYS),
-            removal_policy=removal_policy(config),
+        self.dead_letters = secure_queue(
+            self, "DeadLetters", config, retention_days=SQS_MAX_RETENTION_DAYS
         )
-        self.queue = sqs.Queue(
+        self.queue = secure_queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            config,
             visibility_timeout=Duration.seconds(config.finish_visibility_timeout_seconds),
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letters,
                 max_receive_count=config.finishing.max_receive_count,
             ),
-            removal_policy=removal_policy(config),
         )
 
 

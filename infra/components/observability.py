@@ -40,6 +40,20 @@ class Monitored:
     index_names: tuple[str, ...]
 
 
+def function_widget(title: str, fn: lambda_.IFunction, period: Duration) -> cloudwatch.GraphWidget:
+    """A function's dashboard graph: invocations, errors and throttles; p99 duration right."""
+    return cloudwatch.GraphWidget(
+        title=title,
+        left=[
+            fn.metric_invocations(period=period),
+            fn.metric_errors(period=period),
+            fn.metric_throttles(period=period),
+        ],
+        right=[fn.metric_duration(period=period, statistic="p99")],
+        width=8,
+    )
+
+
 class Observability(Construct):
     def __init__(
         self,
@@ -202,31 +216,13 @@ class Observability(Construct):
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Iterator age (ms)", left=[iterator_age], width=8),
-            cloudwatch.GraphWidget(
-                title="Processor",
-                left=[
-                    w.processor.metric_invocations(period=period),
-                    w.processor.metric_errors(period=period),
-                    w.processor.metric_throttles(period=period),
-                ],
-                right=[w.processor.metric_duration(period=period, statistic="p99")],
-                width=8,
-            ),
+            function_widget("Processor", w.processor, period),
             cloudwatch.GraphWidget(
                 title="Dead letters and on-failure", left=[dead_letters, on_failure], width=8
             ),
         )
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Race finisher",
-                left=[
-                    w.finisher.metric_invocations(period=period),
-                    w.finisher.metric_errors(period=period),
-                    w.finisher.metric_throttles(period=period),
-                ],
-                right=[w.finisher.metric_duration(period=period, statistic="p99")],
-                width=8,
-            ),
+            function_widget("Race finisher", w.finisher, period),
             cloudwatch.GraphWidget(
                 title="Finish queue: oldest message (s)", left=[finish_age], width=8
             ),
