@@ -165,18 +165,12 @@ def build_runtime(
 ) -> Runtime:
     """Wire the adapters the settings name (clients honour AWS_ENDPOINT_URL: the local stack)."""
     session = session or boto3.session.Session()
-    store = DynamoStandingsStore(
-        session.client("dynamodb", config=DEFAULT_CLIENT_CONFIG),
-        settings.standings_table,
-        settings.live_ttl_seconds,
-    )
+    ddb = session.client("dynamodb", config=DEFAULT_CLIENT_CONFIG)  # one client: thread-safe
+    store = DynamoStandingsStore(ddb, settings.standings_table, settings.live_ttl_seconds)
     config = IdempotencyConfig(
         event_key_jmespath=FINISH_KEY, expires_after_seconds=settings.idempotency_ttl_seconds
     )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.idempotency_table,
-        boto3_client=session.client("dynamodb", config=DEFAULT_CLIENT_CONFIG),
-    )
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=ddb)
     announce = idempotent_announcer(build_notifier(settings, session), persistence, config)
     announcing = ThreadPoolExecutor(ANNOUNCE_WORKERS, thread_name_prefix="announce")
     logic: RaceFinisher[FinishRecord] = RaceFinisher(store, announce, announce_map=announcing.map)
