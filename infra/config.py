@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from shared.settings import DEFAULT_LIVE_TTL_SECONDS
+
 CONTEXT_KEY: Final = "breakaway:environments"
 ENV_CONTEXT_KEY: Final = "env"
 DEFAULT_ENV: Final = "dev"
@@ -147,7 +149,7 @@ class BreakawayConfig:
     alarms: AlarmConfig = field(default_factory=AlarmConfig)
     basic_ingest: bool = True
     """The IoT policy also lets devices publish through Basic Ingest (``$aws/rules/...``)."""
-    live_ttl_seconds: int = 7 * 24 * 3600
+    live_ttl_seconds: int = DEFAULT_LIVE_TTL_SECONDS
     log_retention_days: int = 14
     failure_retention_days: int = 30
     """How long on-failure batches, IoT rule errors and access logs are kept."""
