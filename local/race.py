@@ -199,10 +199,9 @@ def run_race(
     report.wall_s = time.monotonic() - began
     report.latencies_s = prober.latencies
     report.differences, report.riders_checked = check(api_url, spec.race_id, truth_file)
-    try:
-        report.finished = int(race(api_url, spec.race_id)["finished"])
-    except Exception as exc:
-        log.warning("cannot read race %s through the API: %s", spec.race_id, exc)
+    report.finished = finished_count(api_url, spec.race_id)
+    if report.finished is None:
+        log.warning("cannot read race %s through the API", spec.race_id)
     return report
 
 
@@ -220,6 +219,15 @@ def wait_until_exact(
         time.sleep(every_s)
 
 
+def finished_count(api_url: str, race_id: str) -> int | None:
+    """How many riders the race record counts as finished; None if it cannot be read."""
+    try:
+        return int(race(api_url, race_id)["finished"])
+    except Exception as exc:  # the race is not there yet, or a transient error
+        log.debug("race %s: %s", race_id, exc)
+        return None
+
+
 def wait_finished(
     api_url: str, race_id: str, riders: int, timeout_s: float = 30.0, every_s: float = 1.0
 ) -> int | None:
@@ -228,10 +236,9 @@ def wait_finished(
     deadline = time.monotonic() + timeout_s
     finished: int | None = None
     while True:
-        try:
-            finished = int(race(api_url, race_id)["finished"])
-        except Exception as exc:
-            log.debug("race %s: %s", race_id, exc)
+        count = finished_count(api_url, race_id)
+        if count is not None:
+            finished = count
         if finished == riders or time.monotonic() > deadline:
             return finished
         time.sleep(every_s)
