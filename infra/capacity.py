@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from infra.config import BreakawayConfig
-from local.cli import CliError
 from shared import keys
+from shared.cli import CliError
 from shared.contract import (
     CONTRACT_VERSION,
     EVENT_UPDATE,

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import sys
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
+
+from shared.cli import CliError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "simulator.cli",
@@ -22,42 +22,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "infra.capacity",
 )
 """Modules that register subcommands, in the order they appear in ``--help``."""
-
-
-class CliError(Exception):
-    """A problem the user can fix: printed as one line, exit status 2, no traceback."""
-
-
-N = TypeVar("N", int, float)
-
-
-def bounded(
-    convert: Callable[[str], N],
-    low: N | None = None,
-    high: N | None = None,
-    *,
-    noun: str,
-    out_of_range: str,
-) -> Callable[[str], N]:
-    """An argparse ``type=``: ``convert`` the text, refuse it outside [low, high].
-
-    Messages read ``'x' is not <noun>`` and ``<text> <out_of_range>``; a float must be finite.
-    """
-
-    def parse(text: str) -> N:
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
-        if (
-            (isinstance(value, float) and not math.isfinite(value))
-            or (low is not None and value < low)
-            or (high is not None and value > high)
-        ):
-            raise argparse.ArgumentTypeError(f"{text} {out_of_range}")
-        return value
-
-    return parse
 
 
 def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:

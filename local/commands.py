@@ -12,13 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local.cli import CliError, bounded
 from shared import names
+from shared.cli import PORT, CliError
 
 STOP_TIMEOUT_S = 60.0
-
-
-_port = bounded(int, 0, 65535, noun="a port number", out_of_range="is not a port number (0-65535)")
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +29,7 @@ def register(subparsers: Any) -> None:
     )
     ports = up.add_argument_group("ports on 127.0.0.1 (0 = a free one, the default)")
     for what in ("aws", "dynamodb", "mqtt", "api"):
-        ports.add_argument(f"--{what}-port", type=_port, default=0, metavar="PORT")
+        ports.add_argument(f"--{what}-port", type=PORT, default=0, metavar="PORT")
     up.add_argument("--state-dir", type=Path, default=Path(names.LOCAL_STATE_DIR))
     up.add_argument("--shards", type=int, default=2, help="Kinesis shards (default 2)")
     up.add_argument("--batch-size", type=int, default=1000, help="event source mapping batch size")

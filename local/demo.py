@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local.cli import CliError
 from local.procs import cli_command
 from local.race import RaceSpec, run_race, wait_finished, wait_until_exact
 from shared import names
+from shared.cli import CliError
 
 START_TIMEOUT_S = 120.0
 TOP = 10

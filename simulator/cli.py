@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local.cli import CliError, bounded
+from shared.cli import FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_INT, CliError
 from shared.contract import CLASS_IDS, ID_PATTERN, MAX_RACE_SECONDS
 from shared.names import (
     LOCAL_ENDPOINTS_FILE,
@@ -31,12 +31,6 @@ CONNECTION_HEADROOM = 0.9
 """Auto-sized MQTT pools keep each connection at 90% of its publish limit."""
 
 
-_positive_int = bounded(int, 1, noun="a whole number", out_of_range="must be at least 1")
-_non_negative_int = bounded(int, 0, noun="a whole number", out_of_range="must be 0 or more")
-_fraction = bounded(float, 0.0, 1.0, noun="a number", out_of_range="must be between 0 and 1")
-_non_negative_float = bounded(float, 0.0, noun="a number", out_of_range="must be 0 or more")
-
-
 def _race_id(text: str) -> str:
     if not re.fullmatch(ID_PATTERN, text):
         raise argparse.ArgumentTypeError(f"{text!r} must be 1-64 of A-Z a-z 0-9 _ -")
@@ -51,16 +45,14 @@ def register(subparsers: Any) -> None:
         "score (the ground truth) to a JSON file.",
     )
     race = p.add_argument_group("race")
-    race.add_argument("--riders", type=_positive_int, default=100, help="riders (default 100)")
+    race.add_argument("--riders", type=POSITIVE_INT, default=100, help="riders (default 100)")
     race.add_argument(
         "--classes",
-        type=_positive_int,
+        type=POSITIVE_INT,
         default=len(CLASS_IDS),
         help=f"exercise classes in play, 1-{len(CLASS_IDS)} (default {len(CLASS_IDS)})",
     )
-    race.add_argument(
-        "--duration", type=_positive_int, default=60, help="race seconds (default 60)"
-    )
+    race.add_argument("--duration", type=POSITIVE_INT, default=60, help="race seconds (default 60)")
     race.add_argument(
         "--rate",
         type=float,
@@ -78,7 +70,7 @@ def register(subparsers: Any) -> None:
     )
     race.add_argument(
         "--time-compression",
-        type=_non_negative_float,
+        type=NON_NEGATIVE_FLOAT,
         default=1.0,
         help="race seconds per wall second (default 1 = real time; 0 = as fast as possible)",
     )
@@ -112,12 +104,12 @@ def register(subparsers: Any) -> None:
     where.add_argument("--endpoint-url", help="Kinesis endpoint URL override")
     where.add_argument(
         "--max-in-flight",
-        type=_positive_int,
+        type=POSITIVE_INT,
         default=4,
         help="PutRecords calls in flight (default 4)",
     )
     where.add_argument("--mqtt-endpoint", help="MQTT host (default: local broker / IoT Data-ATS)")
-    where.add_argument("--mqtt-port", type=_positive_int, help="MQTT port (default 8883 on AWS)")
+    where.add_argument("--mqtt-port", type=POSITIVE_INT, help="MQTT port (default 8883 on AWS)")
     where.add_argument(
         "--credentials",
         type=Path,
@@ -126,13 +118,13 @@ def register(subparsers: Any) -> None:
     )
     where.add_argument(
         "--connections",
-        type=_positive_int,
+        type=POSITIVE_INT,
         help="MQTT connections (default: enough for 90%% of the per-connection limit)",
     )
     where.add_argument("--qos", type=int, choices=(0, 1), default=1, help="MQTT QoS (default 1)")
     where.add_argument(
         "--max-publish-rate",
-        type=_non_negative_int,
+        type=NON_NEGATIVE_INT,
         default=IOT_PUBLISHES_PER_CONNECTION,
         help="publishes/s per connection (default 100, IoT Core's limit; 0 = unlimited)",
     )
@@ -143,13 +135,13 @@ def register(subparsers: Any) -> None:
     faults = p.add_argument_group("fault injection")
     faults.add_argument(
         "--duplicate-fraction",
-        type=_fraction,
+        type=FRACTION,
         default=0.0,
         help="fraction of readings sent twice (same eventId and payload)",
     )
     faults.add_argument(
         "--reorder-window",
-        type=_non_negative_int,
+        type=NON_NEGATIVE_INT,
         default=0,
         help="readings are shuffled within a sliding window of this many",
     )
@@ -158,7 +150,7 @@ def register(subparsers: Any) -> None:
     pv = subparsers.add_parser(
         "provision", help="create IoT things, keys and certificates for `simulate --target aws`"
     )
-    pv.add_argument("--count", type=_positive_int, default=1, help="things (one per connection)")
+    pv.add_argument("--count", type=POSITIVE_INT, default=1, help="things (one per connection)")
     pv.add_argument("--prefix", type=_race_id, default="breakaway-sim", help="thing name prefix")
     pv.add_argument("--policy", help="IoT policy (default: the stack output IotPolicyName)")
     pv.add_argument("--dir", type=Path, default=Path(DEFAULT_CREDENTIALS_DIR))

@@ -210,17 +210,28 @@ def test_bad_option_values(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--riders", "0"], "argument --riders: 0 must be at least 1"),
+        (["--riders", "0"], "argument --riders: 0: input should be greater than or equal to 1"),
         (
             ["--duplicate-fraction", "1.5"],
-            "argument --duplicate-fraction: 1.5 must be between 0 and 1",
+            "argument --duplicate-fraction: 1.5: input should be less than or equal to 1",
         ),
         (["--race-id", "bad id"], "argument --race-id: 'bad id' must be 1-64 of A-Z a-z 0-9 _ -"),
         (
             ["--transport", "carrier-pigeon"],
             "argument --transport: invalid choice: 'carrier-pigeon'",
         ),
-        (["--time-compression", "-1"], "argument --time-compression: -1 must be 0 or more"),
+        (
+            ["--time-compression", "nan"],
+            "argument --time-compression: nan: input should be a finite number",
+        ),
+        (
+            ["--riders", "ten"],
+            "argument --riders: ten: input should be a valid integer, unable to parse string as an integer",
+        ),
+        (
+            ["--time-compression", "-1"],
+            "argument --time-compression: -1: input should be greater than or equal to 0",
+        ),
     ],
 )
 def test_bad_options_are_refused_by_the_parser(
