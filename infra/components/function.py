@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Final
 
 from aws_cdk import Duration, IgnoreMode, RemovalPolicy
@@ -12,33 +11,16 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from infra.bundle import REPO_ROOT, asset_excludes
 from infra.components.common import retention
 from infra.config import POWERTOOLS_LAYER_PARAMETER, FunctionConfig
 from infra.nag import acknowledge
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 HANDLER_FUNCTION: Final = "handler"
 XRAY_REASON: Final = (
     "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; CDK "
     "adds them for active tracing."
 )
-
-
-def asset_excludes(function_name: str) -> list[str]:
-    """Glob excludes that keep only ``functions/__init__.py``, ``functions/<name>/`` and
-    ``shared/`` of the repository (directories must be re-included for the walk to enter)."""
-    return [
-        "*",
-        ".*",
-        "!functions",
-        "!functions/__init__.py",
-        f"!functions/{function_name}",
-        f"!functions/{function_name}/**",
-        "!shared",
-        "!shared/**",
-        "**/__pycache__",
-        "**/*.pyc",
-    ]
 
 
 def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:

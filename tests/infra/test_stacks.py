@@ -11,7 +11,6 @@ from infra.components.archive import DATE_PARTITION, RACE_PARTITION
 from infra.config import POWERTOOLS_LAYER_PARAMETER
 from shared import keys, names
 from tests.infra.helpers import (
-    REPO,
     Assembly,
     as_list,
     exported,
@@ -342,27 +341,6 @@ def test_no_iam_policy_grants_a_bare_wildcard_action(dev: Assembly) -> None:
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                 for action in as_list(statement["Action"]):
                     assert action.split(":")[-1] != "*", (lid, action)
-
-
-@pytest.mark.parametrize("name", ["stream_processor", "race_finisher", "leaderboard_api"])
-def test_function_asset_holds_only_its_handler_and_shared(dev: Assembly, name: str) -> None:
-    _, fn = function_by_handler(dev, f"functions.{name}.handler.handler")
-    asset_hash = fn["Properties"]["Code"]["S3Key"].removesuffix(".zip")
-    root = dev.outdir / f"asset.{asset_hash}"
-    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-
-    def repo_files(folder: str) -> list[str]:
-        return [
-            str(p.relative_to(REPO))
-            for p in (REPO / folder).rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-        ]
-
-    expected = sorted(
-        ["functions/__init__.py", *repo_files(f"functions/{name}"), *repo_files("shared")]
-    )
-    assert files == expected
-    assert "shared/keys.py" in files
 
 
 # --- Storage ------------------------------------------------------------------------------------
