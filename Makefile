@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: help setup browser test test-fast lint format bench synth deploy destroy demo clean
+.PHONY: help setup browser test test-fast coverage lint format bench synth deploy destroy demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -39,10 +39,14 @@ browser: ## headless Chromium for the browser tests (Debian's package, installed
 test-fast: setup ## unit and integration tests only (no synth, no browser, no end-to-end)
 	$(RUN) pytest -n 2 -m "not slow and not browser and not synth"
 
-lint: setup ## ruff and mypy
+coverage: setup browser ## the whole suite with line coverage of the project's code (no threshold)
+	$(RUN) pytest -n 2 --dist loadgroup --cov --cov-report=term:skip-covered --cov-report=html
+
+lint: setup ## ruff, mypy and the import contracts (the same checks as .pre-commit-config.yaml)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy shared functions simulator local infra benchmarks app.py
+	$(RUN) lint-imports
 
 format: setup ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
@@ -52,7 +56,7 @@ bench: setup ## run the benchmarks and write benchmarks/results.json
 	$(RUN) python -m benchmarks
 
 clean: ## remove build and run artefacts (keeps .venv)
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .breakaway
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .breakaway .import_linter_cache .coverage htmlcov
 
 # --- The deployable application (CDK) ----------------------------------------------------------
 ENV ?= dev
