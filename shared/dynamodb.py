@@ -20,13 +20,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import items, keys
 from shared.ports import RaceActivity, TransientError, WriteResult, WriteStatus
+from shared.retry import Backoff, UnfinishedError, resend
 from shared.standings import FinalResult, RiderKey, Standing, ranks_among
 
 if TYPE_CHECKING:
@@ -47,7 +48,10 @@ TRANSIENT_CODES = frozenset(
 T = TypeVar("T")
 BATCH_GET_LIMIT = 100
 TRANSACT_LIMIT = 100
-TRANSACT_ATTEMPTS = 4
+TRANSACT_BACKOFF: Final = Backoff(attempts=4, base_s=0.02)
+"""Cancelled transactions: sent again at once when conditions failed, after a wait when
+nothing moved (throttled, or in conflict with another writer)."""
+BATCH_GET_BACKOFF: Final = Backoff(attempts=5, base_s=0.05)
 WriteMode = Literal["item", "transaction"]
 WRITE_MODES: tuple[WriteMode, ...] = ("item", "transaction")
 DEFAULT_CLIENT_CONFIG = Config(
@@ -148,7 +152,8 @@ class DynamoStandingsStore:
                     "ConsistentRead": True,
                 }
             }
-            for attempt in range(5):
+
+            def send(request: dict[str, Any]) -> dict[str, Any]:
                 try:
                     response = self._db.batch_get_item(RequestItems=request)
                 except (ClientError, BotoCoreError) as exc:
@@ -158,12 +163,9 @@ class DynamoStandingsStore:
                 for item in response.get("Responses", {}).get(self._table, []):
                     s = items.standing_from_item(item)
                     found[s.key] = s
-                request = dict(response.get("UnprocessedKeys") or {})
-                if not request:
-                    break
-                time.sleep(0.05 * 2**attempt)
-            else:
-                raise TransientError("load standings: keys left unprocessed after 5 attempts")
+                return dict(response.get("UnprocessedKeys") or {})
+
+            resend(send, request, BATCH_GET_BACKOFF, what="load standings: unprocessed keys")
         return found
 
     def get_standing(self, rider: RiderKey) -> Standing | None:
@@ -324,11 +326,9 @@ class DynamoStandingsStore:
         ``extra`` adds actions for the standings being written (the race counters of new
         riders), so they take effect exactly when those standings do.
         """
-        pending = list(chunk)
         done: list[WriteResult] = []
-        for attempt in range(TRANSACT_ATTEMPTS):
-            if not pending:
-                break
+
+        def send(pending: list[Standing]) -> list[Standing]:
             expires_at = self._expires_at()
             actions = [self._put_action(s, expires_at) for s in pending]
             if extra is not None:
@@ -338,21 +338,34 @@ class DynamoStandingsStore:
             except ClientError as exc:
                 if error_code(exc) != "TransactionCanceledException":
                     if is_transient(exc):
-                        return done + _transient(pending, str(exc))
+                        raise UnfinishedError(str(exc), pending) from exc
                     raise
                 failed, still = _split_cancelled(exc, pending)
-                for s, item in failed:
-                    current = items.standing_from_item(item) if item else None
-                    done.append(WriteResult(s.key, WriteStatus.CONFLICT, current=current))
-                if len(still) == len(pending):  # throttled or in conflict with another writer
-                    time.sleep(0.02 * 2**attempt)
-                pending = still
-                continue
+                done.extend(
+                    WriteResult(
+                        s.key,
+                        WriteStatus.CONFLICT,
+                        current=items.standing_from_item(item) if item else None,
+                    )
+                    for s, item in failed
+                )
+                return still
             except BotoCoreError as exc:
-                return done + _transient(pending, str(exc))
+                raise UnfinishedError(str(exc), pending) from exc
             done.extend(WriteResult(s.key, WriteStatus.OK) for s in pending)
-            pending = []
-        return done + _transient(pending, "transaction kept being cancelled")
+            return []
+
+        try:
+            resend(
+                send,
+                list(chunk),
+                TRANSACT_BACKOFF,
+                what="transaction kept being cancelled",
+                stalled_only=True,
+            )
+        except UnfinishedError as exc:
+            return done + _transient(cast("list[Standing]", exc.pending), str(exc))
+        return done
 
     def _count_riders(self, created: Sequence[Standing], expires_at: int) -> list[dict[str, Any]]:
         by_race: dict[str, dict[int, int]] = {}
@@ -474,37 +487,11 @@ class DynamoStandingsStore:
         return [stored[RiderKey(r.race_id, r.rider_id)] for r in results]
 
     def _put_result_chunk(self, race_id: str, chunk: Sequence[FinalResult]) -> list[FinalResult]:
-        pending = list(chunk)
         done: list[FinalResult] = []
-        for attempt in range(TRANSACT_ATTEMPTS):
-            if not pending:
-                return done
-            expires_at = self._expires_at()
-            actions: list[dict[str, Any]] = [
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": items.result_item(r, expires_at),
-                        "ConditionExpression": "attribute_not_exists(#pk)",
-                        "ExpressionAttributeNames": {"#pk": keys.PK},
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                }
-                for r in pending
-            ]
-            actions.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": {k: {"S": v} for k, v in keys.race_key(race_id).items()},
-                        "UpdateExpression": "ADD #finished :n",
-                        "ExpressionAttributeNames": {"#finished": "finished"},
-                        "ExpressionAttributeValues": {":n": {"N": str(len(pending))}},
-                    }
-                }
-            )
+
+        def send(pending: list[FinalResult]) -> list[FinalResult]:
             try:
-                self._db.transact_write_items(TransactItems=actions)
+                self._db.transact_write_items(TransactItems=self._result_actions(race_id, pending))
             except ClientError as exc:
                 if error_code(exc) != "TransactionCanceledException":
                     if is_transient(exc):
@@ -516,13 +503,40 @@ class DynamoStandingsStore:
                         done.append(items.result_from_item(item))
                     else:  # stored, but not returned: send again, and it comes back
                         still.append(r)
-                if len(still) == len(pending):  # throttled or in conflict with another writer
-                    time.sleep(0.02 * 2**attempt)
-                pending = still
-                continue
+                return still
             except BotoCoreError as exc:
                 raise TransientError(f"put results: {exc}") from exc
-            return done + pending
-        if pending:
-            raise TransientError("put results: transaction kept being cancelled")
+            done.extend(pending)
+            return []
+
+        what = "put results: transaction kept being cancelled"
+        resend(send, list(chunk), TRANSACT_BACKOFF, what=what, stalled_only=True)
         return done
+
+    def _result_actions(self, race_id: str, pending: Sequence[FinalResult]) -> list[dict[str, Any]]:
+        """Each result on ``attribute_not_exists``, and one count of them on the race record."""
+        expires_at = self._expires_at()
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": items.result_item(r, expires_at),
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": keys.PK},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+            for r in pending
+        ]
+        actions.append(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {k: {"S": v} for k, v in keys.race_key(race_id).items()},
+                    "UpdateExpression": "ADD #finished :n",
+                    "ExpressionAttributeNames": {"#finished": "finished"},
+                    "ExpressionAttributeValues": {":n": {"N": str(len(pending))}},
+                }
+            }
+        )
+        return actions

@@ -24,6 +24,16 @@ from shared.ports import TransientError
 
 P = TypeVar("P", bound=Sized)
 
+
+class UnfinishedError(TransientError):
+    """Entries were still pending when the attempts ran out (or ``send`` gave up on them):
+    ``pending`` holds them, for an adapter that reports each one rather than the batch."""
+
+    def __init__(self, message: str, pending: Sized) -> None:
+        super().__init__(message)
+        self.pending = pending
+
+
 _jitter = random.Random()  # spreading retries needs no cryptographic randomness
 
 
@@ -50,20 +60,25 @@ def resend(
     policy: Backoff,
     *,
     what: str,
+    stalled_only: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Call ``send(pending)`` until it returns nothing left, waiting between attempts.
 
     ``send`` returns what is still pending (an empty collection when all is done). Raises
-    :class:`TransientError` naming ``what`` and how many are left once ``policy.attempts`` sends
-    have not cleared them; errors ``send`` raises pass through untouched.
+    :class:`UnfinishedError` naming ``what`` and how many are left once ``policy.attempts`` sends
+    have not cleared them; errors ``send`` raises pass through untouched. ``stalled_only``
+    waits only after an attempt that cleared nothing: a cancelled transaction that returned
+    its failed conditions made progress, and the rest may be sent again at once.
     """
     for attempt in range(policy.attempts):
+        before = len(pending)
         pending = send(pending)
         if not len(pending):
             return
-        if attempt + 1 < policy.attempts:
+        stalled = len(pending) >= before
+        if attempt + 1 < policy.attempts and (stalled or not stalled_only):
             sleep(policy.delay(attempt))
-    raise TransientError(
-        f"{what}: {len(pending)} left unprocessed after {policy.attempts} attempts"
+    raise UnfinishedError(
+        f"{what}: {len(pending)} left unprocessed after {policy.attempts} attempts", pending
     )

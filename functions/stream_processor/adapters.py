@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.finishing import Finish, encode
 from shared.ports import DeadLetter, TransientError
+from shared.retry import Backoff, resend
 
 SQS_BATCH = 10
+SEND_BACKOFF: Final = Backoff(attempts=4, base_s=0.05)
 
 
 def letter_body(letter: DeadLetter) -> str:
@@ -40,18 +41,16 @@ class SqsDeadLetters:
                 }
                 for i, letter in enumerate(letters[start : start + SQS_BATCH])
             ]
-            for attempt in range(4):
-                try:
-                    response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
-                except (ClientError, BotoCoreError) as exc:
-                    raise TransientError(f"SQS dead-letter queue: {exc}") from exc
-                failed = {f["Id"] for f in response.get("Failed", [])}
-                entries = [e for e in entries if e["Id"] in failed]
-                if not entries:
-                    break
-                time.sleep(0.05 * 2**attempt)
-            else:
-                raise TransientError(f"SQS dead-letter queue kept failing {len(entries)} entries")
+            resend(self._send_batch, entries, SEND_BACKOFF, what="SQS dead-letter queue")
+
+    def _send_batch(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The entries SendMessageBatch reported as failed (it answers 200 for the others)."""
+        try:
+            response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientError(f"SQS dead-letter queue: {exc}") from exc
+        failed = {f["Id"] for f in response.get("Failed", [])}
+        return [e for e in entries if e["Id"] in failed]
 
 
 class S3DeadLetters:

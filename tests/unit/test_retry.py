@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.ports import TransientError
-from shared.retry import Backoff, resend
+from shared.retry import Backoff, UnfinishedError, resend
 
 
 def test_resend_stops_as_soon_as_nothing_is_left() -> None:
@@ -32,9 +32,27 @@ def test_waits_are_full_jitter_below_the_exponential_cap() -> None:
 
 def test_gives_up_as_transient_naming_what_is_left_and_never_sleeps_after_the_last() -> None:
     waits: list[float] = []
-    with pytest.raises(TransientError, match=r"^batch get: 2 left unprocessed after 3 attempts$"):
+    with pytest.raises(
+        TransientError, match=r"^batch get: 2 left unprocessed after 3 attempts$"
+    ) as exc:
         resend(lambda p: p, ["a", "b"], Backoff(3, 0.01), what="batch get", sleep=waits.append)
     assert len(waits) == 2
+    assert isinstance(exc.value, UnfinishedError)
+    assert exc.value.pending == ["a", "b"]
+
+
+def test_stalled_only_waits_after_an_attempt_that_cleared_nothing() -> None:
+    answers = iter([["b", "c"], ["b", "c"], ["c"], []])
+    waits: list[float] = []
+    resend(
+        lambda _: next(answers),
+        ["a", "b", "c"],
+        Backoff(5, 0.01),
+        what="x",
+        stalled_only=True,
+        sleep=waits.append,
+    )
+    assert len(waits) == 1  # after the second attempt only: it left both entries pending
 
 
 def test_errors_from_send_pass_through() -> None:
