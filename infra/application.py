@@ -33,11 +33,13 @@ def deployment_environment() -> Environment | None:
 def build_app(
     *, outdir: str | None = None, context: Mapping[str, Any] | None = None
 ) -> tuple[App, DataStack, AppStack]:
+    """The app with its data and app stacks and the cdk-nag checks, from ``context``
+    (cdk.json's, or the CLI's when None). It synthesizes nothing: the caller decides when."""
     app = App(
         outdir=outdir,
         context=dict(context) if context is not None else None,
         # cfn-lint checks every template (make synth, the tests); CDK's built-in CloudFormation
-        # validation covers the same ground and would double the synth time (about 8 s CPU).
+        # validation covers the same ground at a large cost in synth time (docs/decisions.md).
         builtin_cloud_formation_validation=False,
     )
     config = config_from_app(app)

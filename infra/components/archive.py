@@ -14,7 +14,12 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.components.common import removal_policy, retention
-from infra.config import ARCHIVE_PARTITION_KEYS, ARCHIVE_PROJECTION_START, BreakawayConfig
+from infra.config import (
+    ARCHIVE_PARTITION_KEYS,
+    ARCHIVE_PROJECTION_START,
+    ArchiveConfig,
+    BreakawayConfig,
+)
 from infra.nag import acknowledge, iam5_action, iam5_resource, imported
 from shared import names
 from shared.contract import Telemetry
@@ -36,13 +41,55 @@ def telemetry_columns() -> list[tuple[str, str]]:
 
 
 def location_template(bucket_name: str) -> str:
+    """Where Athena finds one partition's objects: the Firehose prefix with the partition keys
+    in place of the race id and the date."""
     prefix = names.ARCHIVE_PREFIX.format(
         race_id="${" + RACE_PARTITION + "}", date="${" + DATE_PARTITION + "}"
     )
     return f"s3://{bucket_name}/{prefix}"
 
 
+def projection_parameters(bucket_name: str) -> dict[str, Any]:
+    """Glue table parameters for partition projection: Athena computes the partitions from
+    these (any race id, every day since the projection start) instead of a crawler or
+    ``MSCK REPAIR`` keeping a partition list up to date."""
+    return {
+        "classification": "json",
+        "compressionType": "gzip",
+        "projection.enabled": "true",
+        f"projection.{RACE_PARTITION}.type": "injected",
+        f"projection.{DATE_PARTITION}.type": "date",
+        f"projection.{DATE_PARTITION}.format": "yyyy-MM-dd",
+        f"projection.{DATE_PARTITION}.range": f"{ARCHIVE_PROJECTION_START},NOW",
+        f"projection.{DATE_PARTITION}.interval": "1",
+        f"projection.{DATE_PARTITION}.interval.unit": "DAYS",
+        "storage.location.template": location_template(bucket_name),
+    }
+
+
+def telemetry_storage(bucket_name: str) -> glue.CfnTable.StorageDescriptorProperty:
+    """How Athena reads what Firehose wrote: GZIP newline-delimited JSON under the archive
+    prefix, one column per telemetry field; a malformed line is skipped, not a failed query."""
+    return glue.CfnTable.StorageDescriptorProperty(
+        location=f"s3://{bucket_name}/{names.ARCHIVE_PREFIX.split('/')[0]}/",
+        input_format="org.apache.hadoop.mapred.TextInputFormat",
+        output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        compressed=True,
+        serde_info=glue.CfnTable.SerdeInfoProperty(
+            serialization_library="org.openx.data.jsonserde.JsonSerDe",
+            parameters={"ignore.malformed.json": "true"},
+        ),
+        columns=[
+            glue.CfnTable.ColumnProperty(name=name, type=type_)
+            for name, type_ in telemetry_columns()
+        ],
+    )
+
+
 class Archive(Construct):
+    """Every telemetry reading, kept for analysis after the live tables expire: Firehose
+    delivers the stream to S3, and a Glue table lets Athena query it in place."""
+
     def __init__(
         self,
         scope: Construct,
@@ -53,14 +100,33 @@ class Archive(Construct):
         bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        archive = config.archive
         self.delivery_logs = logs.LogGroup(
             self,
             "DeliveryErrors",
             retention=retention(config.log_retention_days),
             removal_policy=removal_policy(config),
         )
-        self.delivery_stream = firehose.DeliveryStream(
+        self.delivery_stream = self._delivery_stream(config.archive, stream, bucket)
+        self._acknowledge_delivery_findings(bucket)
+        # The L2 always adds a region -> CIDR mapping for Redshift/Splunk/OpenSearch
+        # destinations; an S3 destination never references it (cfn-lint W7001).
+        Stack.of(self).node.try_remove_child(FIREHOSE_CIDR_MAPPING)
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=Stack.of(self).account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                description="Breakaway telemetry archive (Athena)"
+            ),
+        )
+        self.table = self._telemetry_table(bucket)
+
+    def _delivery_stream(
+        self, archive: ArchiveConfig, stream: kinesis.IStream, bucket: s3.IBucket
+    ) -> firehose.DeliveryStream:
+        """Firehose reads the stream and writes GZIP objects partitioned by race (a jq query
+        on each record) and arrival day, one reading per line so that Athena can split them."""
+        return firehose.DeliveryStream(
             self,
             "Delivery",
             source=firehose.KinesisStreamSource(stream),
@@ -86,6 +152,9 @@ class Archive(Construct):
             ),
         )
 
+    def _acknowledge_delivery_findings(self, bucket: s3.IBucket) -> None:
+        """cdk-nag flags the delivery stream's encryption and the wildcards in the grants the
+        L2 writes for its S3 destination; each is acknowledged here with its reason."""
         acknowledge(
             self.delivery_stream,
             "AwsSolutions-KDF1",
@@ -110,31 +179,11 @@ class Archive(Construct):
             iam5_resource(imported(Stack.of(bucket), bucket.bucket_arn) + "/*"),
             reason,
         )
-        # The L2 always adds a region -> CIDR mapping for Redshift/Splunk/OpenSearch
-        # destinations; an S3 destination never references it (cfn-lint W7001).
-        Stack.of(self).node.try_remove_child(FIREHOSE_CIDR_MAPPING)
 
-        self.database = glue.CfnDatabase(
-            self,
-            "Database",
-            catalog_id=Stack.of(self).account,
-            database_input=glue.CfnDatabase.DatabaseInputProperty(
-                description="Breakaway telemetry archive (Athena)"
-            ),
-        )
-        parameters: dict[str, Any] = {
-            "classification": "json",
-            "compressionType": "gzip",
-            "projection.enabled": "true",
-            f"projection.{RACE_PARTITION}.type": "injected",
-            f"projection.{DATE_PARTITION}.type": "date",
-            f"projection.{DATE_PARTITION}.format": "yyyy-MM-dd",
-            f"projection.{DATE_PARTITION}.range": f"{ARCHIVE_PROJECTION_START},NOW",
-            f"projection.{DATE_PARTITION}.interval": "1",
-            f"projection.{DATE_PARTITION}.interval.unit": "DAYS",
-            "storage.location.template": location_template(bucket.bucket_name),
-        }
-        self.table = glue.CfnTable(
+    def _telemetry_table(self, bucket: s3.IBucket) -> glue.CfnTable:
+        """The Athena table over the archive: partition keys named as the Firehose prefix's
+        placeholders, partitions projected rather than registered."""
+        return glue.CfnTable(
             self,
             "Telemetry",
             catalog_id=Stack.of(self).account,
@@ -143,24 +192,11 @@ class Archive(Construct):
                 name="telemetry",
                 description="One row per telemetry reading as delivered by Firehose",
                 table_type="EXTERNAL_TABLE",
-                parameters=parameters,
+                parameters=projection_parameters(bucket.bucket_name),
                 partition_keys=[
                     glue.CfnTable.ColumnProperty(name=RACE_PARTITION, type="string"),
                     glue.CfnTable.ColumnProperty(name=DATE_PARTITION, type="string"),
                 ],
-                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=f"s3://{bucket.bucket_name}/{names.ARCHIVE_PREFIX.split('/')[0]}/",
-                    input_format="org.apache.hadoop.mapred.TextInputFormat",
-                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                    compressed=True,
-                    serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
-                        parameters={"ignore.malformed.json": "true"},
-                    ),
-                    columns=[
-                        glue.CfnTable.ColumnProperty(name=name, type=type_)
-                        for name, type_ in telemetry_columns()
-                    ],
-                ),
+                storage_descriptor=telemetry_storage(bucket.bucket_name),
             ),
         )

@@ -3,7 +3,7 @@ message and its payload) and the device policy for simulator things."""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from aws_cdk import Aws
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -36,13 +36,45 @@ def topic_arn_as_nag_reports(topic_filter: str) -> str:
 
 
 def telemetry_publish_topics(basic_ingest: bool) -> list[str]:
+    """The telemetry topics a device may publish on; with Basic Ingest also their
+    ``$aws/rules/<rule>/...`` form, which reaches the rule without the message broker."""
     topics = [names.TELEMETRY_TOPIC_FILTER]
     if basic_ingest:
         topics.append(names.BASIC_INGEST_TOPIC_PREFIX + names.TELEMETRY_TOPIC_FILTER)
     return topics
 
 
+def device_policy_document(basic_ingest: bool) -> dict[str, Any]:
+    """What a simulator thing may do: connect only under its own thing name with its attached
+    certificate (so one certificate cannot pose as another rider's device), and publish only
+    telemetry."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ConnectAsOwnThing",
+                "Effect": "Allow",
+                "Action": "iot:Connect",
+                "Resource": (
+                    f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:client/"
+                    + THING_NAME_VARIABLE
+                ),
+                "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
+            },
+            {
+                "Sid": "PublishTelemetryOnly",
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": [topic_arn(t) for t in telemetry_publish_topics(basic_ingest)],
+            },
+        ],
+    }
+
+
 class IotIngest(Construct):
+    """Telemetry from devices into the stream. A message the rule fails to put is not lost:
+    the error action logs it, payload included, and a metric filter counts it for the alarm."""
+
     def __init__(
         self,
         scope: Construct,
@@ -58,6 +90,16 @@ class IotIngest(Construct):
             retention=retention(config.failure_retention_days),
             removal_policy=removal_policy(config),
         )
+        role = self._rule_role(stream)
+        self.rule = self._topic_rule(stream, role)
+        self.rule_errors = self._count_rule_errors()
+        self.policy = iot.CfnPolicy(
+            self, "DevicePolicy", policy_document=device_policy_document(config.basic_ingest)
+        )
+
+    def _rule_role(self, stream: kinesis.IStream) -> iam.Role:
+        """The rule's own role: write to this stream, and write (and find) log streams in the
+        error log group, nothing else."""
         role = iam.Role(
             self,
             "RuleRole",
@@ -67,8 +109,12 @@ class IotIngest(Construct):
         stream.grant_write(role)
         self.error_logs.grant_write(role)
         self.error_logs.grant(role, "logs:DescribeLogStreams")
+        return role
 
-        self.rule = iot.CfnTopicRule(
+    def _topic_rule(self, stream: kinesis.IStream, role: iam.IRole) -> iot.CfnTopicRule:
+        """Each reading into Kinesis keyed by rider id, so one rider's readings stay in order on
+        one shard; the error action writes each failed message as its own log event."""
+        return iot.CfnTopicRule(
             self,
             "TelemetryRule",
             rule_name=names.RULE_NAME,
@@ -95,7 +141,10 @@ class IotIngest(Construct):
                 ),
             ),
         )
-        # Every error-action message is one log event: count them.
+
+    def _count_rule_errors(self) -> cloudwatch.Metric:
+        """The rule's failures as a metric the alarm can watch: every error-action message is
+        one log event in the error log group, so counting its events counts failed messages."""
         self.error_logs.add_metric_filter(
             "Count",
             filter_pattern=logs.FilterPattern.all_events(),
@@ -104,36 +153,8 @@ class IotIngest(Construct):
             metric_value="1",
             default_value=0,
         )
-        self.rule_errors = cloudwatch.Metric(
+        return cloudwatch.Metric(
             namespace=names.METRICS_NAMESPACE,
             metric_name=RULE_ERRORS_METRIC,
             statistic="Sum",
-        )
-
-        self.policy = iot.CfnPolicy(
-            self,
-            "DevicePolicy",
-            policy_document={
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "ConnectAsOwnThing",
-                        "Effect": "Allow",
-                        "Action": "iot:Connect",
-                        "Resource": (
-                            f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:client/"
-                            + THING_NAME_VARIABLE
-                        ),
-                        "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
-                    },
-                    {
-                        "Sid": "PublishTelemetryOnly",
-                        "Effect": "Allow",
-                        "Action": "iot:Publish",
-                        "Resource": [
-                            topic_arn(t) for t in telemetry_publish_topics(config.basic_ingest)
-                        ],
-                    },
-                ],
-            },
         )

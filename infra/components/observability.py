@@ -54,7 +54,83 @@ def function_widget(title: str, fn: lambda_.IFunction, period: Duration) -> clou
     )
 
 
+def dynamodb_throttles(
+    table: dynamodb.ITable, index_names: tuple[str, ...], period: Duration
+) -> cloudwatch.MathExpression:
+    """The standings table's read and write throttle events plus each index's write throttle
+    events, summed into one series (missing data counts as none). Index writes are watched
+    because a throttled index throttles the writes to its table."""
+    summed: dict[str, cloudwatch.IMetric] = {
+        "t0": table.metric("ReadThrottleEvents", statistic="Sum", period=period),
+        "t1": table.metric("WriteThrottleEvents", statistic="Sum", period=period),
+    }
+    for j, index in enumerate(index_names):
+        summed[f"g{j}"] = cloudwatch.Metric(
+            namespace="AWS/DynamoDB",
+            metric_name="WriteThrottleEvents",
+            dimensions_map={"TableName": table.table_name, "GlobalSecondaryIndexName": index},
+            statistic="Sum",
+            period=period,
+        )
+    return cloudwatch.MathExpression(
+        expression=" + ".join(f"FILL({k}, 0)" for k in summed),
+        using_metrics=summed,
+        label="DynamoDB throttle events (table and indexes)",
+        period=period,
+    )
+
+
+@dataclass(frozen=True)
+class Signals:
+    """The metrics that both an alarm and a dashboard graph show, built once so that the graph
+    plots exactly what the alarm evaluates."""
+
+    iterator_age: cloudwatch.IMetric
+    dead_letters: cloudwatch.IMetric
+    finish_age: cloudwatch.IMetric
+    finish_dead_letters: cloudwatch.IMetric
+    on_failure: cloudwatch.IMetric
+    freshness: cloudwatch.IMetric
+    throttles: cloudwatch.IMetric
+    api_latency: cloudwatch.IMetric
+
+    @classmethod
+    def of(cls, w: Monitored, period: Duration) -> Signals:
+        """Each signal at the alarm period but the iterator age, which is read per minute so
+        that a processor falling behind raises its alarm within a minute."""
+        return cls(
+            iterator_age=w.processor.metric(
+                "IteratorAge", statistic="Maximum", period=Duration.minutes(1)
+            ),
+            dead_letters=w.dead_letters.metric_approximate_number_of_messages_visible(
+                period=period, statistic="Maximum"
+            ),
+            finish_age=w.finish_queue.metric_approximate_age_of_oldest_message(
+                period=period, statistic="Maximum"
+            ),
+            finish_dead_letters=w.finish_dead_letters.metric_approximate_number_of_messages_visible(
+                period=period, statistic="Maximum"
+            ),
+            on_failure=cloudwatch.Metric(
+                namespace="AWS/Lambda",
+                metric_name="OnFailureDestinationDeliveredEventCount",
+                dimensions_map={"EventSourceMappingUUID": w.event_source_mapping_id},
+                statistic="Sum",
+                period=period,
+            ),
+            freshness=w.delivery_stream.metric(
+                "DeliveryToS3.DataFreshness", statistic="Maximum", period=period
+            ),
+            throttles=dynamodb_throttles(w.standings, w.index_names, period),
+            api_latency=w.api.metric_latency(period=period, statistic="p99"),
+        )
+
+
 class Observability(Construct):
+    """One SNS topic that every alarm notifies, the alarms (each fires at ``>=`` its threshold
+    from ``AlarmConfig``; missing data is not breaching) and one dashboard. The alarms are
+    created in a fixed order: the dashboard's alarm status widget lists them in that order."""
+
     def __init__(
         self,
         scope: Construct,
@@ -64,35 +140,49 @@ class Observability(Construct):
         watched: Monitored,
     ) -> None:
         super().__init__(scope, construct_id)
-        thresholds = config.alarms
-        period = Duration.seconds(thresholds.period_seconds)
+        self._thresholds = config.alarms
+        self._period = Duration.seconds(self._thresholds.period_seconds)
         self.topic = sns.Topic(self, "Alarms", display_name="Breakaway alarms", enforce_ssl=True)
-        if thresholds.email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(thresholds.email))
+        if self._thresholds.email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(self._thresholds.email))
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-
-        def alarm(name: str, metric: cloudwatch.IMetric, threshold: float, what: str) -> None:
-            created = cloudwatch.Alarm(
-                self,
-                name,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=GTE,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=what,
-            )
-            created.add_alarm_action(actions.SnsAction(self.topic))
-            self.alarms[name] = created
-
-        w = watched
-        iterator_age = w.processor.metric(
-            "IteratorAge", statistic="Maximum", period=Duration.minutes(1)
+        signals = Signals.of(watched, self._period)
+        self._processing_alarms(watched, signals)
+        self._waiting_record_alarms(signals)
+        self._delivery_alarms(watched, signals)
+        self._alarm(
+            "DynamoDbThrottles",
+            signals.throttles,
+            self._thresholds.dynamodb_throttles,
+            "DynamoDB throttled the standings table or one of its indexes",
         )
-        alarm(
+        self._api_alarms(watched, signals)
+        self.dashboard = self._dashboard(watched, signals)
+
+    def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, what: str) -> None:
+        """Every alarm is alike but for its metric and threshold: one evaluation period, so it
+        fires on the first bad period, and quiet when nothing is reported (an idle race)."""
+        created = cloudwatch.Alarm(
+            self,
+            name,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=GTE,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=what,
+        )
+        created.add_alarm_action(actions.SnsAction(self.topic))
+        self.alarms[name] = created
+
+    def _processing_alarms(self, w: Monitored, signals: Signals) -> None:
+        """The stream processor falling behind, and any function erring or being throttled:
+        the leaderboard goes stale before anything else shows it."""
+        t = self._thresholds
+        self._alarm(
             "IteratorAge",
-            iterator_age,
-            thresholds.iterator_age_ms,
+            signals.iterator_age,
+            t.iterator_age_ms,
             "The stream processor is falling behind the stream",
         )
         for label, fn in (
@@ -100,153 +190,124 @@ class Observability(Construct):
             ("Finisher", w.finisher),
             ("Api", w.api_function),
         ):
-            alarm(
+            self._alarm(
                 f"{label}Errors",
-                fn.metric_errors(period=period, statistic="Sum"),
-                thresholds.function_errors,
+                fn.metric_errors(period=self._period, statistic="Sum"),
+                t.function_errors,
                 f"{label} function errors",
             )
-            alarm(
+            self._alarm(
                 f"{label}Throttles",
-                fn.metric_throttles(period=period, statistic="Sum"),
-                thresholds.function_throttles,
+                fn.metric_throttles(period=self._period, statistic="Sum"),
+                t.function_throttles,
                 f"{label} function throttles",
             )
-        dead_letters = w.dead_letters.metric_approximate_number_of_messages_visible(
-            period=period, statistic="Maximum"
-        )
-        alarm(
+
+    def _waiting_record_alarms(self, signals: Signals) -> None:
+        """Records parked where none should be: each is a reading or a result missing from the
+        leaderboard until the finisher catches up or someone redrives it."""
+        t = self._thresholds
+        self._alarm(
             "DeadLetters",
-            dead_letters,
-            thresholds.dead_letters_visible,
+            signals.dead_letters,
+            t.dead_letters_visible,
             "Poison records are waiting in the dead-letter queue",
         )
-        finish_age = w.finish_queue.metric_approximate_age_of_oldest_message(
-            period=period, statistic="Maximum"
-        )
-        alarm(
+        self._alarm(
             "FinishQueueAge",
-            finish_age,
-            thresholds.finish_queue_age_seconds,
+            signals.finish_age,
+            t.finish_queue_age_seconds,
             "Finishing riders are waiting in the finish queue: the race finisher is behind or "
             "failing (results and announcements are late)",
         )
-        finish_dead_letters = w.finish_dead_letters.metric_approximate_number_of_messages_visible(
-            period=period, statistic="Maximum"
-        )
-        alarm(
+        self._alarm(
             "FinishDeadLetters",
-            finish_dead_letters,
-            thresholds.dead_letters_visible,
+            signals.finish_dead_letters,
+            t.dead_letters_visible,
             "Finish messages ran out of receives and wait in the finish dead-letter queue: "
             "those riders have no stored result until the messages are redriven",
         )
-        on_failure = cloudwatch.Metric(
-            namespace="AWS/Lambda",
-            metric_name="OnFailureDestinationDeliveredEventCount",
-            dimensions_map={"EventSourceMappingUUID": w.event_source_mapping_id},
-            statistic="Sum",
-            period=period,
-        )
-        alarm(
+        self._alarm(
             "OnFailureRecords",
-            on_failure,
-            thresholds.on_failure_records,
+            signals.on_failure,
+            t.on_failure_records,
             "Batches exhausted their retries or age and went to the on-failure bucket",
         )
-        alarm(
+
+    def _delivery_alarms(self, w: Monitored, signals: Signals) -> None:
+        """The two managed hops with no function of ours to fail loudly: the IoT rule into
+        Kinesis, and Firehose into the archive bucket."""
+        self._alarm(
             "IotRuleErrors",
-            w.iot_rule_errors.with_(period=period),
-            thresholds.iot_rule_errors,
+            w.iot_rule_errors.with_(period=self._period),
+            self._thresholds.iot_rule_errors,
             "The IoT rule failed to put messages to Kinesis (see the rule error log group)",
         )
-        freshness = w.delivery_stream.metric(
-            "DeliveryToS3.DataFreshness", statistic="Maximum", period=period
-        )
-        alarm(
+        self._alarm(
             "ArchiveFreshness",
-            freshness,
-            thresholds.firehose_freshness_seconds,
+            signals.freshness,
+            self._thresholds.firehose_freshness_seconds,
             "Firehose is late delivering the archive to S3",
         )
-        throttle_metrics: dict[str, cloudwatch.IMetric] = {}
-        for i, metric_name in enumerate(("ReadThrottleEvents", "WriteThrottleEvents")):
-            throttle_metrics[f"t{i}"] = w.standings.metric(
-                metric_name, statistic="Sum", period=period
-            )
-            for j, index in enumerate(w.index_names):
-                if metric_name == "ReadThrottleEvents":
-                    continue
-                throttle_metrics[f"g{j}"] = cloudwatch.Metric(
-                    namespace="AWS/DynamoDB",
-                    metric_name=metric_name,
-                    dimensions_map={
-                        "TableName": w.standings.table_name,
-                        "GlobalSecondaryIndexName": index,
-                    },
-                    statistic="Sum",
-                    period=period,
-                )
-        throttles = cloudwatch.MathExpression(
-            expression=" + ".join(f"FILL({k}, 0)" for k in throttle_metrics),
-            using_metrics=throttle_metrics,
-            label="DynamoDB throttle events (table and indexes)",
-            period=period,
-        )
-        alarm(
-            "DynamoDbThrottles",
-            throttles,
-            thresholds.dynamodb_throttles,
-            "DynamoDB throttled the standings table or one of its indexes",
-        )
-        alarm(
+
+    def _api_alarms(self, w: Monitored, signals: Signals) -> None:
+        """What a spectator sees: server errors and slow answers from the leaderboard API."""
+        self._alarm(
             "Api5xx",
-            w.api.metric_server_error(period=period, statistic="Sum"),
-            thresholds.api_5xx,
+            w.api.metric_server_error(period=self._period, statistic="Sum"),
+            self._thresholds.api_5xx,
             "The API answered 5xx",
         )
-        latency = w.api.metric_latency(period=period, statistic="p99")
-        alarm(
+        self._alarm(
             "ApiLatencyP99",
-            latency,
-            thresholds.api_p99_latency_ms,
+            signals.api_latency,
+            self._thresholds.api_p99_latency_ms,
             "API p99 latency is high",
         )
 
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Iterator age (ms)", left=[iterator_age], width=8),
+    def _dashboard(self, w: Monitored, signals: Signals) -> cloudwatch.Dashboard:
+        """One row per stage (processing, finishing, delivery and storage, the API), then the
+        status of every alarm, so one page shows where a race's data is held up."""
+        period = self._period
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Iterator age (ms)", left=[signals.iterator_age], width=8),
             function_widget("Processor", w.processor, period),
             cloudwatch.GraphWidget(
-                title="Dead letters and on-failure", left=[dead_letters, on_failure], width=8
+                title="Dead letters and on-failure",
+                left=[signals.dead_letters, signals.on_failure],
+                width=8,
             ),
         )
-        self.dashboard.add_widgets(
+        dashboard.add_widgets(
             function_widget("Race finisher", w.finisher, period),
             cloudwatch.GraphWidget(
-                title="Finish queue: oldest message (s)", left=[finish_age], width=8
+                title="Finish queue: oldest message (s)", left=[signals.finish_age], width=8
             ),
             cloudwatch.GraphWidget(
-                title="Finish dead letters", left=[finish_dead_letters], width=8
+                title="Finish dead letters", left=[signals.finish_dead_letters], width=8
             ),
         )
-        self.dashboard.add_widgets(
+        dashboard.add_widgets(
             cloudwatch.GraphWidget(title="IoT rule errors", left=[w.iot_rule_errors], width=8),
-            cloudwatch.GraphWidget(title="Archive freshness (s)", left=[freshness], width=8),
-            cloudwatch.GraphWidget(title="DynamoDB throttles", left=[throttles], width=8),
+            cloudwatch.GraphWidget(
+                title="Archive freshness (s)", left=[signals.freshness], width=8
+            ),
+            cloudwatch.GraphWidget(title="DynamoDB throttles", left=[signals.throttles], width=8),
         )
-        self.dashboard.add_widgets(
+        dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="API requests and 5xx",
                 left=[w.api.metric_count(period=period), w.api.metric_server_error(period=period)],
                 width=12,
             ),
-            cloudwatch.GraphWidget(title="API latency p99 (ms)", left=[latency], width=12),
+            cloudwatch.GraphWidget(
+                title="API latency p99 (ms)", left=[signals.api_latency], width=12
+            ),
         )
-        self.dashboard.add_widgets(
-            *[
-                cloudwatch.AlarmStatusWidget(
-                    title="Alarms", alarms=list(self.alarms.values()), width=24
-                )
-            ]
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(
+                title="Alarms", alarms=list(self.alarms.values()), width=24
+            )
         )
+        return dashboard
