@@ -64,8 +64,8 @@ DEFAULT_CLIENT_CONFIG = Config(
 """The functions' DynamoDB clients. Every request is built by this package's adapters, so
 botocore's walk of each request against the service model only costs CPU: a third of the
 stream processor's (a ``TransactWriteItems`` of 100 standings is validated attribute by
-attribute). Without it, a 90 s race of 1,000 riders took the local stack's process from 47.7
-to 36.0 CPU-seconds (docs/benchmarks.md). DynamoDB still rejects a malformed request."""
+attribute; docs/decisions.md has the measurement). DynamoDB still rejects a malformed
+request."""
 
 
 def error_code(exc: ClientError) -> str:

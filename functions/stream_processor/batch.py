@@ -36,11 +36,11 @@ class KinesisPayload(BaseModel):
 class TelemetryKinesisRecord(BaseModel):
     """The parser model of one record: the parts of Lambda's Kinesis record the processor uses.
 
-    Deliberately lean and free of Python validators: measured on this machine, Powertools'
-    full ``KinesisDataStreamRecord`` with its base64 validator costs 7-8 us a record against
-    4 us for this model, and validating the reading as a nested ``Json[Telemetry]`` field
-    doubles the cost of parsing it on its own. Base64 and the contract are checked by the
-    record handler with C-level decoding and the contract's own parser.
+    Deliberately lean and free of Python validators: Powertools' full
+    ``KinesisDataStreamRecord`` with its base64 validator, or the reading as a nested
+    ``Json[Telemetry]`` field, costs several times this model per record (docs/decisions.md,
+    "A lean parser model"). Base64 and the contract are checked by the record handler with
+    C-level decoding and the contract's own parser.
     """
 
     eventID: str
@@ -50,7 +50,7 @@ class TelemetryKinesisRecord(BaseModel):
 
 def decode(data: str) -> bytes:
     try:
-        raw = binascii.a2b_base64(data, strict_mode=True)  # b64decode(validate=True), minus 1 us
+        raw = binascii.a2b_base64(data, strict_mode=True)  # b64decode(validate=True), without its overhead
     except binascii.Error as exc:
         raise ContractError(f"data: not valid base64 ({exc})") from None
     if len(raw) > MAX_READING_BYTES:
