@@ -226,7 +226,8 @@ def test_bad_option_values(
         ),
         (
             ["--riders", "ten"],
-            "argument --riders: ten: input should be a valid integer, unable to parse string as an integer",
+            "argument --riders: ten: input should be a valid integer, "
+            "unable to parse string as an integer",
         ),
         (
             ["--time-compression", "-1"],
