@@ -50,9 +50,6 @@ class Standing:
     def key(self) -> RiderKey:
         return RiderKey(self.race_id, self.rider_id)
 
-    def has_second(self, second: int) -> bool:
-        return (self.counted >> second) & 1 == 1
-
 
 @dataclass(frozen=True, slots=True)
 class Merge:
