@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from shared import keys
 from shared import leaderboard as board
 from shared.standings import RaceRecord, Standing
-from tests.api.helpers import MemoryReader, standing
+from tests.leaderboard_api.helpers import MemoryReader, standing
 
 
 def reference(standings: Sequence[Standing]) -> list[tuple[int, str]]:

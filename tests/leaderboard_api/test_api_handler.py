@@ -22,7 +22,7 @@ from shared.leaderboard import PageCache
 from shared.leaderboard_dynamodb import DynamoLeaderboardReader
 from shared.routes import API_ROUTES
 from shared.standings import FinalResult
-from tests.api.helpers import (
+from tests.leaderboard_api.helpers import (
     STANDINGS,
     Db,
     fixture,
