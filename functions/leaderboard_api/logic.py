@@ -1,4 +1,5 @@
-"""The read side: leaderboard pages, rider ranks and recent races, independent of storage.
+"""The leaderboard API's logic: leaderboard pages, rider ranks and recent races, independent of
+storage.
 
 * **Top N** of a race (overall or one class) is a k-way merge of the write shards of a ranking
   index (:mod:`shared.keys`). :func:`merge_shards` asks each shard for a few rows first (twice
@@ -12,8 +13,9 @@
   ``rankSk``, its rank and its position, and the leaderboard they belong to. That is all the
   next page needs to go on ranking across the page boundary.
 
-Storage is behind :class:`LeaderboardReader`; :mod:`shared.leaderboard_dynamodb` implements
-it. Everything else here is pure.
+Storage is behind :class:`LeaderboardReader`: :mod:`functions.leaderboard_api.adapters`
+implements it on DynamoDB, :mod:`functions.leaderboard_api.memory` in memory. Everything else
+here is pure.
 """
 
 from __future__ import annotations
@@ -372,6 +374,9 @@ def recent_races(
 
 
 # --- a one-second page cache -------------------------------------------------------------------
+LEADERBOARD_MAX_AGE_S: Final = 1
+"""How old a leaderboard page may be: its ``Cache-Control: max-age`` and the page cache's TTL."""
+
 T = TypeVar("T")
 
 
