@@ -123,6 +123,18 @@ def first_fetch_size(count: int, shards: int) -> int:
     return min(count, max(2 * math.ceil(count / shards) + 2, FREE_ROWS_PER_QUERY))
 
 
+def _first_in_rank(buffers: Sequence[deque[Standing]]) -> int | None:
+    """The shard whose next buffered row ranks first; None when every buffer is empty."""
+    best: int | None = None
+    best_key = ""
+    for s, buffer in enumerate(buffers):
+        if buffer:
+            k = sort_key(buffer[0])
+            if best is None or k < best_key:
+                best, best_key = s, k
+    return best
+
+
 def merge_shards(
     fetch: Callable[[Sequence[ShardRequest]], Sequence[ShardPage]],
     shards: int,
@@ -152,13 +164,7 @@ def merge_shards(
                 if page.rows:
                     last[s] = sort_key(page.rows[-1])
             pending = []
-        best: int | None = None
-        best_key = ""
-        for s in range(shards):
-            if buffers[s]:
-                k = sort_key(buffers[s][0])
-                if best is None or k < best_key:
-                    best, best_key = s, k
+        best = _first_in_rank(buffers)
         if best is None:
             break
         out.append(buffers[best].popleft())
