@@ -25,29 +25,99 @@ import threading
 import time
 from collections import Counter
 from typing import Any
+from urllib.parse import urlencode
 
 import boto3
 import requests
 from moto import mock_aws
 
 from functions.leaderboard_api import handler as api
-from local.apigw import LocalApiGateway, LocalContext
-from shared import keys
-from shared import leaderboard as board
-from shared.leaderboard_dynamodb import DynamoLeaderboardReader
+from functions.leaderboard_api import logic as board
+from functions.leaderboard_api.adapters import DynamoLeaderboardReader
+from functions.leaderboard_api.memory import InMemoryLeaderboardReader
+from local.apigw import LocalApiGateway, LocalContext, build_event
+from shared import items, keys
+from shared.routes import RESOURCE_TEMPLATES
+from shared.standings import RaceRecord, Standing
 from shared.tables import create_tables
-from tests.api.helpers import STANDINGS, Db, MemoryReader, event, standing
 
 RIDERS = 1_000
 BIG_RIDERS = 10_000
+STANDINGS = "standings"
+EXPIRES = 4_102_444_800  # 2100-01-01: moto's TTL never deletes anyway
 
 
-def _field(n: int, race: str) -> list[Any]:
+def _standing(rider: str, points: int, class_id: int, race: str) -> Standing:
+    return Standing(
+        race_id=race,
+        rider_id=rider,
+        name=f"Rider {rider}",
+        class_id=class_id,
+        points=points,
+        seconds=10,
+        last_second=9,
+        counted=(1 << 10) - 1,
+        version=1,
+        updated_at=1_795_374_300_000,
+        last_device_ts=1_795_374_299_000,
+    )
+
+
+def _field(n: int, race: str) -> list[Standing]:
     rng = random.Random(42)
     return [
-        standing(f"r{i:05d}", rng.randrange(0, 400_000), rng.randint(1, 6), race=race)
-        for i in range(n)
+        _standing(f"r{i:05d}", rng.randrange(0, 400_000), rng.randint(1, 6), race) for i in range(n)
     ]
+
+
+def _put_race(client: Any, race_id: str, standings: list[Standing]) -> None:
+    """The race record and its riders' standings, written straight into the table."""
+    record = RaceRecord(
+        race_id=race_id,
+        started_at=1_795_374_000_000,
+        last_reading_at=1_795_374_299_000,
+        riders=len(standings),
+        class_counts=dict(Counter(s.class_id for s in standings)),
+        finished=0,
+    )
+    client.put_item(TableName=STANDINGS, Item=items.race_item(record, EXPIRES))
+    puts = [{"PutRequest": {"Item": items.standing_item(s, EXPIRES)}} for s in standings]
+    for i in range(0, len(puts), 25):
+        request = {STANDINGS: puts[i : i + 25]}
+        while request:
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems")
+
+
+GATEWAY_HEADERS = {
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate, br",
+    "CloudFront-Forwarded-Proto": "https",
+    "CloudFront-Viewer-Country": "IE",
+    "Host": "api.example.com",
+    "Origin": "https://leaderboard.example.com",
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36",
+    "Via": "2.0 f0e1d2c3b4a5968778695a4b3c2d1e0f.cloudfront.net (CloudFront)",
+    "X-Amzn-Trace-Id": "Root=1-6921c6a0-0123456789abcdef01234567",
+    "X-Forwarded-For": "203.0.113.7, 130.176.98.140",
+    "X-Forwarded-Port": "443",
+    "X-Forwarded-Proto": "https",
+}
+"""What a browser's request carries through CloudFront to API Gateway, as the handler sees it."""
+
+
+def event(path: str, query: dict[str, str]) -> dict[str, Any]:
+    """The REST proxy event API Gateway sends for ``GET path?query`` (stage ``prod``)."""
+    target = f"{path}?{urlencode(query)}" if query else path
+    return build_event(
+        "GET",
+        target,
+        list(GATEWAY_HEADERS.items()),
+        b"",
+        source_ip="203.0.113.7",
+        stage="prod",
+        host="api.example.com",
+        resources=RESOURCE_TEMPLATES,
+    )
 
 
 READ_UNIT_BYTES = 4096
@@ -127,12 +197,10 @@ def _reads_against_moto() -> dict[str, Any]:
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_tables(client, STANDINGS, "idempotency")
         field = _field(RIDERS, "bench")
-        Db(client).put_race("bench", field)
+        _put_race(client, "bench", field)
         counter = Counting()
         client.meta.events.register("after-call.dynamodb", counter.after_call)
-        reader = DynamoLeaderboardReader(client, STANDINGS)
-        original = api.reader
-        api.reader = lambda: reader  # type: ignore[assignment]
+        api.install(api.Runtime(DynamoLeaderboardReader(client, STANDINGS)))
         try:
             cases = {
                 "leaderboard_top10": ("/races/bench/leaderboard", {"limit": "10"}),
@@ -159,7 +227,7 @@ def _reads_against_moto() -> dict[str, Any]:
                     "moto_ms": round(elapsed * 1000, 1),
                 }
         finally:
-            api.reader = original
+            api.install(None)
     return out
 
 
@@ -175,10 +243,10 @@ def _merge_at_scale() -> dict[str, Any]:
     field = _field(BIG_RIDERS, "race-1")
     out: dict[str, Any] = {"riders": BIG_RIDERS}
     for limit in (10, 100):
-        reader = MemoryReader(field)
+        reader = InMemoryLeaderboardReader(field)
         page = board.leaderboard(reader, "race-1", None, limit)
         assert len(page.entries) == limit
-        walked = MemoryReader(field)
+        walked = InMemoryLeaderboardReader(field)
         cursor: str | None = None
         pages = 0
         while True:
@@ -210,23 +278,21 @@ def _median_us(fn: Any, n: int = 300) -> int:
 
 def _cpu() -> dict[str, Any]:
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    reader = MemoryReader(_field(RIDERS, "race-1"))
-    original_reader, original_pages = api.reader, api.PAGES
-    api.reader = lambda: reader  # type: ignore[assignment]
+    reader = InMemoryLeaderboardReader(_field(RIDERS, "race-1"))
     out: dict[str, Any] = {}
     top10 = event("/races/race-1/leaderboard", {"limit": "10"})
     bad = event("/races/race-1/leaderboard", {"limit": "0"})
     try:
-        api.PAGES = board.PageCache(0.0)  # every request computes its page
+        api.install(api.Runtime(reader, board.PageCache(0.0)))  # every request computes its page
         out["handler_top10_uncached_us_median"] = _median_us(
             lambda: api.handler(top10, LocalContext())
         )
         out["handler_422_us_median"] = _median_us(lambda: api.handler(bad, LocalContext()))
-        api.PAGES = board.PageCache(3600.0)
+        api.install(api.Runtime(reader, board.PageCache(3600.0)))
         out["handler_top10_cached_us_median"] = _median_us(
             lambda: api.handler(top10, LocalContext())
         )
-        api.PAGES = board.PageCache(0.0)
+        api.install(api.Runtime(reader, board.PageCache(0.0)))
         with LocalApiGateway(api.handler) as gw, requests.Session() as session:
             url = gw.url + "races/race-1/leaderboard?limit=10"
             for _ in range(20):
@@ -239,7 +305,7 @@ def _cpu() -> dict[str, Any]:
                 n / (time.perf_counter() - started)
             )
     finally:
-        api.reader, api.PAGES = original_reader, original_pages
+        api.install(None)
     return out
 
 

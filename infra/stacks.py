@@ -7,16 +7,16 @@ from aws_cdk import CfnOutput, Duration, Environment, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.components.api import LeaderboardApi
 from infra.components.archive import Archive
 from infra.components.buckets import AccessLogsBucket, SecureBucket
 from infra.components.deadletters import DeadLetters
-from infra.components.finishing import FinishQueue, RaceFinishing
 from infra.components.iot import IotIngest
+from infra.components.leaderboard_api import LeaderboardApi
 from infra.components.observability import Monitored, Observability
-from infra.components.processing import StreamProcessing
+from infra.components.race_finisher import FinishQueue, RaceFinishing
 from infra.components.storage import Storage
 from infra.components.stream import TelemetryStream
+from infra.components.stream_processor import StreamProcessing
 from infra.config import BreakawayConfig
 from shared import names
 

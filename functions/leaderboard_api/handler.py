@@ -1,15 +1,16 @@
 """Leaderboard API (Lambda entry point: ``handler``), behind API Gateway's REST proxy integration.
 
 Thin: Powertools' REST resolver validates the request against the route signatures, each route
-calls one read-side function of :mod:`shared.leaderboard` and returns a response model. Errors
-become a JSON ``{"message": ...}`` that says what is wrong: 400 (malformed cursor), 404
+calls one function of :mod:`functions.leaderboard_api.logic` and returns a response model.
+Errors become a JSON ``{"message": ...}`` that says what is wrong: 400 (malformed cursor), 404
 (unknown race, rider or route), 422 (a parameter out of range), 503 + ``Retry-After`` when
-DynamoDB throttles.
+DynamoDB throttles. Settings come from :mod:`functions.leaderboard_api.config`, validated at
+cold start.
 """
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass, field
 from functools import cache
 from http import HTTPStatus
 from pathlib import Path as FilePath
@@ -31,16 +32,18 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.leaderboard_api import logic
+from functions.leaderboard_api.adapters import DynamoLeaderboardReader
+from functions.leaderboard_api.config import ApiSettings, CorsSettings
+from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S
 from functions.leaderboard_api.models import Error, Leaderboard, Race, Races, Rider
-from shared import leaderboard as board
 from shared import names
 from shared.contract import ID_PATTERN, NUM_CLASSES
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
-from shared.leaderboard_dynamodb import DynamoLeaderboardReader
 from shared.ports import TransientError
+from shared.warm import Warm
 
 PAGE_FILE = FilePath(__file__).with_name("static") / "index.html"
-LEADERBOARD_MAX_AGE_S = 1
 LEADERBOARD_CACHE_CONTROL = f"max-age={LEADERBOARD_MAX_AGE_S}"
 RETRY_AFTER_SECONDS = "1"
 
@@ -49,15 +52,14 @@ tracer = Tracer(service=names.POWERTOOLS_SERVICE_API)
 metrics = Metrics(namespace=names.METRICS_NAMESPACE, service=names.POWERTOOLS_SERVICE_API)
 
 
-def cors_config() -> CORSConfig | None:
-    """CORS_ORIGIN: one origin, ``*``, or a comma-separated list; unset = no CORS headers."""
-    origins = [o.strip() for o in os.environ.get(names.ENV_CORS_ORIGIN, "").split(",") if o.strip()]
+def cors_config(settings: CorsSettings) -> CORSConfig | None:
+    origins = settings.cors_origins
     if not origins:
         return None
     return CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], max_age=300)
 
 
-app = APIGatewayRestResolver(enable_validation=True, cors=cors_config())
+app = APIGatewayRestResolver(enable_validation=True, cors=cors_config(CorsSettings.from_env()))
 app.configure_openapi(
     title="Breakaway leaderboard API",
     version="1.0.0",
@@ -66,15 +68,36 @@ app.configure_openapi(
 app.enable_swagger(path="/swagger", title="Breakaway leaderboard API", version="1.0.0")
 
 
-PAGES: board.PageCache[board.LeaderboardPage] = board.PageCache(LEADERBOARD_MAX_AGE_S)
-"""Leaderboard pages of the last second: as fresh as the Cache-Control header promises."""
+def _fresh_pages() -> logic.PageCache[logic.LeaderboardPage]:
+    return logic.PageCache(LEADERBOARD_MAX_AGE_S)
 
 
-@cache
-def reader() -> board.LeaderboardReader:
-    """One reader per execution environment (boto3 honours AWS_ENDPOINT_URL)."""
-    client = boto3.client("dynamodb", config=DEFAULT_CLIENT_CONFIG)
-    return DynamoLeaderboardReader(client, os.environ[names.ENV_STANDINGS_TABLE])
+@dataclass
+class Runtime:
+    """Everything one execution environment keeps warm between invocations."""
+
+    reader: logic.LeaderboardReader
+    pages: logic.PageCache[logic.LeaderboardPage] = field(default_factory=_fresh_pages)
+    """Leaderboard pages of the last second: as fresh as the Cache-Control header promises."""
+
+
+def build_runtime(settings: ApiSettings, session: boto3.session.Session | None = None) -> Runtime:
+    """Wire the reader the settings name (the client honours AWS_ENDPOINT_URL: the local stack)."""
+    session = session or boto3.session.Session()
+    client = session.client("dynamodb", config=DEFAULT_CLIENT_CONFIG)
+    return Runtime(DynamoLeaderboardReader(client, settings.standings_table))
+
+
+def cold_start() -> Runtime:
+    """The runtime, built from the environment (validated) on the first invocation."""
+    return build_runtime(ApiSettings.from_env())
+
+
+warm: Warm[Runtime] = Warm(cold_start)
+install = warm.install
+"""Use a runtime for the next invocations (tests, benchmarks, the local stack)."""
+runtime = warm.get
+"""The warm runtime (built on the first invocation)."""
 
 
 ERRORS: dict[int, OpenAPIResponse] = {
@@ -103,10 +126,10 @@ def responses(model: type[Any], text: str, cached: bool = False) -> dict[int, Op
 
 RaceId = Annotated[str, Path(pattern=ID_PATTERN, description="race id")]
 RiderId = Annotated[str, Path(pattern=ID_PATTERN, description="rider id")]
-Limit = Annotated[int, Query(ge=1, le=board.MAX_LIMIT, description="page size")]
+Limit = Annotated[int, Query(ge=1, le=logic.MAX_LIMIT, description="page size")]
 Cursor = Annotated[
     str | None,
-    Query(min_length=1, max_length=board.MAX_CURSOR_CHARS, description="nextCursor of a page"),
+    Query(min_length=1, max_length=logic.MAX_CURSOR_CHARS, description="nextCursor of a page"),
 ]
 
 
@@ -115,13 +138,13 @@ def _json(status: int, body: Any, **headers: str) -> Response[Any]:
 
 
 @app.get("/races", responses=responses(Races, "races"), summary="Recent races, newest first")
-def list_races(limit: Limit = board.DEFAULT_RACES_LIMIT, cursor: Cursor = None) -> Races:
-    return Races.of(board.recent_races(reader(), limit, cursor))
+def list_races(limit: Limit = logic.DEFAULT_RACES_LIMIT, cursor: Cursor = None) -> Races:
+    return Races.of(logic.recent_races(runtime().reader, limit, cursor))
 
 
 @app.get("/races/<raceId>", responses=responses(Race, "the race"), summary="Race summary")
 def get_race(raceId: RaceId) -> Race:  # noqa: N803 (the wire name)
-    return Race.of(board.race(reader(), raceId))
+    return Race.of(logic.race(runtime().reader, raceId))
 
 
 @app.get(
@@ -134,12 +157,13 @@ def get_leaderboard(
     classId: Annotated[  # noqa: N803
         int | None, Query(ge=1, le=NUM_CLASSES, description="absent: overall")
     ] = None,
-    limit: Limit = board.DEFAULT_LIMIT,
+    limit: Limit = logic.DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response[Leaderboard]:
-    page = PAGES.get_or_load(
+    rt = runtime()
+    page = rt.pages.get_or_load(
         (raceId, classId, limit, cursor),
-        lambda: board.leaderboard(reader(), raceId, classId, limit, cursor),
+        lambda: logic.leaderboard(rt.reader, raceId, classId, limit, cursor),
     )
     body = Leaderboard.of(page)
     metrics.add_metric(
@@ -159,7 +183,7 @@ def get_leaderboard(
     summary="A rider and its rank",
 )
 def get_rider(raceId: RaceId, riderId: RiderId) -> Rider:  # noqa: N803
-    return Rider.of(board.rider(reader(), raceId, riderId))
+    return Rider.of(logic.rider(runtime().reader, raceId, riderId))
 
 
 @app.get("/openapi.json", include_in_schema=False)
@@ -183,16 +207,16 @@ def _page_html() -> str:
 
 # --- errors ------------------------------------------------------------------------------------
 @app.exception_handler(  # type: ignore[untyped-decorator]
-    board.NotFoundError
+    logic.NotFoundError
 )
-def not_found(exc: board.NotFoundError) -> Response[Any]:
+def not_found(exc: logic.NotFoundError) -> Response[Any]:
     return _json(HTTPStatus.NOT_FOUND, {"message": str(exc)})
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]
-    board.BadRequestError
+    logic.BadRequestError
 )
-def bad_request(exc: board.BadRequestError) -> Response[Any]:
+def bad_request(exc: logic.BadRequestError) -> Response[Any]:
     return _json(HTTPStatus.BAD_REQUEST, {"message": str(exc)})
 
 
@@ -240,6 +264,7 @@ def describe_validation(errors: Any) -> str:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    runtime()  # a cold start fails here, naming the setting that is missing or wrong
     response: dict[str, Any] = app.resolve(event, context)
     status = int(response.get("statusCode", 500))
     metrics.add_metric(name=f"Responses{status // 100}xx", unit=MetricUnit.Count, value=1)

@@ -1,6 +1,6 @@
 """The API's response models (pydantic): wire names are camelCase, as in the telemetry contract.
 
-Each model builds itself from the read side's result (:mod:`shared.leaderboard`), so the
+Each model builds itself from the logic's result (:mod:`functions.leaderboard_api.logic`), so the
 handler only wires routes.
 """
 
@@ -11,8 +11,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from functions.leaderboard_api.logic import LeaderboardPage, RacesListing, RiderView
 from shared.contract import CLASS_IDS, ID_PATTERN, MAX_ID_LENGTH, NUM_CLASSES
-from shared.leaderboard import LeaderboardPage, RacesListing, RiderView
 from shared.standings import RaceRecord
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]

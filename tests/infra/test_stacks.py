@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from infra.components.api import ROUTES
 from infra.components.archive import DATE_PARTITION, RACE_PARTITION
+from infra.components.leaderboard_api import ROUTES
 from infra.config import POWERTOOLS_LAYER_PARAMETER
 from shared import keys, names
 from tests.infra.helpers import (

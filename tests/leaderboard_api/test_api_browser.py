@@ -21,7 +21,7 @@ import pytest
 
 from functions.leaderboard_api import handler as api
 from local.apigw import LocalApiGateway
-from tests.api.helpers import Db, standing
+from tests.leaderboard_api.helpers import Db, standing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

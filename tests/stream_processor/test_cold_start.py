@@ -16,9 +16,9 @@ from functions.stream_processor import handler as processor_handler
 from functions.stream_processor.config import ConfigError, ProcessorSettings
 from shared import items, keys
 from shared.tables import create_tables
-from tests.processor.conftest import LambdaContextStub, fixture
+from tests.stream_processor.conftest import LambdaContextStub, fixture
 
-FINISH_EVENT = Path(__file__).parents[1] / "finisher" / "fixtures" / "sqs_finish_event.json"
+FINISH_EVENT = Path(__file__).parents[1] / "race_finisher" / "fixtures" / "sqs_finish_event.json"
 PROCESSOR_BASE = {
     "STANDINGS_TABLE": "standings",
     "DEAD_LETTER_TARGET": "sqs:https://sqs.us-east-1.amazonaws.com/1/q",

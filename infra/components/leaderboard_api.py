@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_logs as logs
@@ -12,7 +12,7 @@ from constructs import Construct
 
 from infra.components.common import removal_policy, retention
 from infra.components.function import PythonFunction
-from infra.config import BreakawayConfig
+from infra.config import ApiConfig, BreakawayConfig
 from infra.nag import acknowledge, iam5_resource, imported
 from shared import names
 from shared.routes import API_ROUTES as ROUTES
@@ -25,6 +25,9 @@ CATCH_ALL: Final = "{proxy+}"
 
 
 class LeaderboardApi(Construct):
+    """The API's function (read-only on the standings table) behind a REST API whose declared
+    routes validate their parameters, with access logs and throttling per stage."""
+
     def __init__(
         self,
         scope: Construct,
@@ -35,7 +38,21 @@ class LeaderboardApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         removal = removal_policy(config)
-        self.handler = PythonFunction(
+        self.handler = self._function(config, standings, removal)
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=retention(config.log_retention_days),
+            removal_policy=removal,
+        )
+        self.api = self._rest_api(config.api)
+        self._add_routes()
+        self._acknowledge_public_api()
+
+    def _function(
+        self, config: BreakawayConfig, standings: dynamodb.ITable, removal: RemovalPolicy
+    ) -> PythonFunction:
+        handler = PythonFunction(
             self,
             "Handler",
             function_name=FUNCTION_NAME,
@@ -50,22 +67,17 @@ class LeaderboardApi(Construct):
             log_retention_days=config.log_retention_days,
             removal_policy=removal,
         )
-        standings.grant_read_data(self.handler.function)
+        standings.grant_read_data(handler.function)
         acknowledge(
-            self.handler.role,
+            handler.role,
             iam5_resource(imported(Stack.of(standings), standings.table_arn) + "/index/*"),
             "CDK's read grant covers the table's indexes as index/*; the API queries the "
             "ranking and recent-races indexes of shared/keys.py, read-only.",
         )
+        return handler
 
-        self.access_logs = logs.LogGroup(
-            self,
-            "AccessLogs",
-            retention=retention(config.log_retention_days),
-            removal_policy=removal,
-        )
-        api_config = config.api
-        self.api = apigw.RestApi(
+    def _rest_api(self, api_config: ApiConfig) -> apigw.RestApi:
+        return apigw.RestApi(
             self,
             "Api",
             description="Breakaway leaderboard",
@@ -95,6 +107,10 @@ class LeaderboardApi(Construct):
                 tracing_enabled=True,
             ),
         )
+
+    def _add_routes(self) -> None:
+        """Every declared route, then the catch-all, so that an unknown path reaches the
+        handler (a JSON 404) rather than API Gateway (a 403)."""
         validator = self.api.add_request_validator(
             "Parameters", validate_request_parameters=True, validate_request_body=True
         )
@@ -110,6 +126,7 @@ class LeaderboardApi(Construct):
                 request_parameters=params or None,
             )
 
+    def _acknowledge_public_api(self) -> None:
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",

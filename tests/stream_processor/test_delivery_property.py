@@ -21,7 +21,7 @@ from shared.memory import InMemoryFinishQueue, InMemoryStandingsStore
 from shared.ports import DeadLetter
 from shared.scoring import ground_truth
 from shared.standings import RiderKey
-from tests.processor.conftest import kinesis_record, reading, redeliver_after_failure
+from tests.stream_processor.conftest import kinesis_record, reading, redeliver_after_failure
 
 
 class ListSink:

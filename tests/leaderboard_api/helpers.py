@@ -6,7 +6,6 @@ Events are the JSON fixtures (API Gateway REST, Lambda proxy integration, stage 
 
 from __future__ import annotations
 
-import bisect
 import copy
 import json
 from collections import Counter
@@ -21,8 +20,7 @@ from moto import mock_aws
 
 from functions.leaderboard_api import handler as api
 from local.apigw import LocalContext, match_resource
-from shared import items, keys, names
-from shared import leaderboard as board
+from shared import items, names
 from shared.routes import RESOURCE_TEMPLATES
 from shared.standings import RaceRecord, Standing
 from shared.tables import create_tables
@@ -154,11 +152,9 @@ def db(monkeypatch: pytest.MonkeyPatch) -> Iterator[Db]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         create_tables(client, STANDINGS, IDEMPOTENCY)
-        api.reader.cache_clear()
-        api.PAGES.clear()
+        api.install(None)  # the first request cold-starts from the environment
         yield Db(client)
-    api.reader.cache_clear()
-    api.PAGES.clear()
+    api.install(None)
 
 
 TIES = [
@@ -176,52 +172,3 @@ TIES = [
 def ties(db: Db) -> Db:
     db.put_race("race-1", TIES)
     return db
-
-
-class MemoryReader:
-    """The read port in memory, sharded like the index; counts the rows and queries it serves."""
-
-    def __init__(self, standings: Sequence[Standing], race_id: str = "race-1") -> None:
-        self.race_record = RaceRecord(
-            race_id, 1, 2, len(standings), dict(Counter(s.class_id for s in standings)), 0
-        )
-        self.standings = list(standings)
-        self.rows_read = 0
-        self.queries = 0
-        self._indexes: dict[tuple[int | None, int], list[tuple[str, Standing]]] = {}
-
-    def race(self, race_id: str) -> RaceRecord | None:
-        return self.race_record if race_id == self.race_record.race_id else None
-
-    def recent_races(self, limit: int, after: RaceRecord | None) -> board.RacesPage:
-        raise NotImplementedError
-
-    def rider(self, race_id: str, rider_id: str) -> board.RiderRecords:
-        raise NotImplementedError
-
-    def rank(self, race_id: str, class_id: int | None, points: int) -> int:
-        raise NotImplementedError
-
-    def shard_pages(
-        self, race_id: str, class_id: int | None, requests: Sequence[board.ShardRequest]
-    ) -> list[board.ShardPage]:
-        pages = []
-        for r in requests:
-            index = self._index(class_id, r.shard)
-            start = 0 if r.after is None else bisect.bisect_right([k for k, _ in index], r.after)
-            rows = tuple(s for _, s in index[start : start + r.limit])
-            self.queries += 1
-            self.rows_read += len(rows)
-            pages.append(board.ShardPage(rows, more=len(index) - start >= r.limit))
-        return pages
-
-    def _index(self, class_id: int | None, shard: int) -> list[tuple[str, Standing]]:
-        key = (class_id, shard)
-        if key not in self._indexes:
-            self._indexes[key] = sorted(
-                (board.sort_key(s), s)
-                for s in self.standings
-                if keys.rank_shard(s.rider_id) == shard
-                and (class_id is None or s.class_id == class_id)
-            )
-        return self._indexes[key]

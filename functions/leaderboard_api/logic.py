@@ -1,4 +1,5 @@
-"""The read side: leaderboard pages, rider ranks and recent races, independent of storage.
+"""The leaderboard API's logic: leaderboard pages, rider ranks and recent races, independent of
+storage.
 
 * **Top N** of a race (overall or one class) is a k-way merge of the write shards of a ranking
   index (:mod:`shared.keys`). :func:`merge_shards` asks each shard for a few rows first (twice
@@ -12,8 +13,9 @@
   ``rankSk``, its rank and its position, and the leaderboard they belong to. That is all the
   next page needs to go on ranking across the page boundary.
 
-Storage is behind :class:`LeaderboardReader`; :mod:`shared.leaderboard_dynamodb` implements
-it. Everything else here is pure.
+Storage is behind :class:`LeaderboardReader`: :mod:`functions.leaderboard_api.adapters`
+implements it on DynamoDB, :mod:`functions.leaderboard_api.memory` in memory. Everything else
+here is pure.
 """
 
 from __future__ import annotations
@@ -121,6 +123,18 @@ def first_fetch_size(count: int, shards: int) -> int:
     return min(count, max(2 * math.ceil(count / shards) + 2, FREE_ROWS_PER_QUERY))
 
 
+def _first_in_rank(buffers: Sequence[deque[Standing]]) -> int | None:
+    """The shard whose next buffered row ranks first; None when every buffer is empty."""
+    best: int | None = None
+    best_key = ""
+    for s, buffer in enumerate(buffers):
+        if buffer:
+            k = sort_key(buffer[0])
+            if best is None or k < best_key:
+                best, best_key = s, k
+    return best
+
+
 def merge_shards(
     fetch: Callable[[Sequence[ShardRequest]], Sequence[ShardPage]],
     shards: int,
@@ -150,13 +164,7 @@ def merge_shards(
                 if page.rows:
                     last[s] = sort_key(page.rows[-1])
             pending = []
-        best: int | None = None
-        best_key = ""
-        for s in range(shards):
-            if buffers[s]:
-                k = sort_key(buffers[s][0])
-                if best is None or k < best_key:
-                    best, best_key = s, k
+        best = _first_in_rank(buffers)
         if best is None:
             break
         out.append(buffers[best].popleft())
@@ -372,6 +380,9 @@ def recent_races(
 
 
 # --- a one-second page cache -------------------------------------------------------------------
+LEADERBOARD_MAX_AGE_S: Final = 1
+"""How old a leaderboard page may be: its ``Cache-Control: max-age`` and the page cache's TTL."""
+
 T = TypeVar("T")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from local.apigw import PROXY_RESOURCE, LocalApiGateway, match_resource
-from tests.api.helpers import RESOURCES, fixture
+from tests.leaderboard_api.helpers import RESOURCES, fixture
 
 
 class Recorder:

@@ -9,7 +9,7 @@ from shared.finishing import Finish
 from shared.memory import InMemoryFinishQueue, InMemoryStandingsStore
 from shared.scoring import points
 from shared.standings import RiderKey
-from tests.processor.conftest import reading
+from tests.stream_processor.conftest import reading
 
 
 class Sink:

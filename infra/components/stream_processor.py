@@ -1,5 +1,6 @@
 """The stream processor: its function, the Kinesis event source mapping, and its grants (it
-hands finishing riders to the finish queue; the race finisher, in finishing.py, does the rest)."""
+hands finishing riders to the finish queue; the race finisher, in race_finisher.py, does the
+rest)."""
 
 from __future__ import annotations
 

@@ -9,20 +9,21 @@ import json
 import logging
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
 import pytest
 
 from functions.leaderboard_api import handler as api
+from functions.leaderboard_api.adapters import DynamoLeaderboardReader
+from functions.leaderboard_api.logic import PageCache
 from local.apigw import LocalContext
 from shared import items, keys, names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
-from shared.leaderboard import PageCache
-from shared.leaderboard_dynamodb import DynamoLeaderboardReader
 from shared.routes import API_ROUTES
 from shared.standings import FinalResult
-from tests.api.helpers import (
+from tests.leaderboard_api.helpers import (
     STANDINGS,
     Db,
     fixture,
@@ -425,13 +426,11 @@ def faults(ties: Db) -> Iterator[FaultInjector]:
     injector = FaultInjector()
     client = boto3.client("dynamodb", region_name="us-east-1", config=DEFAULT_CLIENT_CONFIG)
     injector.attach(client.meta.events)
-    reader = DynamoLeaderboardReader(client, STANDINGS)
-    original = api.reader
-    api.reader = lambda: reader  # type: ignore[assignment]
+    api.install(api.Runtime(DynamoLeaderboardReader(client, STANDINGS)))
     try:
         yield injector
     finally:
-        api.reader = original
+        api.install(None)
 
 
 @pytest.mark.parametrize(
@@ -563,11 +562,9 @@ def test_logs_carry_the_api_gateway_request_id_and_metrics_count_responses(
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == names.METRICS_NAMESPACE
 
 
-def test_a_page_is_served_from_memory_for_one_second(
-    ties: Db, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_page_is_served_from_memory_for_one_second(ties: Db) -> None:
     now = [1000.0]
-    monkeypatch.setattr(api, "PAGES", PageCache(1.0, clock=lambda: now[0]))
+    api.install(replace(api.runtime(), pages=PageCache(1.0, clock=lambda: now[0])))
     first = get("/races/race-1/leaderboard", {"limit": "1"})
     ties.put_standings([standing("rider-09", 9999, 1, name="Zed")])
 

@@ -8,7 +8,7 @@ from typing import Any
 from shared import keys
 from shared.scoring import points
 from shared.standings import RiderKey
-from tests.processor.conftest import (
+from tests.stream_processor.conftest import (
     STANDINGS,
     Aws,
     fixture,

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from functions.leaderboard_api import logic as board
+from functions.leaderboard_api.memory import InMemoryLeaderboardReader
 from shared import keys
-from shared import leaderboard as board
 from shared.standings import RaceRecord, Standing
-from tests.api.helpers import MemoryReader, standing
+from tests.leaderboard_api.helpers import standing
 
 
 def reference(standings: Sequence[Standing]) -> list[tuple[int, str]]:
@@ -34,7 +35,9 @@ def reference(standings: Sequence[Standing]) -> list[tuple[int, str]]:
     return [(1 + more[s.points], s.rider_id) for s in ordered]
 
 
-def walk(reader: MemoryReader, limit: int, class_id: int | None = None) -> list[tuple[int, str]]:
+def walk(
+    reader: InMemoryLeaderboardReader, limit: int, class_id: int | None = None
+) -> list[tuple[int, str]]:
     seen: list[tuple[int, str]] = []
     cursor = None
     for _ in range(10_000):
@@ -56,24 +59,24 @@ riders = st.lists(st.tuples(st.integers(0, 40), st.integers(1, 6)), min_size=0, 
 @settings(max_examples=60, deadline=None)
 @given(riders, st.integers(1, 100))
 def test_every_page_walk_matches_the_reference_ranking(field: list[Standing], limit: int) -> None:
-    assert walk(MemoryReader(field), limit) == reference(field)
+    assert walk(InMemoryLeaderboardReader(field), limit) == reference(field)
 
 
 @settings(max_examples=30, deadline=None)
 @given(riders, st.integers(1, 30), st.integers(1, 6))
 def test_class_walk_matches_the_reference(field: list[Standing], limit: int, cls: int) -> None:
     in_class = [s for s in field if s.class_id == cls]
-    assert walk(MemoryReader(field), limit, cls) == reference(in_class)
+    assert walk(InMemoryLeaderboardReader(field), limit, cls) == reference(in_class)
 
 
 def test_ties_one_two_two_four() -> None:
     field = [standing("a", 900), standing("b", 800), standing("c", 800), standing("d", 700)]
-    assert walk(MemoryReader(field), 10) == [(1, "a"), (2, "b"), (2, "c"), (4, "d")]
+    assert walk(InMemoryLeaderboardReader(field), 10) == [(1, "a"), (2, "b"), (2, "c"), (4, "d")]
 
 
 def test_a_tie_spanning_three_pages_keeps_one_rank() -> None:
     field = [standing("a", 900)] + [standing(f"t{i}", 500) for i in range(5)] + [standing("z", 1)]
-    assert walk(MemoryReader(field), 2) == [
+    assert walk(InMemoryLeaderboardReader(field), 2) == [
         (1, "a"),
         (2, "t0"),
         (2, "t1"),
@@ -86,7 +89,7 @@ def test_a_tie_spanning_three_pages_keeps_one_rank() -> None:
 
 def test_a_page_reads_little_more_than_the_page() -> None:
     field = [standing(f"r{i:05d}", (i * 7919) % 100_000) for i in range(10_000)]
-    reader = MemoryReader(field)
+    reader = InMemoryLeaderboardReader(field)
 
     page = board.leaderboard(reader, "race-1", None, 100)
 
@@ -102,7 +105,7 @@ def test_a_crowded_shard_is_refilled_and_nothing_is_skipped() -> None:
     # at first, then larger, until the page is full.
     shard0 = [f"s{i}" for i in range(3000) if keys.rank_shard(f"s{i}") == 0][:60]
     field = [standing(r, 1000 - i) for i, r in enumerate(shard0)]
-    reader = MemoryReader(field)
+    reader = InMemoryLeaderboardReader(field)
 
     page = board.leaderboard(reader, "race-1", None, 50)
 
@@ -120,12 +123,12 @@ def test_first_fetch_is_twice_the_fair_share_or_one_read_unit() -> None:
 
 def test_limit_out_of_range_is_refused() -> None:
     with pytest.raises(board.BadRequestError, match=r"limit: must be 1 to 100 \(got 0\)"):
-        board.leaderboard(MemoryReader([]), "race-1", None, 0)
+        board.leaderboard(InMemoryLeaderboardReader([]), "race-1", None, 0)
 
 
 def test_unknown_race_is_not_found() -> None:
     with pytest.raises(board.NotFoundError, match="race 'other' not found"):
-        board.leaderboard(MemoryReader([]), "other")
+        board.leaderboard(InMemoryLeaderboardReader([]), "other")
 
 
 def test_cursor_round_trip() -> None:

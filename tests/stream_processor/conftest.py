@@ -45,7 +45,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 RECORD_TEMPLATE = fixture("kinesis_batch.json")["Records"][0]
 SQS_RECORD_TEMPLATE = json.loads(
-    (Path(__file__).parents[1] / "finisher" / "fixtures" / "sqs_finish_event.json").read_text()
+    (Path(__file__).parents[1] / "race_finisher" / "fixtures" / "sqs_finish_event.json").read_text()
 )["Records"][0]
 
 

@@ -1,4 +1,4 @@
-"""The DynamoDB adapter of the read side (:class:`shared.leaderboard.LeaderboardReader`).
+"""The DynamoDB adapter of the API's read port (:class:`~.logic.LeaderboardReader`).
 
 Every read is bounded by what the request needs: a ``GetItem`` for a race, one
 ``BatchGetItem`` for a rider's race, standing and result, ``Query`` with ``Limit`` on the
@@ -10,17 +10,17 @@ ranked above). Transient failures raise :class:`shared.ports.TransientError`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.leaderboard_api.logic import RacesPage, RiderRecords, ShardPage, ShardRequest
 from shared import items, keys
 from shared.dynamodb import DynamoStandingsStore, is_transient
-from shared.leaderboard import RacesPage, RiderRecords, ShardPage, ShardRequest
 from shared.ports import TransientError
+from shared.retry import Backoff, resend
 from shared.standings import RaceRecord
 
 if TYPE_CHECKING:
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 R = TypeVar("R")
-BATCH_GET_ATTEMPTS = 5
+BATCH_GET_RETRY: Final = Backoff(attempts=5, base_s=0.02)
+"""Unprocessed keys are asked for again this often before the request answers 503."""
 INDEX_ATTRIBUTES = (keys.INDEX_RANK_SK, *keys.RANK_INDEX_PROJECTION)
 
 
@@ -61,17 +62,18 @@ class DynamoLeaderboardReader:
         return list(self._pool.map(fn, args))
 
     def _batch_get(self, keys_: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Items for up to 100 keys (absent ones left out), unprocessed keys retried."""
+        """Items for up to 100 keys (absent ones left out), unprocessed keys asked again."""
         found: list[dict[str, Any]] = []
-        request: dict[str, Any] = {self._table: {"Keys": list(keys_)}}
-        for attempt in range(BATCH_GET_ATTEMPTS):
+
+        def send(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            request = {self._table: {"Keys": pending}}
             response = self._call("batch get", self._db.batch_get_item, RequestItems=request)
             found.extend(response.get("Responses", {}).get(self._table, []))
-            request = dict(response.get("UnprocessedKeys") or {})
-            if not request:
-                return found
-            time.sleep(0.02 * 2**attempt)
-        raise TransientError("batch get: keys left unprocessed, retry")
+            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table, {})
+            return list(unprocessed.get("Keys", []))
+
+        resend(send, list(keys_), BATCH_GET_RETRY, what="batch get")
+        return found
 
     # -- the port --------------------------------------------------------------------------
     def race(self, race_id: str) -> RaceRecord | None:

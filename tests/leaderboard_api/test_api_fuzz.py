@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from functions.leaderboard_api import handler as api
 from local.apigw import LocalApiGateway
-from tests.api.helpers import TIES, Db
+from tests.leaderboard_api.helpers import TIES, Db
 
 MIN_CASES = 500
 EXCLUDED_CHECKS = [positive_data_acceptance]

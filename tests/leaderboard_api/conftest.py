@@ -1,0 +1,5 @@
+"""Fixtures of the leaderboard API tests (helpers live in tests/leaderboard_api/helpers.py)."""
+
+from tests.leaderboard_api.helpers import db, ties
+
+__all__ = ["db", "ties"]
