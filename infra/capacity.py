@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from functions.leaderboard_api.logic import DEFAULT_LIMIT, first_fetch_size
 from infra.config import BreakawayConfig
 from shared import keys
 from shared.cli import CliError
@@ -36,7 +37,6 @@ from shared.contract import (
     Telemetry,
 )
 from shared.items import standing_item
-from shared.leaderboard import DEFAULT_LIMIT, first_fetch_size
 from shared.names import basic_ingest_topic, telemetry_topic
 from shared.scoring import points
 from shared.standings import Standing
@@ -118,7 +118,7 @@ DDB_READ_LATENCY_S: Final = 0.005
 STORE_WORKERS: Final = 16
 """``shared.dynamodb.DynamoStandingsStore`` writes riders with 16 threads."""
 READER_WORKERS: Final = 10
-"""``shared.leaderboard_dynamodb.DynamoLeaderboardReader`` queries shards with 10 threads."""
+"""``functions.leaderboard_api.adapters.DynamoLeaderboardReader`` queries shards with 10 threads."""
 INVOCATION_OVERHEAD_S: Final = 0.005
 ARCHIVE_COMPRESSION_RATIO: Final = 5.0
 """GZIP NDJSON of readings; tests/capacity checks the simulator's readings compress better."""

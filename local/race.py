@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from functions.leaderboard_api.handler import LEADERBOARD_MAX_AGE_S
+from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S
 from local.api_client import all_standings, race, top
 from local.procs import cli_command
 

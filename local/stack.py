@@ -281,7 +281,7 @@ class LocalStack:
         self._saved_env = {}
         from functions.leaderboard_api import handler as api_handler
 
-        api_handler.reader.cache_clear()
+        api_handler.install(None)
         copies = (f"{PROCESSOR_MODULE}[", f"{FINISHER_MODULE}[")
         for name in [m for m in sys.modules if m.startswith(copies)]:
             del sys.modules[name]

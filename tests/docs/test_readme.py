@@ -44,15 +44,15 @@ from moto import mock_aws
 import local.demo
 import local.race
 from functions.leaderboard_api import handler as api
+from functions.leaderboard_api.logic import DEFAULT_LIMIT
 from infra.config import CONTEXT_KEY, BreakawayConfig, ConfigError, load_config
 from local import cli
 from local.apigw import LocalApiGateway, match_resource
 from shared import names
-from shared.leaderboard import DEFAULT_LIMIT
 from shared.tables import create_tables
 from simulator.cli import CONNECTION_HEADROOM, _race_config
 from simulator.model import RaceConfig, riders_of
-from tests.api.helpers import IDEMPOTENCY, REGION, RESOURCES, STANDINGS, Db, standing
+from tests.leaderboard_api.helpers import IDEMPOTENCY, REGION, RESOURCES, STANDINGS, Db, standing
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -390,14 +390,12 @@ def readme_api() -> Iterator[str]:
                 if r.index < SEEDED_RIDERS or r.rider_id in named
             ],
         )
-        api.reader.cache_clear()
-        api.PAGES.clear()
+        api.install(None)
         try:
             with LocalApiGateway(api.handler, stage=STAGE, resources=RESOURCES) as gateway:
                 yield gateway.url
         finally:
-            api.reader.cache_clear()
-            api.PAGES.clear()
+            api.install(None)
 
 
 def served(request: pytest.FixtureRequest) -> ApiUrl:
