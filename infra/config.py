@@ -35,9 +35,11 @@ DEAD_LETTER_SCHEME_SQS: Final = "sqs"
 ARCHIVE_PARTITION_KEYS: Final = ("raceId",)
 """The keys ARCHIVE_PARTITION_QUERY extracts (``!{partitionKeyFromQuery:raceId}``)."""
 ARCHIVE_PROJECTION_START: Final = "2025-01-01"
+"""First day the Glue table's date projection covers."""
 LOG_RETENTION_DAYS: Final = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
 """The retention periods CloudWatch Logs accepts (up to two years)."""
-"""First day the Glue table's date projection covers."""
+MAX_PARALLELIZATION_FACTOR: Final = 10
+"""Lambda's ceiling on a Kinesis event source mapping's parallelization factor."""
 
 
 class ConfigError(ValueError):
@@ -170,48 +172,65 @@ class BreakawayConfig:
         return self.env_name[:1].upper() + self.env_name[1:]
 
     def validate(self) -> BreakawayConfig:
+        """This configuration, or a ConfigError naming the first key out of range."""
+        checks = [
+            *self._event_source_checks(),
+            *self._finishing_checks(),
+            *self._storage_checks(),
+            (
+                self.env_name.isalnum() and self.env_name.islower(),
+                "env must be lowercase letters and digits",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    def _event_source_checks(self) -> list[tuple[bool, str]]:
         es = self.event_source
-        checks: list[tuple[bool, str]] = [
+        return [
             (1 <= es.batch_size <= 10_000, "event_source.batch_size must be 1-10000"),
             (
                 0 <= es.max_batching_window_seconds <= 300,
                 "event_source.max_batching_window_seconds must be 0-300",
             ),
             (
-                1 <= es.parallelization_factor <= 10,
-                "event_source.parallelization_factor must be 1-10",
+                1 <= es.parallelization_factor <= MAX_PARALLELIZATION_FACTOR,
+                f"event_source.parallelization_factor must be 1-{MAX_PARALLELIZATION_FACTOR}",
             ),
             (-1 <= es.retry_attempts <= 10_000, "event_source.retry_attempts must be -1-10000"),
             (
                 es.max_record_age_seconds == -1 or 60 <= es.max_record_age_seconds <= 604_800,
                 "event_source.max_record_age_seconds must be -1 or 60-604800",
             ),
+        ]
+
+    def _finishing_checks(self) -> list[tuple[bool, str]]:
+        fin = self.finishing
+        return [
+            (1 <= fin.batch_size <= 10_000, "finishing.batch_size must be 1-10000"),
             (
-                1 <= self.finishing.batch_size <= 10_000,
-                "finishing.batch_size must be 1-10000",
-            ),
-            (
-                0 <= self.finishing.max_batching_window_seconds <= 300,
+                0 <= fin.max_batching_window_seconds <= 300,
                 "finishing.max_batching_window_seconds must be 0-300",
             ),
             (
-                self.finishing.batch_size <= 10 or self.finishing.max_batching_window_seconds >= 1,
+                fin.batch_size <= 10 or fin.max_batching_window_seconds >= 1,
                 "finishing.batch_size above 10 needs finishing.max_batching_window_seconds >= 1",
             ),
+            (2 <= fin.max_concurrency <= 1000, "finishing.max_concurrency must be 2-1000"),
+            (1 <= fin.max_receive_count <= 1000, "finishing.max_receive_count must be 1-1000"),
             (
-                2 <= self.finishing.max_concurrency <= 1000,
-                "finishing.max_concurrency must be 2-1000",
-            ),
-            (
-                1 <= self.finishing.max_receive_count <= 1000,
-                "finishing.max_receive_count must be 1-1000",
-            ),
-            (
-                self.finishing.visibility_timeout_per_function_timeout >= 1
+                fin.visibility_timeout_per_function_timeout >= 1
                 and self.finish_visibility_timeout_seconds <= 43_200,
                 "finishing.visibility_timeout_per_function_timeout must be >= 1, "
                 "at most 12 h in all",
             ),
+        ]
+
+    def _storage_checks(self) -> list[tuple[bool, str]]:
+        """The stream, the archive, and how long items and logs are kept."""
+        return [
             (
                 self.stream.shard_count is None or self.stream.shard_count >= 1,
                 "stream.shard_count must be null (on-demand) or >= 1",
@@ -238,15 +257,7 @@ class BreakawayConfig:
                 self.failure_retention_days in LOG_RETENTION_DAYS,
                 f"failure_retention_days must be one of {LOG_RETENTION_DAYS}",
             ),
-            (
-                self.env_name.isalnum() and self.env_name.islower(),
-                "env must be lowercase letters and digits",
-            ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        return self
 
 
 def _merge(instance: Any, overrides: Mapping[str, Any], path: str) -> Any:

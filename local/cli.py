@@ -19,7 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulator.cli",
     "local.commands",
     "local.demo",
-    "infra.capacity",
+    "infra.capacity.command",
 )
 """Modules that register subcommands, in the order they appear in ``--help``."""
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.cli import FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_INT, CliError
 from shared.contract import CLASS_IDS, ID_PATTERN, MAX_RACE_SECONDS
+from shared.limits import CONNECTION_HEADROOM, IOT_PUBLISHES_PER_CONNECTION
 from shared.names import (
     LOCAL_ENDPOINTS_FILE,
     LOCAL_STATE_DIR,
@@ -23,12 +24,9 @@ from simulator.model import RaceConfig
 from simulator.runner import RunOptions, simulate
 from simulator.targets import TargetError
 from simulator.transports.base import Transport, TransportError
-from simulator.transports.mqtt import IOT_PUBLISHES_PER_CONNECTION
 
 DEFAULT_CREDENTIALS_DIR = f"{LOCAL_STATE_DIR}/iot"
 MQTT_TLS_PORT = 8883
-CONNECTION_HEADROOM = 0.9
-"""Auto-sized MQTT pools keep each connection at 90% of its publish limit."""
 
 
 def _race_id(text: str) -> str:
@@ -38,13 +36,27 @@ def _race_id(text: str) -> str:
 
 
 def register(subparsers: Any) -> None:
+    _register_simulate(subparsers)
+    _register_provision(subparsers)
+    _register_deprovision(subparsers)
+
+
+def _register_simulate(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "simulate",
         help="ride a simulated race: send readings over Kinesis or MQTT, write the ground truth",
         description="Simulate riders sending one reading per second; write each rider's exact "
         "score (the ground truth) to a JSON file.",
     )
-    race = p.add_argument_group("race")
+    _add_race_arguments(p.add_argument_group("race"))
+    where = p.add_argument_group("where to send")
+    _add_target_arguments(where)
+    _add_mqtt_arguments(where)
+    _add_fault_arguments(p.add_argument_group("fault injection"))
+    p.set_defaults(func=run_simulate)
+
+
+def _add_race_arguments(race: Any) -> None:
     race.add_argument("--riders", type=POSITIVE_INT, default=100, help="riders (default 100)")
     race.add_argument(
         "--classes",
@@ -80,7 +92,9 @@ def register(subparsers: Any) -> None:
         help=f"where to write the ground truth (default {LOCAL_STATE_DIR}/truth/<race>.json)",
     )
 
-    where = p.add_argument_group("where to send")
+
+def _add_target_arguments(where: Any) -> None:
+    """Where readings go, and the Kinesis options."""
     where.add_argument(
         "--transport",
         choices=("kinesis", "mqtt"),
@@ -108,6 +122,10 @@ def register(subparsers: Any) -> None:
         default=4,
         help="PutRecords calls in flight (default 4)",
     )
+
+
+def _add_mqtt_arguments(where: Any) -> None:
+    """The MQTT options: the local broker, or IoT Core with provisioned things."""
     where.add_argument("--mqtt-endpoint", help="MQTT host (default: local broker / IoT Data-ATS)")
     where.add_argument("--mqtt-port", type=POSITIVE_INT, help="MQTT port (default 8883 on AWS)")
     where.add_argument(
@@ -132,7 +150,8 @@ def register(subparsers: Any) -> None:
         "--basic-ingest", action="store_true", help="publish on the rule's Basic Ingest topic"
     )
 
-    faults = p.add_argument_group("fault injection")
+
+def _add_fault_arguments(faults: Any) -> None:
     faults.add_argument(
         "--duplicate-fraction",
         type=FRACTION,
@@ -145,8 +164,9 @@ def register(subparsers: Any) -> None:
         default=0,
         help="readings are shuffled within a sliding window of this many",
     )
-    p.set_defaults(func=run_simulate)
 
+
+def _register_provision(subparsers: Any) -> None:
     pv = subparsers.add_parser(
         "provision", help="create IoT things, keys and certificates for `simulate --target aws`"
     )
@@ -157,6 +177,8 @@ def register(subparsers: Any) -> None:
     pv.add_argument("--region")
     pv.set_defaults(func=run_provision)
 
+
+def _register_deprovision(subparsers: Any) -> None:
     dp = subparsers.add_parser("deprovision", help="remove what `breakaway provision` created")
     dp.add_argument("--dir", type=Path, default=Path(DEFAULT_CREDENTIALS_DIR))
     dp.add_argument("--region")

@@ -10,17 +10,21 @@ written, and a one-line summary returned.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from simulator.faults import FaultInjector
 from simulator.model import RaceConfig, race
 from simulator.transports.base import Counts, Outgoing, Transport, TransportError
 from simulator.truth import GroundTruth, write_ground_truth
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class RunOptions:
     reorder_window: int = 0
     truth_path: Path | None = None
     progress: bool = False
-    """Redraw a progress line on ``out`` about once a second (for a terminal)."""
+    """Redraw a progress line on ``out`` about once a second (for a terminal, with rich)."""
     flush_timeout: float | None = 600.0
     start_at: float | None = None
     """The ``clock`` reading at which race second 0 is due (the CLI: ``--start-ms`` on the
@@ -80,6 +84,45 @@ def progress_line(counts: Counts, rate: float) -> str:
     )
 
 
+class _Progress:
+    """The progress line: redrawn in place by rich about once a second, erased at the end.
+
+    ``out`` is taken to be a terminal (the caller asked for progress); rich leaves a dumb
+    terminal (``TERM=dumb``) alone. rich is imported here, not with the module: only a race
+    ridden in a terminal pays for it, not every `breakaway` command.
+    """
+
+    def __init__(
+        self, out: TextIO, transport: Transport, clock: Callable[[], float], began: float
+    ) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(file=out, force_terminal=True)
+        self.live: Live = Live(
+            console=console,
+            auto_refresh=False,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._transport = transport
+        self._clock = clock
+        self._last_draw = began
+        self._last_sent = 0
+
+    def tick(self) -> None:
+        if self._clock() - self._last_draw < 1.0:
+            return
+        from rich.text import Text
+
+        now = self._clock()
+        counts = self._transport.stats.snapshot()
+        rate = (counts.sent - self._last_sent) / (now - self._last_draw)
+        self.live.update(Text(progress_line(counts, rate)), refresh=True)
+        self._last_draw, self._last_sent = now, counts.sent
+
+
 def simulate(
     config: RaceConfig,
     transport: Transport,
@@ -96,13 +139,11 @@ def simulate(
     cpu0 = time.process_time()
     began = clock()
     t0 = began if options.start_at is None else options.start_at
-    last_draw = began
-    last_sent = 0
-    try:
+    progress = _Progress(out, transport, clock, began) if options.progress else None
+    with progress.live if progress is not None else contextlib.nullcontext():
         for batch in race(config):
-            second = batch[0].second
             if options.time_compression > 0:
-                wait = t0 + second / options.time_compression - clock()
+                wait = t0 + batch[0].second / options.time_compression - clock()
                 if wait > 0:
                     sleep(wait)
             truth.add(batch)
@@ -111,21 +152,12 @@ def simulate(
             transport.send(faults.feed(items))
             if transport.error is not None:
                 raise transport.error
-            if options.progress and clock() - last_draw >= 1.0:
-                now = clock()
-                counts = transport.stats.snapshot()
-                rate = (counts.sent - last_sent) / (now - last_draw)
-                out.write("\r" + progress_line(counts, rate) + "\x1b[K")
-                out.flush()
-                last_draw, last_sent = now, counts.sent
+            if progress is not None:
+                progress.tick()
         transport.send(faults.drain())
         transport.flush(options.flush_timeout)
         if transport.error is not None:
             raise transport.error
-    finally:
-        if options.progress:
-            out.write("\r\x1b[K")
-            out.flush()
     wall = clock() - began
     path = write_ground_truth(options.truth_path, truth) if options.truth_path else None
     return Summary(

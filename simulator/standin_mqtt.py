@@ -1,8 +1,8 @@
 """A fast stand-in MQTT 3.1.1 endpoint: acknowledges everything, forwards nothing.
 
-For the benchmark only: amqtt (the test broker) tops out at a few thousand messages/s, so it
-would measure amqtt. This server answers CONNECT, PUBLISH (PUBACK for QoS 1), SUBSCRIBE,
-PINGREQ and DISCONNECT, and counts publishes; it is not a broker.
+For the benchmark only: amqtt (the test broker) is slower than the simulator, so it would
+measure amqtt (docs/benchmarks.md has its rate). This server answers CONNECT, PUBLISH (PUBACK
+for QoS 1), SUBSCRIBE, PINGREQ and DISCONNECT, and counts publishes; it is not a broker.
 
 ``python -m simulator.standin_mqtt PORT`` serves on 127.0.0.1:PORT until terminated.
 """

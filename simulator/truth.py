@@ -81,10 +81,6 @@ class GroundTruth:
             },
         }
 
-    @property
-    def total_points(self) -> int:
-        return sum(t.points for t in self.riders.values())
-
 
 def write_ground_truth(path: str | os.PathLike[str], truth: GroundTruth) -> Path:
     """Write atomically (a reader never sees half a file)."""

@@ -29,10 +29,10 @@ from typing import Any
 
 from awscrt import io, mqtt
 
+from shared.limits import IOT_PUBLISHES_PER_CONNECTION
 from shared.names import basic_ingest_topic, telemetry_topic
 from simulator.transports.base import Outgoing, Stats, TransportError
 
-IOT_PUBLISHES_PER_CONNECTION = 100
 OPERATION_TIMEOUT_MS = 10_000
 _STOP = object()
 

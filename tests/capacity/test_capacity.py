@@ -1,7 +1,7 @@
 """The capacity model's arithmetic against hand-computed cases, and the `breakaway capacity` CLI.
 
 Every expected value below is worked out by hand in the comment beside it, from the AWS limits
-and prices the model states (infra/capacity.py) and the project's own constants.
+and prices the model states (infra/capacity/) and the project's own constants.
 """
 
 from __future__ import annotations
@@ -18,14 +18,29 @@ from typing import Any
 import pytest
 
 from functions.leaderboard_api import logic as board
-from infra import capacity as cap
+from infra.capacity import model as cap
+from infra.capacity.facts import (
+    ARCHIVE_COMPRESSION_RATIO,
+    ASSUMED_API_CPU_MS,
+    ASSUMED_READINGS_PER_CPU_SECOND,
+)
+from infra.capacity.measured import RESULTS_KEYS, Measured, load_measured
+from infra.capacity.prices import PRICE_DATE, PRICES
+from infra.capacity.sizes import (
+    SAMPLE_START_MS,
+    item_bytes,
+    mean_standing_write_units,
+    sample_reading,
+    sample_standing,
+    standing_bytes,
+)
 from infra.config import BreakawayConfig, FunctionConfig
 from local import cli
 from shared import keys
 from shared.items import standing_item
 
 # A fixed measurement, so the arithmetic does not depend on benchmarks/results.json.
-MEASURED = cap.Measured(
+MEASURED = Measured(
     readings_per_cpu_second=25_000,
     readings_per_cpu_second_source="test",
     api_cpu_ms=2.0,
@@ -193,26 +208,23 @@ def test_riders_split_over_races_spread_the_rank_shards() -> None:
 
 
 def test_item_sizes_follow_dynamodb_rules() -> None:
-    assert cap.item_bytes({"pk": {"S": "ab"}}) == 4
-    assert cap.item_bytes({"n": {"N": "12345"}}) == 1 + 4  # 5 digits: 3 bytes + 1
-    assert cap.item_bytes({"b": {"B": b"\x00\x01\x02"}}) == 4
+    assert item_bytes({"pk": {"S": "ab"}}) == 4
+    assert item_bytes({"n": {"N": "12345"}}) == 1 + 4  # 5 digits: 3 bytes + 1
+    assert item_bytes({"b": {"B": b"\x00\x01\x02"}}) == 4
 
 
 def test_standing_write_units_grow_with_the_bitmap() -> None:
-    assert cap.mean_standing_write_units(3600) == 1.0
-    assert cap.standing_bytes(3599) == 764  # ~314 B of attributes + a 450 B bitmap
+    assert mean_standing_write_units(3600) == 1.0
+    assert standing_bytes(3599) == 764  # ~314 B of attributes + a 450 B bitmap
     # Directly from the codec, every second of a two-hour race. The model sizes the numbers at
     # their end-of-race width throughout, so it may exceed the direct mean, by very little.
     direct = [
-        math.ceil(
-            cap.item_bytes(standing_item(cap.sample_standing(s), cap.SAMPLE_START_MS // 1000))
-            / 1024
-        )
+        math.ceil(item_bytes(standing_item(sample_standing(s), SAMPLE_START_MS // 1000)) / 1024)
         for s in range(7200)
     ]
     mean = sum(direct) / len(direct)
-    assert mean <= cap.mean_standing_write_units(7200) <= mean + 0.005
-    assert cap.mean_standing_write_units(7200) > 1.2
+    assert mean <= mean_standing_write_units(7200) <= mean + 0.005
+    assert mean_standing_write_units(7200) > 1.2
 
 
 # --- Firehose -------------------------------------------------------------------------------------
@@ -234,17 +246,17 @@ def test_firehose_billed_volume_at_1000_riders() -> None:
 def test_archive_compression_assumption_is_conservative() -> None:
     from simulator.model import RaceConfig, tick
 
-    config = RaceConfig("race-2026-11-22-1900", 500, 600, start_ms=cap.SAMPLE_START_MS)
+    config = RaceConfig("race-2026-11-22-1900", 500, 600, start_ms=SAMPLE_START_MS)
     ndjson = b"".join(r.to_json() + b"\n" for s in (0, 1, 2) for r in tick(config, s))
-    assert len(ndjson) / len(gzip.compress(ndjson)) >= cap.ARCHIVE_COMPRESSION_RATIO
+    assert len(ndjson) / len(gzip.compress(ndjson)) >= ARCHIVE_COMPRESSION_RATIO
 
 
 def test_sample_reading_is_the_size_of_a_simulated_one() -> None:
     from simulator.model import RaceConfig, reading
 
-    config = RaceConfig("race-2026-11-22-1900", 5_000, 3_600, start_ms=cap.SAMPLE_START_MS)
+    config = RaceConfig("race-2026-11-22-1900", 5_000, 3_600, start_ms=SAMPLE_START_MS)
     sizes = [len(reading(config, i, 1_799).to_json()) for i in range(0, 5_000, 97)]
-    assert abs(sum(sizes) / len(sizes) - len(cap.sample_reading().to_json())) < 4
+    assert abs(sum(sizes) / len(sizes) - len(sample_reading().to_json())) < 4
 
 
 # --- API ------------------------------------------------------------------------------------------
@@ -286,7 +298,7 @@ def test_measured_figures_come_from_results_json(tmp_path: Path) -> None:
             }
         )
     )
-    m = cap.load_measured(path)
+    m = load_measured(path)
     assert (m.readings_per_cpu_second, m.api_cpu_ms, m.writes_per_reading) == (12_345, 1.5, 0.25)
     assert m.readings_per_cpu_second_source.startswith("measured")
 
@@ -308,10 +320,10 @@ def test_missing_or_damaged_results_fall_back_to_stated_assumptions(
     path = tmp_path / "results.json"
     if content is not None:
         path.write_text(content)
-    m = cap.load_measured(path)
-    assert m.readings_per_cpu_second == cap.ASSUMED_READINGS_PER_CPU_SECOND
+    m = load_measured(path)
+    assert m.readings_per_cpu_second == ASSUMED_READINGS_PER_CPU_SECOND
     assert m.readings_per_cpu_second_source.startswith("assumed")
-    assert m.api_cpu_ms == cap.ASSUMED_API_CPU_MS
+    assert m.api_cpu_ms == ASSUMED_API_CPU_MS
     assert m.writes_per_reading is None
 
 
@@ -319,7 +331,7 @@ def test_the_model_reads_keys_the_benchmarks_write() -> None:
     # The API figure was once read under a key the benchmark had renamed: silently "assumed".
     root = Path(__file__).resolve().parents[2]
     sections = (root / "benchmarks" / "__main__.py").read_text()
-    for figure, path in cap.RESULTS_KEYS.items():
+    for figure, path in RESULTS_KEYS.items():
         section, *names = path
         assert f'"{section}"' in sections, figure
         source = (root / "benchmarks" / f"{section}.py").read_text()
@@ -328,7 +340,7 @@ def test_the_model_reads_keys_the_benchmarks_write() -> None:
 
 
 def test_results_json_holds_the_processor_figures() -> None:
-    m = cap.load_measured()
+    m = load_measured()
     assert m.readings_per_cpu_second_source == "measured (results.json processor)"
     assert m.writes_per_reading is not None
 
@@ -357,7 +369,7 @@ def test_cli_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert d["kinesis"]["shards"] == 10
     assert d["dynamodb"]["writes_per_rider_per_s"] == 0.5
     assert d["cost"]["region"] == "us-east-1"
-    assert set(d["cost"]["prices"]) == set(cap.PRICES)
+    assert set(d["cost"]["prices"]) == set(PRICES)
 
 
 @pytest.mark.parametrize(
@@ -390,7 +402,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(
 
 
 def test_capacity_module_loads_no_cdk() -> None:
-    code = "import sys, infra.capacity; print(sorted(m for m in sys.modules if 'cdk' in m))"
+    code = "import sys, infra.capacity.command; print(sorted(m for m in sys.modules if 'cdk' in m))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
@@ -400,7 +412,7 @@ def test_capacity_module_loads_no_cdk() -> None:
 # --- docs/capacity.md stays in step with the model ---------------------------------------------
 DOC = Path(__file__).resolve().parents[2] / "docs" / "capacity.md"
 DOC_MEASURED = dataclasses.replace(
-    MEASURED, readings_per_cpu_second=38_940, api_cpu_ms=cap.ASSUMED_API_CPU_MS
+    MEASURED, readings_per_cpu_second=38_940, api_cpu_ms=ASSUMED_API_CPU_MS
 )
 """The inputs docs/capacity.md states: the processor benchmark's figure, the API assumption."""
 
@@ -412,7 +424,7 @@ def test_doc_states_the_inputs_its_tables_use() -> None:
     assert f"| processor readings per CPU-second | {rate} | **measured**" in doc
     assert f"| API handler CPU per leaderboard request | {api_ms} | **assumed**" in doc
     assert f"were computed with {rate} and {api_ms}." in doc
-    for path in cap.RESULTS_KEYS.values():
+    for path in RESULTS_KEYS.values():
         assert "`" + ".".join(path) + "`" in doc, path
     # The doc's 11 rows per shard query: a page of DEFAULT_LIMIT asks the merge for one more.
     rows = board.first_fetch_size(board.DEFAULT_LIMIT + 1, keys.RANK_SHARDS)
@@ -478,4 +490,4 @@ def test_doc_table_matches_the_model() -> None:
     for line in expected:
         assert line in doc, line
     assert f"{full[1]['dynamodb']['writes_per_s_fullest_overall_shard']}" in doc
-    assert f"{cap.PRICE_DATE}" in doc
+    assert f"{PRICE_DATE}" in doc

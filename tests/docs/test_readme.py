@@ -49,8 +49,9 @@ from infra.config import CONTEXT_KEY, BreakawayConfig, ConfigError, load_config
 from local import cli
 from local.apigw import LocalApiGateway, match_resource
 from shared import names
+from shared.limits import CONNECTION_HEADROOM
 from shared.tables import create_tables
-from simulator.cli import CONNECTION_HEADROOM, _race_config
+from simulator.cli import _race_config
 from simulator.model import RaceConfig, riders_of
 from tests.leaderboard_api.helpers import IDEMPOTENCY, REGION, RESOURCES, STANDINGS, Db, standing
 

@@ -1,0 +1,861 @@
+"""The capacity and cost model: what a scenario needs from each service, what it costs, and
+the limits it is held to. Pure arithmetic, no I/O: the measured figures come in as a
+:class:`~infra.capacity.measured.Measured`.
+
+Every figure is for a steady state: N riders sending ``hz`` readings a second each, spread over
+``races`` concurrent races, watched by ``viewers`` live pages that poll the leaderboard once a
+``poll_seconds``. The model works service by service, in the order data flows (Kinesis, IoT
+Core, the event source mapping and the processor, the API, DynamoDB, Firehose, logs and
+traces); each step returns its figures, its hourly costs and its limits as a :class:`Part`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal
+
+from functions.leaderboard_api.logic import DEFAULT_LIMIT, first_fetch_size
+from infra.capacity.facts import (
+    APIGW_ACCOUNT_RPS,
+    ARCHIVE_COMPRESSION_RATIO,
+    DDB_EVENTUAL_READ_UNITS,
+    DDB_PARTITION_READ_UNITS,
+    DDB_READ_LATENCY_S,
+    DDB_READ_UNIT_BYTES,
+    DDB_TABLE_REQUEST_UNITS,
+    DDB_WRITE_LATENCY_S,
+    DDB_WRITE_UNIT_BYTES,
+    FIREHOSE_BILLING_INCREMENT,
+    FIREHOSE_MAX_OBJECT_BYTES,
+    GIB,
+    HOURS_PER_MONTH,
+    INVOCATION_OVERHEAD_S,
+    IOT_ACCOUNT_PUBLISHES_PER_S,
+    IOT_CONNECT_WINDOW_S,
+    IOT_CONNECTS_PER_S,
+    IOT_MESSAGE_METER_BYTES,
+    IOT_RULE_EVALUATIONS_PER_S,
+    KIB,
+    KINESIS_CONSUMERS,
+    KINESIS_ON_DEMAND_BILLING_UNIT,
+    KINESIS_ON_DEMAND_MAX_RECORDS,
+    KINESIS_ON_DEMAND_START_RECORDS,
+    KINESIS_PUT_PAYLOAD_UNIT,
+    KINESIS_SHARD_BYTES_IN,
+    KINESIS_SHARD_BYTES_OUT,
+    KINESIS_SHARD_HEADROOM,
+    KINESIS_SHARD_QUOTA,
+    KINESIS_SHARD_RECORDS_IN,
+    LAMBDA_CONCURRENCY_QUOTA,
+    LAMBDA_MB_PER_VCPU,
+    LAMBDA_MIN_POLL_INTERVAL_S,
+    LOG_BYTES_PER_API_REQUEST,
+    LOG_BYTES_PER_PROCESSOR_INVOCATION,
+    RACES_PAGE,
+    RACES_REFRESH_S,
+    RANKING_INDEXES,
+    READER_WORKERS,
+    SECONDS_PER_HOUR,
+    STORE_WORKERS,
+    XRAY_FIXED_RATE,
+    XRAY_RESERVOIR_PER_S,
+)
+from infra.capacity.measured import Measured
+from infra.capacity.prices import PRICE_DATE, PRICES, REGION, price_table, usd
+from infra.capacity.sizes import (
+    index_entry_bytes,
+    mean_standing_write_units,
+    sample_reading,
+    standing_bytes,
+)
+from infra.config import MAX_PARALLELIZATION_FACTOR, BreakawayConfig
+from shared import keys
+from shared.contract import MAX_RACE_SECONDS, NUM_CLASSES
+from shared.limits import CONNECTION_HEADROOM, IOT_PUBLISHES_PER_CONNECTION
+from shared.names import basic_ingest_topic, telemetry_topic
+
+Transport = Literal["iot", "basic-ingest", "kinesis"]
+StreamMode = Literal["on-demand", "provisioned"]
+TRANSPORTS: Final[tuple[Transport, ...]] = ("iot", "basic-ingest", "kinesis")
+STREAM_MODES: Final[tuple[StreamMode, ...]] = ("on-demand", "provisioned")
+HOUR: Final = SECONDS_PER_HOUR
+
+
+# --- the scenario and the result -----------------------------------------------------------
+@dataclass(frozen=True)
+class Scenario:
+    riders: int
+    hz: float = 1.0
+    race_minutes: int = 60
+    races: int = 1
+    viewers: int | None = None
+    """Live pages polling the leaderboard; ``None``: one per rider."""
+    poll_seconds: float = 1.0
+    transport: Transport = "iot"
+    stream_mode: StreamMode | None = None
+    """``None``: what the configuration deploys (``stream.shard_count`` null = on-demand)."""
+    config: BreakawayConfig = field(default_factory=BreakawayConfig)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.riders >= 1, f"riders must be at least 1 (got {self.riders})"),
+            (
+                0 < self.hz <= IOT_PUBLISHES_PER_CONNECTION,
+                f"--hz must be at most {IOT_PUBLISHES_PER_CONNECTION} (IoT Core's publishes/s per "
+                f"connection), got {self.hz:g}",
+            ),
+            (
+                1 <= self.race_minutes * 60 <= MAX_RACE_SECONDS,
+                f"--race-minutes must be 1 to {MAX_RACE_SECONDS // 60} (the contract's longest "
+                f"race), got {self.race_minutes}",
+            ),
+            (
+                1 <= self.races <= self.riders,
+                f"--races must be 1 to the number of riders ({self.riders}), got {self.races}",
+            ),
+            (self.viewers is None or self.viewers >= 0, f"viewers must be >= 0 ({self.viewers})"),
+            (self.poll_seconds > 0, f"poll seconds must be > 0 (got {self.poll_seconds})"),
+            (self.transport in TRANSPORTS, f"transport must be one of {TRANSPORTS}"),
+            (self.stream_mode in (None, *STREAM_MODES), f"stream mode: one of {STREAM_MODES}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def viewer_count(self) -> int:
+        return self.riders if self.viewers is None else self.viewers
+
+    @property
+    def mode(self) -> StreamMode:
+        if self.stream_mode is not None:
+            return self.stream_mode
+        return "on-demand" if self.config.stream.shard_count is None else "provisioned"
+
+    @property
+    def race_seconds(self) -> int:
+        return self.race_minutes * 60
+
+    @property
+    def riders_per_race(self) -> float:
+        return self.riders / self.races
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "riders": self.riders,
+            "hz": self.hz,
+            "race_minutes": self.race_minutes,
+            "races": self.races,
+            "viewers": self.viewer_count,
+            "poll_seconds": self.poll_seconds,
+            "transport": self.transport,
+            "stream_mode": self.mode,
+        }
+
+
+@dataclass(frozen=True)
+class Limit:
+    service: str
+    what: str
+    demand: float
+    limit: float
+    lift: str
+
+    @property
+    def utilization(self) -> float:
+        return self.demand / self.limit if self.limit else math.inf
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "utilization": round(self.utilization, 3)}
+
+
+@dataclass
+class Part:
+    """One service's share of the model: its figures, its hourly costs, its limits."""
+
+    figures: dict[str, Any]
+    cost: dict[str, float] = field(default_factory=dict)
+    limits: list[Limit] = field(default_factory=list)
+
+
+@dataclass
+class Capacity:
+    scenario: dict[str, Any]
+    measured: dict[str, Any]
+    sizes: dict[str, Any]
+    kinesis: dict[str, Any]
+    iot: dict[str, Any]
+    esm: dict[str, Any]
+    dynamodb: dict[str, Any]
+    firehose: dict[str, Any]
+    api: dict[str, Any]
+    observability: dict[str, Any]
+    cost_per_hour: dict[str, float]
+    limits: list[Limit]
+
+    @property
+    def hourly_usd(self) -> float:
+        return sum(self.cost_per_hour.values())
+
+    @property
+    def monthly_usd(self) -> float:
+        return self.hourly_usd * HOURS_PER_MONTH
+
+    @property
+    def first_limit(self) -> Limit:
+        return max(self.limits, key=lambda lim: lim.utilization)
+
+    def as_dict(self) -> dict[str, Any]:
+        riders = self.scenario["riders"]
+        return {
+            "scenario": self.scenario,
+            "measured": self.measured,
+            "sizes": self.sizes,
+            "kinesis": self.kinesis,
+            "iot": self.iot,
+            "esm": self.esm,
+            "dynamodb": self.dynamodb,
+            "firehose": self.firehose,
+            "api": self.api,
+            "observability": self.observability,
+            "cost": {
+                "per_hour_usd": {k: round(v, 4) for k, v in self.cost_per_hour.items()},
+                "race_hour_usd": round(self.hourly_usd, 2),
+                "per_rider_hour_usd": round(self.hourly_usd / riders, 5),
+                "monthly_24x7_usd": round(self.monthly_usd, 2),
+                "prices": price_table(),
+                "price_date": PRICE_DATE,
+                "region": REGION,
+            },
+            "limits": sorted(
+                (lim.as_dict() for lim in self.limits), key=lambda d: -float(d["utilization"])
+            ),
+            "first_limit": self.first_limit.as_dict(),
+        }
+
+
+# --- small rules ---------------------------------------------------------------------------
+def kinesis_shards(records_per_s: float, bytes_per_s: float) -> int:
+    """Provisioned shards keeping each at ``KINESIS_SHARD_HEADROOM`` of its write limits."""
+    by_records = records_per_s / (KINESIS_SHARD_RECORDS_IN * KINESIS_SHARD_HEADROOM)
+    by_bytes = bytes_per_s / (KINESIS_SHARD_BYTES_IN * KINESIS_SHARD_HEADROOM)
+    return max(1, math.ceil(round(max(by_records, by_bytes), 9)))
+
+
+def firehose_billed_bytes(record_bytes: int) -> int:
+    """Firehose bills each record rounded up to the next 5 KB."""
+    return max(1, math.ceil(record_bytes / FIREHOSE_BILLING_INCREMENT)) * FIREHOSE_BILLING_INCREMENT
+
+
+def iot_connections(
+    publishes_per_s: float, per_connection: float = IOT_PUBLISHES_PER_CONNECTION
+) -> int:
+    """Pooled connections (the simulator's way) at 90% of the per-connection publish limit."""
+    return max(1, math.ceil(round(publishes_per_s / (per_connection * CONNECTION_HEADROOM), 9)))
+
+
+def xray_traces_per_s(requests_per_s: float) -> float:
+    """The default sampling rule: the first request each second, then 5% of the rest."""
+    first = min(requests_per_s, XRAY_RESERVOIR_PER_S)
+    return first + XRAY_FIXED_RATE * max(0.0, requests_per_s - first)
+
+
+def spread(mean: float) -> float:
+    """Riders on the fullest hash shard, as ``shared.keys.shards_needed`` sizes it."""
+    return mean + keys.HASH_SPREAD_SIGMAS * math.sqrt(mean)
+
+
+# --- derived loads the services share ------------------------------------------------------
+@dataclass(frozen=True)
+class Sizes:
+    """Bytes and request units of what flows, for the scenario's race length and transport."""
+
+    reading: int
+    kinesis_record: int
+    iot_metered: int
+    standing_at_end: int
+    standing_wru: float
+    index_entry: int
+
+    @property
+    def index_wru(self) -> int:
+        return math.ceil(self.index_entry / DDB_WRITE_UNIT_BYTES)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reading_bytes": self.reading,
+            "kinesis_record_bytes": self.kinesis_record,
+            "iot_metered_bytes": self.iot_metered,
+            "standing_item_bytes_at_end": self.standing_at_end,
+            "standing_write_units_mean": round(self.standing_wru, 4),
+            "index_entry_bytes": self.index_entry,
+        }
+
+
+def scenario_sizes(s: Scenario) -> Sizes:
+    reading = sample_reading()
+    payload = len(reading.to_json())
+    topic = (
+        basic_ingest_topic(reading.race_id, reading.rider_id)
+        if s.transport == "basic-ingest"
+        else telemetry_topic(reading.race_id, reading.rider_id)
+    )
+    return Sizes(
+        reading=payload,
+        kinesis_record=payload + len(reading.rider_id.encode()),
+        iot_metered=len(topic.encode()) + payload,
+        standing_at_end=standing_bytes(s.race_seconds - 1),
+        standing_wru=mean_standing_write_units(s.race_seconds),
+        index_entry=index_entry_bytes(s.race_seconds - 1),
+    )
+
+
+@dataclass(frozen=True)
+class Stream:
+    """What enters the Kinesis stream each second, and the shards that carry it."""
+
+    records: float
+    bytes_in: float
+    shards: int
+
+
+def stream_load(s: Scenario, sizes: Sizes) -> Stream:
+    records = s.riders * s.hz
+    bytes_in = records * sizes.kinesis_record
+    return Stream(records, bytes_in, kinesis_shards(records, bytes_in))
+
+
+@dataclass(frozen=True)
+class Batching:
+    """The event source mapping's batches: one slot per shard x parallelization factor."""
+
+    slots: int
+    batches_per_slot: float
+    """Invocations per second of each slot."""
+    records_per_invocation: float
+    riders_per_invocation: float
+    rider_writes: float
+    """Standing writes per rider per second: at most one per batch, one per new second."""
+    duration: float
+
+    @property
+    def invocations(self) -> float:
+        return self.slots * self.batches_per_slot
+
+    @property
+    def busy(self) -> float:
+        return self.duration * self.batches_per_slot
+
+
+def batching(s: Scenario, stream: Stream, m: Measured) -> Batching:
+    es = s.config.event_source
+    slots = stream.shards * es.parallelization_factor
+    interval = max(float(es.max_batching_window_seconds), LAMBDA_MIN_POLL_INTERVAL_S)
+    per_slot = stream.records / slots
+    rate = max(1 / interval, per_slot / es.batch_size)
+    records_per_invocation = per_slot / rate
+    riders_per_invocation = (s.riders / slots) * min(1.0, s.hz / rate)
+    vcpu = s.config.processor.memory_mb / LAMBDA_MB_PER_VCPU
+    cpu_s = records_per_invocation / (m.readings_per_cpu_second * vcpu)
+    io_s = math.ceil(riders_per_invocation / STORE_WORKERS) * DDB_WRITE_LATENCY_S
+    races_per_invocation = min(float(s.races), max(1.0, riders_per_invocation))
+    io_s += math.ceil(races_per_invocation / STORE_WORKERS) * DDB_WRITE_LATENCY_S  # race records
+    return Batching(
+        slots=slots,
+        batches_per_slot=rate,
+        records_per_invocation=records_per_invocation,
+        riders_per_invocation=riders_per_invocation,
+        rider_writes=min(s.hz, rate, float(keys.MAX_RIDER_WRITES_PER_SECOND)),
+        duration=cpu_s + io_s + INVOCATION_OVERHEAD_S,
+    )
+
+
+@dataclass(frozen=True)
+class Viewing:
+    """The live pages' requests and what each costs in reads and Lambda time."""
+
+    viewers: int
+    board_rps: float
+    races_rps: float
+    entry_rru: float
+    """Read units of one ranking-shard query."""
+    board_rru: float
+    races_rru: float
+    duration: float
+
+    @property
+    def api_rps(self) -> float:
+        return self.board_rps + self.races_rps
+
+    @property
+    def concurrency(self) -> float:
+        return self.api_rps * self.duration
+
+
+def viewing(s: Scenario, sizes: Sizes, m: Measured) -> Viewing:
+    rank_shards = keys.RANK_SHARDS
+    rows = first_fetch_size(DEFAULT_LIMIT + 1, rank_shards)
+    entry_rru = DDB_EVENTUAL_READ_UNITS * math.ceil(rows * sizes.index_entry / DDB_READ_UNIT_BYTES)
+    api_vcpu = s.config.api_function.memory_mb / LAMBDA_MB_PER_VCPU
+    duration = (
+        m.api_cpu_ms / 1000 / min(1.0, api_vcpu)
+        + DDB_READ_LATENCY_S * (1 + math.ceil(rank_shards / READER_WORKERS))
+        + INVOCATION_OVERHEAD_S
+    )
+    return Viewing(
+        viewers=s.viewer_count,
+        board_rps=s.viewer_count / s.poll_seconds,
+        races_rps=s.viewer_count / RACES_REFRESH_S,
+        entry_rru=entry_rru,
+        board_rru=DDB_EVENTUAL_READ_UNITS + rank_shards * entry_rru,
+        races_rru=DDB_EVENTUAL_READ_UNITS * (1 + RACES_PAGE),
+        duration=duration,
+    )
+
+
+# --- Kinesis -------------------------------------------------------------------------------
+def _kinesis_cost(s: Scenario, stream: Stream, record_bytes: int) -> float:
+    records = stream.records
+    if s.mode == "provisioned":
+        return stream.shards * PRICES["kinesis_shard_hour"].usd + usd(
+            "kinesis_put_payload_units",
+            records * HOUR * math.ceil(record_bytes / KINESIS_PUT_PAYLOAD_UNIT),
+        )
+    billed_in = records * HOUR * math.ceil(record_bytes / KINESIS_ON_DEMAND_BILLING_UNIT) * KIB
+    return (
+        PRICES["kinesis_on_demand_stream_hour"].usd
+        + usd("kinesis_on_demand_in_gb", billed_in / GIB)
+        + usd("kinesis_on_demand_out_gb", KINESIS_CONSUMERS * billed_in / GIB)
+    )
+
+
+def _kinesis_limits(s: Scenario, stream: Stream) -> list[Limit]:
+    if s.mode == "provisioned":
+        return [
+            Limit(
+                "Kinesis",
+                "provisioned shards per account (us-east-1 default)",
+                stream.shards,
+                KINESIS_SHARD_QUOTA,
+                "Service Quotas: Kinesis shard quota; or on-demand mode",
+            ),
+            Limit(
+                "Kinesis",
+                "reads out per shard (bytes, 2 consumers)",
+                stream.bytes_in * KINESIS_CONSUMERS / stream.shards,
+                KINESIS_SHARD_BYTES_OUT,
+                "more shards (cdk.json stream.shard_count), or enhanced fan-out",
+            ),
+        ]
+    return [
+        Limit(
+            "Kinesis",
+            "new on-demand stream's write capacity (records/s) at race start",
+            stream.records,
+            KINESIS_ON_DEMAND_START_RECORDS,
+            f"pre-provision: cdk.json stream.shard_count={stream.shards} for the race "
+            "(or on-demand warm throughput); on-demand doubles only every ~15 min",
+        ),
+        Limit(
+            "Kinesis",
+            "on-demand stream maximum write (records/s)",
+            stream.records,
+            KINESIS_ON_DEMAND_MAX_RECORDS,
+            "Service Quotas: on-demand stream throughput",
+        ),
+    ]
+
+
+def kinesis_part(s: Scenario, stream: Stream, sizes: Sizes) -> Part:
+    idle_monthly = HOURS_PER_MONTH * (
+        stream.shards * PRICES["kinesis_shard_hour"].usd
+        if s.mode == "provisioned"
+        else PRICES["kinesis_on_demand_stream_hour"].usd
+    )
+    figures = {
+        "mode": s.mode,
+        "records_per_s_in": stream.records,
+        "bytes_per_s_in": round(stream.bytes_in),
+        "records_per_s_out": stream.records * KINESIS_CONSUMERS,
+        "bytes_per_s_out": round(stream.bytes_in * KINESIS_CONSUMERS),
+        "shards": stream.shards,
+        "shard_headroom": KINESIS_SHARD_HEADROOM,
+        "idle_monthly_usd": round(idle_monthly, 2),
+    }
+    cost = {"kinesis": _kinesis_cost(s, stream, sizes.kinesis_record)}
+    return Part(figures, cost, _kinesis_limits(s, stream))
+
+
+# --- IoT Core ------------------------------------------------------------------------------
+def _iot_limits(s: Scenario, records: float) -> list[Limit]:
+    limits = [
+        Limit(
+            "IoT Core",
+            "publishes per connection per second",
+            s.hz,
+            IOT_PUBLISHES_PER_CONNECTION,
+            "fewer readings per device (the excess is dropped)",
+        )
+    ]
+    if s.transport == "iot":
+        limits.append(
+            Limit(
+                "IoT Core",
+                "inbound publishes per second per account",
+                records,
+                IOT_ACCOUNT_PUBLISHES_PER_S,
+                "Service Quotas: IoT Core publish requests per second (account)",
+            )
+        )
+    limits.append(
+        Limit(
+            "IoT Core",
+            "rule evaluations per second per account",
+            records,
+            IOT_RULE_EVALUATIONS_PER_S,
+            "Service Quotas: IoT rules engine evaluations per second; or PutRecords "
+            "straight to Kinesis (--transport kinesis)",
+        )
+    )
+    limits.append(
+        Limit(
+            "IoT Core",
+            f"connect requests per second (all bikes within {IOT_CONNECT_WINDOW_S} s)",
+            s.riders / IOT_CONNECT_WINDOW_S,
+            IOT_CONNECTS_PER_S,
+            "Service Quotas: IoT Core connect requests per second; stagger connects",
+        )
+    )
+    return limits
+
+
+def iot_part(s: Scenario, stream: Stream, sizes: Sizes) -> Part:
+    """IoT Core's share; nothing but the transport's name when readings go straight to Kinesis."""
+    figures: dict[str, Any] = {"transport": s.transport}
+    if s.transport not in ("iot", "basic-ingest"):
+        return Part(figures)
+    records = stream.records
+    messages = records * math.ceil(sizes.iot_metered / IOT_MESSAGE_METER_BYTES)
+    messaging = usd("iot_messaging", messages * HOUR)
+    figures.update(
+        device_connections=s.riders,
+        publishes_per_connection=s.hz,
+        simulator_connections=iot_connections(records),
+        publishes_per_s=records,
+        metered_messages_per_s=messages,
+        messaging_usd_per_hour_saved_by_basic_ingest=round(messaging, 4),
+    )
+    cost = (
+        usd("iot_connectivity", s.riders * 60)
+        + (messaging if s.transport == "iot" else 0.0)
+        + usd("iot_rules_triggered", records * HOUR)
+        + usd("iot_actions", records * HOUR)
+    )
+    return Part(figures, {"iot": cost}, _iot_limits(s, records))
+
+
+# --- the event source mapping and the stream processor -------------------------------------
+def esm_part(s: Scenario, b: Batching) -> Part:
+    es = s.config.event_source
+    memory_mb = s.config.processor.memory_mb
+    processor_gb_s = b.invocations * b.duration * memory_mb / 1024
+    cost = usd("lambda_requests", b.invocations * HOUR) + usd(
+        "lambda_gb_second_arm", processor_gb_s * HOUR
+    )
+    figures = {
+        "batch_size": es.batch_size,
+        "batching_window_s": es.max_batching_window_seconds,
+        "parallelization_factor": es.parallelization_factor,
+        "concurrency": b.slots,
+        "invocations_per_s": round(b.invocations, 3),
+        "records_per_invocation": round(b.records_per_invocation, 1),
+        "riders_per_invocation": round(b.riders_per_invocation, 1),
+        "duration_s": round(b.duration, 4),
+        "busy_fraction": round(b.busy, 3),
+        "memory_mb": memory_mb,
+    }
+    busy = Limit(
+        "Lambda",
+        "processor busy fraction per shard x parallelization slot",
+        b.busy,
+        1.0,
+        f"cdk.json event_source.parallelization_factor (up to {MAX_PARALLELIZATION_FACTOR}), "
+        "processor.memory_mb, or more shards",
+    )
+    return Part(figures, {"lambda_processor": cost}, [busy])
+
+
+# --- the API (live pages polling) ----------------------------------------------------------
+def _api_limits(s: Scenario, v: Viewing, b: Batching) -> list[Limit]:
+    return [
+        Limit(
+            "API Gateway",
+            "stage throttle (requests/s)",
+            v.api_rps,
+            s.config.api.throttling_rate_limit,
+            "cdk.json api.throttling_rate_limit; cache the leaderboard (CloudFront, 1 s TTL)",
+        ),
+        Limit(
+            "API Gateway",
+            "requests per second per account",
+            v.api_rps,
+            APIGW_ACCOUNT_RPS,
+            "Service Quotas: API Gateway throttle; cache the leaderboard (CloudFront, 1 s TTL)",
+        ),
+        Limit(
+            "Lambda",
+            "concurrent executions per account (processor + API)",
+            b.slots + v.concurrency,
+            LAMBDA_CONCURRENCY_QUOTA,
+            "Service Quotas: Lambda concurrent executions",
+        ),
+    ]
+
+
+def api_part(s: Scenario, v: Viewing, b: Batching) -> Part:
+    api_gb_s = v.api_rps * v.duration * s.config.api_function.memory_mb / 1024
+    cost = {
+        "api_gateway": usd("apigw_rest_requests", v.api_rps * HOUR),
+        "lambda_api": usd("lambda_requests", v.api_rps * HOUR)
+        + usd("lambda_gb_second_arm", api_gb_s * HOUR),
+    }
+    figures = {
+        "viewers": v.viewers,
+        "requests_per_s": round(v.api_rps, 2),
+        "leaderboard_requests_per_s": round(v.board_rps, 2),
+        "queries_per_leaderboard_request": keys.RANK_SHARDS,
+        "read_units_per_leaderboard_request": v.board_rru,
+        "duration_s": round(v.duration, 4),
+        "concurrency": round(v.concurrency, 1),
+    }
+    return Part(figures, cost, _api_limits(s, v, b))
+
+
+# --- DynamoDB ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TableLoad:
+    """Request units on the table and its ranking indexes, and on the hottest keys."""
+
+    standing_writes: float
+    race_writes: float
+    """Writes per second on one race record: one per batch that holds one of its riders."""
+    index_wru_each: float
+    table_wru: float
+    table_rru: float
+    index_rru: float
+    overall_shard_writes: float
+    class_shard_writes: float
+    shard_read_units: float
+    race_record_read_units: float
+
+    @property
+    def wru(self) -> float:
+        return self.table_wru + len(RANKING_INDEXES) * self.index_wru_each
+
+    @property
+    def rru(self) -> float:
+        return self.table_rru + self.index_rru
+
+
+def table_load(s: Scenario, sizes: Sizes, b: Batching, v: Viewing) -> TableLoad:
+    per_race = s.riders_per_race
+    rank_shards = keys.RANK_SHARDS
+    standing_writes = s.riders * b.rider_writes
+    # A race record is written once per batch that holds one of its riders: by every slot when
+    # the race has more riders than there are slots.
+    race_writes = min(float(b.slots), per_race) * b.batches_per_slot
+    board_rps_per_race = v.board_rps / s.races
+    return TableLoad(
+        standing_writes=standing_writes,
+        race_writes=race_writes,
+        index_wru_each=standing_writes * keys.INDEX_WRITES_PER_UPDATE * sizes.index_wru,
+        table_wru=standing_writes * sizes.standing_wru + race_writes * s.races,
+        table_rru=v.viewers * (DDB_EVENTUAL_READ_UNITS / s.poll_seconds)
+        + v.races_rps * v.races_rru,
+        index_rru=v.board_rps * rank_shards * v.entry_rru,
+        overall_shard_writes=spread(per_race / rank_shards)
+        * b.rider_writes
+        * keys.INDEX_WRITES_PER_UPDATE,
+        class_shard_writes=spread(per_race / NUM_CLASSES / rank_shards)
+        * b.rider_writes
+        * keys.INDEX_WRITES_PER_UPDATE,
+        shard_read_units=board_rps_per_race * v.entry_rru,
+        race_record_read_units=(board_rps_per_race + v.races_rps) * DDB_EVENTUAL_READ_UNITS,
+    )
+
+
+def _key_limits(s: Scenario, t: TableLoad, b: Batching) -> list[Limit]:
+    """Per-key (partition) limits: the hottest ranking shard, race record and standing."""
+    riders = math.ceil(s.riders_per_race)
+    return [
+        Limit(
+            "DynamoDB",
+            "writes/s on the fullest ByRaceRank shard key",
+            t.overall_shard_writes,
+            keys.PARTITION_WRITE_LIMIT,
+            f"RANK_SHARDS in shared/keys.py = shards_needed({riders}) "
+            f"= {keys.shards_needed(riders)} (reads then query that many shards)",
+        ),
+        Limit(
+            "DynamoDB",
+            "writes/s on a race record key",
+            t.race_writes,
+            keys.PARTITION_WRITE_LIMIT,
+            "fewer shard x parallelization slots per race, or update the race record less "
+            "often than every batch (code change)",
+        ),
+        Limit(
+            "DynamoDB",
+            "writes/s on a standing key",
+            b.rider_writes,
+            keys.PARTITION_WRITE_LIMIT,
+            "none needed (one key per rider)",
+        ),
+        Limit(
+            "DynamoDB",
+            "read units/s on each ranking shard key (every page reads every shard)",
+            t.shard_read_units,
+            DDB_PARTITION_READ_UNITS,
+            "cache the leaderboard (CloudFront or API Gateway cache, 1 s TTL); more shards "
+            "do not help",
+        ),
+        Limit(
+            "DynamoDB",
+            "read units/s on a race record key",
+            t.race_record_read_units,
+            DDB_PARTITION_READ_UNITS,
+            "cache the leaderboard and race list",
+        ),
+    ]
+
+
+def _table_limits(t: TableLoad) -> list[Limit]:
+    """The on-demand throughput quotas of the table and of each index."""
+    quota = "Service Quotas: DynamoDB on-demand table throughput"
+    return [
+        Limit(
+            "DynamoDB",
+            "write units/s per ranking index (on-demand table quota)",
+            t.index_wru_each,
+            DDB_TABLE_REQUEST_UNITS,
+            quota,
+        ),
+        Limit(
+            "DynamoDB",
+            "read units/s on ByRaceRank (on-demand table quota)",
+            t.index_rru,
+            DDB_TABLE_REQUEST_UNITS,
+            f"cache the leaderboard; {quota}",
+        ),
+        Limit(
+            "DynamoDB",
+            "write units/s on the table (on-demand table quota)",
+            t.table_wru,
+            DDB_TABLE_REQUEST_UNITS,
+            quota,
+        ),
+    ]
+
+
+def dynamodb_part(s: Scenario, t: TableLoad, b: Batching) -> Part:
+    riders = math.ceil(s.riders_per_race)
+    figures = {
+        "standing_writes_per_s": round(t.standing_writes, 1),
+        "writes_per_rider_per_s": b.rider_writes,
+        "writes_per_reading": round(b.rider_writes / s.hz, 4),
+        "race_record_writes_per_s": round(t.race_writes, 2),
+        "rank_shards": keys.RANK_SHARDS,
+        "rank_shards_needed": keys.shards_needed(riders),
+        "index_writes_per_update": keys.INDEX_WRITES_PER_UPDATE,
+        "ranking_indexes": len(RANKING_INDEXES),
+        "writes_per_s_fullest_overall_shard": round(t.overall_shard_writes, 1),
+        "writes_per_s_fullest_class_shard": round(t.class_shard_writes, 1),
+        "write_units_per_s": round(t.wru, 1),
+        "read_units_per_s": round(t.rru, 1),
+        "read_units_per_s_per_rank_shard": round(t.shard_read_units, 1),
+        "read_units_per_s_race_record": round(t.race_record_read_units, 1),
+    }
+    cost = usd("dynamodb_wru", t.wru * HOUR) + usd("dynamodb_rru", t.rru * HOUR)
+    return Part(figures, {"dynamodb": cost}, _key_limits(s, t, b) + _table_limits(t))
+
+
+# --- Firehose and the S3 archive -----------------------------------------------------------
+def firehose_part(s: Scenario, stream: Stream, sizes: Sizes) -> Part:
+    records, payload = stream.records, sizes.reading
+    billed_record = firehose_billed_bytes(payload)
+    billed_gb_h = records * HOUR * billed_record / GIB
+    actual_gb_h = records * HOUR * payload / GIB
+    interval_s = s.config.archive.buffering_interval_seconds
+    bytes_per_race_interval = records / s.races * interval_s * payload
+    objects_per_interval = s.races * max(
+        1, math.ceil(bytes_per_race_interval / FIREHOSE_MAX_OBJECT_BYTES)
+    )
+    objects_h = objects_per_interval * HOUR / interval_s
+    stored_gb_h = actual_gb_h / ARCHIVE_COMPRESSION_RATIO
+    cost = {
+        "firehose": usd("firehose_ingest_gb", billed_gb_h)
+        + usd("firehose_partitioning_gb", actual_gb_h)
+        + usd("firehose_partitioning_objects", objects_h)
+        + PRICES["firehose_jq_hour"].usd,
+        "s3_archive_month": usd("s3_standard_gb_month", stored_gb_h),
+    }
+    figures = {
+        "records_per_s": records,
+        "record_bytes": payload,
+        "billed_bytes_per_record": billed_record,
+        "billed_gb_per_hour": round(billed_gb_h, 3),
+        "actual_gb_per_hour": round(actual_gb_h, 3),
+        "billed_to_actual": round(billed_record / payload, 2),
+        "s3_objects_per_hour": round(objects_h, 1),
+        "archived_gb_per_hour": round(stored_gb_h, 3),
+    }
+    return Part(figures, cost)
+
+
+# --- CloudWatch and X-Ray ------------------------------------------------------------------
+def observability_part(b: Batching, v: Viewing) -> Part:
+    log_bytes_per_s = (
+        b.invocations * LOG_BYTES_PER_PROCESSOR_INVOCATION + v.api_rps * LOG_BYTES_PER_API_REQUEST
+    )
+    log_gb_h = log_bytes_per_s * HOUR / GIB
+    traces = xray_traces_per_s(b.invocations) + xray_traces_per_s(v.api_rps)
+    cost = {
+        "cloudwatch_logs": usd("cloudwatch_logs_gb", log_gb_h),
+        "xray": usd("xray_traces", traces * HOUR),
+    }
+    figures = {"log_gb_per_hour": round(log_gb_h, 3), "xray_traces_per_s": round(traces, 2)}
+    return Part(figures, cost)
+
+
+# --- the whole model -----------------------------------------------------------------------
+def model(s: Scenario, measured: Measured) -> Capacity:
+    """Every service's figures, costs and limits for scenario ``s``."""
+    sizes = scenario_sizes(s)
+    stream = stream_load(s, sizes)
+    b = batching(s, stream, measured)
+    v = viewing(s, sizes, measured)
+    # In this order: the costs are listed, and equally used limits ranked, as they are added.
+    parts = {
+        "kinesis": kinesis_part(s, stream, sizes),
+        "iot": iot_part(s, stream, sizes),
+        "esm": esm_part(s, b),
+        "api": api_part(s, v, b),
+        "dynamodb": dynamodb_part(s, table_load(s, sizes, b, v), b),
+        "firehose": firehose_part(s, stream, sizes),
+        "observability": observability_part(b, v),
+    }
+    return Capacity(
+        scenario=s.as_dict(),
+        measured=asdict(measured),
+        sizes=sizes.as_dict(),
+        kinesis=parts["kinesis"].figures,
+        iot=parts["iot"].figures,
+        esm=parts["esm"].figures,
+        dynamodb=parts["dynamodb"].figures,
+        firehose=parts["firehose"].figures,
+        api=parts["api"].figures,
+        observability=parts["observability"].figures,
+        cost_per_hour={k: c for p in parts.values() for k, c in p.cost.items()},
+        limits=[limit for p in parts.values() for limit in p.limits],
+    )
