@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from pydantic import BaseModel, ValidationError
 
 from functions.stream_processor.logic import BatchOutcome, Delivery, Poison, StreamProcessor
@@ -59,6 +60,7 @@ def decode(data: str) -> bytes:
 
 
 def dead_letter(record: dict[str, Any], reason: str) -> DeadLetter:
+    """A dead letter from the record as Lambda delivered it (any part may be missing)."""
     kinesis = record.get("kinesis") or {}
     event_id = str(record.get("eventID", ""))
     return DeadLetter(
@@ -72,10 +74,26 @@ def dead_letter(record: dict[str, Any], reason: str) -> DeadLetter:
     )
 
 
+def parsed_dead_letter(record: TelemetryKinesisRecord, reason: str) -> DeadLetter:
+    """A dead letter from a record whose envelope parsed (its reading did not)."""
+    return DeadLetter(
+        payload=record.kinesis.data,
+        reason=reason,
+        shard_id=record.eventID.partition(":")[0],
+        sequence_number=record.kinesis.sequenceNumber,
+        partition_key=record.kinesis.partitionKey,
+        event_source_arn=record.eventSourceARN,
+        approximate_arrival=record.kinesis.approximateArrivalTimestamp,
+    )
+
+
 class TelemetryBatchProcessor(BatchProcessor):
+    """Extended only where Powertools documents it: ``_prepare`` (a partial processor's
+    set-up), ``failure_handler`` and ``process`` (docs/decisions.md)."""
+
     def __init__(
         self,
-        logic: StreamProcessor[TelemetryKinesisRecord | dict[str, Any]],
+        logic: StreamProcessor[TelemetryKinesisRecord | KinesisStreamRecord],
         on_outcome: Callable[[BatchOutcome[Any]], None] = lambda _: None,
     ) -> None:
         super().__init__(
@@ -87,14 +105,13 @@ class TelemetryBatchProcessor(BatchProcessor):
         self.on_outcome = on_outcome
         self._deliveries: list[Delivery[Any]] = []
         self._poison: list[Poison[Any]] = []
-        self._raw: dict[str, Any] = {}
 
     def collect(self, record: TelemetryKinesisRecord) -> None:
         """The record handler: a valid reading joins the batch, anything else is a dead letter."""
         try:
             reading = parse_reading(decode(record.kinesis.data))
         except ContractError as exc:
-            self._poison.append(Poison(dead_letter(self._raw, str(exc)), record))
+            self._poison.append(Poison(parsed_dead_letter(record, str(exc)), record))
             return
         self._deliveries.append(Delivery(reading, record))
 
@@ -103,27 +120,24 @@ class TelemetryBatchProcessor(BatchProcessor):
         self._deliveries = []
         self._poison = []
 
-    def _process_record(self, record: dict[str, Any]) -> Any:
-        self._raw = record  # the record as delivered, for its dead letter
-        return super()._process_record(record)
-
-    def _register_model_validation_error_record(self, record: dict[str, Any]) -> Any:
-        exc = sys.exc_info()[1]
-        reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
-        self._poison.append(Poison(dead_letter(record, reason), record))
-        return self.success_handler(record=record, result=None)
+    def failure_handler(self, record: Any, exception: Any) -> Any:
+        """A record whose envelope failed the parser model can never succeed: Powertools hands
+        it here as its event data class, and it becomes a dead letter, not a batch failure."""
+        error = exception[1]
+        if isinstance(error, ValidationError) and isinstance(record, KinesisStreamRecord):
+            raw = record.raw_event
+            self._poison.append(Poison(dead_letter(raw, describe(error)), record))
+            return self.success_handler(record=raw, result=None)
+        return super().failure_handler(record=record, exception=exception)
 
     def process(self) -> list[tuple[Any, ...]]:
         results = super().process()
         outcome = self.logic.process(self._deliveries, self._poison)
         for handle, reason in outcome.failed:
-            failed: Any = handle
-            if isinstance(handle, dict):  # a dead letter that could not be stored
-                failed = self._to_batch_type(record=handle, event_type=self.event_type)
             try:
                 raise RetryableRecordError(reason)
             except RetryableRecordError:
-                self.failure_handler(record=failed, exception=sys.exc_info())
+                super().failure_handler(record=handle, exception=sys.exc_info())
         self.on_outcome(outcome)
         return results
 
