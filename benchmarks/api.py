@@ -31,7 +31,7 @@ import requests
 from moto import mock_aws
 
 from functions.leaderboard_api import handler as api
-from local.apigw import LocalApiGateway, LocalContext
+from local.aws.api_gateway import LocalApiGateway, LocalContext
 from shared import keys
 from shared import leaderboard as board
 from shared.leaderboard_dynamodb import DynamoLeaderboardReader

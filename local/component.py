@@ -46,7 +46,7 @@ def serve(
     flush: Callable[[], Any] | None = None,
 ) -> None:
     """Run ``component`` until SIGTERM or SIGINT, writing ``report()`` to ``status_path``."""
-    from local.emulator import die_with_parent
+    from local.procs import die_with_parent
 
     die_with_parent()
     stop = threading.Event()

@@ -1,16 +1,21 @@
 """The local stack: the whole pipeline on one machine, with the project's real code.
 
-Processes: two moto servers (:mod:`local.emulator`; one for DynamoDB alone, one for Kinesis,
-S3 and SQS), the MQTT broker (:mod:`local.broker`), the IoT rule bridge (:mod:`local.bridge`),
-the archiver (:mod:`local.archiver`) and the API gateway (:mod:`local.apigw`) invoking the
-real API handler, the last three through :mod:`local.component`. In this process: the Kinesis
-event source mapping (:mod:`local.esm`) invoking the real stream processor handler, and the SQS
-one (:mod:`local.sqs_esm`) invoking the real race finisher on the finish queue. Resources are
-created from the same definitions as the CDK code: names from ``shared.names`` (LOCAL_*),
-tables from ``shared/tables.py`` (built from ``shared.keys``).
+What stands in for each AWS service lives in :mod:`local.aws` (one module per service; see
+docs/local-stack.md). This module starts them and wires them together:
 
-DynamoDB gets an emulator process of its own because moto's DynamoDB is the slowest part
-(130-300 conditional writes/s measured) and should not share a GIL with Kinesis.
+- child processes: two moto servers (:mod:`local.aws.moto_server`; one for DynamoDB alone, one
+  for Kinesis, S3 and SQS), the MQTT broker (:mod:`local.aws.iot_broker`), and, through
+  :mod:`local.component`, the IoT rule (:mod:`local.aws.iot_rule`), Firehose
+  (:mod:`local.aws.firehose`) and API Gateway (:mod:`local.aws.api_gateway`) invoking the real
+  API handler;
+- in this process: the Kinesis event source mapping (:mod:`local.aws.kinesis_esm`) invoking
+  the real stream processor handler, and the SQS one (:mod:`local.aws.sqs_esm`) invoking the
+  real race finisher on the finish queue, so that tests can wrap the handlers.
+
+Resources are created from the same definitions as the CDK code: names from ``shared.names``
+(LOCAL_*), tables from ``shared/tables.py`` (built from ``shared.keys``), the finish queue's
+settings from ``infra.config``. DynamoDB gets an emulator process of its own because moto's
+DynamoDB is the slowest part and should not share a GIL with Kinesis.
 """
 
 from __future__ import annotations
@@ -24,25 +29,20 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import boto3
-from botocore.config import Config
 
 from infra.config import BreakawayConfig
 from local import procs
-from local.archiver import ArchiverConfig, ArchiverProcess
-from local.bridge import BridgeConfig, BridgeProcess
+from local.aws.firehose import ArchiverConfig, ArchiverProcess
+from local.aws.iot_rule import BridgeConfig, BridgeProcess
+from local.aws.kinesis_esm import EventSourceMapping, Handler, MappingConfig
+from local.aws.moto_server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, aws_client
+from local.aws.sqs_esm import SqsEventSourceMapping, SqsMappingConfig
 from local.component import ComponentProcess
-from local.esm import EventSourceMapping, Handler, MappingConfig
-from local.sqs_esm import SqsEventSourceMapping, SqsMappingConfig
 from shared import names
 from shared.dynamodb import WriteMode
 
 log = logging.getLogger(__name__)
 
-LOCAL_ACCESS_KEY = "breakaway-local"
-LOCAL_SECRET_KEY = "breakaway-local"  # noqa: S105 (the emulator accepts anything)
 PROCESSOR_FUNCTION = "breakaway-stream-processor"
 PROCESSOR_MODULE = "functions.stream_processor.handler"
 FINISHER_FUNCTION = "breakaway-race-finisher"
@@ -107,18 +107,6 @@ class Endpoints:
     pid: int = field(default_factory=os.getpid)
 
 
-def aws_client(service: str, url: str, region: str = names.LOCAL_REGION) -> Any:
-    factory: Any = boto3.client
-    return factory(
-        service,
-        endpoint_url=url,
-        region_name=region,
-        aws_access_key_id=LOCAL_ACCESS_KEY,
-        aws_secret_access_key=LOCAL_SECRET_KEY,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
-    )
-
-
 class LocalStack:
     """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
 
@@ -174,9 +162,9 @@ class LocalStack:
     def _start_children(self, ports: dict[str, int], logs: Path) -> None:
         host = self.options.host
         for name, module, port in (
-            ("aws", "local.emulator", ports["aws"]),
-            ("dynamodb", "local.emulator", ports["dynamodb"]),
-            ("mqtt", "local.broker", ports["mqtt"]),
+            ("aws", "local.aws.moto_server", ports["aws"]),
+            ("dynamodb", "local.aws.moto_server", ports["dynamodb"]),
+            ("mqtt", "local.aws.iot_broker", ports["mqtt"]),
         ):
             proc = procs.start_module(
                 module, ["--port", str(port), "--host", host], str(logs / f"{name}.log")
@@ -287,14 +275,14 @@ class LocalStack:
             del sys.modules[name]
 
     def _start_components(self, ep: Endpoints, ports: dict[str, int]) -> None:
-        from local.lambda_context import OneEnvironment, new_environment
+        from local.aws.lambda_runtime import OneEnvironment, new_environment
 
         o = self.options
         kinesis = aws_client("kinesis", ep.aws_endpoint_url)
         s3 = aws_client("s3", ep.aws_endpoint_url)
         # A process of its own, as API Gateway and the API's function are
         api_args = ["--host", o.host, "--port", str(ports["api"])]
-        self.gateway = ComponentProcess("api", "local.apigw", api_args, o.state_dir)
+        self.gateway = ComponentProcess("api", "local.aws.api_gateway", api_args, o.state_dir)
         self.gateway.start()
 
         def environment(shard_id: str) -> Handler:

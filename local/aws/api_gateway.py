@@ -1,4 +1,4 @@
-"""A local API Gateway: HTTP requests in, REST API (v1) Lambda proxy events to a handler, out.
+"""API Gateway, locally: HTTP requests in, REST API (v1) Lambda proxy events to a handler, out.
 
 What API Gateway does for a ``{proxy+}`` resource with the Lambda proxy integration:
 
@@ -24,8 +24,8 @@ Usage::
         print(gw.url)  # http://127.0.0.1:PORT/local/
 
 The local stack serves the leaderboard API from a process of its own (``python -m
-local.apigw``, through :mod:`local.component`), as API Gateway and the API's function run apart
-from the stream processor.
+local.aws.api_gateway``, through :mod:`local.component`), as API Gateway and the API's function
+run apart from the stream processor.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local.lambda_context import ACCOUNT_ID, LambdaContext
+from local.aws.lambda_runtime import ACCOUNT_ID, LambdaContext
 from shared.names import LOCAL_REGION
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -355,10 +355,10 @@ class LocalApiGateway:
 def main(argv: list[str] | None = None) -> int:
     """Serve the leaderboard API's handler (one execution environment) until stopped."""
     from functions.leaderboard_api.handler import handler
+    from local.aws.lambda_runtime import OneEnvironment
     from local.component import serve
-    from local.lambda_context import OneEnvironment
 
-    parser = argparse.ArgumentParser(prog="python -m local.apigw")
+    parser = argparse.ArgumentParser(prog="python -m local.aws.api_gateway")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--status", required=True, type=Path, help="status file to write")

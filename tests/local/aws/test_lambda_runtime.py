@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from local.lambda_context import OneEnvironment
+from local.aws.lambda_runtime import OneEnvironment
 
 
 def test_invocations_from_many_threads_never_overlap_and_all_answer() -> None:
@@ -41,7 +41,7 @@ def test_invocations_from_many_threads_never_overlap_and_all_answer() -> None:
 
 def test_each_new_environment_has_its_own_warm_state() -> None:
     from functions.stream_processor import handler as deployed
-    from local.lambda_context import new_environment
+    from local.aws.lambda_runtime import new_environment
 
     first = new_environment("functions.stream_processor.handler", "shard-0")
     second = new_environment("functions.stream_processor.handler", "shard-1")
@@ -57,7 +57,7 @@ def test_each_new_environment_has_its_own_warm_state() -> None:
 def test_a_mapping_takes_a_handler_or_an_environment_per_shard_not_both() -> None:
     import pytest
 
-    from local.esm import EventSourceMapping, MappingConfig
+    from local.aws.kinesis_esm import EventSourceMapping, MappingConfig
 
     def handler(event: dict[str, Any], context: Any) -> None:
         return None

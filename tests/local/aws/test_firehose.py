@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from local.archiver import ERROR_PARTITIONING, Archiver, ArchiverConfig, partition_of
+from local.aws.firehose import ERROR_PARTITIONING, Archiver, ArchiverConfig, partition_of
 from shared.contract import Telemetry
 from shared.names import archive_prefix
 

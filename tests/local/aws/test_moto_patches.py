@@ -521,7 +521,7 @@ def test_full_collections_freeze_what_survives_and_still_free_garbage() -> None:
     import gc
     import weakref
 
-    from local.emulator import freeze_after_full_collections
+    from local.aws.moto_server import freeze_after_full_collections
 
     class Node:
         def __init__(self) -> None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from local.lambda_context import ACCOUNT_ID, LambdaContext, function_arn
+from local.aws.lambda_runtime import ACCOUNT_ID, LambdaContext, function_arn
 
 log = logging.getLogger(__name__)
 

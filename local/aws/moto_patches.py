@@ -1,48 +1,24 @@
-"""The AWS API emulator of the local stack: moto in server mode, in a process of its own.
-
-``python -m local.emulator --port PORT`` serves the moto API (Kinesis, DynamoDB, S3, SQS, ...)
-on 127.0.0.1:PORT until it is terminated. The stack runs two of them: one for DynamoDB, so
-that its 130-300 conditional writes/s get a core of their own, and one for the rest.
+"""Every patch the local stack makes to moto's internals (applied by :mod:`local.aws.moto_server`).
 
 Before serving, moto's Kinesis shard is given an index (:func:`index_kinesis_shards`): moto 5.2
 finds the newest sequence number with ``list(records)[-1]`` on every put and scans the shard
-from its first record on every GetRecords, so both grow with the stream's length (measured:
-2,300 puts/s falling within 25 s). The index keeps a sorted list of sequence numbers beside
-moto's record dict; put and get become O(log n). Behaviour is otherwise unchanged.
+from its first record on every GetRecords, so both grow with the stream's length. The index
+keeps a sorted list of sequence numbers beside moto's record dict; put and get become
+O(log n). Behaviour is otherwise unchanged.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import bisect
 import contextlib
 import copy
-import ctypes
 import functools
-import gc
 import inspect
 import json
-import logging
-import os
-import signal
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Linux: have the kernel send SIGTERM to this process when its parent dies."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        except OSError:  # pragma: no cover - non-glibc systems
-            pass
 
 
 def _sequence_index(shard: Any) -> list[int]:
@@ -708,75 +684,8 @@ def direct_dynamodb_requests() -> None:
     handler_cls.parse_parameters = parse_parameters
 
 
-class _KeepAliveHandler:
-    """Built lazily: moto's request handler speaking HTTP/1.1, so that a client's connection
-    (and the server thread serving it) is reused instead of one per request."""
-
-    @staticmethod
-    def build() -> type:
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-        class KeepAlive(MotoRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-        return KeepAlive
-
-
-def freeze_after_full_collections() -> Any:
-    """After every full garbage collection, move what survived it out of later ones
-    (``gc.freeze``); returns the callback (``gc.callbacks.remove`` undoes it).
-
-    An emulator's objects live as long as it does: a stream's records, a table's items. Each
-    full collection walks all of them, so its pause grows with the stream (measured: 274 ms
-    at 210,000 records, every few seconds while 500-record puts arrive, holding every request
-    up). Frozen, a full collection walks only what is newer than the last one: about 10 ms,
-    flat. Objects freed by reference counting are freed as before; only a reference cycle
-    among frozen objects is kept, and moto makes few (a few hundred objects per collection).
-    """
-
-    def freeze(phase: str, info: dict[str, int]) -> None:
-        if phase == "stop" and info.get("generation") == 2:
-            gc.freeze()
-
-    gc.callbacks.append(freeze)
-    return freeze
-
-
-class RequestStats:
-    """WSGI middleware: count requests and server time per API action (``X-Amz-Target`` or
-    ``Action``); written as JSON to ``BREAKAWAY_EMULATOR_STATS`` when the emulator stops
-    (``{pid}`` in the path is replaced by the process id: the stack runs two emulators)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-        self.stats: dict[str, list[float]] = {}
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        target = environ.get("HTTP_X_AMZ_TARGET") or environ.get("QUERY_STRING", "")[:40]
-        began = time.perf_counter()
-        try:
-            return self.app(environ, start_response)
-        finally:
-            spent = time.perf_counter() - began
-            with self.lock:
-                entry = self.stats.setdefault(target, [0, 0.0])
-                entry[0] += 1
-                entry[1] += spent
-
-    def write(self, path: str) -> None:
-        rows = {k: {"count": int(v[0]), "total_s": round(v[1], 3)} for k, v in self.stats.items()}
-        with open(path, "w") as f:
-            json.dump(rows, f, indent=2, sort_keys=True)
-
-
-def serve(port: int, host: str = "127.0.0.1") -> None:
-    """Serve the moto API on host:port until SIGTERM or SIGINT."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    freeze_after_full_collections()
+def apply_all() -> None:
+    """Apply every patch, in the order they build on each other."""
     index_kinesis_shards()
     direct_kinesis_responses()
     undo_log_transactions()
@@ -785,31 +694,3 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
     cheaper_items()
     direct_dynamodb_requests()
     direct_dynamodb_responses()
-    app: Any = DomainDispatcherApplication(create_backend_app)
-    stats_path = os.environ.get("BREAKAWAY_EMULATOR_STATS")
-    if stats_path:
-        app = RequestStats(app)
-    server = make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler.build())
-    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
-    thread.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    server.shutdown()
-    if stats_path:
-        app.write(stats_path.replace("{pid}", str(os.getpid())))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.emulator")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    args = parser.parse_args(argv)
-    die_with_parent()
-    serve(args.port, args.host)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

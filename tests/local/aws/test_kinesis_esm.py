@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local.esm import (
+from local.aws.kinesis_esm import (
     CONDITION_AGE,
     CONDITION_RETRIES,
     EventSourceMapping,

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.lambda_context import LambdaContext, function_arn
+from local.aws.lambda_runtime import LambdaContext, function_arn
 
 log = logging.getLogger(__name__)
 

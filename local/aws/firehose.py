@@ -1,4 +1,4 @@
-"""The local archiver: what the deployed Firehose delivery stream does with the Kinesis stream.
+"""Firehose, locally: what the deployed delivery stream does with the Kinesis stream (the archive).
 
 The deployed Firehose (Kinesis source, S3 destination) reads the stream with its own iterator,
 partitions each record by ``raceId`` (dynamic partitioning, ``shared.names.
@@ -11,7 +11,7 @@ does. Object names follow Firehose's ``<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-
 
 Delivery is at least once, like Firehose's: a record is archived once per delivery.
 
-The local stack runs it in a process of its own (``python -m local.archiver``, driven by
+The local stack runs it in a process of its own (``python -m local.aws.firehose``, driven by
 :class:`ArchiverProcess`; see :mod:`local.component`), as Firehose is a service of its own.
 """
 
@@ -176,10 +176,10 @@ class Archiver:
 
 # --- the archiver as a process of its own (local.component) -----------------------------------
 def main(argv: list[str] | None = None) -> int:
+    from local.aws.moto_server import aws_client
     from local.component import serve
-    from local.stack import aws_client
 
-    parser = argparse.ArgumentParser(prog="python -m local.archiver")
+    parser = argparse.ArgumentParser(prog="python -m local.aws.firehose")
     parser.add_argument("--config", required=True, help="ArchiverConfig as JSON")
     parser.add_argument("--stream-name", required=True)
     parser.add_argument("--endpoint-url", required=True, help="the Kinesis and S3 endpoint")
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class ArchiverProcess:
-    """The stack's handle on ``python -m local.archiver``: start, flush (returns once the
+    """The stack's handle on ``python -m local.aws.firehose``: start, flush (returns once the
     buffers are written), stop (buffers delivered first)."""
 
     def __init__(
@@ -217,7 +217,7 @@ class ArchiverProcess:
 
         args = ["--config", json.dumps(asdict(config)), "--stream-name", stream_name]
         args += ["--endpoint-url", endpoint_url, "--region", region]
-        self.process = ComponentProcess("archiver", "local.archiver", args, state_dir)
+        self.process = ComponentProcess("archiver", "local.aws.firehose", args, state_dir)
 
     def start(self) -> ArchiverProcess:
         self.process.start()
