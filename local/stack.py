@@ -34,7 +34,8 @@ from infra.config import BreakawayConfig
 from local import procs
 from local.aws.firehose import ArchiverConfig, ArchiverProcess
 from local.aws.iot_rule import BridgeConfig, BridgeProcess
-from local.aws.kinesis_esm import EventSourceMapping, Handler, MappingConfig
+from local.aws.kinesis_esm import KinesisEventSourceMapping, KinesisMappingConfig
+from local.aws.lambda_runtime import Handler
 from local.aws.moto_server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, aws_client
 from local.aws.sqs_esm import SqsEventSourceMapping, SqsMappingConfig
 from local.component import ComponentProcess
@@ -114,7 +115,7 @@ class LocalStack:
         self.options = options or StackOptions()
         self.children: list[subprocess.Popen[bytes]] = []
         self.endpoints: Endpoints | None = None
-        self.mapping: EventSourceMapping | None = None
+        self.mapping: KinesisEventSourceMapping | None = None
         self.finishing: SqsEventSourceMapping | None = None
         self.archiver: ArchiverProcess | None = None
         self.bridge: BridgeProcess | None = None
@@ -289,11 +290,11 @@ class LocalStack:
             fresh = new_environment(PROCESSOR_MODULE, shard_id).handler
             return OneEnvironment(o.processor_wrapper(fresh) if o.processor_wrapper else fresh)
 
-        self.mapping = EventSourceMapping(
+        self.mapping = KinesisEventSourceMapping(
             kinesis=kinesis,
             stream_name=ep.stream_name,
             environment_factory=environment,  # one per shard: shards run in parallel
-            config=MappingConfig(
+            config=KinesisMappingConfig(
                 function_name=PROCESSOR_FUNCTION,
                 batch_size=o.batch_size,
                 maximum_batching_window_s=o.batching_window_s,

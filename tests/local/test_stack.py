@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from local.aws.kinesis_esm import Handler
+from local.aws.lambda_runtime import Handler
 from local.aws.moto_server import aws_client
 from local.race import RaceSpec, run_race, wait_finished
 from local.stack import LocalStack, StackOptions

@@ -57,12 +57,14 @@ def test_each_new_environment_has_its_own_warm_state() -> None:
 def test_a_mapping_takes_a_handler_or_an_environment_per_shard_not_both() -> None:
     import pytest
 
-    from local.aws.kinesis_esm import EventSourceMapping, MappingConfig
+    from local.aws.kinesis_esm import KinesisEventSourceMapping, KinesisMappingConfig
 
     def handler(event: dict[str, Any], context: Any) -> None:
         return None
 
-    config = MappingConfig(function_name="f")
+    config = KinesisMappingConfig(function_name="f")
     for given in ({}, {"handler": handler, "environment_factory": lambda _shard: handler}):
         with pytest.raises(ValueError, match="a handler or an environment factory, not both"):
-            EventSourceMapping(kinesis=None, stream_name="s", config=config, region="r", **given)
+            KinesisEventSourceMapping(
+                kinesis=None, stream_name="s", config=config, region="r", **given
+            )
