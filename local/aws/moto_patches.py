@@ -1,10 +1,68 @@
-"""Every patch the local stack makes to moto's internals (applied by :mod:`local.aws.moto_server`).
+"""Every patch the local stack makes to moto's internals, and why.
 
-Before serving, moto's Kinesis shard is given an index (:func:`index_kinesis_shards`): moto 5.2
-finds the newest sequence number with ``list(records)[-1]`` on every put and scans the shard
-from its first record on every GetRecords, so both grow with the stream's length. The index
-keeps a sorted list of sequence numbers beside moto's record dict; put and get become
-O(log n). Behaviour is otherwise unchanged.
+:mod:`local.aws.moto_server` applies them all (:func:`apply_all`) before serving. Each keeps
+moto's answers and removes a cost that grows with the work moto holds (the stream's length,
+the table's size, the attributes of an item) rather than with the answer, or a race between
+the threads of moto's server. For each, ``tests/local/aws/test_moto_patches.py`` shows the
+defect on unpatched moto (that test fails, naming the patch to remove, once moto fixes it) and
+checks the patched behaviour. A patch names the moto internals it replaces or relies on:
+applying it when one is gone raises :class:`MotoInternalsChangedError`, so that a moto upgrade
+revisits the patch instead of running without it unnoticed.
+
+Kinesis
+
+:func:`index_kinesis_shards`
+    moto finds a shard's newest sequence number by listing all of them on every put, and
+    GetRecords walks the shard from its first record, so both grow with the stream. An index of
+    the sorted sequence numbers beside moto's records makes both logarithmic.
+:func:`direct_kinesis_responses`
+    moto serializes GetRecords and PutRecords answers with its generic serializer, driven by the
+    service model, which looks up several spellings of every attribute of every record, and
+    every record is serialized again for each reader. The same documents are written as JSON.
+
+DynamoDB
+
+:func:`undo_log_transactions`
+    moto backs up a TransactWriteItems by deep-copying every table it names, once per action,
+    so a transaction costs (and holds in memory) the size of its tables. The backup becomes an
+    undo log of the items the actions name. moto's server runs a thread per connection and
+    takes no lock: a rollback would restore its snapshot over writes made meanwhile, and an
+    UpdateItem stores a new item with its key only and then fills it in place, so a read beside
+    it sees half an item. A transaction holds a lock every write takes, and a read that
+    overlapped an in-place write is read again under that lock.
+:func:`incremental_item_size`
+    Setting one attribute of an item re-sums the size of all of them, and building an item
+    does so at each attribute (quadratic in the attributes). The size is kept as a running
+    total, recomputed exactly near the limit, so an item is refused exactly when moto would.
+:func:`indexed_queries`
+    A Query sorts every item of the table and tests each against the key condition. moto's
+    own loop is handed only the queried partition's candidates (a superset of the matches, in
+    moto's order), kept by hooks on every path that stores or changes an item.
+:func:`cheaper_query_rows`
+    A Query deep-copies every row it returns, and projecting a row converts the whole item to
+    plain JSON and back for every projected attribute. The copy becomes a new item sharing
+    the stored values (nothing on the way to the answer changes them), and a projection to
+    top-level attributes picks those values.
+:func:`conditions_parsed_once`
+    Every conditional write parses its condition expression twice (to check the names it
+    uses, then to evaluate it). Parses are kept per expression, names and values.
+:func:`direct_dynamodb_requests`
+    moto walks every request body through botocore's model of the operation; for item
+    operations the walk only decodes binary values from base64 and leaves out nulls.
+    ``json.loads`` and the same decoding read them (a body with a null is read moto's way).
+:func:`direct_dynamodb_responses`
+    Item operations' answers go through the generic serializer, though they are plain documents
+    once moto has turned its types into dicts. They are written as JSON directly.
+
+Every service
+
+:func:`cached_dispatch`
+    Every request lists moto's package directory (to route by host name) and lists the methods
+    of the response class (``inspect.getmembers``): neither depends on the request. Both are
+    computed once.
+
+(:mod:`local.aws.moto_server` also serves HTTP/1.1 instead of moto's HTTP/1.0, and freezes
+what survives full garbage collections: neither touches moto's code.)
 """
 
 from __future__ import annotations
@@ -17,10 +75,72 @@ import functools
 import inspect
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+Setter = Callable[[Any, str, Any], None]
+"""How a patch replaces an attribute: ``setattr`` in the server; in the tests, pytest's
+``monkeypatch.setattr``, which puts moto back after each test."""
 
+
+class MotoInternalsChangedError(RuntimeError):
+    """moto no longer has what a patch replaces or relies on: the patch must be revisited."""
+
+
+def _name(owner: Any) -> str:
+    if inspect.ismodule(owner):
+        return str(owner.__name__)
+    return f"{owner.__module__}.{owner.__qualname__}"
+
+
+def require(owner: Any, *names: str) -> None:
+    """Fail loudly unless ``owner`` (a moto class or module) still has every one of ``names``."""
+    missing = [n for n in names if not hasattr(owner, n)]
+    if missing:
+        raise MotoInternalsChangedError(
+            f"{_name(owner)} has no {', '.join(missing)} any more: moto changed, so the patch "
+            f"that relies on it must be revisited (local/aws/moto_patches.py)"
+        )
+
+
+def require_parameters(function: Any, *names: str) -> None:
+    """Fail loudly unless moto's ``function`` still takes every one of ``names``."""
+    parameters = inspect.signature(function).parameters
+    missing = [n for n in names if n not in parameters]
+    if missing:
+        raise MotoInternalsChangedError(
+            f"{function.__module__}.{function.__qualname__} takes no {', '.join(missing)} any "
+            f"more: moto changed, so the patch that relies on it must be revisited"
+        )
+
+
+def require_copy_module(module: Any) -> None:
+    """Fail loudly unless ``module`` still uses the ``copy`` module as its global ``copy``
+    (a patch replaces that global to change what moto copies)."""
+    if getattr(module, "copy", None) is not copy:
+        raise MotoInternalsChangedError(
+            f"{module.__name__} no longer copies through the copy module: the patch that "
+            f"replaces its copies must be revisited"
+        )
+
+
+PATCHED = "_breakaway_patch"
+"""Set on everything a patch puts in moto's place (see :func:`is_patched`)."""
+
+
+def replace(setter: Setter, owner: Any, name: str, value: Any) -> None:
+    """Replace ``owner.name`` (which must exist) with ``value``, marked as a patch."""
+    require(owner, name)
+    setattr(value, PATCHED, True)
+    setter(owner, name, value)
+
+
+def is_patched(value: Any) -> bool:
+    """Whether ``value`` (what moto holds under some name) was put there by a patch."""
+    return getattr(value, PATCHED, False) is True
+
+
+# --- Kinesis --------------------------------------------------------------------------------
 def _sequence_index(shard: Any) -> list[int]:
     """The sorted sequence numbers of ``shard.records``, rebuilt if moto replaced the dict."""
     records = shard.records
@@ -33,11 +153,14 @@ def _sequence_index(shard: Any) -> list[int]:
     return index
 
 
-def index_kinesis_shards() -> None:
-    """Patch moto's Kinesis ``Shard`` with an index of its sequence numbers (see module doc)."""
+def index_kinesis_shards(setter: Setter = setattr) -> None:
+    """Give moto's Kinesis ``Shard`` an index of its sequence numbers (see the module doc)."""
     from moto.kinesis import models
 
-    shard_cls: Any = models.Shard
+    require(models, "Shard", "Record")
+    require_parameters(
+        models.Record.__init__, "partition_key", "data", "sequence_number", "explicit_hash_key"
+    )
     record_cls: Any = models.Record
     lock = threading.Lock()
 
@@ -74,28 +197,25 @@ def index_kinesis_shards() -> None:
         index = _sequence_index(self)
         return index[-1] if index else 0
 
-    shard_cls.get_records = get_records
-    shard_cls.put_record = put_record
-    shard_cls.get_min_sequence_number = get_min_sequence_number
-    shard_cls.get_max_sequence_number = get_max_sequence_number
+    for function in (get_records, put_record, get_min_sequence_number, get_max_sequence_number):
+        replace(setter, models.Shard, function.__name__, function)
 
 
 KINESIS_JSON = "application/x-amz-json-1.1"
 
 
-def direct_kinesis_responses() -> None:
-    """Write moto's GetRecords and PutRecords answers as JSON directly.
+def direct_kinesis_responses(setter: Setter = setattr) -> None:
+    """Write moto's GetRecords and PutRecords answers as JSON directly (see the module doc).
 
-    moto 5.2 turns every answer into JSON with a generic serializer driven by the service
-    model, which looks up several spellings of each attribute on each object: measured at 80%
-    of the Kinesis emulator's CPU in a local race, where every record is serialized once when
-    put and once for each reader (the mapping and the archiver). The answers are the same
-    documents (the JSON protocol: data base64, arrival time in epoch seconds to the
-    millisecond); anything but plain JSON falls back to moto's serializer.
+    The answers are the same documents (the JSON protocol: data base64, arrival time in epoch
+    seconds to the millisecond); anything but plain JSON falls back to moto's serializer.
     """
+    from moto.core.responses import ActionResult
     from moto.core.serialize import TimestampSerializer
     from moto.kinesis.responses import KinesisResponse
 
+    require(KinesisResponse, "_get_param", "kinesis_backend")
+    require(TimestampSerializer, "_timestamp_unixtimestamp")
     response_cls: Any = KinesisResponse
     original_get = response_cls.get_records
     epoch = TimestampSerializer._timestamp_unixtimestamp
@@ -131,14 +251,13 @@ def direct_kinesis_responses() -> None:
         try:
             return json.dumps(response), {"Content-Type": KINESIS_JSON}
         except TypeError:
-            from moto.core.responses import ActionResult
-
             return ActionResult(response)
 
-    response_cls.get_records = get_records
-    response_cls.put_records = put_records
+    replace(setter, response_cls, "get_records", get_records)
+    replace(setter, response_cls, "put_records", put_records)
 
 
+# --- DynamoDB transactions and isolation ----------------------------------------------------
 class _TableSnapshotsOff:
     """Stands in for the ``copy`` module inside moto's DynamoDB backend: a deep copy of a whole
     ``Table`` (moto's transaction backup) returns the table itself; anything else is copied."""
@@ -163,6 +282,10 @@ class _WriteGate:
     given the rest), so a read running beside it can see half of it. A read that overlapped
     such a write is read again under the lock, once it is done.
     """
+
+    WRITES = ("put_item", "delete_item", "batch_write_item")
+    IN_PLACE_WRITES = ("update_item",)
+    READS = ("get_item", "query", "scan")
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -198,24 +321,60 @@ class _WriteGate:
 
         return read
 
+    def install(self, setter: Setter, backend_cls: Any) -> None:
+        """Put every write of ``backend_cls`` behind the lock and every read behind the check."""
+        for name in self.WRITES:
+            replace(setter, backend_cls, name, self.exclusive(getattr(backend_cls, name)))
+        for name in self.IN_PLACE_WRITES:
+            method = getattr(backend_cls, name)
+            replace(setter, backend_cls, name, self.exclusive(method, in_place=True))
+        for name in self.READS:
+            replace(setter, backend_cls, name, self.whole_items(getattr(backend_cls, name)))
 
-def undo_log_transactions() -> None:
-    """Make moto's TransactWriteItems cost what it touches, not the size of the table.
 
-    moto 5.2 backs up a transaction by deep-copying every table it names, once per action:
-    a 25-action transaction on a table of 1,000 standings copied 25,000 items (measured: 45
-    rider creations/s, and the emulator grew past 2 GB). Here the backup is an undo log of the
-    items the actions name (distinct items: DynamoDB and moto refuse two actions on one item),
-    restored on the same failures moto rolls back on. Results are unchanged.
+UndoEntry = tuple[str, dict[str, Any], Any]
+"""(table name, key, what to put back: None for nothing, an ``Item`` or its attributes)."""
 
-    A transaction is isolated: it holds a lock that every other DynamoDB write also takes, so
-    no write lands between its undo log and its rollback (moto's server runs a thread per
-    connection; measured: a rollback deleted a race record another request had just created).
-    A read that ran beside a write changing items in place (UpdateItem, a transaction's Update)
-    is read again under the lock: measured, the API read a race record an UpdateItem had made
-    with its key only, and answered 500. (Taking the lock for every read cost the full-size race
-    0.9 s of visibility at p95.)
-    """
+
+def _undo_entry(backend: Any, action: dict[str, Any]) -> UndoEntry | None:
+    """What to put back if the transaction fails: the item object a Put replaces (moto builds a
+    new one), a copy of one an Update changes in place, None if there is none."""
+    kind, op = next(iter(action.items()))
+    table_name = op.get("TableName")
+    table = backend.tables.get(table_name) if table_name else None
+    if table is None:
+        return None
+    if "Item" in op:
+        attrs = op["Item"]
+        key = {table.hash_key_attr: attrs.get(table.hash_key_attr)}
+        if table.range_key_attr is not None:
+            key[table.range_key_attr] = attrs.get(table.range_key_attr)
+    else:
+        key = op.get("Key")
+    if not key or any(v is None for v in key.values()):
+        return None
+    try:
+        current = backend.get_item(table_name, key)
+    except Exception:  # an invalid key: moto validates it and fails the transaction
+        return None
+    if current is None or kind == "Put":
+        return table_name, key, current
+    return table_name, key, copy.deepcopy(current.to_json()["Attributes"])
+
+
+def _roll_back(backend: Any, undo: list[UndoEntry]) -> None:
+    for table_name, key, before in reversed(undo):
+        if before is None:
+            with contextlib.suppress(Exception):
+                backend.delete_item(table_name, key)
+        else:
+            attrs = before if isinstance(before, dict) else before.to_json()["Attributes"]
+            backend.put_item(table_name, attrs)
+
+
+def undo_log_transactions(setter: Setter = setattr) -> None:
+    """Back a TransactWriteItems up with an undo log of the items it names, and isolate it
+    (see the module doc): restored on the failures moto rolls back on; results unchanged."""
     from moto.dynamodb import models
     from moto.dynamodb.exceptions import (
         MockValidationException,
@@ -224,89 +383,49 @@ def undo_log_transactions() -> None:
     )
     from moto.dynamodb.models.table import Table
 
+    require(models, "DynamoDBBackend")
+    require_copy_module(models)
     backend_cls: Any = models.DynamoDBBackend
     original = backend_cls.transact_write_items
-    setattr(models, "copy", _TableSnapshotsOff(Table))  # noqa: B010 (swap a module global)
+    rolled_back = (
+        TransactionCanceledException,
+        MultipleTransactionsException,
+        MockValidationException,
+    )
+    replace(setter, models, "copy", _TableSnapshotsOff(Table))
     gate = _WriteGate()
-    for name in ("put_item", "delete_item", "batch_write_item"):
-        setattr(backend_cls, name, gate.exclusive(getattr(backend_cls, name)))
-    backend_cls.update_item = gate.exclusive(backend_cls.update_item, in_place=True)
-    for name in ("get_item", "query", "scan"):
-        setattr(backend_cls, name, gate.whole_items(getattr(backend_cls, name)))
-
-    def snapshot(self: Any, action: dict[str, Any]) -> tuple[str, dict[str, Any], Any] | None:
-        """What to put back if the transaction fails: the item object a Put replaces (moto
-        builds a new one), a copy of one an Update changes in place, None if there is none."""
-        kind, op = next(iter(action.items()))
-        table_name = op.get("TableName")
-        table = self.tables.get(table_name) if table_name else None
-        if table is None:
-            return None
-        if "Item" in op:
-            attrs = op["Item"]
-            key = {table.hash_key_attr: attrs.get(table.hash_key_attr)}
-            if table.range_key_attr is not None:
-                key[table.range_key_attr] = attrs.get(table.range_key_attr)
-        else:
-            key = op.get("Key")
-        if not key or any(v is None for v in key.values()):
-            return None
-        try:
-            current = self.get_item(table_name, key)
-        except Exception:  # an invalid key: moto validates it and fails the transaction
-            return None
-        if current is None or kind == "Put":
-            return table_name, key, current
-        return table_name, key, copy.deepcopy(current.to_json()["Attributes"])
+    gate.install(setter, backend_cls)
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         updates = any("Update" in action for action in transact_items)
         with gate.lock, gate.changing_in_place() if updates else contextlib.nullcontext():
-            transact(self, transact_items)
+            entries = (_undo_entry(self, action) for action in transact_items[:100])
+            undo = [entry for entry in entries if entry is not None]
+            try:
+                original(self, transact_items)
+            except rolled_back:
+                _roll_back(self, undo)
+                raise
 
-    def transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        undo = [u for u in (snapshot(self, a) for a in transact_items[:100]) if u is not None]
-        try:
-            original(self, transact_items)
-        except (
-            TransactionCanceledException,
-            MultipleTransactionsException,
-            MockValidationException,
-        ):
-            for table_name, key, before in reversed(undo):
-                if before is None:
-                    with contextlib.suppress(Exception):
-                        self.delete_item(table_name, key)
-                else:
-                    attrs = before if isinstance(before, dict) else before.to_json()["Attributes"]
-                    self.put_item(table_name, attrs)
-            raise
-
-    backend_cls.transact_write_items = transact_write_items
+    replace(setter, backend_cls, "transact_write_items", transact_write_items)
 
 
+# --- DynamoDB items -------------------------------------------------------------------------
+ITEM_SIZE_LIMIT_BYTES = 405_000
+"""moto's item size limit (DynamoDB's 400 KB, as moto measures it)."""
 ITEM_SIZE_RECHECK_BYTES = 300_000
-"""Above this running estimate an item's size is recomputed exactly (moto's 400 KB check)."""
+"""Above this running total an item's size is recomputed exactly."""
 
 
-def faster_dispatch() -> None:
-    """Remove per-request work in moto that does not depend on the request (measured, see
-    docs/benchmarks.md): the list of moto's modules (a directory listing and ~55 stats on
-    every request), the method names of a response class (``inspect.getmembers`` on every
-    request), and the item size check that re-sums every attribute each time one is set
-    (quadratic in the attributes of an item; building an item checks it once). Behaviour is
-    unchanged."""
-    from moto import backends
-    from moto.core import responses, utils
+def incremental_item_size(setter: Setter = setattr) -> None:
+    """Keep an item's size as a running total instead of re-summing it at every attribute
+    (see the module doc); items are refused exactly when moto refuses them."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models import dynamo_type
     from moto.dynamodb.models.utilities import bytesize
 
-    modules = tuple(backends.list_of_moto_modules())
-    setattr(backends, "list_of_moto_modules", lambda: modules)  # noqa: B010
-    cached_names = functools.lru_cache(maxsize=None)(utils.method_names_from_class)
-    setattr(responses, "method_names_from_class", cached_names)  # noqa: B010
-
+    require(dynamo_type, "DynamoType", "LimitedSizeDict", "Item")
+    require_parameters(dynamo_type.Item.__init__, "hash_key", "range_key", "attrs")
     dynamo_type_cls: Any = dynamo_type.DynamoType
     limited: Any = dynamo_type.LimitedSizeDict
 
@@ -321,7 +440,7 @@ def faster_dispatch() -> None:
         if current is None or current > ITEM_SIZE_RECHECK_BYTES:
             current = exact_size(self)
         new = bytesize(key) + size_of(value)
-        if current + new > 405_000:
+        if current + new > ITEM_SIZE_LIMIT_BYTES:
             raise ItemSizeTooLarge
         after = current + new
         if key in self:
@@ -329,145 +448,159 @@ def faster_dispatch() -> None:
         dict.__setitem__(self, key, value)
         self.__dict__["_bk_size"] = after
 
-    limited.__setitem__ = setitem
-
-    item_cls: Any = dynamo_type.Item
-
     def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
-        """moto's ``Item.__init__`` checks the size at every attribute it sets: checked once
-        (each partial sum is at most the whole, so it fails exactly when moto's would)."""
+        """Checked once (each partial sum is at most the whole, so it fails exactly when
+        moto's check at each attribute would)."""
         values = limited.__new__(limited)
         for key, value in attrs.items():
             dict.__setitem__(values, key, dynamo_type_cls(value))
         size = exact_size(values)
-        if size > 405_000:
+        if size > ITEM_SIZE_LIMIT_BYTES:
             raise ItemSizeTooLarge
         values.__dict__["_bk_size"] = size
         self.hash_key = hash_key
         self.range_key = range_key
         self.attrs = values
 
-    item_cls.__init__ = item_init
+    replace(setter, limited, "__setitem__", setitem)
+    replace(setter, dynamo_type.Item, "__init__", item_init)
 
 
-def indexed_queries() -> None:  # noqa: PLR0915 (one patch, kept together)
-    """Make a DynamoDB Query cost the partition it reads, not the whole table.
+# --- DynamoDB queries -----------------------------------------------------------------------
+class _QueryCandidates:
+    """The items moto's Query loop is handed instead of the whole table (see the module doc).
 
-    moto 5.2 answers every Query by sorting *all* items of the table and testing each one
-    against the key condition: measured at 15.5 ms a query with 200 riders, 95% of the
-    DynamoDB emulator's time in a race (the leaderboard merges 40 rank shards, and a rider's
-    rank counts 40 more). Here ``Table.all_items`` is handed, for the duration of one Query,
-    only the candidates of the queried partition: for a base-table Query the items under its
-    hash key; for an index Query the items ever written with that index hash key value (kept
-    by hooks on every path that stores or changes an item). The candidates are a superset of
-    the matching items in the same order, and moto's own loop still tests each one, so the
-    results are the same.
+    Postings map ``(index hash attribute, value)`` to the keys of the items ever written with
+    that value: a superset of the partition (an item that moved away stays listed, and moto's
+    loop drops it), built on a table's first index Query and kept by every write after it.
     """
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import Table
 
-    table_cls: Any = Table
-    backend_cls: Any = DynamoDBBackend
-    local = threading.local()
-    lock = threading.Lock()
-    original_all_items = table_cls.all_items
-    original_query = table_cls.query
-    original_put = table_cls.put_item
-    original_update = backend_cls.update_item
-    query_signature = inspect.signature(original_query)
+    def __init__(self, all_items: Callable[[Any], list[Any]]) -> None:
+        self.all_items = all_items
+        self.lock = threading.Lock()
+        self.local = threading.local()
 
+    @staticmethod
     def order(item: Any) -> Any:
         return (item.hash_key, item.range_key) if item.range_key else item.hash_key
 
-    def hash_attrs(table: Any) -> set[str]:
-        names: set[str] = set()
-        for index in table.all_indexes():
-            names.update(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH")
-        return names
-
+    @staticmethod
     def value_key(value: Any) -> tuple[str, str]:
         return (str(value.type), str(value.value))
 
-    def note(table: Any, item: Any) -> None:
+    def note(self, table: Any, item: Any) -> None:
         postings = table.__dict__.get("_bk_postings")
         if postings is None:
             return
         for name in table.__dict__["_bk_hash_attrs"]:
             value = item.attrs.get(name)
             if value is not None:
-                postings.setdefault((name, value_key(value)), set()).add(
+                postings.setdefault((name, self.value_key(value)), set()).add(
                     (item.hash_key, item.range_key)
                 )
 
-    def postings_of(table: Any) -> dict[tuple[str, tuple[str, str]], set[Any]]:
+    def postings_of(self, table: Any) -> dict[tuple[str, tuple[str, str]], set[Any]]:
         postings = table.__dict__.get("_bk_postings")
         if postings is None:
-            with lock:
+            with self.lock:
                 postings = table.__dict__.get("_bk_postings")
                 if postings is None:
-                    table.__dict__["_bk_hash_attrs"] = hash_attrs(table)
+                    table.__dict__["_bk_hash_attrs"] = {
+                        k["AttributeName"]
+                        for index in table.all_indexes()
+                        for k in index.schema
+                        if k["KeyType"] == "HASH"
+                    }
                     table.__dict__["_bk_postings"] = {}
-                    for item in original_all_items(table):
-                        note(table, item)
+                    for item in self.all_items(table):
+                        self.note(table, item)
                     postings = table.__dict__["_bk_postings"]
         return postings  # type: ignore[no-any-return]
 
+    @staticmethod
     def lookup(table: Any, hash_key: Any, range_key: Any) -> Any:
         found = table.items.get(hash_key)
-        if found is None:
+        if found is None or not table.range_key_attr:
+            return found
+        return found.get(range_key)
+
+    def find(self, table: Any, hash_key: Any, arguments: dict[str, Any]) -> list[Any] | None:
+        """The candidates of a Query, in moto's order; None: let moto read the whole table."""
+        index_name = arguments.get("index_name")
+        conditions = arguments.get("hash_key_conditions")
+        if index_name and conditions:
+            name, value = conditions[0]
+            keys = list(self.postings_of(table).get((name, self.value_key(value)), ()))
+            found = (self.lookup(table, h, r) for h, r in keys)
+            return sorted((i for i in found if i is not None), key=self.order)
+        if index_name or hash_key is None:
             return None
+        partition = table.items.get(hash_key)
+        if partition is None:
+            return []
         if table.range_key_attr:
-            return found.get(range_key)
-        return found
+            return sorted(partition.values(), key=self.order)
+        return [partition]
+
+    @contextlib.contextmanager
+    def only(self, table: Any, candidates: list[Any]) -> Iterator[None]:
+        """While a Query runs in this thread, ``table.all_items()`` is ``candidates``."""
+        self.local.candidates = (table, candidates)
+        try:
+            yield
+        finally:
+            self.local.candidates = None
+
+    def items_of(self, table: Any) -> list[Any]:
+        override = getattr(self.local, "candidates", None)
+        if override is not None and override[0] is table:
+            return list(override[1])
+        return self.all_items(table)
+
+
+def indexed_queries(setter: Setter = setattr) -> None:
+    """Make a DynamoDB Query cost the partition it reads, not the whole table (see the module
+    doc); moto's own loop still tests each candidate, so the results are the same."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    require(Table, "all_items", "all_indexes", "put_item", "query")
+    require_parameters(Table.query, "hash_key", "index_name", "hash_key_conditions")
+    require_parameters(DynamoDBBackend.update_item, "table_name")
+    table_cls: Any = Table
+    backend_cls: Any = DynamoDBBackend
+    original_query = table_cls.query
+    original_put = table_cls.put_item
+    original_update = backend_cls.update_item
+    query_signature = inspect.signature(original_query)
+    candidates = _QueryCandidates(table_cls.all_items)
 
     def all_items(self: Any) -> list[Any]:
-        override = getattr(local, "candidates", None)
-        if override is not None and override[0] is self:
-            return list(override[1])
-        return original_all_items(self)  # type: ignore[no-any-return]
+        return candidates.items_of(self)
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         arguments = query_signature.bind(self, hash_key, *args, **kwargs).arguments
-        index_name = arguments.get("index_name")
-        conditions = arguments.get("hash_key_conditions")
-        candidates: list[Any] | None = None
-        if index_name and conditions:
-            postings = postings_of(self)
-            name, value = conditions[0]
-            keys = list(postings.get((name, value_key(value)), ()))
-            found = (lookup(self, h, r) for h, r in keys)
-            candidates = sorted((i for i in found if i is not None), key=order)
-        elif not index_name and hash_key is not None:
-            partition = self.items.get(hash_key)
-            if partition is None:
-                candidates = []
-            elif self.range_key_attr:
-                candidates = sorted(partition.values(), key=order)
-            else:
-                candidates = [partition]
-        if candidates is None:
+        found = candidates.find(self, hash_key, arguments)
+        if found is None:
             return original_query(self, hash_key, *args, **kwargs)
-        local.candidates = (self, candidates)
-        try:
+        with candidates.only(self, found):
             return original_query(self, hash_key, *args, **kwargs)
-        finally:
-            local.candidates = None
 
     def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
         item = original_put(self, *args, **kwargs)
-        note(self, item)
+        candidates.note(self, item)
         return item
 
     def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
         item = original_update(self, table_name, *args, **kwargs)
         if item is not None:
-            note(self.get_table(table_name), item)
+            candidates.note(self.get_table(table_name), item)
         return item
 
-    table_cls.all_items = all_items
-    table_cls.query = query
-    table_cls.put_item = put_item
-    backend_cls.update_item = update_item
+    replace(setter, table_cls, "all_items", all_items)
+    replace(setter, table_cls, "query", query)
+    replace(setter, table_cls, "put_item", put_item)
+    replace(setter, backend_cls, "update_item", update_item)
 
 
 class _QueryResultCopies:
@@ -492,26 +625,14 @@ class _QueryResultCopies:
         return copy.copy(obj)
 
 
-def cheaper_items() -> None:
-    """Costs of moto's DynamoDB that grow with the rows it returns, not with what it answers.
-
-    * A Query deep-copies every row it returns, then projects it to the index's attributes,
-      then to the ``ProjectionExpression`` (moto's ``Item.project`` converts the whole item to
-      plain JSON and back for every projected attribute). Here the copy is a new ``Item``
-      holding the stored values (:class:`_QueryResultCopies`), and projecting to top-level
-      attributes, as every index projection is, picks those values: one dict per row.
-    * Every conditional write parses its condition expression twice (once to check the names
-      it uses, once to evaluate it). Parses are cached on the expression, its names and its
-      values (the parsed tree is only read when evaluated).
-
-    Measured (docs/benchmarks.md): a leaderboard page of 1,000 riders reads 1,000 index rows
-    in 52 queries: 565 ms of the emulator's CPU, most of it copying and projecting rows.
-    Results are unchanged (``tests/local/test_emulator.py``).
-    """
-    from moto.dynamodb import comparisons, responses
-    from moto.dynamodb import models as backend_module
+def cheaper_query_rows(setter: Setter = setattr) -> None:
+    """A Query's rows share the stored values instead of deep copies, and a projection to
+    top-level attributes picks them (see the module doc)."""
     from moto.dynamodb.models import dynamo_type, table
 
+    require(dynamo_type, "Item", "LimitedSizeDict")
+    require_copy_module(table)
+    require_parameters(dynamo_type.Item.__init__, "hash_key", "range_key", "attrs")
     item_cls: Any = dynamo_type.Item
     limited: Any = dynamo_type.LimitedSizeDict
     original_project = item_cls.project
@@ -533,9 +654,25 @@ def cheaper_items() -> None:
         names = dict.fromkeys(e[0] for e in projection_expressions)
         return shallow(self, {n: attrs[n] for n in names if n in attrs})
 
-    item_cls.project = project
-    setattr(table, "copy", _QueryResultCopies(item_cls, shallow))  # noqa: B010 (a module global)
+    replace(setter, item_cls, "project", project)
+    replace(setter, table, "copy", _QueryResultCopies(item_cls, shallow))
 
+
+# --- DynamoDB conditions --------------------------------------------------------------------
+CONDITION_CACHE_SIZE = 4096
+"""Parsed conditions kept (the cache starts again when full)."""
+CONDITION_PARSER = "create_condition_expression_parser"
+
+
+def conditions_parsed_once(setter: Setter = setattr) -> None:
+    """Parse a condition expression once per expression, names and values (see the module
+    doc); the parsed tree is only read when evaluated."""
+    from moto.dynamodb import comparisons, responses
+    from moto.dynamodb import models as backend_module
+
+    for module in (comparisons, backend_module, responses):
+        require(module, CONDITION_PARSER)
+    require(comparisons.ConditionExpressionParser, "parse")
     original_create = comparisons.create_condition_expression_parser
 
     class Parsed:
@@ -570,13 +707,10 @@ def cheaper_items() -> None:
         return found
 
     for module in (comparisons, backend_module, responses):
-        name = "create_condition_expression_parser"
-        setattr(module, name, create_condition_expression_parser)
+        replace(setter, module, CONDITION_PARSER, create_condition_expression_parser)
 
 
-CONDITION_CACHE_SIZE = 4096
-"""Parsed conditions kept (the cache starts again when full)."""
-
+# --- DynamoDB requests and answers ----------------------------------------------------------
 DIRECT_DYNAMODB_ACTIONS = frozenset(
     {"Query", "Scan", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"}
     | {"TransactWriteItems", "BatchWriteItem"}
@@ -599,17 +733,17 @@ def _has_none(value: Any) -> bool:
     return False
 
 
-def direct_dynamodb_responses() -> None:
-    """Write the item operations' answers as JSON directly (see :func:`direct_kinesis_responses`).
+def direct_dynamodb_responses(setter: Setter = setattr) -> None:
+    """Write the item operations' answers as JSON directly (see the module doc).
 
-    The answers of these operations are plain documents of attribute values once moto has
-    turned its types into dicts; the generic serializer only base64-encodes binary values and
-    leaves out absent members, as this does. Anything else (a value that is not plain JSON, an
-    absent member) goes through moto's serializer. Measured: serializing was a quarter of the
-    DynamoDB emulator's CPU in a local race, most of it Query answers.
+    The generic serializer only base64-encodes binary values and leaves out absent members,
+    as this does. Anything else (a value that is not plain JSON, an absent member) goes
+    through moto's serializer.
     """
     from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
+    require(DynamoHandler, "serialized", "_get_action")
+    require(DynamoResult, "result")
     handler_cls: Any = DynamoHandler
     original = handler_cls.serialized
 
@@ -626,7 +760,7 @@ def direct_dynamodb_responses() -> None:
                 return 200, headers, body
         return original(self, action_result)
 
-    handler_cls.serialized = serialized
+    replace(setter, handler_cls, "serialized", serialized)
 
 
 def _decode_blobs(node: Any) -> None:
@@ -652,19 +786,13 @@ def _decode_blobs(node: Any) -> None:
                 _decode_blobs(value)
 
 
-def direct_dynamodb_requests() -> None:
-    """Read the item operations' requests with ``json.loads`` (the answers: see
-    :func:`direct_dynamodb_responses`).
-
-    moto walks every request body through botocore's model of the operation. For these
-    operations the walk changes two things only: binary attribute values are decoded from
-    base64 (done here by :func:`_decode_blobs`) and members sent as ``null`` are left out (a
-    body with a ``null`` is read moto's way). Measured: the walk costs 6.7 ms for a
-    TransactWriteItems of 100 standings, ``json.loads`` and the decoding 1.3 ms; it was a third
-    of the DynamoDB emulator's request handling in a local race.
-    """
+def direct_dynamodb_requests(setter: Setter = setattr) -> None:
+    """Read the item operations' requests with ``json.loads`` (see the module doc): binary
+    values decoded from base64 as the model walk does; a body with a ``null`` goes moto's way
+    (the walk leaves such members out)."""
     from moto.dynamodb.responses import DynamoHandler
 
+    require(DynamoHandler, "parse_parameters", "_get_action")
     handler_cls: Any = DynamoHandler
     original = handler_cls.parse_parameters
 
@@ -681,16 +809,39 @@ def direct_dynamodb_requests() -> None:
                 return
         original(self, request)
 
-    handler_cls.parse_parameters = parse_parameters
+    replace(setter, handler_cls, "parse_parameters", parse_parameters)
 
 
-def apply_all() -> None:
-    """Apply every patch, in the order they build on each other."""
-    index_kinesis_shards()
-    direct_kinesis_responses()
-    undo_log_transactions()
-    faster_dispatch()
-    indexed_queries()
-    cheaper_items()
-    direct_dynamodb_requests()
-    direct_dynamodb_responses()
+# --- every service --------------------------------------------------------------------------
+def cached_dispatch(setter: Setter = setattr) -> None:
+    """Compute once what moto's request routing recomputes on every request (see the module
+    doc): the list of moto's modules and the method names of each response class."""
+    from moto import backends
+    from moto.core import responses, utils
+
+    require(utils, "method_names_from_class")
+    modules = tuple(backends.list_of_moto_modules())
+    cached_names = functools.lru_cache(maxsize=None)(utils.method_names_from_class)
+    replace(setter, backends, "list_of_moto_modules", lambda: modules)
+    replace(setter, responses, "method_names_from_class", cached_names)
+
+
+PATCHES: tuple[Callable[[Setter], None], ...] = (
+    index_kinesis_shards,
+    direct_kinesis_responses,
+    undo_log_transactions,  # before indexed_queries, which wraps its locked update_item
+    cached_dispatch,
+    incremental_item_size,
+    indexed_queries,
+    cheaper_query_rows,
+    conditions_parsed_once,
+    direct_dynamodb_requests,
+    direct_dynamodb_responses,
+)
+"""Every patch, in the order they are applied."""
+
+
+def apply_all(setter: Setter = setattr) -> None:
+    """Apply every patch (:class:`MotoInternalsChangedError` if moto lacks what one needs)."""
+    for patch in PATCHES:
+        patch(setter)

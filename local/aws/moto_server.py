@@ -45,20 +45,6 @@ def aws_client(service: str, url: str, region: str = names.LOCAL_REGION) -> Any:
     )
 
 
-class _KeepAliveHandler:
-    """Built lazily: moto's request handler speaking HTTP/1.1, so that a client's connection
-    (and the server thread serving it) is reused instead of one per request."""
-
-    @staticmethod
-    def build() -> type:
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-        class KeepAlive(MotoRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-        return KeepAlive
-
-
 def freeze_after_full_collections() -> Any:
     """After every full garbage collection, move what survived it out of later ones
     (``gc.freeze``); returns the callback (``gc.callbacks.remove`` undoes it).
@@ -118,7 +104,7 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
     stats_path = os.environ.get("BREAKAWAY_EMULATOR_STATS")
     if stats_path:
         app = RequestStats(app)
-    server = make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler.build())
+    server = make_server(host, port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     thread.start()
     stop = threading.Event()
