@@ -35,7 +35,7 @@ from local import procs
 from local.aws.firehose import ArchiverConfig, ArchiverProcess
 from local.aws.iot_rule import BridgeConfig, BridgeProcess
 from local.aws.kinesis_esm import KinesisEventSourceMapping, KinesisMappingConfig
-from local.aws.lambda_runtime import Handler
+from local.aws.lambda_runtime import Handler, OneEnvironment, new_environment
 from local.aws.moto_server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, aws_client
 from local.aws.sqs_esm import SqsEventSourceMapping, SqsMappingConfig
 from local.component import ComponentProcess
@@ -78,8 +78,8 @@ class StackOptions:
     poll_interval_s: float = 0.25
     bridge_qos: int = 1
     standings_writes: WriteMode = "transaction"
-    """The emulator's and botocore's cost is per request (about 3 ms of CPU each on a 2-core
-    machine): 100 standings per ``TransactWriteItems`` instead of one ``PutItem`` each."""
+    """The emulator's and botocore's cost is per request, not per standing: 100 standings per
+    ``TransactWriteItems`` instead of one ``PutItem`` each (docs/decisions.md)."""
     quiet_handlers: bool = True
     """Powertools: metrics off and WARNING logs in the local stack's output."""
     processor_wrapper: Callable[[Handler], Handler] | None = None
@@ -276,55 +276,14 @@ class LocalStack:
             del sys.modules[name]
 
     def _start_components(self, ep: Endpoints, ports: dict[str, int]) -> None:
-        from local.aws.lambda_runtime import OneEnvironment, new_environment
-
         o = self.options
-        kinesis = aws_client("kinesis", ep.aws_endpoint_url)
-        s3 = aws_client("s3", ep.aws_endpoint_url)
         # A process of its own, as API Gateway and the API's function are
         api_args = ["--host", o.host, "--port", str(ports["api"])]
         self.gateway = ComponentProcess("api", "local.aws.api_gateway", api_args, o.state_dir)
         self.gateway.start()
-
-        def environment(shard_id: str) -> Handler:
-            fresh = new_environment(PROCESSOR_MODULE, shard_id).handler
-            return OneEnvironment(o.processor_wrapper(fresh) if o.processor_wrapper else fresh)
-
-        self.mapping = KinesisEventSourceMapping(
-            kinesis=kinesis,
-            stream_name=ep.stream_name,
-            environment_factory=environment,  # one per shard: shards run in parallel
-            config=KinesisMappingConfig(
-                function_name=PROCESSOR_FUNCTION,
-                batch_size=o.batch_size,
-                maximum_batching_window_s=o.batching_window_s,
-                report_batch_item_failures=True,
-                bisect_batch_on_function_error=o.bisect_on_error,
-                maximum_retry_attempts=o.maximum_retry_attempts,
-                maximum_record_age_s=o.maximum_record_age_s,
-                on_failure_destination=f"s3:{ep.on_failure_bucket}",
-                poll_interval_s=o.poll_interval_s,
-            ),
-            region=ep.region,
-            s3=s3,
-        )
+        self.mapping = self._processor_mapping(ep)
         self.mapping.start()
-        finishing = DEPLOYED.finishing
-        self.finishing = SqsEventSourceMapping(
-            sqs=aws_client("sqs", ep.aws_endpoint_url),
-            queue_url=ep.finish_queue_url,
-            environment_factory=lambda name: OneEnvironment(
-                new_environment(FINISHER_MODULE, name).handler
-            ),
-            config=SqsMappingConfig(
-                function_name=FINISHER_FUNCTION,
-                batch_size=finishing.batch_size,
-                maximum_batching_window_s=finishing.max_batching_window_seconds,
-                report_batch_item_failures=True,
-                maximum_concurrency=finishing.max_concurrency,
-            ),
-            region=ep.region,
-        )
+        self.finishing = self._finisher_mapping(ep)
         self.finishing.start()
         self.archiver = ArchiverProcess(  # a process of its own, as Firehose is
             ArchiverConfig(
@@ -350,6 +309,53 @@ class LocalStack:
             state_dir=o.state_dir,
         )
         self.bridge.start()
+
+    def _processor_mapping(self, ep: Endpoints) -> KinesisEventSourceMapping:
+        """The stream processor's mapping, with an execution environment per shard (shards
+        are processed in parallel), as the deployed one is configured."""
+        o = self.options
+
+        def environment(shard_id: str) -> Handler:
+            fresh = new_environment(PROCESSOR_MODULE, shard_id).handler
+            return OneEnvironment(o.processor_wrapper(fresh) if o.processor_wrapper else fresh)
+
+        return KinesisEventSourceMapping(
+            kinesis=aws_client("kinesis", ep.aws_endpoint_url),
+            stream_name=ep.stream_name,
+            environment_factory=environment,
+            config=KinesisMappingConfig(
+                function_name=PROCESSOR_FUNCTION,
+                batch_size=o.batch_size,
+                maximum_batching_window_s=o.batching_window_s,
+                report_batch_item_failures=True,
+                bisect_batch_on_function_error=o.bisect_on_error,
+                maximum_retry_attempts=o.maximum_retry_attempts,
+                maximum_record_age_s=o.maximum_record_age_s,
+                on_failure_destination=f"s3:{ep.on_failure_bucket}",
+                poll_interval_s=o.poll_interval_s,
+            ),
+            region=ep.region,
+            s3=aws_client("s3", ep.aws_endpoint_url),
+        )
+
+    def _finisher_mapping(self, ep: Endpoints) -> SqsEventSourceMapping:
+        """The race finisher's mapping on the finish queue, with the deployed settings."""
+        finishing = DEPLOYED.finishing
+        return SqsEventSourceMapping(
+            sqs=aws_client("sqs", ep.aws_endpoint_url),
+            queue_url=ep.finish_queue_url,
+            environment_factory=lambda name: OneEnvironment(
+                new_environment(FINISHER_MODULE, name).handler
+            ),
+            config=SqsMappingConfig(
+                function_name=FINISHER_FUNCTION,
+                batch_size=finishing.batch_size,
+                maximum_batching_window_s=finishing.max_batching_window_seconds,
+                report_batch_item_failures=True,
+                maximum_concurrency=finishing.max_concurrency,
+            ),
+            region=ep.region,
+        )
 
     def _write_state(self, ep: Endpoints) -> None:
         d = self.options.state_dir
