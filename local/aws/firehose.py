@@ -31,11 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from shared.names import ARCHIVE_ERROR_PREFIX, archive_prefix
+from shared.ports import TransientError
+from shared.retry import Backoff, resend
 
 log = logging.getLogger(__name__)
 
 ERROR_PARTITIONING = "partitioning-failed"
 MIB = 1024 * 1024
+PUT_RETRIES = Backoff(attempts=5, base_s=0.5, cap_s=2.0)
+"""Resending an object S3 refused, with jittered backoff."""
 
 
 @dataclass(frozen=True)
@@ -150,28 +154,38 @@ class Archiver:
                 self.flush()
 
     def flush(self) -> None:
-        """Write every buffered partition as one GZIP object."""
+        """Write every buffered partition as one GZIP object (an object S3 refuses is sent
+        again, ``shared.retry``; after ``PUT_RETRIES`` its records are given up, logged)."""
         with self._lock:
             buffer, self._buffer = self._buffer, _Buffer()
         now = datetime.now(UTC)
-        for prefix, lines in buffer.lines.items():
-            key = (
+        objects = [
+            (
                 f"{prefix}{self.config.delivery_stream_name}-1-"
-                f"{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.gz"
+                f"{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.gz",
+                gzip.compress(b"".join(lines)),
+                len(lines),
             )
-            body = gzip.compress(b"".join(lines))
-            for attempt in range(5):
-                try:
-                    self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body)
-                    break
-                except Exception as exc:
-                    log.warning("archiver: put %s failed (attempt %d): %s", key, attempt + 1, exc)
-                    time.sleep(0.5 * (attempt + 1))
-            else:
-                log.error("archiver: gave up on %s (%d records)", key, len(lines))
+            for prefix, lines in buffer.lines.items()
+        ]
+        try:
+            resend(self._put, objects, PUT_RETRIES, what="archive objects")
+        except TransientError as exc:
+            log.error("archiver: gave up: %s", exc)
+
+    def _put(self, objects: list[tuple[str, bytes, int]]) -> list[tuple[str, bytes, int]]:
+        """PutObject each (key, body, records); those S3 refused."""
+        refused = []
+        for key, body, records in objects:
+            try:
+                self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body)
+            except Exception as exc:
+                log.warning("archiver: put %s failed: %s", key, exc)
+                refused.append((key, body, records))
                 continue
-            self.records_archived += len(lines)
+            self.records_archived += records
             self.objects_written += 1
+        return refused
 
 
 # --- the archiver as a process of its own (local.component) -----------------------------------

@@ -45,11 +45,17 @@ from pathlib import Path
 from typing import Any
 
 from shared.names import BASIC_INGEST_TOPIC_PREFIX, RULE_PARTITION_KEY, TELEMETRY_TOPIC_FILTER
+from shared.retry import Backoff, resend
 
 log = logging.getLogger(__name__)
 
 MAX_PUT_RECORDS = 500
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+ENTRY_RETRIES = Backoff(attempts=8, base_s=0.05, cap_s=2.0)
+"""Resending the entries a PutRecords answer failed (throttled), with jittered backoff."""
+CALL_RETRY_FIRST_S = 0.05
+CALL_RETRY_MAX_S = 2.0
+"""The wait after a PutRecords call (or a whole round of resends) failed, doubling to this."""
 
 
 # --- substitution templates (the action's partition key) ---------------------------------
@@ -267,33 +273,33 @@ class RuleBridge:
                     self._busy = False
 
     def put(self, batch: list[tuple[bytes, str]]) -> None:
-        """PutRecords one batch; entries that fail are sent again until they succeed."""
-        pending = batch
-        delay = 0.05
-        while pending:
+        """PutRecords one batch until every record is in (or the bridge stops): the entries an
+        answer fails are sent again (``shared.retry``), a call that fails whole is repeated."""
+        left = batch
+
+        def send(pending: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:
+            nonlocal left
+            resp = self.kinesis.put_records(
+                StreamName=self.config.stream_name,
+                Records=[{"Data": d, "PartitionKey": k} for d, k in pending],
+            )
+            results = zip(pending, resp["Records"], strict=True)
+            left = [entry for entry, result in results if result.get("ErrorCode")]
+            self.stats.put += len(pending) - len(left)
+            self.stats.entry_retries += len(left)
+            return left
+
+        delay = CALL_RETRY_FIRST_S
+        while left:
             try:
-                resp = self.kinesis.put_records(
-                    StreamName=self.config.stream_name,
-                    Records=[{"Data": d, "PartitionKey": k} for d, k in pending],
-                )
+                resend(send, left, ENTRY_RETRIES, what="PutRecords entries")
+                return
             except Exception as exc:
-                log.warning("PutRecords failed (%d entries): %s", len(pending), exc)
+                log.warning("PutRecords failed (%d entries left): %s", len(left), exc)
                 if self._stopping.wait(delay):
-                    log.error("stopping: %d records not sent", len(pending))
+                    log.error("stopping: %d records not sent", len(left))
                     return
-                delay = min(2.0, delay * 2)
-                continue
-            retry = [
-                entry
-                for entry, result in zip(pending, resp["Records"], strict=True)
-                if result.get("ErrorCode")
-            ]
-            self.stats.put += len(pending) - len(retry)
-            self.stats.entry_retries += len(retry)
-            pending = retry
-            if pending:
-                time.sleep(delay)
-                delay = min(2.0, delay * 2)
+                delay = min(CALL_RETRY_MAX_S, delay * 2)
 
 
 # --- the bridge as a process of its own (local.component) -------------------------------------
