@@ -7,7 +7,8 @@ module, Node, from ``npm ci``), which carries a full-size race with a fraction o
 race (docs/benchmarks.md). ``BREAKAWAY_MQTT_BROKER`` chooses when ``--broker`` is not given.
 
 Unlike IoT Core: no TLS, no certificates, no policies (any client may connect, publish and
-subscribe), no Basic Ingest topics on aedes (``$`` topics are not routed to subscribers).
+subscribe), no message size or rate limits. Basic Ingest topics (``$aws/rules/...``) reach the
+rule bridge on aedes, which routes them as ordinary topics; amqtt does not deliver them.
 """
 
 from __future__ import annotations

@@ -61,8 +61,8 @@ Every service
     of the response class (``inspect.getmembers``): neither depends on the request. Both are
     computed once.
 
-(:mod:`local.aws.moto_server` also serves HTTP/1.1 instead of moto's HTTP/1.0, and freezes
-what survives full garbage collections: neither touches moto's code.)
+(:mod:`local.aws.moto_server` also freezes what survives full garbage collections, which
+touches no code of moto's.)
 """
 
 from __future__ import annotations
