@@ -12,7 +12,7 @@
 (c) CPU: the handler path (Powertools resolver, validation, ranking, response model,
     serialisation) for a leaderboard page with the read port in memory, per request, with the
     page computed and served from the one-second page cache; and the same requests over HTTP
-    through local/apigw (keep-alive), requests per second.
+    through local/aws/api_gateway (keep-alive), requests per second.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from functions.leaderboard_api import handler as api
 from functions.leaderboard_api import logic as board
 from functions.leaderboard_api.adapters import DynamoLeaderboardReader
 from functions.leaderboard_api.memory import InMemoryLeaderboardReader
-from local.apigw import LocalApiGateway, LocalContext, build_event
+from local.aws.api_gateway import LocalApiGateway, LocalContext, build_event
 from shared import items, keys
 from shared.routes import RESOURCE_TEMPLATES
 from shared.standings import RaceRecord, Standing

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local.race import RaceSpec, percentile, run_race
+from local.race import RaceReport, RaceSpec, percentile, run_race
 from local.stack import LocalStack, StackOptions
 
 BUDGET_ITERATOR_AGE_P99_S = 5.0
@@ -62,23 +62,29 @@ def run() -> dict[str, Any]:
                 wait_idle=lambda t: stack.wait_idle(timeout=t),
             )
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-            assert stack.mapping is not None
-            assert stack.bridge is not None
-            ages = list(stack.mapping.stats.iterator_ages_s)
-            stats = stack.mapping.stats
-            bridge = stack.bridge.stats
-            assert stack.finishing is not None
-            finishing = stack.finishing.stats
+            cpu_s = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+            return _results(spec, options, report, stack, cpu_s)
+
+
+def _results(
+    spec: RaceSpec, options: StackOptions, report: RaceReport, stack: LocalStack, cpu_s: float
+) -> dict[str, Any]:
+    assert stack.mapping is not None
+    assert stack.bridge is not None
+    assert stack.finishing is not None
+    stats = stack.mapping.stats
+    finishing = stack.finishing.stats
+    ages = list(stats.iterator_ages_s)
     age_p99 = percentile(ages, 99)
     vis_p95 = percentile(report.latencies_s, 95)
     return {
-        "riders": riders,
-        "duration_s": duration,
-        "transport": transport,
+        "riders": spec.riders,
+        "duration_s": spec.duration,
+        "transport": spec.transport,
         "shards": options.shards,
         "batch_size": options.batch_size,
-        "batching_window_s": window,
-        "bridge_subscription_qos": bridge_qos,
+        "batching_window_s": options.batching_window_s,
+        "bridge_subscription_qos": options.bridge_qos,
         "iterator_age_p50_s": _r(percentile(ages, 50)),
         "iterator_age_p99_s": _r(age_p99),
         "iterator_age_max_s": _r(max(ages) if ages else None),
@@ -96,13 +102,11 @@ def run() -> dict[str, Any]:
         "riders_finished": report.finished,
         "finisher_invocations": finishing.invocations,
         "finisher_function_errors": finishing.function_errors,
-        "bridge_records_put": bridge.put,
-        "stack_process_cpu_s": round(
-            (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime), 1
-        ),
+        "bridge_records_put": stack.bridge.stats.put,
+        "stack_process_cpu_s": round(cpu_s, 1),
         "within_budget": bool(
             report.exact
-            and report.finished == riders
+            and report.finished == spec.riders
             and age_p99 is not None
             and age_p99 <= BUDGET_ITERATOR_AGE_P99_S
             and vis_p95 is not None

@@ -46,7 +46,7 @@ from functions.stream_processor.batch import TelemetryBatchProcessor
 from functions.stream_processor.config import ProcessorSettings
 from functions.stream_processor.handler import build_runtime, settle_heap
 from functions.stream_processor.logic import StreamProcessor
-from local.sqs_esm import lambda_record
+from local.aws.sqs_esm import lambda_record
 from shared import items, keys
 from shared.contract import Telemetry
 from shared.memory import InMemoryFinishQueue, InMemoryStandingsStore

@@ -1,4 +1,4 @@
-"""`breakaway up`, `breakaway down` and `breakaway demo`: the local stack from the command line."""
+"""`breakaway up` and `breakaway down`: the local stack from the command line."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import names
 from shared.cli import PORT, CliError
+
+if TYPE_CHECKING:
+    from local.stack import Endpoints, LocalStack, StackOptions
 
 STOP_TIMEOUT_S = 60.0
 
@@ -78,21 +81,15 @@ def _running_pid(state_dir: Path) -> int | None:
     return pid if _alive(pid) else None
 
 
-def run_up(args: argparse.Namespace) -> int:
-    from local.procs import PortInUseError
-    from local.stack import LocalStack, StackOptions
+def _stack_options(args: argparse.Namespace) -> StackOptions:
+    """The stack's options from ``breakaway up``'s arguments (refused: a clear one-line error)."""
+    from local.stack import StackOptions
 
-    pid = _running_pid(args.state_dir)
-    if pid is not None:
-        raise CliError(
-            f"a local stack is already running (pid {pid}, {args.state_dir}): "
-            "stop it with `breakaway down`"
-        )
     if args.shards < 1 or not 1 <= args.batch_size <= 10_000:
         raise CliError("--shards must be at least 1 and --batch-size 1-10000")
     if not 0 <= args.batching_window <= 300:
         raise CliError("--batching-window must be 0-300 seconds")
-    options = StackOptions(
+    return StackOptions(
         aws_port=args.aws_port,
         dynamodb_port=args.dynamodb_port,
         mqtt_port=args.mqtt_port,
@@ -104,6 +101,46 @@ def run_up(args: argparse.Namespace) -> int:
         archive_interval_s=args.archive_interval,
         quiet_handlers=not args.verbose,
     )
+
+
+def _announce(ep: Endpoints, state_dir: Path) -> None:
+    print(
+        f"breakaway local stack is up (pid {os.getpid()}):\n"
+        f"  live page   {ep.api_url}\n"
+        f"  API         {ep.api_url}races\n"
+        f"  MQTT        {ep.mqtt_host}:{ep.mqtt_port}  "
+        f"(topics {names.TELEMETRY_TOPIC_FILTER})\n"
+        f"  AWS (moto)  {ep.aws_endpoint_url}  stream {ep.stream_name}, "
+        f"bucket {ep.archive_bucket}\n"
+        f"  DynamoDB    {ep.dynamodb_endpoint_url}  table {ep.standings_table}\n"
+        f"  endpoints   {state_dir / 'endpoints.json'}\n"
+        "Ctrl-C or `breakaway down` stops it.",
+        flush=True,
+    )
+
+
+def _serve(stack: LocalStack, stop: threading.Event) -> int:
+    """Until ``stop`` is set (0), or one of the stack's processes exits (1)."""
+    while not stop.wait(1.0):
+        for proc in stack.children:
+            if proc.poll() is not None:
+                print(f"breakaway up: {proc.args!r} exited ({proc.returncode})", file=sys.stderr)
+                return 1
+    print("stopping...", flush=True)
+    return 0
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from local.procs import PortInUseError
+    from local.stack import LocalStack
+
+    pid = _running_pid(args.state_dir)
+    if pid is not None:
+        raise CliError(
+            f"a local stack is already running (pid {pid}, {args.state_dir}): "
+            "stop it with `breakaway down`"
+        )
+    options = _stack_options(args)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -116,28 +153,8 @@ def run_up(args: argparse.Namespace) -> int:
             ep = stack.start()
         except PortInUseError as exc:
             raise CliError(str(exc)) from None
-        print(
-            f"breakaway local stack is up (pid {os.getpid()}):\n"
-            f"  live page   {ep.api_url}\n"
-            f"  API         {ep.api_url}races\n"
-            f"  MQTT        {ep.mqtt_host}:{ep.mqtt_port}  "
-            f"(topics {names.TELEMETRY_TOPIC_FILTER})\n"
-            f"  AWS (moto)  {ep.aws_endpoint_url}  stream {ep.stream_name}, "
-            f"bucket {ep.archive_bucket}\n"
-            f"  DynamoDB    {ep.dynamodb_endpoint_url}  table {ep.standings_table}\n"
-            f"  endpoints   {args.state_dir / 'endpoints.json'}\n"
-            "Ctrl-C or `breakaway down` stops it.",
-            flush=True,
-        )
-        while not stop.wait(1.0):
-            for proc in stack.children:
-                if proc.poll() is not None:
-                    print(
-                        f"breakaway up: {proc.args!r} exited ({proc.returncode})", file=sys.stderr
-                    )
-                    return 1
-        print("stopping...", flush=True)
-        return 0
+        _announce(ep, args.state_dir)
+        return _serve(stack, stop)
     finally:
         stack.stop()
         for s, handler in previous.items():

@@ -1,14 +1,14 @@
 """A component of the local stack in a process of its own, as its AWS service runs apart.
 
-The child (``python -m local.<component> ...``) calls :func:`serve`: it starts the component,
+The child (``python -m local.aws.<service> ...``) calls :func:`serve`: it starts the component,
 writes a status file (JSON, replaced atomically) every ``STATUS_EVERY_S`` with ``ready`` and
 whatever the component reports, flushes on SIGUSR1 (counted as ``flushes``), and stops on
 SIGTERM or SIGINT, its own stop first (a bridge sends what it holds, an archiver delivers its
 buffers). The stack holds a :class:`ComponentProcess`: start (returns once the child is
 ready), its status, flush, stop. A child dies with the stack's process (Linux).
 
-Why: the stack's own process is one GIL. With the rule bridge in it, a reading reached the
-bridge 0.32 s after it was published at the median and 1.0 s at p95 (docs/benchmarks.md).
+Why: the stack's own process is one GIL. With the rule bridge in it, readings waited for the
+processor's and the API's turn before they reached the bridge (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def serve(
     flush: Callable[[], Any] | None = None,
 ) -> None:
     """Run ``component`` until SIGTERM or SIGINT, writing ``report()`` to ``status_path``."""
-    from local.emulator import die_with_parent
+    from local.procs import die_with_parent
 
     die_with_parent()
     stop = threading.Event()

@@ -10,13 +10,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console, JustifyMethod
+from rich.live import Live
+from rich.table import Table
+
 from local.procs import cli_command
-from local.race import RaceSpec, run_race, wait_finished, wait_until_exact
+from local.race import RaceReport, RaceSpec, run_race, wait_finished, wait_until_exact
 from shared import names
 from shared.cli import CliError
+from shared.scoring import POINTS_PER_OUTPUT
 
 START_TIMEOUT_S = 120.0
 TOP = 10
+PLAIN_EVERY_S = 30.0
+"""How often the board is printed when the output is not a terminal (a log, a pipe)."""
+BOARD_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
+    ("rank", "right"),
+    ("rider", "left"),
+    ("name", "left"),
+    ("class", "right"),
+    ("points", "right"),
+    ("seconds", "right"),
+)
 
 
 def register(subparsers: Any) -> None:
@@ -58,6 +73,7 @@ def _start_stack(state: Path) -> subprocess.Popen[bytes]:
 
 
 def render(page: dict[str, Any], race_seconds: int, started: float) -> str:
+    """The board as plain text (what a log or a pipe gets, every ``PLAIN_EVERY_S``)."""
     elapsed = time.time() - started
     lines = [
         f"race {page.get('raceId')}  {min(elapsed, race_seconds):5.0f}/{race_seconds} s",
@@ -66,9 +82,104 @@ def render(page: dict[str, Any], race_seconds: int, started: float) -> str:
     for e in page.get("entries", [])[:TOP]:
         lines.append(
             f"{e['rank']:>4}  {e['riderId']:<12} {e['name'][:12]:<12} {e['classId']:>5} "
-            f"{e['points'] / 100:>10.2f} {e['seconds']:>7}"
+            f"{e['points'] / POINTS_PER_OUTPUT:>10.2f} {e['seconds']:>7}"
         )
     return "\n".join(lines)
+
+
+def board_table(page: dict[str, Any], race_seconds: int, started: float) -> Table:
+    """The board as a table (what a terminal gets, repainted in place)."""
+    elapsed = time.time() - started
+    table = Table(
+        title=f"race {page.get('raceId')}  {min(elapsed, race_seconds):5.0f}/{race_seconds} s",
+        title_justify="left",
+    )
+    for name, justify in BOARD_COLUMNS:
+        table.add_column(name, justify=justify)
+    for e in page.get("entries", [])[:TOP]:
+        table.add_row(
+            str(e["rank"]),
+            e["riderId"],
+            e["name"][:12],
+            str(e["classId"]),
+            f"{e['points'] / POINTS_PER_OUTPUT:.2f}",
+            str(e["seconds"]),
+        )
+    return table
+
+
+class LiveBoard:
+    """Shows each leaderboard page the race's prober reads: repainted in place on a terminal
+    (``rich.live``), otherwise printed as text every ``PLAIN_EVERY_S``."""
+
+    def __init__(self, race_seconds: int) -> None:
+        self.race_seconds = race_seconds
+        self.started = time.time()
+        self.live: Live | None = None
+        self._last_print = 0.0
+
+    def __enter__(self) -> LiveBoard:
+        self.started = time.time()
+        if sys.stdout.isatty():
+            self.live = Live(console=Console(file=sys.stdout), auto_refresh=False)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def show(self, page: dict[str, Any]) -> None:
+        if self.live is not None:
+            self.live.update(board_table(page, self.race_seconds, self.started), refresh=True)
+        elif time.time() - self._last_print >= PLAIN_EVERY_S:
+            self._last_print = time.time()
+            print(render(page, self.race_seconds, self.started), flush=True)
+
+
+def _race_spec(race_id: str, args: argparse.Namespace) -> RaceSpec:
+    return RaceSpec(
+        race_id=race_id,
+        riders=args.riders,
+        duration=args.duration,
+        transport=args.transport,
+        seed=args.seed,
+        time_compression=args.time_compression,
+        probe_limit=TOP,
+        probe_interval_s=1.0,
+    )
+
+
+def _conclude(report: RaceReport, api_url: str, race_id: str, riders: int) -> int:
+    """Print what the race showed and the check of every standing: 0 if exact."""
+    print(report.simulator_output.splitlines()[-1] if report.simulator_output else "")
+    lat = sorted(report.latencies_s)
+    if lat:
+        p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+        print(f"reading -> API visibility: p95 {p95:.2f} s over {len(lat)} samples")
+    finished = wait_finished(api_url, race_id, riders)
+    print(f"finished: {finished} of {riders} riders' results stored, each once")
+    if report.exact:
+        print(
+            f"CHECK: exact. All {report.riders_checked} riders' points and seconds read "
+            "through the API equal the ground truth."
+        )
+        return 0
+    print(f"CHECK: NOT exact ({len(report.differences)} differences):")
+    for line in report.differences[:20]:
+        print(f"  {line}")
+    return 1
+
+
+def _stop_stack(proc: subprocess.Popen[bytes], state: Path) -> None:
+    print(f"stopping the local stack (logs in {state / 'logs'}) ...", flush=True)
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -79,8 +190,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print("starting the local stack ...", flush=True)
         ours = _start_stack(state)
     try:
-        endpoints = json.loads(endpoints_file.read_text())
-        api_url = endpoints["api_url"]
+        api_url = json.loads(endpoints_file.read_text())["api_url"]
         race_id = f"demo-{int(time.time())}"
         print(
             f"live leaderboard: {api_url}?race={race_id}\n"
@@ -88,63 +198,19 @@ def run_demo(args: argparse.Namespace) -> int:
             f"racing {args.riders} riders for {args.duration} s over {args.transport} ...",
             flush=True,
         )
-        spec = RaceSpec(
-            race_id=race_id,
-            riders=args.riders,
-            duration=args.duration,
-            transport=args.transport,
-            seed=args.seed,
-            time_compression=args.time_compression,
-            probe_limit=TOP,
-            probe_interval_s=1.0,
-        )
-        tty = sys.stdout.isatty()
-        started = time.time()
-        last_print = [0.0]
-
-        def show(page: dict[str, Any]) -> None:
-            text = render(page, args.duration, started)
-            if tty:
-                sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
-                sys.stdout.flush()
-            elif time.time() - last_print[0] >= 30:
-                last_print[0] = time.time()
-                print(text, flush=True)
-
         truth = state / "truth" / f"{race_id}.json"
         truth.parent.mkdir(parents=True, exist_ok=True)
-        report = run_race(
-            spec,
-            endpoints_file,
-            api_url,
-            truth,
-            wait_idle=lambda t: wait_until_exact(api_url, race_id, truth, timeout_s=t),
-            on_page=show,
-            drain_timeout_s=180,
-        )
-        print(report.simulator_output.splitlines()[-1] if report.simulator_output else "")
-        lat = sorted(report.latencies_s)
-        if lat:
-            p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
-            print(f"reading -> API visibility: p95 {p95:.2f} s over {len(lat)} samples")
-        finished = wait_finished(api_url, race_id, args.riders)
-        print(f"finished: {finished} of {args.riders} riders' results stored, each once")
-        if report.exact:
-            print(
-                f"CHECK: exact. All {report.riders_checked} riders' points and seconds read "
-                "through the API equal the ground truth."
+        with LiveBoard(args.duration) as board:
+            report = run_race(
+                _race_spec(race_id, args),
+                endpoints_file,
+                api_url,
+                truth,
+                wait_idle=lambda t: wait_until_exact(api_url, race_id, truth, timeout_s=t),
+                on_page=board.show,
+                drain_timeout_s=180,
             )
-            return 0
-        print(f"CHECK: NOT exact ({len(report.differences)} differences):")
-        for line in report.differences[:20]:
-            print(f"  {line}")
-        return 1
+        return _conclude(report, api_url, race_id, args.riders)
     finally:
         if ours is not None:
-            print(f"stopping the local stack (logs in {state / 'logs'}) ...", flush=True)
-            ours.terminate()
-            try:
-                ours.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                ours.kill()
-                ours.wait()
+            _stop_stack(ours, state)

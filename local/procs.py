@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 HOST = "127.0.0.1"
+_PR_SET_PDEATHSIG = 1
 
 
 class PortInUseError(RuntimeError):
@@ -73,6 +76,17 @@ def start_module(
     finally:
         if log_path and not isinstance(out, int):
             out.close()
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM to this process when its parent dies (every child
+    of the stack calls it first, so that none outlives a stack that was killed)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except OSError:  # pragma: no cover - non-glibc systems
+            pass
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

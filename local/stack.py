@@ -1,16 +1,21 @@
 """The local stack: the whole pipeline on one machine, with the project's real code.
 
-Processes: two moto servers (:mod:`local.emulator`; one for DynamoDB alone, one for Kinesis,
-S3 and SQS), the MQTT broker (:mod:`local.broker`), the IoT rule bridge (:mod:`local.bridge`),
-the archiver (:mod:`local.archiver`) and the API gateway (:mod:`local.apigw`) invoking the
-real API handler, the last three through :mod:`local.component`. In this process: the Kinesis
-event source mapping (:mod:`local.esm`) invoking the real stream processor handler, and the SQS
-one (:mod:`local.sqs_esm`) invoking the real race finisher on the finish queue. Resources are
-created from the same definitions as the CDK code: names from ``shared.names`` (LOCAL_*),
-tables from ``shared/tables.py`` (built from ``shared.keys``).
+What stands in for each AWS service lives in :mod:`local.aws` (one module per service; see
+docs/architecture.md, "The local stack"). This module starts them and wires them together:
 
-DynamoDB gets an emulator process of its own because moto's DynamoDB is the slowest part
-(130-300 conditional writes/s measured) and should not share a GIL with Kinesis.
+- child processes: two moto servers (:mod:`local.aws.moto_server`; one for DynamoDB alone, one
+  for Kinesis, S3 and SQS), the MQTT broker (:mod:`local.aws.iot_broker`), and, through
+  :mod:`local.component`, the IoT rule (:mod:`local.aws.iot_rule`), Firehose
+  (:mod:`local.aws.firehose`) and API Gateway (:mod:`local.aws.api_gateway`) invoking the real
+  API handler;
+- in this process: the Kinesis event source mapping (:mod:`local.aws.kinesis_esm`) invoking
+  the real stream processor handler, and the SQS one (:mod:`local.aws.sqs_esm`) invoking the
+  real race finisher on the finish queue, so that tests can wrap the handlers.
+
+Resources are created from the same definitions as the CDK code: names from ``shared.names``
+(LOCAL_*), tables from ``shared/tables.py`` (built from ``shared.keys``), the finish queue's
+settings from ``infra.config``. DynamoDB gets an emulator process of its own because moto's
+DynamoDB is the slowest part and should not share a GIL with Kinesis.
 """
 
 from __future__ import annotations
@@ -24,25 +29,21 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import boto3
-from botocore.config import Config
 
 from infra.config import BreakawayConfig
 from local import procs
-from local.archiver import ArchiverConfig, ArchiverProcess
-from local.bridge import BridgeConfig, BridgeProcess
+from local.aws.firehose import ArchiverConfig, ArchiverProcess
+from local.aws.iot_rule import BridgeConfig, BridgeProcess
+from local.aws.kinesis_esm import KinesisEventSourceMapping, KinesisMappingConfig
+from local.aws.lambda_runtime import Handler, OneEnvironment, new_environment
+from local.aws.moto_server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, aws_client
+from local.aws.sqs_esm import SqsEventSourceMapping, SqsMappingConfig
 from local.component import ComponentProcess
-from local.esm import EventSourceMapping, Handler, MappingConfig
-from local.sqs_esm import SqsEventSourceMapping, SqsMappingConfig
 from shared import names
 from shared.dynamodb import WriteMode
 
 log = logging.getLogger(__name__)
 
-LOCAL_ACCESS_KEY = "breakaway-local"
-LOCAL_SECRET_KEY = "breakaway-local"  # noqa: S105 (the emulator accepts anything)
 PROCESSOR_FUNCTION = "breakaway-stream-processor"
 PROCESSOR_MODULE = "functions.stream_processor.handler"
 FINISHER_FUNCTION = "breakaway-race-finisher"
@@ -77,8 +78,8 @@ class StackOptions:
     poll_interval_s: float = 0.25
     bridge_qos: int = 1
     standings_writes: WriteMode = "transaction"
-    """The emulator's and botocore's cost is per request (about 3 ms of CPU each on a 2-core
-    machine): 100 standings per ``TransactWriteItems`` instead of one ``PutItem`` each."""
+    """The emulator's and botocore's cost is per request, not per standing: 100 standings per
+    ``TransactWriteItems`` instead of one ``PutItem`` each (docs/decisions.md)."""
     quiet_handlers: bool = True
     """Powertools: metrics off and WARNING logs in the local stack's output."""
     processor_wrapper: Callable[[Handler], Handler] | None = None
@@ -107,18 +108,6 @@ class Endpoints:
     pid: int = field(default_factory=os.getpid)
 
 
-def aws_client(service: str, url: str, region: str = names.LOCAL_REGION) -> Any:
-    factory: Any = boto3.client
-    return factory(
-        service,
-        endpoint_url=url,
-        region_name=region,
-        aws_access_key_id=LOCAL_ACCESS_KEY,
-        aws_secret_access_key=LOCAL_SECRET_KEY,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
-    )
-
-
 class LocalStack:
     """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
 
@@ -126,7 +115,7 @@ class LocalStack:
         self.options = options or StackOptions()
         self.children: list[subprocess.Popen[bytes]] = []
         self.endpoints: Endpoints | None = None
-        self.mapping: EventSourceMapping | None = None
+        self.mapping: KinesisEventSourceMapping | None = None
         self.finishing: SqsEventSourceMapping | None = None
         self.archiver: ArchiverProcess | None = None
         self.bridge: BridgeProcess | None = None
@@ -174,9 +163,9 @@ class LocalStack:
     def _start_children(self, ports: dict[str, int], logs: Path) -> None:
         host = self.options.host
         for name, module, port in (
-            ("aws", "local.emulator", ports["aws"]),
-            ("dynamodb", "local.emulator", ports["dynamodb"]),
-            ("mqtt", "local.broker", ports["mqtt"]),
+            ("aws", "local.aws.moto_server", ports["aws"]),
+            ("dynamodb", "local.aws.moto_server", ports["dynamodb"]),
+            ("mqtt", "local.aws.iot_broker", ports["mqtt"]),
         ):
             proc = procs.start_module(
                 module, ["--port", str(port), "--host", host], str(logs / f"{name}.log")
@@ -287,55 +276,14 @@ class LocalStack:
             del sys.modules[name]
 
     def _start_components(self, ep: Endpoints, ports: dict[str, int]) -> None:
-        from local.lambda_context import OneEnvironment, new_environment
-
         o = self.options
-        kinesis = aws_client("kinesis", ep.aws_endpoint_url)
-        s3 = aws_client("s3", ep.aws_endpoint_url)
         # A process of its own, as API Gateway and the API's function are
         api_args = ["--host", o.host, "--port", str(ports["api"])]
-        self.gateway = ComponentProcess("api", "local.apigw", api_args, o.state_dir)
+        self.gateway = ComponentProcess("api", "local.aws.api_gateway", api_args, o.state_dir)
         self.gateway.start()
-
-        def environment(shard_id: str) -> Handler:
-            fresh = new_environment(PROCESSOR_MODULE, shard_id).handler
-            return OneEnvironment(o.processor_wrapper(fresh) if o.processor_wrapper else fresh)
-
-        self.mapping = EventSourceMapping(
-            kinesis=kinesis,
-            stream_name=ep.stream_name,
-            environment_factory=environment,  # one per shard: shards run in parallel
-            config=MappingConfig(
-                function_name=PROCESSOR_FUNCTION,
-                batch_size=o.batch_size,
-                maximum_batching_window_s=o.batching_window_s,
-                report_batch_item_failures=True,
-                bisect_batch_on_function_error=o.bisect_on_error,
-                maximum_retry_attempts=o.maximum_retry_attempts,
-                maximum_record_age_s=o.maximum_record_age_s,
-                on_failure_destination=f"s3:{ep.on_failure_bucket}",
-                poll_interval_s=o.poll_interval_s,
-            ),
-            region=ep.region,
-            s3=s3,
-        )
+        self.mapping = self._processor_mapping(ep)
         self.mapping.start()
-        finishing = DEPLOYED.finishing
-        self.finishing = SqsEventSourceMapping(
-            sqs=aws_client("sqs", ep.aws_endpoint_url),
-            queue_url=ep.finish_queue_url,
-            environment_factory=lambda name: OneEnvironment(
-                new_environment(FINISHER_MODULE, name).handler
-            ),
-            config=SqsMappingConfig(
-                function_name=FINISHER_FUNCTION,
-                batch_size=finishing.batch_size,
-                maximum_batching_window_s=finishing.max_batching_window_seconds,
-                report_batch_item_failures=True,
-                maximum_concurrency=finishing.max_concurrency,
-            ),
-            region=ep.region,
-        )
+        self.finishing = self._finisher_mapping(ep)
         self.finishing.start()
         self.archiver = ArchiverProcess(  # a process of its own, as Firehose is
             ArchiverConfig(
@@ -361,6 +309,53 @@ class LocalStack:
             state_dir=o.state_dir,
         )
         self.bridge.start()
+
+    def _processor_mapping(self, ep: Endpoints) -> KinesisEventSourceMapping:
+        """The stream processor's mapping, with an execution environment per shard (shards
+        are processed in parallel), as the deployed one is configured."""
+        o = self.options
+
+        def environment(shard_id: str) -> Handler:
+            fresh = new_environment(PROCESSOR_MODULE, shard_id).handler
+            return OneEnvironment(o.processor_wrapper(fresh) if o.processor_wrapper else fresh)
+
+        return KinesisEventSourceMapping(
+            kinesis=aws_client("kinesis", ep.aws_endpoint_url),
+            stream_name=ep.stream_name,
+            environment_factory=environment,
+            config=KinesisMappingConfig(
+                function_name=PROCESSOR_FUNCTION,
+                batch_size=o.batch_size,
+                maximum_batching_window_s=o.batching_window_s,
+                report_batch_item_failures=True,
+                bisect_batch_on_function_error=o.bisect_on_error,
+                maximum_retry_attempts=o.maximum_retry_attempts,
+                maximum_record_age_s=o.maximum_record_age_s,
+                on_failure_destination=f"s3:{ep.on_failure_bucket}",
+                poll_interval_s=o.poll_interval_s,
+            ),
+            region=ep.region,
+            s3=aws_client("s3", ep.aws_endpoint_url),
+        )
+
+    def _finisher_mapping(self, ep: Endpoints) -> SqsEventSourceMapping:
+        """The race finisher's mapping on the finish queue, with the deployed settings."""
+        finishing = DEPLOYED.finishing
+        return SqsEventSourceMapping(
+            sqs=aws_client("sqs", ep.aws_endpoint_url),
+            queue_url=ep.finish_queue_url,
+            environment_factory=lambda name: OneEnvironment(
+                new_environment(FINISHER_MODULE, name).handler
+            ),
+            config=SqsMappingConfig(
+                function_name=FINISHER_FUNCTION,
+                batch_size=finishing.batch_size,
+                maximum_batching_window_s=finishing.max_batching_window_seconds,
+                report_batch_item_failures=True,
+                maximum_concurrency=finishing.max_concurrency,
+            ),
+            region=ep.region,
+        )
 
     def _write_state(self, ep: Endpoints) -> None:
         d = self.options.state_dir

@@ -47,7 +47,7 @@ from functions.leaderboard_api import handler as api
 from functions.leaderboard_api.logic import DEFAULT_LIMIT
 from infra.config import CONTEXT_KEY, BreakawayConfig, ConfigError, load_config
 from local import cli
-from local.apigw import LocalApiGateway, match_resource
+from local.aws.api_gateway import LocalApiGateway, match_resource
 from shared import names
 from shared.limits import CONNECTION_HEADROOM
 from shared.tables import create_tables

@@ -19,7 +19,7 @@ import pytest
 from moto import mock_aws
 
 from functions.leaderboard_api import handler as api
-from local.apigw import LocalContext, match_resource
+from local.aws.api_gateway import LocalContext, match_resource
 from shared import items, names
 from shared.routes import RESOURCE_TEMPLATES
 from shared.standings import RaceRecord, Standing

@@ -1,7 +1,7 @@
 """The live page in a real browser: Debian's headless Chromium, driven by Playwright.
 
-The API handler runs behind local/apigw.py with a stage (``/test/``), as behind API Gateway,
-against moto with a seeded race; the page is loaded *without* the trailing slash, so its
+The API handler runs behind local/aws/api_gateway.py with a stage (``/test/``), as behind API
+Gateway, against moto with a seeded race; the page is loaded *without* the trailing slash, so its
 relative URLs must cope with the stage prefix. The test asserts the rows shown, changes the
 stored standings and asserts the page follows within its one-second refresh, movers marked.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from functions.leaderboard_api import handler as api
-from local.apigw import LocalApiGateway
+from local.aws.api_gateway import LocalApiGateway
 from tests.leaderboard_api.helpers import Db, standing
 
 CHROMIUM = Path("/usr/bin/chromium")

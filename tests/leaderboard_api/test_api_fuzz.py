@@ -1,6 +1,6 @@
 """Fuzz the leaderboard API with schemathesis, from the openapi.json the API serves itself.
 
-The handler runs behind local/apigw.py on 127.0.0.1 (a free port) against moto with a
+The handler runs behind local/aws/api_gateway.py on 127.0.0.1 (a free port) against moto with a
 seeded race. Every operation gets positive cases (valid by the schema: random ids, and the
 seeded race so that 200s are fuzzed too) and negative cases (invalid by the schema); every
 response must pass schemathesis' checks: no 5xx, status code, content type, headers and body
@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from functions.leaderboard_api import handler as api
-from local.apigw import LocalApiGateway
+from local.aws.api_gateway import LocalApiGateway
 from tests.leaderboard_api.helpers import TIES, Db
 
 MIN_CASES = 500

@@ -18,7 +18,7 @@ import pytest
 from functions.leaderboard_api import handler as api
 from functions.leaderboard_api.adapters import DynamoLeaderboardReader
 from functions.leaderboard_api.logic import PageCache
-from local.apigw import LocalContext
+from local.aws.api_gateway import LocalContext
 from shared import items, keys, names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
 from shared.routes import API_ROUTES

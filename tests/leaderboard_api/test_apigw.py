@@ -1,4 +1,4 @@
-"""local/apigw.py: HTTP in, REST API (v1) Lambda proxy events out, the way API Gateway does it."""
+"""local/aws/api_gateway.py: HTTP in, REST API (v1) Lambda proxy events out, as API Gateway does."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local.apigw import PROXY_RESOURCE, LocalApiGateway, match_resource
+from local.aws.api_gateway import PROXY_RESOURCE, LocalApiGateway, match_resource
 from tests.leaderboard_api.helpers import RESOURCES, fixture
 
 

@@ -9,7 +9,7 @@ import pytest
 from functions.leaderboard_api import handler as api
 from functions.leaderboard_api.adapters import DynamoLeaderboardReader
 from functions.leaderboard_api.config import ApiSettings, ConfigError, CorsSettings
-from local.apigw import LocalContext
+from local.aws.api_gateway import LocalContext
 from shared import names
 from tests.leaderboard_api.helpers import Db, fixture
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from local import procs
-from local.broker import BROKERS
+from local.aws.iot_broker import BROKERS
 from shared.names import LOCAL_REGION
 
 
@@ -25,7 +25,7 @@ def emulator_url() -> Iterator[str]:
     }.items():
         os.environ.setdefault(name, value)
     port = procs.free_port()
-    proc = procs.start_module("local.emulator", ["--port", str(port)])
+    proc = procs.start_module("local.aws.moto_server", ["--port", str(port)])
     try:
         procs.wait_for_port(port, proc=proc)
         yield f"http://127.0.0.1:{port}"
@@ -79,7 +79,9 @@ def mqtt_port(request: pytest.FixtureRequest) -> Iterator[int]:
     """The local stack's MQTT broker, one per test session: aedes (the default) and amqtt
     (the fallback), so that what runs over MQTT is tested on both."""
     port = procs.free_port()
-    proc = procs.start_module("local.broker", ["--port", str(port), "--broker", request.param])
+    proc = procs.start_module(
+        "local.aws.iot_broker", ["--port", str(port), "--broker", request.param]
+    )
     try:
         procs.wait_for_port(port, proc=proc)
         yield port

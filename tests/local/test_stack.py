@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from local.esm import Handler
+from local.aws.lambda_runtime import Handler
+from local.aws.moto_server import aws_client
 from local.race import RaceSpec, run_race, wait_finished
-from local.stack import LocalStack, StackOptions, aws_client
+from local.stack import LocalStack, StackOptions
 from shared.names import archive_prefix
 from simulator.truth import load_ground_truth
 

@@ -21,7 +21,7 @@ from functions.race_finisher import handler as finisher_handler
 from functions.race_finisher.config import FinisherSettings
 from functions.stream_processor import handler as processor_handler
 from functions.stream_processor.config import ProcessorSettings
-from local.lambda_context import LambdaContext
+from local.aws.lambda_runtime import LambdaContext
 from shared import items, keys
 from shared.contract import Telemetry
 from shared.dynamodb import WRITE_MODES, WriteMode

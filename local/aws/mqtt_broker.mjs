@@ -1,5 +1,5 @@
 // The local stack's MQTT broker: aedes (MQTT 3.1.1, QoS 0 and 1), installed by `npm ci` with the
-// project (package.json). Started by `python -m local.broker`; serves anonymous MQTT on
+// project (package.json). Started by `python -m local.aws.iot_broker`; serves anonymous MQTT on
 // --host:--port until SIGTERM or SIGINT.
 import net from 'node:net'
 import { parseArgs } from 'node:util'

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from local.esm import (
+from local.aws.kinesis_esm import (
     CONDITION_AGE,
     CONDITION_RETRIES,
-    EventSourceMapping,
-    MappingConfig,
+    KinesisEventSourceMapping,
+    KinesisMappingConfig,
     interpret_response,
 )
 from shared.names import LOCAL_REGION
@@ -54,7 +54,9 @@ def put(kinesis: Any, stream: str, payloads: list[str], key: str = "k") -> list[
     return [r["SequenceNumber"] for r in out["Records"]]
 
 
-def run_until(mapping: EventSourceMapping, done: Callable[[], bool], timeout: float = 10.0) -> None:
+def run_until(
+    mapping: KinesisEventSourceMapping, done: Callable[[], bool], timeout: float = 10.0
+) -> None:
     mapping.start()
     try:
         deadline = time.monotonic() + timeout
@@ -65,15 +67,15 @@ def run_until(mapping: EventSourceMapping, done: Callable[[], bool], timeout: fl
         mapping.stop()
 
 
-def mapping(kinesis: Any, stream: str, handler: Any, **settings: Any) -> EventSourceMapping:
+def mapping(kinesis: Any, stream: str, handler: Any, **settings: Any) -> KinesisEventSourceMapping:
     settings.setdefault("poll_interval_s", 0.02)
     settings.setdefault("retry_delay_s", 0.0)
     s3 = settings.pop("s3", None)
-    return EventSourceMapping(
+    return KinesisEventSourceMapping(
         kinesis=kinesis,
         stream_name=stream,
         handler=handler,
-        config=MappingConfig(function_name="processor", **settings),
+        config=KinesisMappingConfig(function_name="processor", **settings),
         region=LOCAL_REGION,
         s3=s3,
     )
@@ -357,11 +359,11 @@ def test_records_past_the_maximum_age_are_discarded_to_the_destination(
 ) -> None:
     put(kinesis, stream, names(2))
     rec = Recorder()
-    m = EventSourceMapping(
+    m = KinesisEventSourceMapping(
         kinesis=kinesis,
         stream_name=stream,
         handler=rec,
-        config=MappingConfig(
+        config=KinesisMappingConfig(
             function_name="processor",
             maximum_record_age_s=60,
             on_failure_destination=f"s3:{bucket}",
@@ -388,11 +390,11 @@ def test_retries_stop_when_records_grow_too_old(kinesis: Any, stream: str) -> No
         raise RuntimeError("slow failure")
 
     rec = Recorder(behave)
-    m = EventSourceMapping(
+    m = KinesisEventSourceMapping(
         kinesis=kinesis,
         stream_name=stream,
         handler=rec,
-        config=MappingConfig(
+        config=KinesisMappingConfig(
             function_name="processor",
             maximum_record_age_s=60,
             poll_interval_s=0.02,
@@ -412,11 +414,11 @@ def test_sqs_destination_gets_metadata_only(kinesis: Any, stream: str, sqs: Any)
     def behave(records: list[dict[str, Any]], n: int) -> Any:
         raise RuntimeError("always")
 
-    m = EventSourceMapping(
+    m = KinesisEventSourceMapping(
         kinesis=kinesis,
         stream_name=stream,
         handler=Recorder(behave),
-        config=MappingConfig(
+        config=KinesisMappingConfig(
             function_name="processor",
             maximum_retry_attempts=0,
             on_failure_destination=f"sqs:{url}",

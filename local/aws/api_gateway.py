@@ -1,4 +1,4 @@
-"""A local API Gateway: HTTP requests in, REST API (v1) Lambda proxy events to a handler, out.
+"""API Gateway, locally: HTTP requests in, REST API (v1) Lambda proxy events to a handler, out.
 
 What API Gateway does for a ``{proxy+}`` resource with the Lambda proxy integration:
 
@@ -24,8 +24,8 @@ Usage::
         print(gw.url)  # http://127.0.0.1:PORT/local/
 
 The local stack serves the leaderboard API from a process of its own (``python -m
-local.apigw``, through :mod:`local.component`), as API Gateway and the API's function run apart
-from the stream processor.
+local.aws.api_gateway``, through :mod:`local.component`), as API Gateway and the API's function
+run apart from the stream processor.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,7 +47,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local.lambda_context import ACCOUNT_ID, LambdaContext
+from local.aws.lambda_runtime import ACCOUNT_ID, LambdaContext
 from shared.names import LOCAL_REGION
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -98,6 +98,71 @@ def match_resource(path: str, resources: Sequence[str]) -> tuple[str, dict[str, 
     return PROXY_RESOURCE, {"proxy": path.lstrip("/")}
 
 
+def _last_and_all(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """API Gateway's single-value form (the last value wins) and multi-value form."""
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in pairs:
+        single[name] = value
+        multi.setdefault(name, []).append(value)
+    return single, multi
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    return next((v for k, v in headers if k.lower() == name), None)
+
+
+def _event_body(body: bytes, content_type: str) -> tuple[str | None, bool]:
+    """The event's ``body`` and ``isBase64Encoded``: binary media types go base64."""
+    if not body:
+        return None, False
+    if content_type.startswith(BINARY_TYPES):
+        return base64.b64encode(body).decode(), True
+    return body.decode("utf-8", errors="replace"), False
+
+
+def _identity(source_ip: str, user_agent: str | None) -> dict[str, Any]:
+    """The caller's identity: an unauthenticated request from ``source_ip``."""
+    return {
+        "cognitoIdentityPoolId": None,
+        "accountId": None,
+        "cognitoIdentityId": None,
+        "caller": None,
+        "sourceIp": source_ip,
+        "principalOrgId": None,
+        "accessKey": None,
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
+        "userArn": None,
+        "userAgent": user_agent,
+        "user": None,
+    }
+
+
+def _request_context(
+    method: str, path: str, resource: str, *, stage: str, host: str, identity: dict[str, Any]
+) -> dict[str, Any]:
+    now = time.time()
+    request_id = str(uuid.uuid4())
+    return {
+        "resourceId": "local0",
+        "resourcePath": resource,
+        "httpMethod": method,
+        "extendedRequestId": request_id[:16],
+        "requestTime": formatdate(now, usegmt=True),
+        "path": path if stage == "$default" else f"/{stage}{path}",
+        "accountId": ACCOUNT_ID,
+        "protocol": "HTTP/1.1",
+        "stage": stage,
+        "domainPrefix": host.split(".", maxsplit=1)[0],
+        "requestTimeEpoch": int(now * 1000),
+        "requestId": request_id,
+        "identity": identity,
+        "domainName": host,
+        "apiId": API_ID,
+    }
+
+
 def build_event(
     method: str,
     raw_path: str,
@@ -116,30 +181,11 @@ def build_event(
     """
     parts = urlsplit(raw_path)
     path = unquote(parts.path) or "/"
-    single_headers: dict[str, str] = {}
-    multi_headers: dict[str, list[str]] = {}
-    for name, value in headers:
-        single_headers[name] = value
-        multi_headers.setdefault(name, []).append(value)
-    query: dict[str, str] = {}
-    multi_query: dict[str, list[str]] = {}
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        query[name] = value
-        multi_query.setdefault(name, []).append(value)
-    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
-    binary = bool(body) and content_type.startswith(BINARY_TYPES)
-    text_body: str | None
-    if not body:
-        text_body = None
-    elif binary:
-        text_body = base64.b64encode(body).decode()
-    else:
-        text_body = body.decode("utf-8", errors="replace")
-    now = time.time()
-    request_id = str(uuid.uuid4())
+    single_headers, multi_headers = _last_and_all(headers)
+    query, multi_query = _last_and_all(parse_qsl(parts.query, keep_blank_values=True))
+    text_body, binary = _event_body(body, _header(headers, "content-type") or "")
     resource, path_parameters = match_resource(path, resources)
-    stage_path = path if stage == "$default" else f"/{stage}{path}"
-    user_agent = next((v for k, v in headers if k.lower() == "user-agent"), None)
+    identity = _identity(source_ip, _header(headers, "user-agent"))
     return {
         "resource": resource,
         "path": path,
@@ -150,36 +196,9 @@ def build_event(
         "multiValueQueryStringParameters": multi_query or None,
         "pathParameters": path_parameters,
         "stageVariables": None,
-        "requestContext": {
-            "resourceId": "local0",
-            "resourcePath": resource,
-            "httpMethod": method,
-            "extendedRequestId": request_id[:16],
-            "requestTime": formatdate(now, usegmt=True),
-            "path": stage_path,
-            "accountId": ACCOUNT_ID,
-            "protocol": "HTTP/1.1",
-            "stage": stage,
-            "domainPrefix": host.split(".", maxsplit=1)[0],
-            "requestTimeEpoch": int(now * 1000),
-            "requestId": request_id,
-            "identity": {
-                "cognitoIdentityPoolId": None,
-                "accountId": None,
-                "cognitoIdentityId": None,
-                "caller": None,
-                "sourceIp": source_ip,
-                "principalOrgId": None,
-                "accessKey": None,
-                "cognitoAuthenticationType": None,
-                "cognitoAuthenticationProvider": None,
-                "userArn": None,
-                "userAgent": user_agent,
-                "user": None,
-            },
-            "domainName": host,
-            "apiId": API_ID,
-        },
+        "requestContext": _request_context(
+            method, path, resource, stage=stage, host=host, identity=identity
+        ),
         "body": text_body,
         "isBase64Encoded": binary,
     }
@@ -192,7 +211,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         # One response is written in two parts (head, body): without TCP_NODELAY, Nagle's
-        # algorithm and the client's delayed ACK add about 40 ms to every keep-alive request.
+        # algorithm and the client's delayed ACK add the ACK delay to every keep-alive request.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -355,10 +374,10 @@ class LocalApiGateway:
 def main(argv: list[str] | None = None) -> int:
     """Serve the leaderboard API's handler (one execution environment) until stopped."""
     from functions.leaderboard_api.handler import handler
+    from local.aws.lambda_runtime import OneEnvironment
     from local.component import serve
-    from local.lambda_context import OneEnvironment
 
-    parser = argparse.ArgumentParser(prog="python -m local.apigw")
+    parser = argparse.ArgumentParser(prog="python -m local.aws.api_gateway")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--status", required=True, type=Path, help="status file to write")

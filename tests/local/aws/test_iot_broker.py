@@ -8,16 +8,16 @@ import sys
 from pathlib import Path
 
 from local import procs
-from local.broker import BROKER_ENV
+from local.aws.iot_broker import BROKER_ENV
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_default_broker_is_aedes_on_node_in_the_same_process() -> None:
     port = procs.free_port()
     env = {k: v for k, v in os.environ.items() if k != BROKER_ENV}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local.broker", "--port", str(port)],
+        [sys.executable, "-m", "local.aws.iot_broker", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -35,7 +35,7 @@ def test_the_default_broker_is_aedes_on_node_in_the_same_process() -> None:
 
 def test_an_unknown_broker_in_the_environment_is_named() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "local.broker", "--port", "1"],
+        [sys.executable, "-m", "local.aws.iot_broker", "--port", "1"],
         cwd=ROOT,
         env={**os.environ, BROKER_ENV: "mosquitto"},
         capture_output=True,

@@ -1,4 +1,11 @@
-"""A Lambda context object for handlers invoked by the local stack (the attributes Lambda sets)."""
+"""Lambda's runtime, locally: the context object and the execution environments of a function.
+
+A handler the local stack invokes gets a :class:`LambdaContext` (the attributes and the
+deadline Lambda gives it) and runs in an execution environment: :class:`OneEnvironment` (one
+invocation at a time) around a fresh copy of its module (:func:`new_environment`: its own
+globals and its own cold start). Unlike Lambda: no process or memory isolation, no timeout
+enforced (the deadline is only reported), no layers, no concurrency limit beyond the pollers.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
+
+Handler = Callable[[dict[str, Any], Any], Any]
+"""A Lambda handler: ``(event, context) -> response``."""
 
 ACCOUNT_ID = "123456789012"
 """moto's default account: the local stack's ARNs use it."""
@@ -55,13 +65,12 @@ class OneEnvironment:
     Lambda never runs two invocations in one environment, and the handlers keep per-environment
     state in module globals (the warm runtime, Powertools' batch processor and resolver). The
     gateway's request threads queue here, as if the API's reserved concurrency were 1.
-    (Measured before this existed: two shards' invocations sharing one batch processor lost
-    the readings of about 3 seconds per rider at the end of a 1,000-rider race.) The event
-    source mapping gives each shard an environment of its own (:func:`new_environment`), so
-    shards are processed in parallel, as in AWS.
+    (Before this existed, two shards' invocations sharing one batch processor lost readings at
+    the end of a race.) The event source mapping gives each shard an environment of its own
+    (:func:`new_environment`), so shards are processed in parallel, as in AWS.
     """
 
-    def __init__(self, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+    def __init__(self, handler: Handler) -> None:
         self._handler = handler
         self._lock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""The local archiver: what the deployed Firehose delivery stream does with the Kinesis stream.
+"""Firehose, locally: what the deployed delivery stream does with the Kinesis stream (the archive).
 
 The deployed Firehose (Kinesis source, S3 destination) reads the stream with its own iterator,
 partitions each record by ``raceId`` (dynamic partitioning, ``shared.names.
@@ -11,7 +11,7 @@ does. Object names follow Firehose's ``<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-
 
 Delivery is at least once, like Firehose's: a record is archived once per delivery.
 
-The local stack runs it in a process of its own (``python -m local.archiver``, driven by
+The local stack runs it in a process of its own (``python -m local.aws.firehose``, driven by
 :class:`ArchiverProcess`; see :mod:`local.component`), as Firehose is a service of its own.
 """
 
@@ -31,11 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from shared.names import ARCHIVE_ERROR_PREFIX, archive_prefix
+from shared.ports import TransientError
+from shared.retry import Backoff, resend
 
 log = logging.getLogger(__name__)
 
 ERROR_PARTITIONING = "partitioning-failed"
 MIB = 1024 * 1024
+PUT_RETRIES = Backoff(attempts=5, base_s=0.5, cap_s=2.0)
+"""Resending an object S3 refused, with jittered backoff."""
 
 
 @dataclass(frozen=True)
@@ -150,36 +154,46 @@ class Archiver:
                 self.flush()
 
     def flush(self) -> None:
-        """Write every buffered partition as one GZIP object."""
+        """Write every buffered partition as one GZIP object (an object S3 refuses is sent
+        again, ``shared.retry``; after ``PUT_RETRIES`` its records are given up, logged)."""
         with self._lock:
             buffer, self._buffer = self._buffer, _Buffer()
         now = datetime.now(UTC)
-        for prefix, lines in buffer.lines.items():
-            key = (
+        objects = [
+            (
                 f"{prefix}{self.config.delivery_stream_name}-1-"
-                f"{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.gz"
+                f"{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.gz",
+                gzip.compress(b"".join(lines)),
+                len(lines),
             )
-            body = gzip.compress(b"".join(lines))
-            for attempt in range(5):
-                try:
-                    self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body)
-                    break
-                except Exception as exc:
-                    log.warning("archiver: put %s failed (attempt %d): %s", key, attempt + 1, exc)
-                    time.sleep(0.5 * (attempt + 1))
-            else:
-                log.error("archiver: gave up on %s (%d records)", key, len(lines))
+            for prefix, lines in buffer.lines.items()
+        ]
+        try:
+            resend(self._put, objects, PUT_RETRIES, what="archive objects")
+        except TransientError as exc:
+            log.error("archiver: gave up: %s", exc)
+
+    def _put(self, objects: list[tuple[str, bytes, int]]) -> list[tuple[str, bytes, int]]:
+        """PutObject each (key, body, records); those S3 refused."""
+        refused = []
+        for key, body, records in objects:
+            try:
+                self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body)
+            except Exception as exc:
+                log.warning("archiver: put %s failed: %s", key, exc)
+                refused.append((key, body, records))
                 continue
-            self.records_archived += len(lines)
+            self.records_archived += records
             self.objects_written += 1
+        return refused
 
 
 # --- the archiver as a process of its own (local.component) -----------------------------------
 def main(argv: list[str] | None = None) -> int:
+    from local.aws.moto_server import aws_client
     from local.component import serve
-    from local.stack import aws_client
 
-    parser = argparse.ArgumentParser(prog="python -m local.archiver")
+    parser = argparse.ArgumentParser(prog="python -m local.aws.firehose")
     parser.add_argument("--config", required=True, help="ArchiverConfig as JSON")
     parser.add_argument("--stream-name", required=True)
     parser.add_argument("--endpoint-url", required=True, help="the Kinesis and S3 endpoint")
@@ -202,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class ArchiverProcess:
-    """The stack's handle on ``python -m local.archiver``: start, flush (returns once the
+    """The stack's handle on ``python -m local.aws.firehose``: start, flush (returns once the
     buffers are written), stop (buffers delivered first)."""
 
     def __init__(
@@ -217,7 +231,7 @@ class ArchiverProcess:
 
         args = ["--config", json.dumps(asdict(config)), "--stream-name", stream_name]
         args += ["--endpoint-url", endpoint_url, "--region", region]
-        self.process = ComponentProcess("archiver", "local.archiver", args, state_dir)
+        self.process = ComponentProcess("archiver", "local.aws.firehose", args, state_dir)
 
     def start(self) -> ArchiverProcess:
         self.process.start()

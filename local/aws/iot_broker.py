@@ -1,12 +1,14 @@
-"""The local stack's MQTT broker, installed with the project (no system package needed).
+"""IoT Core's MQTT message broker, locally: installed with the project (no system package needed).
 
-``python -m local.broker --port PORT [--broker aedes|amqtt]`` serves anonymous MQTT 3.1.1 on
-127.0.0.1:PORT until terminated. The default is aedes (``local/mqtt_broker.mjs``, Node, from
-``npm ci``), which carries 1,000 riders at 1 Hz with a fraction of a core; amqtt (PyPI) is the
-fallback when Node or the npm packages are missing. Measured on this 2-core machine
-(docs/benchmarks.md): amqtt fell behind a full-size race, delivering 48,514 of 297,231
-readings to the rule bridge by the race's end while the rest of the stack competed for CPU.
-``BREAKAWAY_MQTT_BROKER`` chooses when ``--broker`` is not given.
+``python -m local.aws.iot_broker --port PORT [--broker aedes|amqtt]`` serves anonymous MQTT
+3.1.1 on 127.0.0.1:PORT until terminated. The default is aedes (``mqtt_broker.mjs`` beside this
+module, Node, from ``npm ci``), which carries a full-size race with a fraction of a core; amqtt
+(PyPI) is the fallback when Node or the npm packages are missing: it falls behind a full-size
+race (docs/benchmarks.md). ``BREAKAWAY_MQTT_BROKER`` chooses when ``--broker`` is not given.
+
+Unlike IoT Core: no TLS, no certificates, no policies (any client may connect, publish and
+subscribe), no message size or rate limits. Basic Ingest topics (``$aws/rules/...``) reach the
+rule bridge on aedes, which routes them as ordinary topics; amqtt does not deliver them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import signal
 import sys
 from pathlib import Path
 
-from local.emulator import die_with_parent
+from local.procs import die_with_parent
 
 
 def broker_config(port: int, host: str = "127.0.0.1") -> dict[str, object]:
@@ -49,7 +51,7 @@ async def _serve(port: int, host: str) -> None:
 BROKERS = ("aedes", "amqtt")
 BROKER_ENV = "BREAKAWAY_MQTT_BROKER"
 AEDES_SCRIPT = Path(__file__).with_name("mqtt_broker.mjs")
-NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
+NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 
 
 def aedes_command(port: int, host: str) -> list[str] | None:
@@ -61,7 +63,7 @@ def aedes_command(port: int, host: str) -> list[str] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.broker")
+    parser = argparse.ArgumentParser(prog="python -m local.aws.iot_broker")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--broker", choices=BROKERS, default=os.environ.get(BROKER_ENV) or None)

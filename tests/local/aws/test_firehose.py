@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from local.archiver import ERROR_PARTITIONING, Archiver, ArchiverConfig, partition_of
+from local.aws.firehose import ERROR_PARTITIONING, Archiver, ArchiverConfig, partition_of
 from shared.contract import Telemetry
 from shared.names import archive_prefix
 
@@ -148,3 +148,37 @@ def test_buffer_interval_flushes_a_small_buffer(
         assert time.monotonic() - start >= 0.9
     finally:
         archiver.stop()
+
+
+class FlakyS3:
+    """Refuses the first PutObject of every key (as a throttled S3 would)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.refused: set[str] = set()
+
+    def put_object(self, **kwargs: Any) -> Any:
+        if kwargs["Key"] not in self.refused:
+            self.refused.add(kwargs["Key"])
+            raise ConnectionError("throttled")
+        return self.real.put_object(**kwargs)
+
+
+def test_an_object_s3_refuses_is_sent_again_and_counted_once(
+    kinesis: Any, stream: str, s3: Any, bucket: str
+) -> None:
+    archiver = Archiver(
+        kinesis=kinesis,
+        s3=FlakyS3(s3),
+        stream_name=stream,
+        config=ArchiverConfig(bucket=bucket, buffer_interval_s=60.0, poll_interval_s=0.05),
+    )
+    archiver.start()
+    try:
+        for race in ("race-a", "race-b"):
+            kinesis.put_record(StreamName=stream, Data=reading(race, "x", 0), PartitionKey="x")
+        wait_for(lambda: archiver._buffer.size > 0 and len(archiver._buffer.lines) == 2)
+    finally:
+        archiver.stop()  # delivers the buffers
+    assert (archiver.objects_written, archiver.records_archived) == (2, 2)
+    assert sorted(len(lines) for lines in objects(s3, bucket).values()) == [1, 1]

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from local.lambda_context import OneEnvironment
+from local.aws.lambda_runtime import OneEnvironment
 
 
 def test_invocations_from_many_threads_never_overlap_and_all_answer() -> None:
@@ -41,7 +41,7 @@ def test_invocations_from_many_threads_never_overlap_and_all_answer() -> None:
 
 def test_each_new_environment_has_its_own_warm_state() -> None:
     from functions.stream_processor import handler as deployed
-    from local.lambda_context import new_environment
+    from local.aws.lambda_runtime import new_environment
 
     first = new_environment("functions.stream_processor.handler", "shard-0")
     second = new_environment("functions.stream_processor.handler", "shard-1")
@@ -57,12 +57,14 @@ def test_each_new_environment_has_its_own_warm_state() -> None:
 def test_a_mapping_takes_a_handler_or_an_environment_per_shard_not_both() -> None:
     import pytest
 
-    from local.esm import EventSourceMapping, MappingConfig
+    from local.aws.kinesis_esm import KinesisEventSourceMapping, KinesisMappingConfig
 
     def handler(event: dict[str, Any], context: Any) -> None:
         return None
 
-    config = MappingConfig(function_name="f")
+    config = KinesisMappingConfig(function_name="f")
     for given in ({}, {"handler": handler, "environment_factory": lambda _shard: handler}):
         with pytest.raises(ValueError, match="a handler or an environment factory, not both"):
-            EventSourceMapping(kinesis=None, stream_name="s", config=config, region="r", **given)
+            KinesisEventSourceMapping(
+                kinesis=None, stream_name="s", config=config, region="r", **given
+            )

@@ -1,23 +1,31 @@
-"""The local IoT rule: MQTT messages on the telemetry topics -> Kinesis, one record each.
+"""IoT Core's topic rule, locally: each MQTT telemetry message becomes one Kinesis record.
 
 The deployed topic rule is ``shared.names.RULE_SQL`` (``SELECT * FROM '<TELEMETRY_TOPIC_FILTER>'``)
 with a Kinesis action whose partition key is ``shared.names.RULE_PARTITION_KEY``
-(``${topic(5)}``, the rider id). This bridge subscribes to the same filter (and to the rule's
-Basic Ingest topics, where the broker allows ``$`` topics) and, for each message, puts one
-Kinesis record: the payload unchanged (``SELECT *``), the partition key rendered by
-:mod:`local.template` from the topic the rule sees (Basic Ingest prefix removed).
+(``${topic(5)}``, the rider id). The bridge (:class:`RuleBridge`) subscribes to the same filter
+(and to the rule's Basic Ingest topics, where the broker allows ``$`` topics) and, for each
+message, puts one Kinesis record: the payload unchanged (``SELECT *``), the partition key
+rendered by :func:`render` from the topic the rule sees (Basic Ingest prefix removed).
 
-The local stack runs the bridge in a process of its own (``python -m local.bridge``, driven by
-:class:`BridgeProcess`), as IoT Core's rule engine is its own service: its 1,000 messages a
-second then never wait for the processor's or the API's turn at the stack process's GIL
-(measured: a reading reached the bridge 0.32 s after it was published at the median, 1.0 s at
-p95, in the stack's process; see docs/benchmarks.md).
+Substitution templates (``${...}``) are evaluated the way IoT Core does:
+
+- ``${topic()}`` is the whole topic, ``${topic(n)}`` its n-th level, 1-based;
+- ``${clientid()}``, ``${timestamp()}`` (epoch ms), ``${newuuid()}``;
+- ``${field}`` / ``${a.b}`` an attribute of the JSON payload;
+- text outside ``${...}`` is copied as is.
+
+A reference that yields nothing (a missing level or attribute) makes IoT Core's action fail
+with an error, because Kinesis refuses an empty partition key; here it raises
+:class:`TemplateError` and the bridge counts a failed action: logged, not sent.
+
+The local stack runs the bridge in a process of its own (``python -m local.aws.iot_rule``,
+driven by :class:`BridgeProcess`), as IoT Core's rule engine is its own service: its messages
+never wait for the processor's or the API's turn at the stack process's GIL.
 
 IoT Core's Kinesis action makes one PutRecord call per message. The bridge sends the same
-records through PutRecords (up to 500 per call) to keep up at 1,000 messages/s on a laptop;
+records through PutRecords (up to 500 per call) to keep up with a full-size race on a laptop;
 each message is still exactly one record with its own partition key, and an entry that fails
-inside a PutRecords answer is sent again on its own (as a rule's retry would). A message
-whose partition key cannot be rendered is a failed action: counted and logged, not sent.
+inside a PutRecords answer is sent again (as a rule's retry would).
 """
 
 from __future__ import annotations
@@ -26,21 +34,101 @@ import argparse
 import collections
 import json
 import logging
+import re
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+import uuid
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.template import MessageContext, TemplateError, render
 from shared.names import BASIC_INGEST_TOPIC_PREFIX, RULE_PARTITION_KEY, TELEMETRY_TOPIC_FILTER
+from shared.retry import Backoff, resend
 
 log = logging.getLogger(__name__)
 
 MAX_PUT_RECORDS = 500
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+ENTRY_RETRIES = Backoff(attempts=8, base_s=0.05, cap_s=2.0)
+"""Resending the entries a PutRecords answer failed (throttled), with jittered backoff."""
+CALL_RETRY_FIRST_S = 0.05
+CALL_RETRY_MAX_S = 2.0
+"""The wait after a PutRecords call (or a whole round of resends) failed, doubling to this."""
+
+
+# --- substitution templates (the action's partition key) ---------------------------------
+_PLACEHOLDER = re.compile(r"\$\{([^{}]*)\}")
+_FUNCTION = re.compile(r"^\s*([a-z_]+)\(\s*([0-9]*)\s*\)\s*$")
+_ATTRIBUTE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*$")
+
+
+class TemplateError(ValueError):
+    """The template cannot be evaluated for this message (the message says why)."""
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    """What a substitution template may refer to: the message and where it came from."""
+
+    topic: str
+    payload: bytes
+    client_id: str = ""
+    timestamp_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+
+def _topic_level(topic: str, arg: str) -> str:
+    if arg == "":
+        return topic
+    n = int(arg)
+    levels = topic.split("/")
+    if n < 1 or n > len(levels) or levels[n - 1] == "":
+        raise TemplateError(f"topic({n}): topic {topic!r} has no level {n}")
+    return levels[n - 1]
+
+
+def _attribute(payload: bytes, path: str) -> str:
+    try:
+        value: Any = json.loads(payload)
+    except ValueError:
+        raise TemplateError(f"{path}: the payload is not JSON") from None
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise TemplateError(f"{path}: the payload has no such attribute")
+        value = value[part]
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _evaluate(expression: str, message: MessageContext) -> str:
+    call = _FUNCTION.match(expression)
+    if call:
+        name, arg = call.groups()
+        if name == "topic":
+            return _topic_level(message.topic, arg)
+        if arg:
+            raise TemplateError(f"{name}() takes no argument")
+        if name == "clientid":
+            return message.client_id
+        if name == "timestamp":
+            return str(message.timestamp_ms)
+        if name == "newuuid":
+            return str(uuid.uuid4())
+        raise TemplateError(f"unsupported function {name}()")
+    attribute = _ATTRIBUTE.match(expression)
+    if attribute:
+        return _attribute(message.payload, attribute.group(1))
+    raise TemplateError(f"unsupported expression ${{{expression}}}")
+
+
+def render(template: str, message: MessageContext) -> str:
+    """The template with every ``${...}`` replaced; raises :class:`TemplateError`."""
+    out = _PLACEHOLDER.sub(lambda m: _evaluate(m.group(1), message), template)
+    if "${" in out and _PLACEHOLDER.search(template) is None:
+        raise TemplateError(f"malformed template {template!r}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -185,41 +273,41 @@ class RuleBridge:
                     self._busy = False
 
     def put(self, batch: list[tuple[bytes, str]]) -> None:
-        """PutRecords one batch; entries that fail are sent again until they succeed."""
-        pending = batch
-        delay = 0.05
-        while pending:
+        """PutRecords one batch until every record is in (or the bridge stops): the entries an
+        answer fails are sent again (``shared.retry``), a call that fails whole is repeated."""
+        left = batch
+
+        def send(pending: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:
+            nonlocal left
+            resp = self.kinesis.put_records(
+                StreamName=self.config.stream_name,
+                Records=[{"Data": d, "PartitionKey": k} for d, k in pending],
+            )
+            results = zip(pending, resp["Records"], strict=True)
+            left = [entry for entry, result in results if result.get("ErrorCode")]
+            self.stats.put += len(pending) - len(left)
+            self.stats.entry_retries += len(left)
+            return left
+
+        delay = CALL_RETRY_FIRST_S
+        while left:
             try:
-                resp = self.kinesis.put_records(
-                    StreamName=self.config.stream_name,
-                    Records=[{"Data": d, "PartitionKey": k} for d, k in pending],
-                )
+                resend(send, left, ENTRY_RETRIES, what="PutRecords entries")
+                return
             except Exception as exc:
-                log.warning("PutRecords failed (%d entries): %s", len(pending), exc)
+                log.warning("PutRecords failed (%d entries left): %s", len(left), exc)
                 if self._stopping.wait(delay):
-                    log.error("stopping: %d records not sent", len(pending))
+                    log.error("stopping: %d records not sent", len(left))
                     return
-                delay = min(2.0, delay * 2)
-                continue
-            retry = [
-                entry
-                for entry, result in zip(pending, resp["Records"], strict=True)
-                if result.get("ErrorCode")
-            ]
-            self.stats.put += len(pending) - len(retry)
-            self.stats.entry_retries += len(retry)
-            pending = retry
-            if pending:
-                time.sleep(delay)
-                delay = min(2.0, delay * 2)
+                delay = min(CALL_RETRY_MAX_S, delay * 2)
 
 
 # --- the bridge as a process of its own (local.component) -------------------------------------
 def main(argv: list[str] | None = None) -> int:
+    from local.aws.moto_server import aws_client
     from local.component import serve
-    from local.stack import aws_client
 
-    parser = argparse.ArgumentParser(prog="python -m local.bridge")
+    parser = argparse.ArgumentParser(prog="python -m local.aws.iot_rule")
     parser.add_argument("--config", required=True, help="BridgeConfig as JSON")
     parser.add_argument("--endpoint-url", required=True, help="the Kinesis endpoint")
     parser.add_argument("--region", required=True)
@@ -233,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class BridgeProcess:
-    """The stack's handle on ``python -m local.bridge``: start (returns once subscribed), its
+    """The stack's handle on ``python -m local.aws.iot_rule``: start (returns once subscribed), its
     counters and idleness, stop (the bridge sends what it holds first)."""
 
     def __init__(
@@ -243,7 +331,7 @@ class BridgeProcess:
 
         args = ["--config", json.dumps(asdict(config)), "--endpoint-url", endpoint_url]
         self.process = ComponentProcess(
-            "bridge", "local.bridge", [*args, "--region", region], state_dir
+            "bridge", "local.aws.iot_rule", [*args, "--region", region], state_dir
         )
 
     def start(self) -> BridgeProcess:

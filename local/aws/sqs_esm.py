@@ -1,6 +1,8 @@
-"""The local Lambda event source mapping for SQS: poll a queue, invoke the handler, delete.
+"""Lambda's event source mapping for SQS, locally: poll a queue, invoke the handler, delete.
 
-What AWS documents for an SQS event source mapping (standard queue), and what this does:
+What every mapping does (batching, invoking, partial batch responses, stopping) is in
+:mod:`local.aws.lambda_esm`. What AWS documents for an SQS mapping (standard queue), and what
+this does:
 
 - pollers long-poll the queue with ReceiveMessage (up to 10 messages a call, every system
   attribute and message attribute); ``maximum_concurrency`` pollers run at once, each invoking
@@ -28,6 +30,10 @@ What AWS documents for an SQS event source mapping (standard queue), and what th
   to the dead-letter queue. Both are SQS's own doing: the mapping only refrains from deleting;
 - :meth:`SqsEventSourceMapping.stop` lets a batch in flight finish and be deleted in full;
   messages buffered but not yet sent to the function are made visible again at once.
+
+Unlike Lambda: no FIFO queues (message groups), no filter criteria, no scaling of the pollers
+with the backlog (``maximum_concurrency`` pollers run from the start), and the long poll is
+``wait_time_s`` (Lambda's is 20 s).
 """
 
 from __future__ import annotations
@@ -36,18 +42,17 @@ import base64
 import collections
 import json
 import logging
-import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.lambda_context import LambdaContext, function_arn
+from local.aws.lambda_esm import Batch, EventSourceMapping, MappingConfig, MappingStats, Poller
+from local.aws.lambda_esm import reported_failures as _reported_failures
+from local.aws.lambda_runtime import Handler
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any], Any], Any]
 SqsMessage = dict[str, Any]
 """A message as ReceiveMessage returns it through boto3 (MessageId, ReceiptHandle, Body,
 MD5OfBody, Attributes, MessageAttributes)."""
@@ -59,14 +64,11 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 _EVENT_OVERHEAD = len('{"Records":[]}')
 
 
-@dataclass(frozen=True)
-class SqsMappingConfig:
-    """The event source mapping's settings (names as in CreateEventSourceMapping)."""
+@dataclass(frozen=True, kw_only=True)
+class SqsMappingConfig(MappingConfig):
+    """The SQS mapping's settings (names as in CreateEventSourceMapping)."""
 
-    function_name: str
     batch_size: int = 10
-    maximum_batching_window_s: float = 0.0
-    report_batch_item_failures: bool = True
     maximum_concurrency: int = 1
     """How many batches may be in flight at once: one poller thread each, invoking
     synchronously (AWS: ``ScalingConfig.MaximumConcurrency``, 2-1000; locally 1 is allowed)."""
@@ -77,15 +79,9 @@ class SqsMappingConfig:
     the batching window's last second)."""
     error_delay_s: float = 1.0
     """The pause after a failed ReceiveMessage."""
-    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= 10_000:
-            raise ValueError(f"batch_size must be 1-10000, got {self.batch_size}")
-        if not 0 <= self.maximum_batching_window_s <= 300:
-            raise ValueError(
-                f"maximum_batching_window_s must be 0-300, got {self.maximum_batching_window_s}"
-            )
+        super().__post_init__()
         if self.batch_size > MAX_RECEIVE and self.maximum_batching_window_s < 1:
             raise ValueError(
                 "a batch_size above 10 requires maximum_batching_window_s of at least 1 s "
@@ -100,11 +96,7 @@ class SqsMappingConfig:
 
 
 @dataclass
-class SqsMappingStats:
-    invocations: int = 0
-    function_errors: int = 0
-    partial_failures: int = 0
-    """Invocations whose response left some or all messages in the queue (without an error)."""
+class SqsMappingStats(MappingStats):
     messages_delivered: int = 0
     """Messages the function processed successfully (the ones the mapping deletes)."""
     messages_deleted: int = 0
@@ -157,27 +149,9 @@ def record_size(record: dict[str, Any]) -> int:
 
 
 def failed_items(response: Any, message_ids: list[str]) -> list[str]:
-    """The messageIds a ``ReportBatchItemFailures`` response keeps in the queue ([]: none).
-
-    Success: a null or empty response, a null or empty ``batchItemFailures``. Otherwise the
-    reported messageIds; an empty, null, missing or unknown ``itemIdentifier`` (or a
-    ``batchItemFailures`` that is not a list) fails the whole batch (every id).
-    """
-    if not response or not isinstance(response, dict):
-        return []
-    failures = response.get("batchItemFailures")
-    if not failures:
-        return []
-    if not isinstance(failures, list):
-        return list(message_ids)
-    known = set(message_ids)
-    reported: set[str] = set()
-    for item in failures:
-        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
-        if not isinstance(ident, str) or ident not in known:
-            return list(message_ids)
-        reported.add(ident)
-    return [i for i in message_ids if i in reported]
+    """The messageIds a ``ReportBatchItemFailures`` response keeps in the queue ([]: none;
+    every id if the response fails the whole batch), in batch order."""
+    return [message_ids[i] for i in _reported_failures(response, message_ids)]
 
 
 @dataclass(frozen=True)
@@ -190,76 +164,41 @@ class SqsOutcome:
     response: Any = None
 
 
-@dataclass(frozen=True)
-class _Buffered:
-    message: SqsMessage
-    size: int
+class SqsPoller(Poller[SqsMessage]):
+    """One poller: receives messages into its batch and delivers one batch at a time."""
 
-
-class SqsPoller:
-    """One poller: receives messages into its buffer and delivers one batch at a time."""
+    mapping: SqsEventSourceMapping
 
     def __init__(self, mapping: SqsEventSourceMapping, name: str) -> None:
-        self.mapping = mapping
-        self.name = name
-        self.thread = threading.Thread(target=self._run, name=f"sqs-esm-{name}", daemon=True)
-        self.idle = False
-        """True when the last ReceiveMessage returned nothing and nothing is buffered or in
-        flight."""
-        self.buffer: list[_Buffered] = []
-        self.first_at: float | None = None
+        cfg = mapping.config
+        batch: Batch[SqsMessage] = Batch(
+            cfg.batch_size,
+            cfg.maximum_batching_window_s,
+            max_bytes=MAX_PAYLOAD_BYTES,
+            size_of=lambda msg: record_size(lambda_record(msg, mapping.queue_arn, mapping.region)),
+            overhead_bytes=_EVENT_OVERHEAD,
+        )
+        super().__init__(mapping, name, batch)
+        self._wait = 0
 
-    def _run(self) -> None:
-        try:
-            self._poll()
-        except Exception:
-            log.exception("sqs esm %s: poller failed", self.name)
-        finally:
-            left = [b.message for b in self.buffer]
-            self.buffer = []
-            self.first_at = None
-            if left:
-                self.mapping.release(left)
+    @property
+    def error_delay_s(self) -> float:
+        return self.mapping.config.error_delay_s
 
-    def _window_left(self) -> float:
-        if self.first_at is None:
-            return self.mapping.config.maximum_batching_window_s
-        waited = time.monotonic() - self.first_at
-        return max(0.0, self.mapping.config.maximum_batching_window_s - waited)
+    def waited_in_fetch(self) -> bool:
+        return self._wait > 0
 
-    def _poll(self) -> None:
+    def fetch(self) -> int | None:
+        """One ReceiveMessage, long-polling no further than the window's end."""
         m = self.mapping
-        cfg = m.config
-        while not m.stopping.is_set():
-            wait = cfg.wait_time_s
-            if self.buffer:  # long-poll no further than the window's end
-                wait = min(wait, int(self._window_left()))
-            got = self._receive(wait)
-            if got is None:
-                m.stopping.wait(cfg.error_delay_s)
-                continue
-            if not self.buffer:
-                self.idle = True
-                if wait == 0:
-                    m.stopping.wait(cfg.poll_interval_s)
-                continue
-            if not self._ready():
-                if not got and wait == 0:
-                    m.stopping.wait(min(cfg.poll_interval_s, self._window_left()))
-                continue
-            if m.stopping.is_set():
-                return  # not sent yet: released by _run
-            m.deliver(self._take(), self.name)
-
-    def _receive(self, wait: int) -> int | None:
-        """One ReceiveMessage into the buffer: how many messages came (None: the call failed)."""
-        m = self.mapping
-        room = m.config.batch_size - len(self.buffer)
+        self._wait = m.config.wait_time_s
+        if self.batch:
+            self._wait = min(self._wait, int(self.batch.window_left()))
         try:
             resp = m.sqs.receive_message(
                 QueueUrl=m.queue_url,
-                MaxNumberOfMessages=min(MAX_RECEIVE, room),
-                WaitTimeSeconds=wait,
+                MaxNumberOfMessages=min(MAX_RECEIVE, self.batch.room),
+                WaitTimeSeconds=self._wait,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
@@ -268,41 +207,24 @@ class SqsPoller:
                 log.warning("sqs esm %s: ReceiveMessage failed: %s", self.name, exc)
             return None
         messages: list[SqsMessage] = resp.get("Messages", [])
-        if messages:
-            self.idle = False
-            if self.first_at is None:
-                self.first_at = time.monotonic()
-            for msg in messages:
-                size = record_size(lambda_record(msg, m.queue_arn, m.region))
-                self.buffer.append(_Buffered(msg, size))
+        self.batch.add(messages)
         return len(messages)
 
-    def _ready(self) -> bool:
-        cfg = self.mapping.config
-        return (
-            len(self.buffer) >= cfg.batch_size
-            or _EVENT_OVERHEAD + sum(b.size for b in self.buffer) > MAX_PAYLOAD_BYTES
-            or self._window_left() <= 0
-        )
+    def deliver(self, records: list[SqsMessage]) -> None:
+        self.mapping.deliver(records, self.name)
 
-    def _take(self) -> list[SqsMessage]:
-        """The next batch: the buffer's first messages, up to batch_size and the payload limit."""
-        cfg = self.mapping.config
-        total = _EVENT_OVERHEAD
-        n = 0
-        for b in self.buffer[: cfg.batch_size]:
-            if n and total + b.size > MAX_PAYLOAD_BYTES:
-                break
-            total += b.size
-            n += 1
-        batch = [b.message for b in self.buffer[:n]]
-        self.buffer = self.buffer[n:]
-        self.first_at = time.monotonic() if self.buffer else None
-        return batch
+    def end(self) -> None:
+        left = self.batch.drain()
+        if left:
+            self.mapping.release(left)
 
 
-class SqsEventSourceMapping:
-    """An SQS event source mapping running in threads of this process."""
+class SqsEventSourceMapping(EventSourceMapping[SqsMessage, SqsMappingStats]):
+    """An SQS event source mapping running in threads of this process: ``maximum_concurrency``
+    pollers, each (with an ``environment_factory``) with an execution environment of its own."""
+
+    log_name = "sqs esm"
+    config: SqsMappingConfig
 
     def __init__(
         self,
@@ -315,92 +237,43 @@ class SqsEventSourceMapping:
         region: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(
+            handler=handler,
+            environment_factory=environment_factory,
+            config=config,
+            stats=SqsMappingStats(),
+            region=region,
+            clock=clock,
+        )
         self.sqs = sqs
         self.queue_url = queue_url
-        if (handler is None) == (environment_factory is None):
-            raise ValueError("give the mapping a handler or an environment factory, not both")
-        if environment_factory is None:
-            assert handler is not None
-            only: Handler = handler
-            environment_factory = lambda _poller: only  # noqa: E731
-        self.environment_factory = environment_factory
-        """Makes the environment a poller's invocations go to (on first use): one per poller
-        runs ``maximum_concurrency`` invocations in parallel as Lambda does; a plain
-        ``handler`` serves every poller."""
-        self.environments: dict[str, Handler] = {}
-        self.config = config
-        self.region = region
-        self.clock = clock
-        self.stats = SqsMappingStats()
-        self.stopping = threading.Event()
-        self._lock = threading.Lock()
         attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
         self.queue_arn: str = attrs["Attributes"]["QueueArn"]
-        self.function_arn = function_arn(config.function_name, region)
-        self.pollers: list[SqsPoller] = []
 
-    def start(self) -> None:
-        self.pollers = [
-            SqsPoller(self, f"poller-{i}") for i in range(self.config.maximum_concurrency)
-        ]
-        for poller in self.pollers:
-            poller.thread.start()
+    def make_pollers(self) -> list[Poller[SqsMessage]]:
+        return [SqsPoller(self, f"poller-{i}") for i in range(self.config.maximum_concurrency)]
 
     @property
     def idle(self) -> bool:
         """No batch buffered or in flight, and every poller's last ReceiveMessage returned
         nothing (messages still invisible after a failure do not count)."""
-        return bool(self.pollers) and all(p.idle for p in self.pollers)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop polling: returns once every poller has finished its batch in flight (deleted
-        in full) and its ReceiveMessage (at most ``wait_time_s``), or after ``timeout``."""
-        self.stopping.set()
-        deadline = time.monotonic() + timeout
-        for poller in self.pollers:
-            poller.thread.join(max(0.0, deadline - time.monotonic()))
+        return bool(self.pollers) and super().idle
 
     def event(self, messages: list[SqsMessage]) -> dict[str, Any]:
         return {"Records": [lambda_record(m, self.queue_arn, self.region) for m in messages]}
 
-    def _handler_for(self, poller: str) -> Handler:
-        with self._lock:
-            found = self.environments.get(poller)
-            if found is None:
-                found = self.environments[poller] = self.environment_factory(poller)
-        return found
-
-    def _count(self, **increments: int) -> None:
-        with self._lock:
-            for name, n in increments.items():
-                setattr(self.stats, name, getattr(self.stats, name) + n)
-
     def invoke(self, messages: list[SqsMessage], poller: str = "direct") -> SqsOutcome:
         """Invoke the handler with one batch (synchronously, as the mapping does); deletes
         nothing (see :meth:`deliver`)."""
-        event = self.event(messages)
-        context = LambdaContext(self.config.function_name, self.region)
         sent = [int(m.get("Attributes", {}).get("SentTimestamp", 0)) for m in messages]
-        with self._lock:
-            self.stats.invocations += 1
-            if all(sent):
-                self.stats.message_ages_s.append(max(0.0, self.clock() - min(sent) / 1000))
+        if all(sent):
+            self.stats.message_ages_s.append(max(0.0, self.clock() - min(sent) / 1000))
         ids = [m["MessageId"] for m in messages]
-        try:
-            response = self._handler_for(poller)(event, context)
-            response = json.loads(json.dumps(response)) if response is not None else None
-        except Exception as exc:
-            self._count(function_errors=1)
-            log.warning("sqs esm %s: function error: %s: %s", poller, type(exc).__name__, exc)
-            return SqsOutcome(tuple(ids), error=f"{type(exc).__name__}: {exc}")
-        if not self.config.report_batch_item_failures:
-            self._count(messages_delivered=len(messages))
-            return SqsOutcome((), response=response)
-        failed = failed_items(response, ids)
-        if failed:
-            self._count(partial_failures=1)
-        self._count(messages_delivered=len(messages) - len(failed))
-        return SqsOutcome(tuple(failed), response=response)
+        result = self.call(poller, self.event(messages), ids)
+        failed = tuple(ids[i] for i in result.failed)
+        if result.error is None:
+            self.count(messages_delivered=len(messages) - len(failed))
+        return SqsOutcome(failed, error=result.error, response=result.response)
 
     def deliver(self, messages: list[SqsMessage], poller: str = "direct") -> SqsOutcome:
         """Invoke the handler with one batch, then delete every message it did not fail."""
@@ -429,7 +302,7 @@ class SqsEventSourceMapping:
                     failure.get("Message", failure.get("Code")),
                 )
             deleted += len(resp.get("Successful", []))
-        self._count(messages_deleted=deleted)
+        self.count(messages_deleted=deleted)
         return deleted
 
     def release(self, messages: list[SqsMessage]) -> None:

@@ -1,6 +1,7 @@
-"""The local Lambda event source mapping for Kinesis: poll every shard, invoke the handler.
+"""Lambda's event source mapping for Kinesis, locally: poll every shard, invoke the handler.
 
-What AWS documents for a Kinesis event source mapping, and what this does:
+What every mapping does (batching, invoking, partial batch responses, stopping) is in
+:mod:`local.aws.lambda_esm`. What AWS documents for a Kinesis mapping, and what this does:
 
 - one poller per shard, one batch in flight per shard (ParallelizationFactor 1), so a shard's
   records reach the function in order;
@@ -21,6 +22,10 @@ What AWS documents for a Kinesis event source mapping, and what this does:
   (-1: no limit): records past either are discarded and, with an on-failure destination, an
   invocation record is sent there (S3: with the batch's records as ``payload``; SQS: metadata
   only), then the shard moves on.
+
+Unlike Lambda: no ParallelizationFactor above 1, no tumbling windows, no filter criteria, no
+enhanced fan-out consumer, no resharding (the shards are listed once, at start), and
+``AT_TIMESTAMP`` is not a starting position.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ import base64
 import collections
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -37,11 +41,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from local.lambda_context import ACCOUNT_ID, LambdaContext, function_arn
+from local.aws.lambda_esm import Batch, EventSourceMapping, MappingConfig, MappingStats, Poller
+from local.aws.lambda_esm import reported_failures as _reported_failures
+from local.aws.lambda_runtime import ACCOUNT_ID, Handler
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any], Any], Any]
 KinesisRecord = dict[str, Any]
 """A record as GetRecords returns it through boto3 (Data bytes, SequenceNumber, ...)."""
 
@@ -49,31 +54,24 @@ CONDITION_RETRIES = "RetryAttemptsExhausted"
 CONDITION_AGE = "RecordAgeExceeded"
 
 
-@dataclass(frozen=True)
-class MappingConfig:
-    """The event source mapping's settings (names as in CreateEventSourceMapping)."""
+@dataclass(frozen=True, kw_only=True)
+class KinesisMappingConfig(MappingConfig):
+    """The Kinesis mapping's settings (names as in CreateEventSourceMapping)."""
 
-    function_name: str
     batch_size: int = 100
-    maximum_batching_window_s: float = 0.0
-    report_batch_item_failures: bool = True
     bisect_batch_on_function_error: bool = False
     maximum_retry_attempts: int = -1
     maximum_record_age_s: float = -1
     on_failure_destination: str | None = None
     """``s3:<bucket>`` or ``sqs:<queue url>``."""
     starting_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON"
-    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     poll_interval_s: float = 0.25
     """How long an empty shard waits before the next GetRecords (4 calls/s, under the 5/s
     shard limit)."""
     retry_delay_s: float = 0.1
 
     def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= 10_000:
-            raise ValueError("batch_size must be 1-10000")
-        if not 0 <= self.maximum_batching_window_s <= 300:
-            raise ValueError("maximum_batching_window_s must be 0-300")
+        super().__post_init__()
         if self.maximum_retry_attempts < -1 or self.maximum_retry_attempts > 10_000:
             raise ValueError("maximum_retry_attempts must be -1 or 0-10000")
         if self.maximum_record_age_s != -1 and self.maximum_record_age_s < 0:
@@ -84,15 +82,13 @@ class MappingConfig:
 
 
 @dataclass
-class MappingStats:
-    invocations: int = 0
-    function_errors: int = 0
-    partial_failures: int = 0
+class KinesisMappingStats(MappingStats):
     records_delivered: int = 0
     records_discarded: int = 0
     iterator_ages_s: collections.deque[float] = field(
         default_factory=lambda: collections.deque(maxlen=200_000)
     )
+    """Per invocation: the age of the batch's last record (Lambda's IteratorAge)."""
 
 
 def _arrival(record: KinesisRecord) -> float:
@@ -134,128 +130,91 @@ class Outcome:
 
 
 def interpret_response(response: Any, sequence_numbers: list[str]) -> int | None:
-    """Where a ``ReportBatchItemFailures`` response puts the checkpoint (None: all succeeded).
-
-    Success: a null or empty response, a null or empty ``batchItemFailures``. Otherwise the
-    lowest reported sequence number; an empty, null or unknown ``itemIdentifier`` (or a
-    malformed list) fails the whole batch (index 0).
-    """
-    if not response:
-        return None
-    if not isinstance(response, dict):
-        return None
-    failures = response.get("batchItemFailures")
-    if not failures:
-        return None
-    if not isinstance(failures, list):
-        return 0
-    positions = {seq: i for i, seq in enumerate(sequence_numbers)}
-    lowest: int | None = None
-    for item in failures:
-        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
-        if not isinstance(ident, str) or ident not in positions:
-            return 0
-        index = positions[ident]
-        lowest = index if lowest is None else min(lowest, index)
-    return lowest
+    """Where a ``ReportBatchItemFailures`` response puts the checkpoint (None: all succeeded):
+    the lowest failed sequence number's index, 0 if the response fails the whole batch."""
+    failed = _reported_failures(response, sequence_numbers)
+    return min(failed) if failed else None
 
 
-class ShardPoller:
+class ShardPoller(Poller[KinesisRecord]):
     """Reads one shard and delivers its batches in order, with the mapping's error handling."""
 
-    def __init__(self, mapping: EventSourceMapping, shard_id: str) -> None:
-        self.mapping = mapping
+    mapping: KinesisEventSourceMapping
+
+    def __init__(self, mapping: KinesisEventSourceMapping, shard_id: str) -> None:
+        cfg = mapping.config
+        super().__init__(mapping, shard_id, Batch(cfg.batch_size, cfg.maximum_batching_window_s))
         self.shard_id = shard_id
-        self.thread = threading.Thread(target=self._run, name=f"esm-{shard_id}", daemon=True)
-        self.idle = False
-        """True when the last GetRecords found nothing and nothing is buffered or in flight."""
+        self.iterator = ""
 
     # --- reading ------------------------------------------------------------------------
-    def _run(self) -> None:
+    def begin(self) -> bool:
         m = self.mapping
-        cfg = m.config
         try:
-            iterator = m.kinesis.get_shard_iterator(
+            self.iterator = m.kinesis.get_shard_iterator(
                 StreamName=m.stream_name,
                 ShardId=self.shard_id,
-                ShardIteratorType=cfg.starting_position,
+                ShardIteratorType=m.config.starting_position,
             )["ShardIterator"]
         except Exception:
             log.exception("esm %s: cannot get a shard iterator", self.shard_id)
-            return
-        buffer: list[KinesisRecord] = []
-        first_at: float | None = None
-        while not m.stopping.is_set():
-            got = 0
-            if len(buffer) < cfg.batch_size:
-                try:
-                    resp = m.kinesis.get_records(
-                        ShardIterator=iterator, Limit=min(10_000, cfg.batch_size - len(buffer))
-                    )
-                except Exception as exc:
-                    if m.stopping.is_set():
-                        return
-                    log.warning("esm %s: GetRecords failed: %s", self.shard_id, exc)
-                    m.stopping.wait(cfg.poll_interval_s)
-                    continue
-                iterator = resp["NextShardIterator"]
-                got = len(resp["Records"])
-                if got:
-                    buffer.extend(resp["Records"])
-                    if first_at is None:
-                        first_at = time.monotonic()
-            if not buffer:
-                self.idle = True
-                m.stopping.wait(cfg.poll_interval_s)
-                continue
-            self.idle = False
-            assert first_at is not None
-            waited = time.monotonic() - first_at
-            if len(buffer) < cfg.batch_size and waited < cfg.maximum_batching_window_s:
-                pause = cfg.maximum_batching_window_s - waited
-                if not got:
-                    m.stopping.wait(min(cfg.poll_interval_s, pause))
-                continue
-            batch, buffer = buffer[: cfg.batch_size], buffer[cfg.batch_size :]
-            first_at = time.monotonic() if buffer else None
-            self.deliver(batch)
+            return False
+        return True
+
+    def fetch(self) -> int | None:
+        m = self.mapping
+        if self.batch.room <= 0:
+            return 0
+        try:
+            resp = m.kinesis.get_records(
+                ShardIterator=self.iterator, Limit=min(10_000, self.batch.room)
+            )
+        except Exception as exc:
+            if not m.stopping.is_set():
+                log.warning("esm %s: GetRecords failed: %s", self.shard_id, exc)
+            return None
+        self.iterator = resp["NextShardIterator"]
+        self.batch.add(resp["Records"])
+        return len(resp["Records"])
 
     # --- delivering ---------------------------------------------------------------------
-    def deliver(self, batch: list[KinesisRecord]) -> None:
+    def deliver(self, records: list[KinesisRecord]) -> None:
         """Deliver one batch until every record succeeded or was discarded."""
         m = self.mapping
         cfg = m.config
-        work: collections.deque[tuple[list[KinesisRecord], int]] = collections.deque([(batch, 0)])
+        work: collections.deque[tuple[list[KinesisRecord], int]] = collections.deque([(records, 0)])
         while work:
             if m.stopping.is_set():
                 return
-            records, retries = work.popleft()
-            if cfg.maximum_record_age_s >= 0:
-                now = m.clock()
-                expired = [r for r in records if now - _arrival(r) > cfg.maximum_record_age_s]
-                if expired:
-                    self.discard(expired, CONDITION_AGE, retries)
-                    records = [r for r in records if now - _arrival(r) <= cfg.maximum_record_age_s]
-                if not records:
-                    continue
-            outcome = m.invoke(self.shard_id, records)
+            batch, retries = work.popleft()
+            batch = self._drop_expired(batch, retries)
+            if not batch:
+                continue
+            outcome = m.invoke(self.shard_id, batch)
             if outcome.failed_from is None:
                 continue
-            if (
-                outcome.error is not None
-                and cfg.bisect_batch_on_function_error
-                and len(records) > 1
-            ):
-                middle = len(records) // 2
-                work.appendleft((records[middle:], retries))
-                work.appendleft((records[:middle], retries))
+            if outcome.error is not None and cfg.bisect_batch_on_function_error and len(batch) > 1:
+                middle = len(batch) // 2
+                work.appendleft((batch[middle:], retries))
+                work.appendleft((batch[:middle], retries))
                 continue
-            failed = records[outcome.failed_from :]
+            failed = batch[outcome.failed_from :]
             if cfg.maximum_retry_attempts >= 0 and retries >= cfg.maximum_retry_attempts:
                 self.discard(failed, CONDITION_RETRIES, retries, outcome)
                 continue
             m.stopping.wait(cfg.retry_delay_s)
             work.appendleft((failed, retries + 1))
+
+    def _drop_expired(self, records: list[KinesisRecord], retries: int) -> list[KinesisRecord]:
+        """The records not past the maximum record age; the others are discarded."""
+        max_age = self.mapping.config.maximum_record_age_s
+        if max_age < 0:
+            return records
+        now = self.mapping.clock()
+        expired = [r for r in records if now - _arrival(r) > max_age]
+        if expired:
+            self.discard(expired, CONDITION_AGE, retries)
+        return [r for r in records if now - _arrival(r) <= max_age]
 
     def discard(
         self,
@@ -265,7 +224,7 @@ class ShardPoller:
         outcome: Outcome | None = None,
     ) -> None:
         m = self.mapping
-        m.stats.records_discarded += len(records)
+        m.count(records_discarded=len(records))
         log.warning(
             "esm %s: discarding %d records (%s), sequence numbers %s..%s",
             self.shard_id,
@@ -278,8 +237,10 @@ class ShardPoller:
             m.send_on_failure(self.shard_id, records, condition, retries + 1, outcome)
 
 
-class EventSourceMapping:
-    """A Kinesis event source mapping running in threads of this process."""
+class KinesisEventSourceMapping(EventSourceMapping[KinesisRecord, KinesisMappingStats]):
+    """A Kinesis event source mapping running in threads of this process: one poller a shard."""
+
+    config: KinesisMappingConfig
 
     def __init__(
         self,
@@ -288,84 +249,45 @@ class EventSourceMapping:
         stream_name: str,
         handler: Handler | None = None,
         environment_factory: Callable[[str], Handler] | None = None,
-        config: MappingConfig,
+        config: KinesisMappingConfig,
         region: str,
         s3: Any = None,
         sqs: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(
+            handler=handler,
+            environment_factory=environment_factory,  # one per shard: shards run in parallel
+            config=config,
+            stats=KinesisMappingStats(),
+            region=region,
+            clock=clock,
+        )
         self.kinesis = kinesis
         self.stream_name = stream_name
-        if (handler is None) == (environment_factory is None):
-            raise ValueError("give the mapping a handler or an environment factory, not both")
-        if environment_factory is None:
-            assert handler is not None
-            only: Handler = handler
-            environment_factory = lambda _shard: only  # noqa: E731
-        self.environment_factory = environment_factory
-        """Makes the environment a shard's invocations go to (on first use): one per shard runs
-        shards in parallel as Lambda does; a plain ``handler`` serves every shard."""
-        self.environments: dict[str, Handler] = {}
-        self.config = config
-        self.region = region
         self.s3 = s3
         self.sqs = sqs
-        self.clock = clock
-        self.stats = MappingStats()
-        self.stopping = threading.Event()
         description = kinesis.describe_stream_summary(StreamName=stream_name)
         self.stream_arn: str = description["StreamDescriptionSummary"]["StreamARN"]
-        self.function_arn = function_arn(config.function_name, region)
-        self.pollers: list[ShardPoller] = []
 
-    def start(self) -> None:
+    def make_pollers(self) -> list[Poller[KinesisRecord]]:
         shards = self.kinesis.list_shards(StreamName=self.stream_name)["Shards"]
-        self.pollers = [ShardPoller(self, s["ShardId"]) for s in shards]
-        for poller in self.pollers:
-            poller.thread.start()
-
-    @property
-    def idle(self) -> bool:
-        """Every shard read to its end and every batch delivered."""
-        return all(p.idle for p in self.pollers)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self.stopping.set()
-        for poller in self.pollers:
-            poller.thread.join(timeout)
+        return [ShardPoller(self, s["ShardId"]) for s in shards]
 
     def event(self, shard_id: str, records: list[KinesisRecord]) -> dict[str, Any]:
         return {
             "Records": [lambda_record(r, shard_id, self.stream_arn, self.region) for r in records]
         }
 
-    def _handler_for(self, shard_id: str) -> Handler:
-        found = self.environments.get(shard_id)
-        if found is None:
-            found = self.environments[shard_id] = self.environment_factory(shard_id)
-        return found
-
     def invoke(self, shard_id: str, records: list[KinesisRecord]) -> Outcome:
         """Invoke the handler with one batch (synchronously, as the mapping does)."""
-        event = self.event(shard_id, records)
-        context = LambdaContext(self.config.function_name, self.region)
-        self.stats.invocations += 1
         self.stats.iterator_ages_s.append(max(0.0, self.clock() - _arrival(records[-1])))
-        try:
-            response = self._handler_for(shard_id)(event, context)
-            response = json.loads(json.dumps(response)) if response is not None else None
-        except Exception as exc:
-            self.stats.function_errors += 1
-            log.warning("esm %s: function error: %s: %s", shard_id, type(exc).__name__, exc)
-            return Outcome(failed_from=0, error=f"{type(exc).__name__}: {exc}")
-        if not self.config.report_batch_item_failures:
-            self.stats.records_delivered += len(records)
-            return Outcome(failed_from=None, response=response)
-        failed_from = interpret_response(response, [r["SequenceNumber"] for r in records])
-        if failed_from is not None:
-            self.stats.partial_failures += 1
-        self.stats.records_delivered += len(records) if failed_from is None else failed_from
-        return Outcome(failed_from=failed_from, response=response)
+        sequence_numbers = [r["SequenceNumber"] for r in records]
+        result = self.call(shard_id, self.event(shard_id, records), sequence_numbers)
+        failed_from = min(result.failed) if result.failed else None
+        if result.error is None:
+            self.count(records_delivered=len(records) if failed_from is None else failed_from)
+        return Outcome(failed_from=failed_from, error=result.error, response=result.response)
 
     def invocation_record(
         self,

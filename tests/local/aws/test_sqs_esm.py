@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from local.lambda_context import ACCOUNT_ID
-from local.sqs_esm import (
+from local.aws.lambda_runtime import ACCOUNT_ID
+from local.aws.sqs_esm import (
     MAX_PAYLOAD_BYTES,
     SqsEventSourceMapping,
     SqsMappingConfig,
