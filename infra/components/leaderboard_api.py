@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_logs as logs
@@ -12,9 +12,10 @@ from constructs import Construct
 
 from infra.components.common import removal_policy, retention
 from infra.components.function import PythonFunction
+from infra.components.storage import grant_index_queries, grant_item_actions
 from infra.config import ApiConfig, BreakawayConfig
-from infra.nag import acknowledge, iam5_resource, imported
-from shared import names
+from infra.nag import acknowledge
+from shared import keys, names
 from shared.routes import API_ROUTES as ROUTES
 from shared.routes import Route
 
@@ -67,12 +68,11 @@ class LeaderboardApi(Construct):
             log_retention_days=config.log_retention_days,
             removal_policy=removal,
         )
-        standings.grant_read_data(handler.function)
-        acknowledge(
-            handler.role,
-            iam5_resource(imported(Stack.of(standings), standings.table_arn) + "/index/*"),
-            "CDK's read grant covers the table's indexes as index/*; the API queries the "
-            "ranking and recent-races indexes of shared/keys.py, read-only.",
+        # Read-only, and only the reads the reader makes (functions/leaderboard_api/adapters.py):
+        # items by key, pages of the ranking and recent-races indexes; no scan.
+        grant_item_actions(handler.function, standings, "GetItem", "BatchGetItem")
+        grant_index_queries(
+            handler.function, standings, keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT
         )
         return handler
 
