@@ -671,6 +671,9 @@ def test_alarms_and_thresholds(dev: Assembly) -> None:
             300,
             1,
         ),
+        # Batches lost on the way to the on-failure bucket (issue 16; tests/infra/test_alarms.py)
+        "OnFailureDeliveryFailures": ("AWS/Lambda", "DestinationDeliveryFailures", "Sum", 300, 1),
+        "DroppedRecords": ("AWS/Lambda", "DroppedEventCount", "Sum", 300, 1),
         "IotRuleErrors": ("Breakaway", "IotRuleErrors", "Sum", 300, 1),
         "ArchiveFreshness": ("AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", 300, 900),
         "Api5xx": ("AWS/ApiGateway", "5XXError", "Sum", 300, 1),
