@@ -10,6 +10,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.leaderboard_api.config import SECURITY_HEADERS
 from infra.components.common import removal_policy, retention
 from infra.components.function import PythonFunction
 from infra.components.storage import grant_index_queries, grant_item_actions
@@ -23,6 +24,8 @@ FUNCTION_NAME: Final = "leaderboard_api"
 
 
 CATCH_ALL: Final = "{proxy+}"
+GATEWAY_ERROR_TEMPLATE: Final = '{"message":$context.error.messageString}'
+"""API Gateway's default gateway-response body (what it answers when none is customized)."""
 
 
 class LeaderboardApi(Construct):
@@ -48,6 +51,7 @@ class LeaderboardApi(Construct):
         )
         self.api = self._rest_api(config.api)
         self._add_routes()
+        self._gateway_responses()
         self._acknowledge_public_api()
 
     def _function(
@@ -124,6 +128,23 @@ class LeaderboardApi(Construct):
                 integration,
                 request_validator=validator,
                 request_parameters=params or None,
+            )
+
+    def _gateway_responses(self) -> None:
+        """API Gateway's own answers (throttled, refused by the validator, a method with no
+        route) carry the headers the handler puts on its own: they are JSON responses of the
+        same origin. The body is API Gateway's default one, stated because a customized
+        response without a template would answer with an empty body."""
+        headers = {name: f"'{value}'" for name, value in SECURITY_HEADERS.items()}
+        for construct_id, response_type in (
+            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
+        ):
+            self.api.add_gateway_response(
+                construct_id,
+                type=response_type,
+                response_headers=headers,
+                templates={"application/json": GATEWAY_ERROR_TEMPLATE},
             )
 
     def _acknowledge_public_api(self) -> None:
