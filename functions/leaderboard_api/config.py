@@ -8,16 +8,26 @@ that importing the handler needs no environment (the tests, the local stack, the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import names
 from shared.settings import ConfigError, settings_from_env
 
-__all__ = ["ApiSettings", "ConfigError", "CorsSettings"]
+__all__ = ["SECURITY_HEADERS", "ApiSettings", "ConfigError", "CorsSettings"]
 
 WHAT = "leaderboard API"
+
+SECURITY_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+"""On every response of the API, JSON and HTML, the handler's and API Gateway's own (its gateway
+responses, infra/components/leaderboard_api.py): no content-type sniffing, no framing (the
+live page's policy also says ``frame-ancestors 'none'``; this is for browsers without CSP), no
+referrer to wherever a link leads."""
 
 
 class CorsSettings(BaseModel):

@@ -10,8 +10,10 @@ cold start.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from dataclasses import dataclass, field
-from functools import cache
 from http import HTTPStatus
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -34,7 +36,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.leaderboard_api import logic
 from functions.leaderboard_api.adapters import DynamoLeaderboardReader
-from functions.leaderboard_api.config import ApiSettings, CorsSettings
+from functions.leaderboard_api.config import SECURITY_HEADERS, ApiSettings, CorsSettings
 from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S
 from functions.leaderboard_api.models import Error, Leaderboard, Race, Races, Rider
 from shared import names
@@ -44,12 +46,45 @@ from shared.ports import TransientError
 from shared.warm import Warm
 
 PAGE_FILE = FilePath(__file__).with_name("static") / "index.html"
+PAGE_HTML = PAGE_FILE.read_text(encoding="utf-8")
 LEADERBOARD_CACHE_CONTROL = f"max-age={LEADERBOARD_MAX_AGE_S}"
 RETRY_AFTER_SECONDS = "1"
 
 logger = Logger(service=names.POWERTOOLS_SERVICE_API)
 tracer = Tracer(service=names.POWERTOOLS_SERVICE_API)
 metrics = Metrics(namespace=names.METRICS_NAMESPACE, service=names.POWERTOOLS_SERVICE_API)
+
+
+def inline_hashes(html: str, tag: str) -> list[str]:
+    """The CSP source of each inline ``<tag>`` element: the SHA-256 of its text as written
+    (UTF-8), which is what a browser hashes. Only bare tags: ``<script src=...>`` is not inline,
+    and the page has none."""
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+        for text in re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL)
+    ]
+
+
+def page_policy(html: str) -> str:
+    """The live page's Content-Security-Policy: nothing but its own inline script and style,
+    pinned by hash (no ``'unsafe-inline'``), fetches to its own origin (the API), icons from
+    it; no base, no form target, no framing."""
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src " + (" ".join(inline_hashes(html, "script")) or "'none'"),
+            "style-src " + (" ".join(inline_hashes(html, "style")) or "'none'"),
+            "connect-src 'self'",
+            "img-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+PAGE_CSP = page_policy(PAGE_HTML)
+"""Computed once, at import, from the file served: an edit to the page changes its hashes."""
 
 
 def cors_config(settings: CorsSettings) -> CORSConfig | None:
@@ -197,12 +232,12 @@ def openapi_json() -> Response[str]:
 
 @app.get("/", include_in_schema=False)
 def page() -> Response[str]:
-    return Response(HTTPStatus.OK, "text/html; charset=utf-8", _page_html())
-
-
-@cache
-def _page_html() -> str:
-    return PAGE_FILE.read_text(encoding="utf-8")
+    return Response(
+        HTTPStatus.OK,
+        "text/html; charset=utf-8",
+        PAGE_HTML,
+        headers={"Content-Security-Policy": PAGE_CSP},
+    )
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -259,13 +294,27 @@ def describe_validation(errors: Any) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def with_security_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """``response`` with SECURITY_HEADERS added where it has none of its own: every answer,
+    whichever route, error handler or not-found produced it."""
+    multi = response.get("multiValueHeaders")
+    if multi is not None:  # the REST proxy format Powertools answers in
+        present = {name.lower() for name in multi}
+        multi.update({k: [v] for k, v in SECURITY_HEADERS.items() if k.lower() not in present})
+        return response
+    single = response.setdefault("headers", {})
+    present = {name.lower() for name in single}
+    single.update({k: v for k, v in SECURITY_HEADERS.items() if k.lower() not in present})
+    return response
+
+
 # --- entry point -------------------------------------------------------------------------------
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     runtime()  # a cold start fails here, naming the setting that is missing or wrong
-    response: dict[str, Any] = app.resolve(event, context)
+    response: dict[str, Any] = with_security_headers(app.resolve(event, context))
     status = int(response.get("statusCode", 500))
     metrics.add_metric(name=f"Responses{status // 100}xx", unit=MetricUnit.Count, value=1)
     return response

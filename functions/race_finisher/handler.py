@@ -52,6 +52,8 @@ metrics = Metrics(namespace=names.METRICS_NAMESPACE, service=names.POWERTOOLS_SE
 
 FINISH_KEY = "[race_id, rider_id]"
 """A rider finishes once: the idempotency key is the rider, whatever the ranks computed."""
+LOGGED_FAILURES = 10
+"""At most this many retried messages are named in one warning (their count always is)."""
 ANNOUNCE_WORKERS = 8
 """A batch's finishing riders are announced this many at a time: each is an idempotency record,
 a notification and the record's completion, requests that wait on the network, not the CPU."""
@@ -109,7 +111,17 @@ def publish_metrics(outcome: FinishOutcome[Any]) -> None:
     metrics.add_metric(name="RidersFinished", unit=MetricUnit.Count, value=outcome.finished)
     metrics.add_metric(name="MessagesRetried", unit=MetricUnit.Count, value=len(outcome.failed))
     if outcome.failed:
-        logger.warning("finish messages retried", extra={"retried": outcome.failed[:10]})
+        # The message id and the reason, never the body (the riders' standings as counted).
+        logger.warning(
+            "finish messages retried",
+            extra={
+                "retried_total": len(outcome.failed),
+                "retried": [
+                    {"messageId": str(getattr(record, "messageId", "")), "reason": reason}
+                    for record, reason in outcome.failed[:LOGGED_FAILURES]
+                ],
+            },
+        )
 
 
 @dataclass

@@ -10,7 +10,7 @@ import gc
 import time
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Any
+from typing import Any, Final
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.stream_processor.adapters import S3DeadLetters, SqsDeadLetters, SqsFinishQueue
-from functions.stream_processor.batch import TelemetryBatchProcessor
+from functions.stream_processor.batch import TelemetryBatchProcessor, TelemetryKinesisRecord
 from functions.stream_processor.config import ProcessorSettings
 from functions.stream_processor.logic import BatchOutcome, StreamProcessor
 from shared import names
@@ -30,6 +30,12 @@ from shared.warm import Warm
 logger = Logger(service=names.POWERTOOLS_SERVICE_PROCESSOR)
 tracer = Tracer(service=names.POWERTOOLS_SERVICE_PROCESSOR)
 metrics = Metrics(namespace=names.METRICS_NAMESPACE, service=names.POWERTOOLS_SERVICE_PROCESSOR)
+
+LOGGED_FAILURES: Final = 10
+"""At most this many retried records are named in one warning (their count always is)."""
+MAX_LOGGED_ID: Final = 256
+"""Kinesis partition keys are at most 256 characters; a record the parser model refused may
+carry anything where an id should be, so what is logged of it is cut to this."""
 
 
 def now_ms() -> int:
@@ -59,8 +65,35 @@ def publish_metrics(outcome: BatchOutcome[Any]) -> None:
     if outcome.dead_lettered or outcome.failed:
         logger.warning(
             "batch had poison or retried records",
-            extra={"dead_lettered": outcome.dead_lettered, "retried": outcome.failed[:10]},
+            extra={
+                "dead_lettered": outcome.dead_lettered,
+                "retried_total": len(outcome.failed),
+                "retried": [
+                    {**record_ids(handle), "reason": reason}
+                    for handle, reason in outcome.failed[:LOGGED_FAILURES]
+                ],
+            },
         )
+
+
+def record_ids(handle: Any) -> dict[str, str]:
+    """Which record failed, never what it carried: a payload may hold anything, and the logs
+    are kept longer and read more widely than the dead-letter queue that holds it. ``handle``
+    is the parsed record, or the record as delivered when the parser model refused it."""
+    if isinstance(handle, TelemetryKinesisRecord):
+        return {
+            "eventId": handle.eventID,
+            "sequenceNumber": handle.kinesis.sequenceNumber,
+            "partitionKey": handle.kinesis.partitionKey,
+        }
+    raw: dict[str, Any] = handle if isinstance(handle, dict) else {}
+    kinesis = raw.get("kinesis")
+    kinesis = kinesis if isinstance(kinesis, dict) else {}
+    return {
+        "eventId": str(raw.get("eventID", ""))[:MAX_LOGGED_ID],
+        "sequenceNumber": str(kinesis.get("sequenceNumber", ""))[:MAX_LOGGED_ID],
+        "partitionKey": str(kinesis.get("partitionKey", ""))[:MAX_LOGGED_ID],
+    }
 
 
 def build_runtime(

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from aws_cdk import Duration, Size, Stack
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_logs as logs
@@ -20,7 +21,7 @@ from infra.config import (
     ArchiveConfig,
     BreakawayConfig,
 )
-from infra.nag import acknowledge, iam5_action, iam5_resource, imported
+from infra.nag import acknowledge, iam5_resource, imported
 from shared import names
 from shared.contract import Telemetry
 
@@ -126,12 +127,15 @@ class Archive(Construct):
     ) -> firehose.DeliveryStream:
         """Firehose reads the stream and writes GZIP objects partitioned by race (a jq query
         on each record) and arrival day, one reading per line so that Athena can split them."""
-        return firehose.DeliveryStream(
+        role, policy = self._destination_role(bucket)
+        delivery = firehose.DeliveryStream(
             self,
             "Delivery",
             source=firehose.KinesisStreamSource(stream),
             destination=firehose.S3Bucket(
                 bucket,
+                # Immutable: the L2 would add read/write (s3:DeleteObject* included) to it.
+                role=role.without_policy_updates(),
                 data_output_prefix=names.ARCHIVE_FIREHOSE_PREFIX,
                 error_output_prefix=names.ARCHIVE_FIREHOSE_ERROR_PREFIX,
                 compression=firehose.Compression.GZIP,
@@ -151,6 +155,41 @@ class Archive(Construct):
                 ],
             ),
         )
+        delivery.node.add_dependency(policy)  # no delivery before the role may write
+        return delivery
+
+    def _destination_role(self, bucket: s3.IBucket) -> tuple[iam.Role, iam.Policy]:
+        """The role Firehose writes the archive with: the S3 actions AWS documents for an S3
+        destination ("Grant Firehose access to an Amazon S3 destination"), bucket-level ones on
+        the bucket and object-level ones on its objects, and its error log. Never
+        ``s3:DeleteObject*``: CDK's destination grants read/write, Firehose deletes nothing."""
+        role = iam.Role(
+            self, "DeliveryRole", assumed_by=iam.ServicePrincipal("firehose.amazonaws.com")
+        )
+        policy = iam.Policy(
+            self,
+            "DeliveryPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=[
+                        "s3:GetBucketLocation",
+                        "s3:ListBucket",
+                        "s3:ListBucketMultipartUploads",
+                    ],
+                    resources=[bucket.bucket_arn],
+                ),
+                iam.PolicyStatement(
+                    actions=["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                    resources=[bucket.arn_for_objects("*")],
+                ),
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[self.delivery_logs.log_group_arn],
+                ),
+            ],
+        )
+        return role, policy
 
     def _acknowledge_delivery_findings(self, bucket: s3.IBucket) -> None:
         """cdk-nag flags the delivery stream's encryption and the wildcards in the grants the
@@ -161,23 +200,12 @@ class Archive(Construct):
             "Firehose server-side encryption applies to Direct PUT sources only; this stream "
             "reads an encrypted Kinesis stream and writes to an SSE-S3 encrypted bucket.",
         )
-        reason = (
-            "The Firehose S3 destination needs GetBucketLocation, ListBucket(MultipartUploads), "
-            "GetObject, PutObject and AbortMultipartUpload on this bucket; CDK's L2 grants them "
-            "as read/write on the archive bucket only."
-        )
-        for action in (
-            "s3:GetObject*",
-            "s3:GetBucket*",
-            "s3:List*",
-            "s3:DeleteObject*",
-            "s3:Abort*",
-        ):
-            acknowledge(self.delivery_stream, iam5_action(action), reason)
         acknowledge(
-            self.delivery_stream,
+            self.node.find_child("DeliveryPolicy"),
             iam5_resource(imported(Stack.of(bucket), bucket.bucket_arn) + "/*"),
-            reason,
+            "Firehose names each archive object itself (prefix, partition, time, random "
+            "suffix): PutObject, GetObject and AbortMultipartUpload on the archive bucket's "
+            "objects, nowhere else.",
         )
 
     def _telemetry_table(self, bucket: s3.IBucket) -> glue.CfnTable:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.leaderboard_api.config import SECURITY_HEADERS
 from infra.components.common import removal_policy, retention
 from infra.components.function import PythonFunction
+from infra.components.storage import grant_index_queries, grant_item_actions
 from infra.config import ApiConfig, BreakawayConfig
-from infra.nag import acknowledge, iam5_resource, imported
-from shared import names
+from infra.nag import acknowledge
+from shared import keys, names
 from shared.routes import API_ROUTES as ROUTES
 from shared.routes import Route
 
@@ -22,6 +24,8 @@ FUNCTION_NAME: Final = "leaderboard_api"
 
 
 CATCH_ALL: Final = "{proxy+}"
+GATEWAY_ERROR_TEMPLATE: Final = '{"message":$context.error.messageString}'
+"""API Gateway's default gateway-response body (what it answers when none is customized)."""
 
 
 class LeaderboardApi(Construct):
@@ -47,6 +51,7 @@ class LeaderboardApi(Construct):
         )
         self.api = self._rest_api(config.api)
         self._add_routes()
+        self._gateway_responses()
         self._acknowledge_public_api()
 
     def _function(
@@ -67,12 +72,11 @@ class LeaderboardApi(Construct):
             log_retention_days=config.log_retention_days,
             removal_policy=removal,
         )
-        standings.grant_read_data(handler.function)
-        acknowledge(
-            handler.role,
-            iam5_resource(imported(Stack.of(standings), standings.table_arn) + "/index/*"),
-            "CDK's read grant covers the table's indexes as index/*; the API queries the "
-            "ranking and recent-races indexes of shared/keys.py, read-only.",
+        # Read-only, and only the reads the reader makes (functions/leaderboard_api/adapters.py):
+        # items by key, pages of the ranking and recent-races indexes; no scan.
+        grant_item_actions(handler.function, standings, "GetItem", "BatchGetItem")
+        grant_index_queries(
+            handler.function, standings, keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT
         )
         return handler
 
@@ -124,6 +128,23 @@ class LeaderboardApi(Construct):
                 integration,
                 request_validator=validator,
                 request_parameters=params or None,
+            )
+
+    def _gateway_responses(self) -> None:
+        """API Gateway's own answers (throttled, refused by the validator, a method with no
+        route) carry the headers the handler puts on its own: they are JSON responses of the
+        same origin. The body is API Gateway's default one, stated because a customized
+        response without a template would answer with an empty body."""
+        headers = {name: f"'{value}'" for name, value in SECURITY_HEADERS.items()}
+        for construct_id, response_type in (
+            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
+        ):
+            self.api.add_gateway_response(
+                construct_id,
+                type=response_type,
+                response_headers=headers,
+                templates={"application/json": GATEWAY_ERROR_TEMPLATE},
             )
 
     def _acknowledge_public_api(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from aws_cdk import Duration
+from aws_cdk import Annotations, CfnOutput, Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -20,6 +20,12 @@ from constructs import Construct
 from infra.config import BreakawayConfig
 
 GTE: Final = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+OUTPUT_ALARM_TOPIC: Final = "AlarmTopicArn"
+OUTPUT_ALARM_SUBSCRIBERS: Final = "AlarmSubscribers"
+NO_SUBSCRIBER: Final = (
+    "NONE: no one is notified of an alarm. Set alarms.email in cdk.json "
+    "(breakaway:environments) and redeploy, or subscribe to AlarmTopicArn."
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,18 @@ def dynamodb_throttles(
     )
 
 
+def mapping_metric(name: str, mapping_id: str, period: Duration) -> cloudwatch.Metric:
+    """One of the event source mapping's own metrics (``AWS/Lambda``, by
+    ``EventSourceMappingUUID``, published because its metrics config has ``EventCount``)."""
+    return cloudwatch.Metric(
+        namespace="AWS/Lambda",
+        metric_name=name,
+        dimensions_map={"EventSourceMappingUUID": mapping_id},
+        statistic="Sum",
+        period=period,
+    )
+
+
 @dataclass(frozen=True)
 class Signals:
     """The metrics that both an alarm and a dashboard graph show, built once so that the graph
@@ -90,6 +108,8 @@ class Signals:
     finish_age: cloudwatch.IMetric
     finish_dead_letters: cloudwatch.IMetric
     on_failure: cloudwatch.IMetric
+    delivery_failures: cloudwatch.IMetric
+    dropped: cloudwatch.IMetric
     freshness: cloudwatch.IMetric
     throttles: cloudwatch.IMetric
     api_latency: cloudwatch.IMetric
@@ -111,13 +131,15 @@ class Signals:
             finish_dead_letters=w.finish_dead_letters.metric_approximate_number_of_messages_visible(
                 period=period, statistic="Maximum"
             ),
-            on_failure=cloudwatch.Metric(
-                namespace="AWS/Lambda",
-                metric_name="OnFailureDestinationDeliveredEventCount",
-                dimensions_map={"EventSourceMappingUUID": w.event_source_mapping_id},
-                statistic="Sum",
-                period=period,
+            on_failure=mapping_metric(
+                "OnFailureDestinationDeliveredEventCount", w.event_source_mapping_id, period
             ),
+            # Per function (an invocation metric): the processor is invoked by its mapping
+            # only, so every failure counted here is the on-failure bucket refusing a batch.
+            delivery_failures=w.processor.metric(
+                "DestinationDeliveryFailures", statistic="Sum", period=period
+            ),
+            dropped=mapping_metric("DroppedEventCount", w.event_source_mapping_id, period),
             freshness=w.delivery_stream.metric(
                 "DeliveryToS3.DataFreshness", statistic="Maximum", period=period
             ),
@@ -149,6 +171,7 @@ class Observability(Construct):
         signals = Signals.of(watched, self._period)
         self._processing_alarms(watched, signals)
         self._waiting_record_alarms(signals)
+        self._lost_record_alarms(signals)
         self._delivery_alarms(watched, signals)
         self._alarm(
             "DynamoDbThrottles",
@@ -158,6 +181,23 @@ class Observability(Construct):
         )
         self._api_alarms(watched, signals)
         self.dashboard = self._dashboard(watched, signals)
+        self._say_who_is_notified()
+
+    def _say_who_is_notified(self) -> None:
+        """The topic's ARN and its subscriber as outputs, so that ``cdk deploy`` ends by saying
+        whether anyone will hear of an alarm: by default no one does."""
+        email = self._thresholds.email
+        CfnOutput(
+            self, OUTPUT_ALARM_TOPIC, value=self.topic.topic_arn, description="Every alarm"
+        ).override_logical_id(OUTPUT_ALARM_TOPIC)
+        CfnOutput(
+            self,
+            OUTPUT_ALARM_SUBSCRIBERS,
+            value=f"email:{email} (confirm the message SNS sends)" if email else NO_SUBSCRIBER,
+            description="Who the alarm topic notifies",
+        ).override_logical_id(OUTPUT_ALARM_SUBSCRIBERS)
+        if not email:
+            Annotations.of(self).add_info(f"Alarm topic: {NO_SUBSCRIBER}")
 
     def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, what: str) -> None:
         """Every alarm is alike but for its metric and threshold: one evaluation period, so it
@@ -234,6 +274,26 @@ class Observability(Construct):
             "Batches exhausted their retries or age and went to the on-failure bucket",
         )
 
+    def _lost_record_alarms(self, signals: Signals) -> None:
+        """Batches the mapping gave up on that did not reach the on-failure bucket: Lambda could
+        not write them there (a delivery failure) and dropped them. Those records are lost, not
+        parked: nothing else says so."""
+        t = self._thresholds
+        self._alarm(
+            "OnFailureDeliveryFailures",
+            signals.delivery_failures,
+            t.on_failure_records,
+            "Lambda could not write a discarded batch to the on-failure bucket: its records "
+            "are lost unless the stream still holds them",
+        )
+        self._alarm(
+            "DroppedRecords",
+            signals.dropped,
+            t.on_failure_records,
+            "The event source mapping dropped records after their retries or age ran out "
+            "without delivering them to the on-failure bucket: they are lost",
+        )
+
     def _delivery_alarms(self, w: Monitored, signals: Signals) -> None:
         """The two managed hops with no function of ours to fail loudly: the IoT rule into
         Kinesis, and Firehose into the archive bucket."""
@@ -274,8 +334,13 @@ class Observability(Construct):
             cloudwatch.GraphWidget(title="Iterator age (ms)", left=[signals.iterator_age], width=8),
             function_widget("Processor", w.processor, period),
             cloudwatch.GraphWidget(
-                title="Dead letters and on-failure",
-                left=[signals.dead_letters, signals.on_failure],
+                title="Dead letters, on-failure and lost",
+                left=[
+                    signals.dead_letters,
+                    signals.on_failure,
+                    signals.delivery_failures,
+                    signals.dropped,
+                ],
                 width=8,
             ),
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
@@ -16,9 +16,10 @@ from constructs import Construct
 from infra.components.common import SQS_MAX_RETENTION_DAYS, removal_policy, secure_queue
 from infra.components.function import PythonFunction
 from infra.components.iot import topic_arn, topic_arn_as_nag_reports
+from infra.components.storage import grant_index_queries, grant_item_actions
 from infra.config import NOTIFY_TARGET_IOT, BreakawayConfig, FinishingConfig
-from infra.nag import acknowledge, iam5_resource, imported
-from shared import names
+from infra.nag import acknowledge, iam5_resource
+from shared import keys, names
 
 FUNCTION_NAME: Final = "race_finisher"
 RESULT_TOPIC_FILTER: Final = names.RESULT_TOPIC.format(race_id="+", rider_id="+")
@@ -95,8 +96,12 @@ class RaceFinishing(Construct):
             ),
         )
         fn = self.finisher.function
-        standings.grant_read_write_data(fn)
-        idempotency.grant_read_write_data(fn)
+        # Ranks from the ranking indexes; results and the race's finished count in
+        # transactions (PutItem, UpdateItem); Powertools' idempotency layer reads, writes,
+        # updates and deletes its own records.
+        grant_index_queries(fn, standings, keys.INDEX_OVERALL, keys.INDEX_CLASS)
+        grant_item_actions(fn, standings, "PutItem", "UpdateItem")
+        grant_item_actions(fn, idempotency, "GetItem", "PutItem", "UpdateItem", "DeleteItem")
         self.result_topics = topic_arn(RESULT_TOPIC_FILTER)
         iam.Grant.add_to_principal(
             grantee=fn, actions=["iot:Publish"], resource_arns=[self.result_topics]
@@ -113,10 +118,4 @@ class RaceFinishing(Construct):
             iam5_resource(topic_arn_as_nag_reports(RESULT_TOPIC_FILTER)),
             "iot:Publish on the result topic pattern only: race and rider ids are known at run "
             "time, one topic per rider result.",
-        )
-        acknowledge(
-            role,
-            iam5_resource(imported(Stack.of(standings), standings.table_arn) + "/index/*"),
-            "CDK's table grant covers the table's indexes as index/*; the table has exactly "
-            "the three indexes of shared/keys.py and the race finisher queries the ranking ones.",
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.components.common import removal_policy
@@ -11,6 +12,29 @@ from shared import keys
 
 _S = dynamodb.AttributeType.STRING
 _N = dynamodb.AttributeType.NUMBER
+
+
+def grant_item_actions(grantee: iam.IGrantable, table: dynamodb.ITable, *actions: str) -> None:
+    """``dynamodb:<action>`` for each of ``actions`` on the table's items, not its indexes.
+
+    CDK's ``grant_read_data``/``grant_read_write_data`` give every read (or write) action,
+    ``Scan``, ``BatchWriteItem`` and ``DeleteItem`` among them, on the table and ``index/*``:
+    each function gets the actions its code calls instead. A transaction needs no action of its
+    own: DynamoDB authorizes each ``Put``/``Update`` in it as ``PutItem``/``UpdateItem``."""
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=[f"dynamodb:{action}" for action in actions],
+        resource_arns=[table.table_arn],
+    )
+
+
+def grant_index_queries(grantee: iam.IGrantable, table: dynamodb.ITable, *index_names: str) -> None:
+    """``dynamodb:Query`` on the named indexes of the table, and on nothing else."""
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["dynamodb:Query"],
+        resource_arns=[f"{table.table_arn}/index/{name}" for name in index_names],
+    )
 
 
 class Storage(Construct):

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from infra.components.common import removal_policy
 from infra.components.function import PythonFunction
+from infra.components.storage import grant_item_actions
 from infra.config import DEAD_LETTER_SCHEME_SQS, BreakawayConfig, EventSourceConfig
 from infra.nag import acknowledge, iam5_resource, imported
 from shared import names
@@ -103,23 +104,16 @@ class StreamProcessing(Construct):
             removal_policy=removal_policy(config),
         )
         fn = self.processor.function
-        standings.grant_read_write_data(fn)
+        # shared/dynamodb.py: standings by key (cache misses), one write per rider, the race
+        # record; no query (ranking is the race finisher's), no scan, no delete.
+        grant_item_actions(fn, standings, "GetItem", "BatchGetItem", "PutItem", "UpdateItem")
         dead_letters.grant_send_messages(fn)
         finish_queue.grant_send_messages(fn)
         self.event_source = event_source(stream, config.event_source, on_failure)
         fn.add_event_source(self.event_source)
 
-        role = self.processor.role
-        data_stack = Stack.of(standings)
         acknowledge(
-            role,
-            iam5_resource(imported(data_stack, standings.table_arn) + "/index/*"),
-            "CDK's table grant covers the table's indexes as index/*; the table has exactly "
-            "the three indexes of shared/keys.py (the processor reads and writes by key; the "
-            "race finisher queries the ranking indexes).",
-        )
-        acknowledge(
-            role,
+            self.processor.role,
             iam5_resource(imported(Stack.of(on_failure), on_failure.bucket_arn) + "/*"),
             "s3:PutObject on the objects of the on-failure bucket only: Lambda names each "
             "object itself when a batch is discarded.",

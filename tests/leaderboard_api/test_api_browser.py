@@ -5,6 +5,11 @@ Gateway, against moto with a seeded race; the page is loaded *without* the trail
 relative URLs must cope with the stage prefix. The test asserts the rows shown, changes the
 stored standings and asserts the page follows within its one-second refresh, movers marked.
 
+The page is served with its Content-Security-Policy (inline script and style pinned by hash)
+and Chromium enforces it: the test listens for ``securitypolicyviolation`` events from before
+the page's first script and asserts there are none, and a second test serves the page with a
+policy that does not match its script, to show that the listener would see a violation.
+
 The screenshot goes to the test's tmp_path; with ``UPDATE_DOCS_SCREENSHOT=1`` it is also
 written to docs/leaderboard.png (the one committed to the repository).
 """
@@ -12,7 +17,9 @@ written to docs/leaderboard.png (the one committed to the repository).
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +52,13 @@ RIDERS = [
     standing("di", 99_999, 3, name="Di Dunn", seconds=405, last_second=410),
     standing("ed", 87_650, 2, name="Ed Eze", seconds=398, last_second=411),
 ]
+
+WATCH_CSP_JS = """window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI || "inline"}`);
+});"""
+"""Installed before any script of the page runs (Playwright's init scripts are not subject to the
+page's policy)."""
 
 ROWS_JS = """() => [...document.querySelectorAll('#rows tr')].map(tr => ({
     rider: tr.dataset.riderId,
@@ -83,16 +97,22 @@ def browser_page(tmp_path: Path) -> Iterator[object]:
 def test_page_shows_the_leaderboard_and_follows_changes(
     gateway: LocalApiGateway, db: Db, browser_page: object, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, expect
 
     assert isinstance(browser_page, Page)
     page = browser_page
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.add_init_script(WATCH_CSP_JS)
 
     url = gateway.url.rstrip("/") + "?race=race-1"  # /test?race=race-1: no trailing slash
-    page.goto(url)
-    page.wait_for_function("document.querySelectorAll('#rows tr').length === 5", timeout=WAIT_MS)
+    response = page.goto(url)
+    assert response is not None
+    assert response.headers["content-security-policy"] == api.PAGE_CSP  # enforced, not report-only
+    assert "'unsafe-inline'" not in api.PAGE_CSP
+    expect(page.locator("#rows tr")).to_have_count(5, timeout=WAIT_MS)
 
     rows = page.evaluate(ROWS_JS)
     assert [r["cells"] for r in rows] == [
@@ -107,9 +127,7 @@ def test_page_shows_the_leaderboard_and_follows_changes(
 
     # Di overtakes everyone: the next refresh (every second) shows it, movers marked.
     db.put_standings([replace(RIDERS[3], points=130_000, seconds=406, version=2)])
-    page.wait_for_function(
-        "document.querySelector('#rows tr')?.dataset.riderId === 'di'", timeout=WAIT_MS
-    )
+    expect(page.locator("#rows tr").first).to_have_attribute("data-rider-id", "di", timeout=WAIT_MS)
 
     rows = page.evaluate(ROWS_JS)
     assert [(r["rider"], r["cls"], r["cells"][0], r["cells"][1]) for r in rows] == [
@@ -128,7 +146,7 @@ def test_page_shows_the_leaderboard_and_follows_changes(
 
     # The class picker: class 2 only, ranked within the class.
     page.select_option("#class", "2")
-    page.wait_for_function("document.querySelectorAll('#rows tr').length === 2", timeout=WAIT_MS)
+    expect(page.locator("#rows tr")).to_have_count(2, timeout=WAIT_MS)
     rows = page.evaluate(ROWS_JS)
     assert [r["cells"][0:3] + r["cells"][4:5] for r in rows] == [
         ["1", "", "Bo Berg", "1200.01"],
@@ -136,3 +154,31 @@ def test_page_shows_the_leaderboard_and_follows_changes(
     ]
     assert page.url.endswith("/test?race=race-1&limit=10&class=2")
     assert errors == []
+    assert page.evaluate("window.__cspViolations") == []
+    assert [e for e in console_errors if "Content Security Policy" in e] == []
+
+
+def test_a_policy_that_does_not_match_the_script_is_seen(
+    gateway: LocalApiGateway, browser_page: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control: with a script hash that is not the page's, Chromium refuses to run the
+    script, the listener records it and no row is rendered. So the empty list above means
+    the policy was enforced and the page's script matched it."""
+    from playwright.sync_api import Page
+
+    assert isinstance(browser_page, Page)
+    page = browser_page
+    wrong = "'sha256-" + "A" * 43 + "='"
+    monkeypatch.setattr(
+        api, "PAGE_CSP", re.sub(r"script-src [^;]+", f"script-src {wrong}", api.PAGE_CSP)
+    )
+    page.add_init_script(WATCH_CSP_JS)
+
+    page.goto(gateway.url.rstrip("/") + "?race=race-1")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not page.evaluate("window.__cspViolations.length") and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+
+    assert page.evaluate("window.__cspViolations") == ["script-src-elem blocked inline"]
+    assert page.evaluate("document.querySelectorAll('#rows tr').length") == 0
+    assert page.locator("#status").inner_text() == "loading…"  # the script never ran

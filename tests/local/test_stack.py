@@ -192,7 +192,7 @@ def test_live_page_in_headless_chromium_shows_the_riders_of_a_running_race(
 ) -> None:
     if not CHROMIUM.exists():
         pytest.fail("/usr/bin/chromium is missing: run `make browser` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     assert stack.endpoints is not None
     race_id = "e2e-live-page"
@@ -225,9 +225,7 @@ def test_live_page_in_headless_chromium_shows_the_riders_of_a_running_race(
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 page.goto(f"{stack.endpoints.api_url}?race={race_id}")
-                page.wait_for_function(
-                    "document.querySelectorAll('#rows tr').length === 8", timeout=30_000
-                )
+                expect(page.locator("#rows tr")).to_have_count(8, timeout=30_000)
                 shown = page.evaluate(
                     "() => [...document.querySelectorAll('#rows tr')].map(t => t.dataset.riderId)"
                 )

@@ -1,0 +1,167 @@
+"""Each role holds the actions its code uses, on the resources it uses them on, and nothing else
+(issue 16, item 12): the exact DynamoDB actions of each function, the Firehose role's S3 actions.
+
+Where the lists come from (docs/decisions.md, "Each function is granted the DynamoDB actions it
+calls"):
+
+* DynamoDB authorizes a transaction's ``Put``/``Update`` with ``dynamodb:PutItem``/``UpdateItem``
+  on the item's table ("Using IAM with DynamoDB transactions", DynamoDB Developer Guide); a
+  ``Query`` naming an index is authorized on ``table/<table>/index/<index>``.
+* The stream processor (``shared/dynamodb.py``): ``GetItem`` and ``BatchGetItem`` (standings not
+  in its cache), ``PutItem`` (one per rider; ``Put`` in a transaction for new riders and in
+  the local stack's transaction mode), ``UpdateItem`` (the race record; ``Update`` in those
+  transactions). No query: ranking is the race finisher's.
+* The race finisher: ``Query`` on the two ranking indexes (ranks), ``PutItem`` and
+  ``UpdateItem`` on the standings table (results and the race's finished count, in
+  transactions); Powertools' idempotency layer calls ``GetItem``, ``PutItem``, ``UpdateItem`` and
+  ``DeleteItem`` on its table (``persistence/dynamodb.py``; the Powertools idempotency
+  documentation lists the same four).
+* The leaderboard API (``functions/leaderboard_api/adapters.py``): ``GetItem`` and
+  ``BatchGetItem`` on the table, ``Query`` on the two ranking indexes and the recent-races index.
+* Firehose's S3 destination: ``s3:AbortMultipartUpload``, ``s3:GetBucketLocation``,
+  ``s3:GetObject``, ``s3:ListBucket``, ``s3:ListBucketMultipartUploads``, ``s3:PutObject``
+  ("Grant Firehose access to an Amazon S3 destination", Amazon Data Firehose Developer Guide),
+  and writing its error log. No ``s3:DeleteObject*``: Firehose never deletes what it delivered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared import keys
+from tests.infra.helpers import (
+    Assembly,
+    as_list,
+    function_by_handler,
+    joined,
+    logical_id_of,
+    role_statements,
+)
+
+pytestmark = [pytest.mark.synth, pytest.mark.xdist_group("synth")]
+
+PROCESSOR = "functions.stream_processor.handler.handler"
+FINISHER = "functions.race_finisher.handler.handler"
+API = "functions.leaderboard_api.handler.handler"
+
+
+def _role_grants(dev: Assembly, role_id: str) -> dict[str, list[str]]:
+    """Each action the role holds -> the resources (rendered, sorted) it holds it on."""
+    grants: dict[str, list[str]] = {}
+    for statement in role_statements(dev, "App", role_id):
+        assert statement["Effect"] == "Allow"
+        assert "Condition" not in statement
+        for action in as_list(statement["Action"]):
+            grants.setdefault(action, []).extend(joined(r) for r in as_list(statement["Resource"]))
+    return {action: sorted(resources) for action, resources in grants.items()}
+
+
+def _function_grants(dev: Assembly, handler: str) -> dict[str, list[str]]:
+    _, fn = function_by_handler(dev, handler)
+    return _role_grants(dev, logical_id_of(fn["Properties"]["Role"]))
+
+
+def _table_arn(dev: Assembly, contains: str) -> str:
+    """How a Data stack table's ARN renders once imported into the App stack."""
+    (lid,) = [lid for lid in dev.resources("Data", "AWS::DynamoDB::Table") if contains in lid]
+    for output in dev.template("Data")["Outputs"].values():
+        if output["Value"] == {"Fn::GetAtt": [lid, "Arn"]}:
+            return "${Import:" + str(output["Export"]["Name"]) + "}"
+    raise AssertionError(f"{lid}.Arn is not exported")
+
+
+def _dynamodb(grants: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {a: rs for a, rs in grants.items() if a.startswith("dynamodb:")}
+
+
+def test_processor_holds_exactly_the_dynamodb_actions_it_calls(dev: Assembly) -> None:
+    standings = _table_arn(dev, "Standings")
+    assert _dynamodb(_function_grants(dev, PROCESSOR)) == {
+        "dynamodb:BatchGetItem": [standings],
+        "dynamodb:GetItem": [standings],
+        "dynamodb:PutItem": [standings],
+        "dynamodb:UpdateItem": [standings],
+    }
+
+
+def test_finisher_holds_exactly_the_dynamodb_actions_it_and_powertools_call(
+    dev: Assembly,
+) -> None:
+    standings = _table_arn(dev, "Standings")
+    idempotency = _table_arn(dev, "Idempotency")
+    rank_indexes = sorted(f"{standings}/index/{i}" for i in (keys.INDEX_OVERALL, keys.INDEX_CLASS))
+    assert _dynamodb(_function_grants(dev, FINISHER)) == {
+        "dynamodb:Query": rank_indexes,
+        "dynamodb:PutItem": sorted([standings, idempotency]),
+        "dynamodb:UpdateItem": sorted([standings, idempotency]),
+        "dynamodb:GetItem": [idempotency],
+        "dynamodb:DeleteItem": [idempotency],
+    }
+
+
+def test_api_holds_exactly_the_dynamodb_reads_it_makes(dev: Assembly) -> None:
+    standings = _table_arn(dev, "Standings")
+    indexes = sorted(
+        f"{standings}/index/{i}" for i in (keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT)
+    )
+    assert _dynamodb(_function_grants(dev, API)) == {
+        "dynamodb:BatchGetItem": [standings],
+        "dynamodb:GetItem": [standings],
+        "dynamodb:Query": indexes,
+    }
+
+
+def test_no_role_may_scan_batch_write_or_delete_standings(dev: Assembly) -> None:
+    standings = _table_arn(dev, "Standings")
+    for role_id in dev.resources("App", "AWS::IAM::Role"):
+        for action, resources in _role_grants(dev, role_id).items():
+            if action in ("dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"):
+                assert not [r for r in resources if r.startswith(standings)], (role_id, action)
+            assert "/index/*" not in " ".join(resources), (role_id, action)
+
+
+def _firehose_destination_role(dev: Assembly) -> str:
+    stream = dev.one("App", "AWS::KinesisFirehose::DeliveryStream")["Properties"]
+    return logical_id_of(stream["ExtendedS3DestinationConfiguration"]["RoleARN"])
+
+
+def _archive_bucket_arn(dev: Assembly) -> str:
+    (lid,) = [lid for lid in dev.resources("Data", "AWS::S3::Bucket") if "Archive" in lid]
+    for output in dev.template("Data")["Outputs"].values():
+        if output["Value"] == {"Fn::GetAtt": [lid, "Arn"]}:
+            return "${Import:" + str(output["Export"]["Name"]) + "}"
+    raise AssertionError(f"{lid}.Arn is not exported")
+
+
+def test_firehose_may_write_the_archive_but_never_delete_from_it(dev: Assembly) -> None:
+    bucket = _archive_bucket_arn(dev)
+    grants = _role_grants(dev, _firehose_destination_role(dev))
+    (log_group,) = [
+        lid for lid in dev.resources("App", "AWS::Logs::LogGroup") if "DeliveryErrors" in lid
+    ]
+    assert grants == {
+        "s3:GetBucketLocation": [bucket],
+        "s3:ListBucket": [bucket],
+        "s3:ListBucketMultipartUploads": [bucket],
+        "s3:AbortMultipartUpload": [bucket + "/*"],
+        "s3:GetObject": [bucket + "/*"],
+        "s3:PutObject": [bucket + "/*"],
+        "logs:CreateLogStream": ["${" + log_group + ".Arn}"],
+        "logs:PutLogEvents": ["${" + log_group + ".Arn}"],
+    }
+
+
+def test_firehose_is_created_after_its_destination_policy(dev: Assembly) -> None:
+    """Firehose starts delivering as soon as the stream exists: its role's policy must exist
+    first, or the first deliveries fail and are retried into the error prefix."""
+    role_id = _firehose_destination_role(dev)
+    stream: dict[str, Any] = dev.one("App", "AWS::KinesisFirehose::DeliveryStream")
+    policies = [
+        lid
+        for lid, p in dev.resources("App", "AWS::IAM::Policy").items()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    assert policies
+    assert set(policies) <= set(stream.get("DependsOn", []))
