@@ -16,10 +16,11 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.stream_processor.adapters import S3DeadLetters, SqsDeadLetters, SqsFinishQueue
-from functions.stream_processor.batch import TelemetryBatchProcessor, TelemetryKinesisRecord
+from functions.stream_processor.batch import TelemetryBatchProcessor
 from functions.stream_processor.config import ProcessorSettings
 from functions.stream_processor.logic import BatchOutcome, StreamProcessor
 from shared import names
@@ -79,14 +80,9 @@ def publish_metrics(outcome: BatchOutcome[Any]) -> None:
 def record_ids(handle: Any) -> dict[str, str]:
     """Which record failed, never what it carried: a payload may hold anything, and the logs
     are kept longer and read more widely than the dead-letter queue that holds it. ``handle``
-    is the parsed record, or the record as delivered when the parser model refused it."""
-    if isinstance(handle, TelemetryKinesisRecord):
-        return {
-            "eventId": handle.eventID,
-            "sequenceNumber": handle.kinesis.sequenceNumber,
-            "partitionKey": handle.kinesis.partitionKey,
-        }
-    raw: dict[str, Any] = handle if isinstance(handle, dict) else {}
+    is Powertools' view of the record as Lambda delivered it (any part may be missing)."""
+    raw: Any = handle.raw_event if isinstance(handle, KinesisStreamRecord) else handle
+    raw = raw if isinstance(raw, dict) else {}
     kinesis = raw.get("kinesis")
     kinesis = kinesis if isinstance(kinesis, dict) else {}
     return {
