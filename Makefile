@@ -62,6 +62,10 @@ clean: ## remove build and run artefacts (keeps .venv)
 ENV ?= dev
 CDK := node_modules/.bin/cdk
 CDK_FLAGS := -c env=$(ENV) --no-notices
+# With no terminal (CI) the CDK CLI cannot ask, and stops: `deploy` when a change broadens
+# security (IAM, security groups), `destroy` at "Are you sure?". APPROVE=1 answers yes to both.
+APPROVE ?=
+APPROVED := $(filter 1,$(APPROVE))
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -78,11 +82,12 @@ synth: setup node_modules/.installed ## synthesize offline, no credentials neede
 bootstrap: setup node_modules/.installed ## once per account and region: cdk bootstrap
 	$(CDK) bootstrap $(CDK_FLAGS)
 
-deploy: setup node_modules/.installed ## deploy both stacks to the configured AWS account (ENV=dev|prod)
-	$(CDK) deploy --all $(CDK_FLAGS) --require-approval broadening
+deploy: setup node_modules/.installed ## deploy both stacks (ENV=dev|prod; APPROVE=1 where no terminal can confirm, e.g. CI)
+	$(CDK) deploy --all $(CDK_FLAGS) --require-approval $(if $(APPROVED),never,broadening)
 
-destroy: setup node_modules/.installed ## tear the stacks down (prod keeps its retained data)
-	$(CDK) destroy --all $(CDK_FLAGS)
+destroy: setup node_modules/.installed ## remove the simulator's IoT things, then the stacks (prod's data stack is protected; APPROVE=1 in CI)
+	$(RUN) breakaway deprovision --env $(ENV) --teardown
+	$(CDK) destroy --all $(CDK_FLAGS)$(if $(APPROVED), --force)
 
 TRANSPORT ?= mqtt
 demo: setup ## race 1,000 riders for 5 min on the local stack (TRANSPORT=kinesis for PutRecords)

@@ -9,10 +9,11 @@ from typing import Any
 
 from aws_cdk import App, Environment, Tags
 
-from infra.config import CONTEXT_KEY, DEFAULT_ENV, ENV_CONTEXT_KEY, BreakawayConfig, load_config
+from infra.config import CONTEXT_KEY, ENV_CONTEXT_KEY, BreakawayConfig, load_config
 from infra.nag import attach_checks
 from infra.stacks import AppStack, DataStack
 from shared import names
+from shared.names import DEFAULT_ENV
 
 
 def config_from_app(app: App) -> BreakawayConfig:

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from shared.names import DEFAULT_ENV, valid_env_name
 from shared.settings import DEFAULT_LIVE_TTL_SECONDS
 
 CONTEXT_KEY: Final = "breakaway:environments"
 ENV_CONTEXT_KEY: Final = "env"
-DEFAULT_ENV: Final = "dev"
 
 # --- Facts the CDK code needs that no shared module defines ----------------------------------
 PYTHON_RUNTIME: Final = "python3.13"
@@ -166,11 +166,6 @@ class BreakawayConfig:
             self.finishing.visibility_timeout_per_function_timeout * self.finisher.timeout_seconds
         )
 
-    @property
-    def stack_env(self) -> str:
-        """``dev`` -> ``Dev``: the environment part of the stack names."""
-        return self.env_name[:1].upper() + self.env_name[1:]
-
     def validate(self) -> BreakawayConfig:
         """This configuration, or a ConfigError naming the first key out of range."""
         checks = [
@@ -178,8 +173,8 @@ class BreakawayConfig:
             *self._finishing_checks(),
             *self._storage_checks(),
             (
-                self.env_name.isalnum() and self.env_name.islower(),
-                "env must be lowercase letters and digits",
+                valid_env_name(self.env_name),
+                "env must be lowercase letters and digits, starting with a letter",
             ),
         ]
         for ok, message in checks:

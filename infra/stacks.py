@@ -21,10 +21,6 @@ from infra.config import BreakawayConfig
 from shared import names
 
 
-def stack_name(config: BreakawayConfig, part: str) -> str:
-    return f"{names.STACK_PREFIX}-{config.stack_env}-{part}"
-
-
 class DataStack(Stack):
     """Stateful: the stream, the tables, the archive, the finish queue and failure stores."""
 
@@ -35,7 +31,7 @@ class DataStack(Stack):
         config: BreakawayConfig,
         env: Environment | None = None,
     ) -> None:
-        name = stack_name(config, "Data")
+        name = names.stack_name(config.env_name, "Data")
         super().__init__(
             scope,
             name,
@@ -93,7 +89,7 @@ class AppStack(Stack):
         data: DataStack,
         env: Environment | None = None,
     ) -> None:
-        name = stack_name(config, "App")
+        name = names.stack_name(config.env_name, "App")
         super().__init__(
             scope,
             name,
@@ -147,3 +143,4 @@ class AppStack(Stack):
         )
         CfnOutput(self, names.OUTPUT_API_URL, value=api.api.url)
         CfnOutput(self, names.OUTPUT_IOT_POLICY, value=ingest.policy.ref)
+        CfnOutput(self, names.OUTPUT_GLUE_DATABASE, value=archive.database.ref)

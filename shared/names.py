@@ -3,28 +3,59 @@
 The CDK code, the handlers, the simulator and the local stack all read these. In AWS the
 physical names of stateful resources are chosen by CloudFormation and handed to functions
 through the environment variables named here; the local stack uses the LOCAL_* names.
+
+Several environments (``dev``, ``prod``) may share one account and region, so every name that
+must be unique there is a function of the environment's name (``rule_name(env)``, ...): the CDK
+app and the simulator call the same function, and so agree on what a deployed resource is called.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 APP: Final = "Breakaway"
+
+# --- Environments ------------------------------------------------------------------------------
+DEFAULT_ENV: Final = "dev"
+"""What ``-c env=`` (``make deploy ENV=``) and the simulator's ``--env`` default to."""
+ENV_NAME_PATTERN: Final = re.compile(r"[a-z][a-z0-9]*")
+"""An environment's name goes into IoT rule names (only ``[a-zA-Z0-9_]``), Glue database names
+(lower case, no hyphen) and stack names, so it is lowercase letters and digits."""
+LOCAL_ENV: Final = "local"
+"""The local stack's own environment name (its IoT rule bridge answers to its own rule)."""
+
+
+def valid_env_name(env: str) -> bool:
+    return ENV_NAME_PATTERN.fullmatch(env) is not None
+
 
 # --- MQTT / IoT Core -------------------------------------------------------------------------
 TOPIC_PREFIX: Final = "breakaway/races"
 TELEMETRY_TOPIC: Final = TOPIC_PREFIX + "/{race_id}/riders/{rider_id}/telemetry"
 TELEMETRY_TOPIC_FILTER: Final = TOPIC_PREFIX + "/+/riders/+/telemetry"
 RESULT_TOPIC: Final = TOPIC_PREFIX + "/{race_id}/riders/{rider_id}/result"
-RULE_NAME: Final = "breakaway_telemetry_to_kinesis"
-"""IoT rule names allow only [a-zA-Z0-9_]."""
 RULE_SQL: Final = f"SELECT * FROM '{TELEMETRY_TOPIC_FILTER}'"  # noqa: S608 (constant, IoT SQL)
 RULE_SQL_VERSION: Final = "2016-03-23"
 RULE_PARTITION_KEY: Final = "${topic(5)}"
 """The Kinesis partition key of the rule: topic level 5 (1-based) is the rider id, so a rider's
 readings stay in order on one shard. Never ``${timestamp()}``."""
-BASIC_INGEST_TOPIC_PREFIX: Final = f"$aws/rules/{RULE_NAME}/"
-"""Basic Ingest: publishing to this prefix + the telemetry topic skips the message broker."""
+
+
+def rule_name(env: str) -> str:
+    """The environment's IoT topic rule: rule names are unique in an account and region, and
+    allow only ``[a-zA-Z0-9_]`` (an environment name is lowercase letters and digits)."""
+    return f"breakaway_{env}_telemetry_to_kinesis"
+
+
+LOCAL_RULE_NAME: Final = rule_name(LOCAL_ENV)
+"""The rule the local stack's bridge plays (its Basic Ingest topics name it)."""
+
+
+def basic_ingest_topic_prefix(rule: str) -> str:
+    """Basic Ingest: publishing to this prefix + the telemetry topic reaches ``rule`` without
+    the message broker."""
+    return f"$aws/rules/{rule}/"
 
 
 def telemetry_topic(race_id: str, rider_id: str) -> str:
@@ -35,8 +66,8 @@ def result_topic(race_id: str, rider_id: str) -> str:
     return RESULT_TOPIC.format(race_id=race_id, rider_id=rider_id)
 
 
-def basic_ingest_topic(race_id: str, rider_id: str) -> str:
-    return BASIC_INGEST_TOPIC_PREFIX + telemetry_topic(race_id, rider_id)
+def basic_ingest_topic(rule: str, race_id: str, rider_id: str) -> str:
+    return basic_ingest_topic_prefix(rule) + telemetry_topic(race_id, rider_id)
 
 
 # --- Environment variables the functions read -------------------------------------------------
@@ -63,6 +94,13 @@ POWERTOOLS_SERVICE_PROCESSOR: Final = "stream-processor"
 POWERTOOLS_SERVICE_FINISHER: Final = "race-finisher"
 POWERTOOLS_SERVICE_API: Final = "leaderboard-api"
 METRICS_NAMESPACE: Final = "Breakaway"
+
+
+def env_metrics_namespace(env: str) -> str:
+    """The namespace of the environment's own custom metrics (the IoT rule's error count), so
+    that an alarm in one environment never counts another's."""
+    return f"{METRICS_NAMESPACE}/{env}"
+
 
 # --- Local stack names (in AWS CloudFormation names these) ------------------------------------
 LOCAL_REGION: Final = "us-east-1"
@@ -95,10 +133,35 @@ def archive_prefix(race_id: str, date: str) -> str:
     return ARCHIVE_PREFIX.format(race_id=race_id, date=date)
 
 
-# --- CloudFormation stack outputs (the CLI finds deployed resources by these keys) -------------
+# --- Names chosen per environment (the others CloudFormation generates) ----------------------
+def api_name(env: str) -> str:
+    """The REST API's name: the ``ApiName`` dimension of API Gateway's metrics, which the
+    alarms filter on, so each environment's API has its own."""
+    return f"breakaway-{env}-leaderboard"
+
+
+def glue_database_name(env: str) -> str:
+    """The archive's Glue database: lower case and no hyphen, so Athena needs no quotes."""
+    return f"breakaway_{env}"
+
+
+GLUE_TABLE: Final = "telemetry"
+"""The archive's table, in the environment's database."""
+
+
+# --- CloudFormation stacks and outputs (the CLI finds deployed resources by these keys) --------
 STACK_PREFIX: Final = "Breakaway"
-"""Every stack the app deploys is named ``Breakaway-<Env>-<Part>``."""
+STACK_PARTS: Final = ("Data", "App")
+"""The stacks of one environment, in deploy order."""
+
+
+def stack_name(env: str, part: str) -> str:
+    """``Breakaway-<Env>-<Part>``: ``stack_name("dev", "App") == "Breakaway-Dev-App"``."""
+    return f"{STACK_PREFIX}-{env[:1].upper()}{env[1:]}-{part}"
+
+
 OUTPUT_API_URL: Final = "ApiUrl"
 OUTPUT_STREAM_NAME: Final = "StreamName"
 OUTPUT_ARCHIVE_BUCKET: Final = "ArchiveBucketName"
 OUTPUT_IOT_POLICY: Final = "IotPolicyName"
+OUTPUT_GLUE_DATABASE: Final = "GlueDatabaseName"

@@ -15,17 +15,22 @@ from shared.cli import FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_
 from shared.contract import CLASS_IDS, ID_PATTERN, MAX_RACE_SECONDS
 from shared.limits import CONNECTION_HEADROOM, IOT_PUBLISHES_PER_CONNECTION
 from shared.names import (
+    DEFAULT_ENV,
     LOCAL_ENDPOINTS_FILE,
+    LOCAL_RULE_NAME,
     LOCAL_STATE_DIR,
     OUTPUT_IOT_POLICY,
     OUTPUT_STREAM_NAME,
+    rule_name,
+    valid_env_name,
 )
 from simulator.model import RaceConfig
 from simulator.runner import RunOptions, simulate
 from simulator.targets import TargetError
 from simulator.transports.base import Transport, TransportError
 
-DEFAULT_CREDENTIALS_DIR = f"{LOCAL_STATE_DIR}/iot"
+CREDENTIALS_DIR = f"{LOCAL_STATE_DIR}/iot/<env>"
+"""Where ``provision`` writes and ``simulate``/``deprovision`` read an environment's things."""
 MQTT_TLS_PORT = 8883
 
 
@@ -33,6 +38,28 @@ def _race_id(text: str) -> str:
     if not re.fullmatch(ID_PATTERN, text):
         raise argparse.ArgumentTypeError(f"{text!r} must be 1-64 of A-Z a-z 0-9 _ -")
     return text
+
+
+def _env_name(text: str) -> str:
+    if not valid_env_name(text):
+        raise argparse.ArgumentTypeError(f"{text!r} must be lowercase letters and digits")
+    return text
+
+
+def _add_env_argument(parser: Any, what: str) -> None:
+    parser.add_argument(
+        "--env",
+        type=_env_name,
+        help=f"the deployed environment {what} (as `make deploy ENV=`; default {DEFAULT_ENV})",
+    )
+
+
+def _env(args: argparse.Namespace) -> str:
+    return str(args.env or DEFAULT_ENV)
+
+
+def _credentials_dir(args: argparse.Namespace, given: Path | None) -> Path:
+    return given or Path(CREDENTIALS_DIR.replace("<env>", _env(args)))
 
 
 def register(subparsers: Any) -> None:
@@ -107,6 +134,7 @@ def _add_target_arguments(where: Any) -> None:
         default="local",
         help="the local stack (its endpoints file) or the deployed stack (default local)",
     )
+    _add_env_argument(where, "to send to, with --target aws")
     where.add_argument(
         "--endpoints-file",
         type=Path,
@@ -131,8 +159,7 @@ def _add_mqtt_arguments(where: Any) -> None:
     where.add_argument(
         "--credentials",
         type=Path,
-        default=Path(DEFAULT_CREDENTIALS_DIR),
-        help=f"folder written by `breakaway provision` (default {DEFAULT_CREDENTIALS_DIR})",
+        help=f"folder written by `breakaway provision` (default {CREDENTIALS_DIR})",
     )
     where.add_argument(
         "--connections",
@@ -173,15 +200,23 @@ def _register_provision(subparsers: Any) -> None:
     pv.add_argument("--count", type=POSITIVE_INT, default=1, help="things (one per connection)")
     pv.add_argument("--prefix", type=_race_id, default="breakaway-sim", help="thing name prefix")
     pv.add_argument("--policy", help="IoT policy (default: the stack output IotPolicyName)")
-    pv.add_argument("--dir", type=Path, default=Path(DEFAULT_CREDENTIALS_DIR))
+    _add_env_argument(pv, "whose device policy the things get")
+    pv.add_argument("--dir", type=Path, help=f"credentials folder (default {CREDENTIALS_DIR})")
     pv.add_argument("--region")
     pv.set_defaults(func=run_provision)
 
 
 def _register_deprovision(subparsers: Any) -> None:
     dp = subparsers.add_parser("deprovision", help="remove what `breakaway provision` created")
-    dp.add_argument("--dir", type=Path, default=Path(DEFAULT_CREDENTIALS_DIR))
+    _add_env_argument(dp, "the things were provisioned for")
+    dp.add_argument("--dir", type=Path, help=f"credentials folder (default {CREDENTIALS_DIR})")
     dp.add_argument("--region")
+    dp.add_argument(
+        "--teardown",
+        action="store_true",
+        help="before `make destroy`: no credentials folder is fine, and the environment's "
+        "device policy is then detached from every certificate still holding it",
+    )
     dp.set_defaults(func=run_deprovision)
 
 
@@ -232,7 +267,7 @@ def _kinesis(args: argparse.Namespace) -> tuple[Transport, str]:
     else:
         session = _session(args.region)
         stream = args.stream_name or stack_output(
-            session, OUTPUT_STREAM_NAME, "--stream-name", args.region
+            session, _env(args), OUTPUT_STREAM_NAME, "--stream-name", args.region
         )
         client = kinesis_client(
             endpoint_url=args.endpoint_url, session=session, max_in_flight=args.max_in_flight
@@ -284,12 +319,13 @@ def _mqtt(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]
         from simulator.provision import load_things
         from simulator.targets import iot_data_endpoint
 
-        _, things = load_things(args.credentials)
+        credentials = _credentials_dir(args, args.credentials)
+        _, things = load_things(credentials)
         if count > len(things):
             # The device policy lets a client connect only under its own thing's name.
             raise TargetError(
                 f"{count} MQTT connections need {count} provisioned things, "
-                f"{args.credentials} has {len(things)}: run `breakaway provision --count {count}`"
+                f"{credentials} has {len(things)}: run `breakaway provision --count {count}`"
             )
         host = args.mqtt_endpoint or iot_data_endpoint(_session(args.region), args.region)
         port = args.mqtt_port or MQTT_TLS_PORT
@@ -301,15 +337,16 @@ def _mqtt(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]
                 )
             except Exception as exc:
                 raise TargetError(
-                    f"cannot use the certificate of {t.name} in {args.credentials} "
+                    f"cannot use the certificate of {t.name} in {credentials} "
                     f"({getattr(exc, 'name', exc)}): run `breakaway provision` again"
                 ) from None
         where = f"IoT Core at {host}:{port}"
+    rule = LOCAL_RULE_NAME if args.target == "local" else rule_name(_env(args))
     transport = MqttTransport(
         connections,
         qos=args.qos,
         max_rate=args.max_publish_rate,
-        basic_ingest=args.basic_ingest,
+        basic_ingest_rule=rule if args.basic_ingest else None,
         where=where,
     )
     return transport, f"MQTT, {count} connection(s), QoS {args.qos}, {where}"
@@ -317,6 +354,8 @@ def _mqtt(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]
 
 def run_simulate(args: argparse.Namespace) -> int:
     config = _race_config(args)
+    if args.env and args.target == "local":
+        raise CliError("--env picks a deployed environment: use it with --target aws")
     truth_path = args.ground_truth or Path(LOCAL_STATE_DIR) / "truth" / f"{config.race_id}.json"
     try:
         if args.transport == "kinesis":
@@ -348,36 +387,56 @@ def run_simulate(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def _iot_client(session: Any, region: str | None) -> Any:
+    from simulator.targets import explain_aws_error
+
+    try:
+        return session.client("iot", region_name=region)
+    except Exception as exc:
+        raise explain_aws_error(exc, "create an IoT client") from None
+
+
 def run_provision(args: argparse.Namespace) -> int:
     from simulator.provision import provision
-    from simulator.targets import explain_aws_error, stack_output
+    from simulator.targets import stack_output
 
     session = _session(args.region)
+    folder = _credentials_dir(args, args.dir)
     try:
-        policy = args.policy or stack_output(session, OUTPUT_IOT_POLICY, "--policy", args.region)
-        try:
-            iot = session.client("iot", region_name=args.region)
-        except Exception as exc:
-            raise explain_aws_error(exc, "create an IoT client") from None
-        things = provision(iot, policy, args.dir, args.count, args.prefix)
+        policy = args.policy or stack_output(
+            session, _env(args), OUTPUT_IOT_POLICY, "--policy", args.region
+        )
+        things = provision(
+            _iot_client(session, args.region), policy, folder, args.count, args.prefix
+        )
     except TargetError as exc:
         raise CliError(str(exc)) from None
-    print(f"provisioned {len(things)} thing(s) with policy {policy}; credentials in {args.dir}")
+    print(f"provisioned {len(things)} thing(s) with policy {policy}; credentials in {folder}")
     return 0
 
 
 def run_deprovision(args: argparse.Namespace) -> int:
-    from simulator.provision import deprovision
-    from simulator.targets import explain_aws_error
+    """Remove the folder's things; with ``--teardown`` (``make destroy``) also free the
+    environment's device policy, so that the stack delete cannot stop at it."""
+    from simulator.provision import MANIFEST, deprovision, release_policy
+    from simulator.targets import stack_outputs
 
     session = _session(args.region)
+    folder = _credentials_dir(args, args.dir)
     try:
-        try:
-            iot = session.client("iot", region_name=args.region)
-        except Exception as exc:
-            raise explain_aws_error(exc, "create an IoT client") from None
-        removed = deprovision(iot, args.dir)
+        iot = _iot_client(session, args.region)
+        if not args.teardown or (folder / MANIFEST).exists():
+            removed = deprovision(iot, folder)
+            print(f"removed {len(removed)} thing(s) and their certificates; deleted {folder}")
+        else:
+            print(f"no things to remove: {folder / MANIFEST} does not exist")
+        if args.teardown:
+            policy = stack_outputs(session, _env(args), args.region).get(OUTPUT_IOT_POLICY)
+            released = release_policy(iot, policy) if policy else []
+            print(
+                f"detached the {_env(args)} device policy from {len(released)} more "
+                "certificate(s)" + (f" (they remain): {', '.join(released)}" if released else "")
+            )
     except TargetError as exc:
         raise CliError(str(exc)) from None
-    print(f"removed {len(removed)} thing(s) and their certificates; deleted {args.dir}")
     return 0

@@ -6,7 +6,9 @@ certificate, and the certificate attached to the thing as its principal. Credent
 written to ``<dir>/<thing>/certificate.pem.crt`` and ``private.pem.key`` (mode 0600, folders
 0700), and ``<dir>/things.json`` lists what was created (the MQTT transport reads it; a
 connection uses the thing name as its client id). ``deprovision`` undoes all of it, in the
-order IoT requires (detach, deactivate, delete certificate, delete thing).
+order IoT requires (detach, deactivate, delete certificate, delete thing), waiting for IoT where
+it detaches asynchronously. ``release_policy`` detaches a policy from whatever still holds it, so
+that CloudFormation can delete the policy with its stack (``make destroy``).
 """
 
 from __future__ import annotations
@@ -14,17 +16,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shared.retry import Backoff, UnfinishedError, resend
 from simulator.targets import TargetError, explain_aws_error
 
 MANIFEST = "things.json"
 CERT_FILE = "certificate.pem.crt"
 KEY_FILE = "private.pem.key"
+DETACH_WAIT: Final = Backoff(attempts=10, base_s=0.5, cap_s=8.0)
+"""DetachThingPrincipal is asynchronous: AWS's API reference says the detachment may take
+several seconds to propagate, and until it has, DeleteCertificate fails with
+DeleteConflictException and DeleteThing with "still attached". Each pass over the things left
+waits up to this long (full jitter, up to about 48 s in all) before it tries them again."""
 
 
 @dataclass(frozen=True)
@@ -121,22 +131,135 @@ def load_things(directory: Path) -> tuple[str, list[Thing]]:
         raise TargetError(f"{directory / MANIFEST} is damaged ({exc})") from None
 
 
-def deprovision(iot: Any, directory: Path) -> list[str]:
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _gone(exc: ClientError) -> bool:
+    """The thing, certificate, policy or attachment is not there (any more): nothing to undo."""
+    return _code(exc) == "ResourceNotFoundException"
+
+
+def _conflict(exc: ClientError) -> bool:
+    """IoT refused a delete because a detachment has not propagated yet: try again later."""
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return _code(exc) == "DeleteConflictException" or (
+        _code(exc) == "InvalidRequestException" and "attached" in message
+    )
+
+
+def _unless_gone(call: Callable[..., Any], **kwargs: Any) -> None:
+    """``call(**kwargs)``; already undone is done (a second deprovision after a failed one)."""
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        if not _gone(exc):
+            raise
+
+
+def _still_attached(iot: Any, thing: Thing) -> bool:
+    try:
+        principals = iot.list_thing_principals(thingName=thing.name)["principals"]
+    except ClientError as exc:
+        if _gone(exc):
+            return False
+        raise
+    return thing.certificate_arn in principals
+
+
+class _Removal:
+    """One pass over the things not yet removed (``resend`` calls it until none is left): a
+    thing whose certificate IoT still lists, or whose delete IoT refuses with a conflict, waits
+    for the next pass; every other error ends the removal."""
+
+    def __init__(self, iot: Any, policy: str, directory: Path) -> None:
+        self.iot, self.policy, self.directory = iot, policy, directory
+        self.removed: list[str] = []
+
+    def __call__(self, pending: list[Thing]) -> list[Thing]:
+        left: list[Thing] = []
+        for thing in pending:
+            if _still_attached(self.iot, thing):
+                left.append(thing)
+                continue
+            try:
+                self._remove(thing)
+            except ClientError as exc:
+                if not _conflict(exc):
+                    raise
+                left.append(thing)
+        return left
+
+    def _remove(self, t: Thing) -> None:
+        iot = self.iot
+        _unless_gone(iot.detach_policy, policyName=self.policy, target=t.certificate_arn)
+        _unless_gone(iot.update_certificate, certificateId=t.certificate_id, newStatus="INACTIVE")
+        _unless_gone(iot.delete_certificate, certificateId=t.certificate_id)
+        _unless_gone(iot.delete_thing, thingName=t.name)
+        self.removed.append(t.name)
+        shutil.rmtree(self.directory / t.name, ignore_errors=True)
+
+
+def deprovision(
+    iot: Any,
+    directory: Path,
+    *,
+    wait: Backoff = DETACH_WAIT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Remove the things of ``directory``'s manifest, their certificates and credentials. A
+    failure leaves the manifest listing what is left, so that running it again finishes."""
     policy, things = load_things(directory)
-    removed: list[str] = []
+    removal = _Removal(iot, policy, directory)
     try:
         for t in things:
-            iot.detach_thing_principal(thingName=t.name, principal=t.certificate_arn)
-            iot.detach_policy(policyName=policy, target=t.certificate_arn)
-            iot.update_certificate(certificateId=t.certificate_id, newStatus="INACTIVE")
-            iot.delete_certificate(certificateId=t.certificate_id)
-            iot.delete_thing(thingName=t.name)
-            removed.append(t.name)
-            shutil.rmtree(directory / t.name, ignore_errors=True)
+            _unless_gone(iot.detach_thing_principal, thingName=t.name, principal=t.certificate_arn)
+        resend(removal, things, wait, what="IoT still holds things and certificates", sleep=sleep)
+    except UnfinishedError as exc:
+        _write_manifest(directory, policy, [t for t in things if t.name not in removal.removed])
+        raise TargetError(f"{exc}: run `breakaway deprovision` again in a minute") from None
     except (BotoCoreError, ClientError) as exc:
-        _write_manifest(directory, policy, [t for t in things if t.name not in removed])
+        _write_manifest(directory, policy, [t for t in things if t.name not in removal.removed])
         raise explain_aws_error(exc, "remove IoT things") from None
     (directory / MANIFEST).unlink()
     if not any(directory.iterdir()):
         directory.rmdir()
-    return removed
+    return removal.removed
+
+
+def policy_targets(iot: Any, policy: str) -> list[str]:
+    """What the policy is attached to (certificate ARNs); none when the policy is gone."""
+    try:
+        pages = iot.get_paginator("list_targets_for_policy").paginate(policyName=policy)
+        return [target for page in pages for target in page["targets"]]
+    except ClientError as exc:
+        if _gone(exc):
+            return []
+        raise
+
+
+def release_policy(
+    iot: Any,
+    policy: str,
+    *,
+    wait: Backoff = DETACH_WAIT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Detach ``policy`` from every target still holding it, and wait until IoT lists none:
+    CloudFormation cannot delete an attached policy, and a stack delete would stop there
+    (DELETE_FAILED). The certificates stay: whoever made them may still want them."""
+
+    def detach(pending: list[str]) -> list[str]:
+        for target in pending:
+            _unless_gone(iot.detach_policy, policyName=policy, target=target)
+        return policy_targets(iot, policy)
+
+    try:
+        targets = policy_targets(iot, policy)
+        if targets:
+            resend(detach, targets, wait, what=f"the IoT policy {policy} is attached", sleep=sleep)
+    except UnfinishedError as exc:
+        raise TargetError(f"{exc}: run it again in a minute") from None
+    except (BotoCoreError, ClientError) as exc:
+        raise explain_aws_error(exc, f"detach the IoT policy {policy}") from None
+    return targets

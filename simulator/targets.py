@@ -5,8 +5,9 @@
 ``archive_bucket``. The emulator accepts any credentials; dummy ones are used.
 
 ``aws``: the normal boto3 configuration (profile, environment, instance role). The stream
-name and the IoT policy come from the outputs of the CloudFormation stacks whose name starts
-with ``Breakaway`` (``shared.names.STACK_PREFIX``) unless given explicitly.
+name and the IoT policy come from the outputs of one environment's stacks
+(``Breakaway-<Env>-Data`` and ``-App``, ``shared.names.stack_name``) unless given explicitly:
+dev and prod may share an account and region, and each command acts on the one ``--env`` names.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
-from shared.names import LOCAL_ENDPOINTS_FILE, STACK_PREFIX
+from shared.names import LOCAL_ENDPOINTS_FILE, STACK_PARTS, stack_name
 
 LOCAL_ACCESS_KEY = "breakaway-local"
 LOCAL_SECRET_KEY = "breakaway-local"  # noqa: S105 (the emulator accepts anything)
@@ -88,28 +89,41 @@ def explain_aws_error(exc: Exception, what: str) -> TargetError:
     return TargetError(f"could not {what}: {exc}")
 
 
-def stack_outputs(session: boto3.Session, region: str | None = None) -> dict[str, str]:
-    """All outputs of the deployed Breakaway stacks, by output key."""
+def _not_deployed(exc: ClientError) -> bool:
+    """DescribeStacks names a stack that does not exist (CloudFormation says so this way)."""
+    err = exc.response.get("Error", {})
+    return err.get("Code") == "ValidationError" and "does not exist" in str(err.get("Message"))
+
+
+def stack_outputs(session: boto3.Session, env: str, region: str | None = None) -> dict[str, str]:
+    """The outputs of the environment's stacks, by output key; a stack not deployed adds none."""
+    names = [stack_name(env, part) for part in STACK_PARTS]
     try:
         cfn: Any = session.client("cloudformation", region_name=region)
         outputs: dict[str, str] = {}
-        for page in cfn.get_paginator("describe_stacks").paginate():
-            for stack in page["Stacks"]:
-                if not stack["StackName"].startswith(STACK_PREFIX):
+        for name in names:
+            try:
+                (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]
+            except ClientError as exc:
+                if _not_deployed(exc):
                     continue
-                for out in stack.get("Outputs", []):
-                    outputs[out["OutputKey"]] = out["OutputValue"]
+                raise
+            for out in stack.get("Outputs", []):
+                outputs[out["OutputKey"]] = out["OutputValue"]
     except (BotoCoreError, ClientError) as exc:
-        raise explain_aws_error(exc, "list the Breakaway stacks") from None
+        raise explain_aws_error(exc, f"read the stacks {' and '.join(names)}") from None
     return outputs
 
 
-def stack_output(session: boto3.Session, key: str, option: str, region: str | None = None) -> str:
-    value = stack_outputs(session, region).get(key)
+def stack_output(
+    session: boto3.Session, env: str, key: str, option: str, region: str | None = None
+) -> str:
+    value = stack_outputs(session, env, region).get(key)
     if not value:
         raise TargetError(
-            f"no deployed {STACK_PREFIX} stack has the output {key!r}: deploy the app "
-            f"(`cdk deploy --all`) or pass {option}"
+            f"the {env} environment has no deployed stack with the output {key!r} "
+            f"({' or '.join(stack_name(env, part) for part in STACK_PARTS)}): deploy it "
+            f"(`make deploy ENV={env}`) or pass {option}"
         )
     return value
 

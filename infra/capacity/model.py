@@ -73,7 +73,7 @@ from infra.config import MAX_PARALLELIZATION_FACTOR, BreakawayConfig
 from shared import keys
 from shared.contract import MAX_RACE_SECONDS, NUM_CLASSES
 from shared.limits import CONNECTION_HEADROOM, IOT_PUBLISHES_PER_CONNECTION
-from shared.names import basic_ingest_topic, telemetry_topic
+from shared.names import DEFAULT_ENV, basic_ingest_topic, rule_name, telemetry_topic
 
 Transport = Literal["iot", "basic-ingest", "kinesis"]
 StreamMode = Literal["on-demand", "provisioned"]
@@ -297,7 +297,7 @@ def scenario_sizes(s: Scenario) -> Sizes:
     reading = sample_reading()
     payload = len(reading.to_json())
     topic = (
-        basic_ingest_topic(reading.race_id, reading.rider_id)
+        basic_ingest_topic(rule_name(DEFAULT_ENV), reading.race_id, reading.rider_id)
         if s.transport == "basic-ingest"
         else telemetry_topic(reading.race_id, reading.rider_id)
     )

@@ -117,7 +117,8 @@ class Archive(Construct):
             "Database",
             catalog_id=Stack.of(self).account,
             database_input=glue.CfnDatabase.DatabaseInputProperty(
-                description="Breakaway telemetry archive (Athena)"
+                name=names.glue_database_name(config.env_name),
+                description="Breakaway telemetry archive (Athena)",
             ),
         )
         self.table = self._telemetry_table(bucket)
@@ -217,7 +218,7 @@ class Archive(Construct):
             catalog_id=Stack.of(self).account,
             database_name=self.database.ref,
             table_input=glue.CfnTable.TableInputProperty(
-                name="telemetry",
+                name=names.GLUE_TABLE,
                 description="One row per telemetry reading as delivered by Firehose",
                 table_type="EXTERNAL_TABLE",
                 parameters=projection_parameters(bucket.bucket_name),

@@ -35,16 +35,16 @@ def topic_arn_as_nag_reports(topic_filter: str) -> str:
     )
 
 
-def telemetry_publish_topics(basic_ingest: bool) -> list[str]:
-    """The telemetry topics a device may publish on; with Basic Ingest also their
-    ``$aws/rules/<rule>/...`` form, which reaches the rule without the message broker."""
+def telemetry_publish_topics(rule: str | None) -> list[str]:
+    """The telemetry topics a device may publish on; with Basic Ingest (``rule`` given) also
+    their ``$aws/rules/<rule>/...`` form, which reaches the rule without the message broker."""
     topics = [names.TELEMETRY_TOPIC_FILTER]
-    if basic_ingest:
-        topics.append(names.BASIC_INGEST_TOPIC_PREFIX + names.TELEMETRY_TOPIC_FILTER)
+    if rule is not None:
+        topics.append(names.basic_ingest_topic_prefix(rule) + names.TELEMETRY_TOPIC_FILTER)
     return topics
 
 
-def device_policy_document(basic_ingest: bool) -> dict[str, Any]:
+def device_policy_document(basic_ingest_rule: str | None) -> dict[str, Any]:
     """What a simulator thing may do: connect only under its own thing name with its attached
     certificate (so one certificate cannot pose as another rider's device), and publish only
     telemetry."""
@@ -65,7 +65,7 @@ def device_policy_document(basic_ingest: bool) -> dict[str, Any]:
                 "Sid": "PublishTelemetryOnly",
                 "Effect": "Allow",
                 "Action": "iot:Publish",
-                "Resource": [topic_arn(t) for t in telemetry_publish_topics(basic_ingest)],
+                "Resource": [topic_arn(t) for t in telemetry_publish_topics(basic_ingest_rule)],
             },
         ],
     }
@@ -84,6 +84,7 @@ class IotIngest(Construct):
         stream: kinesis.IStream,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.rule_name = names.rule_name(config.env_name)
         self.error_logs = logs.LogGroup(
             self,
             "RuleErrors",
@@ -92,9 +93,11 @@ class IotIngest(Construct):
         )
         role = self._rule_role(stream)
         self.rule = self._topic_rule(stream, role)
-        self.rule_errors = self._count_rule_errors()
+        self.rule_errors = self._count_rule_errors(names.env_metrics_namespace(config.env_name))
         self.policy = iot.CfnPolicy(
-            self, "DevicePolicy", policy_document=device_policy_document(config.basic_ingest)
+            self,
+            "DevicePolicy",
+            policy_document=device_policy_document(self.rule_name if config.basic_ingest else None),
         )
 
     def _rule_role(self, stream: kinesis.IStream) -> iam.Role:
@@ -117,7 +120,7 @@ class IotIngest(Construct):
         return iot.CfnTopicRule(
             self,
             "TelemetryRule",
-            rule_name=names.RULE_NAME,
+            rule_name=self.rule_name,
             topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
                 sql=names.RULE_SQL,
                 aws_iot_sql_version=names.RULE_SQL_VERSION,
@@ -142,19 +145,21 @@ class IotIngest(Construct):
             ),
         )
 
-    def _count_rule_errors(self) -> cloudwatch.Metric:
+    def _count_rule_errors(self, namespace: str) -> cloudwatch.Metric:
         """The rule's failures as a metric the alarm can watch: every error-action message is
-        one log event in the error log group, so counting its events counts failed messages."""
+        one log event in the error log group, so counting its events counts failed messages.
+        The namespace is the environment's: a metric filter cannot add a fixed dimension, and
+        one shared metric would let one environment's errors raise another's alarm."""
         self.error_logs.add_metric_filter(
             "Count",
             filter_pattern=logs.FilterPattern.all_events(),
-            metric_namespace=names.METRICS_NAMESPACE,
+            metric_namespace=namespace,
             metric_name=RULE_ERRORS_METRIC,
             metric_value="1",
             default_value=0,
         )
         return cloudwatch.Metric(
-            namespace=names.METRICS_NAMESPACE,
+            namespace=namespace,
             metric_name=RULE_ERRORS_METRIC,
             statistic="Sum",
         )

@@ -27,6 +27,38 @@ CATCH_ALL: Final = "{proxy+}"
 GATEWAY_ERROR_TEMPLATE: Final = '{"message":$context.error.messageString}'
 """API Gateway's default gateway-response body (what it answers when none is customized)."""
 
+_F = apigw.AccessLogField
+ACCESS_LOG_FIELDS: Final = (
+    ("requestId", _F.context_request_id()),
+    ("ip", _F.context_identity_source_ip()),
+    ("requestTime", _F.context_request_time()),
+    ("httpMethod", _F.context_http_method()),
+    ("resourcePath", _F.context_resource_path()),
+    ("status", _F.context_status()),
+    ("protocol", _F.context_protocol()),
+    ("responseLength", _F.context_response_length()),
+    ("responseLatency", _F.context_response_latency()),
+    ("integrationStatus", _F.context_integration_status()),
+    ("integrationLatency", _F.context_integration_latency()),
+    ("integrationErrorMessage", _F.context_integration_error_message()),
+    ("errorResponseType", _F.context_error_response_type()),
+    ("xrayTraceId", _F.context_xray_trace_id()),
+)
+"""One JSON object per request. With execution logging off (docs/decisions.md), the error
+fields say why a request failed: API Gateway's response type (``INTEGRATION_FAILURE``,
+``INTEGRATION_TIMEOUT``, ``BAD_REQUEST_PARAMETERS``, ...), its message, the integration's status
+and error, and the X-Ray trace to follow."""
+QUOTED_ACCESS_LOG_FIELDS: Final = (("errorMessage", _F.context_error_message_string()),)
+"""Variables that API Gateway renders already quoted as JSON strings (free text)."""
+
+
+def access_log_format() -> str:
+    """The access log line: ``ACCESS_LOG_FIELDS`` quoted, ``QUOTED_ACCESS_LOG_FIELDS`` as
+    API Gateway quotes them."""
+    fields = [f'"{key}":"{value}"' for key, value in ACCESS_LOG_FIELDS]
+    fields += [f'"{key}":{value}' for key, value in QUOTED_ACCESS_LOG_FIELDS]
+    return "{" + ",".join(fields) + "}"
+
 
 class LeaderboardApi(Construct):
     """The API's function (read-only on the standings table) behind a REST API whose declared
@@ -49,7 +81,7 @@ class LeaderboardApi(Construct):
             retention=retention(config.log_retention_days),
             removal_policy=removal,
         )
-        self.api = self._rest_api(config.api)
+        self.api = self._rest_api(config.env_name, config.api)
         self._add_routes()
         self._gateway_responses()
         self._acknowledge_public_api()
@@ -80,11 +112,15 @@ class LeaderboardApi(Construct):
         )
         return handler
 
-    def _rest_api(self, api_config: ApiConfig) -> apigw.RestApi:
+    def _rest_api(self, env_name: str, api_config: ApiConfig) -> apigw.RestApi:
+        """The stage logs each request to the access log group; execution logging is off: API
+        Gateway would write it to a group it creates outside the stack, kept forever and left
+        behind by ``make destroy`` (docs/decisions.md)."""
         return apigw.RestApi(
             self,
             "Api",
-            description="Breakaway leaderboard",
+            rest_api_name=names.api_name(env_name),
+            description=f"Breakaway leaderboard ({env_name})",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=True,
             default_cors_preflight_options=apigw.CorsOptions(
@@ -96,18 +132,9 @@ class LeaderboardApi(Construct):
                 throttling_rate_limit=api_config.throttling_rate_limit,
                 throttling_burst_limit=api_config.throttling_burst_limit,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=False,
-                ),
-                logging_level=apigw.MethodLoggingLevel.ERROR,
+                access_log_format=apigw.AccessLogFormat.custom(access_log_format()),
+                logging_level=apigw.MethodLoggingLevel.OFF,
+                data_trace_enabled=False,
                 tracing_enabled=True,
             ),
         )
@@ -158,8 +185,16 @@ class LeaderboardApi(Construct):
             self.api,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
             "AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway's account-level logging role (needed for access and execution logs) "
-            "uses the AWS managed policy API Gateway documents for it.",
+            "API Gateway's account-level logging role (needed for access logs) uses the AWS "
+            "managed policy API Gateway documents for it.",
+        )
+        acknowledge(
+            self.api.deployment_stage,
+            "AwsSolutions-APIG6",
+            "Execution logging is off on purpose: API Gateway writes it to a log group it creates "
+            "outside the stack, with no retention, that outlives the stack. The access log (one "
+            "JSON line per request, with API Gateway's error type and message and the "
+            "integration's status and error) and X-Ray traces cover what it would show.",
         )
         for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
             acknowledge(

@@ -164,7 +164,9 @@ class Observability(Construct):
         super().__init__(scope, construct_id)
         self._thresholds = config.alarms
         self._period = Duration.seconds(self._thresholds.period_seconds)
-        self.topic = sns.Topic(self, "Alarms", display_name="Breakaway alarms", enforce_ssl=True)
+        self.topic = sns.Topic(
+            self, "Alarms", display_name=f"Breakaway alarms ({config.env_name})", enforce_ssl=True
+        )
         if self._thresholds.email:
             self.topic.add_subscription(subscriptions.EmailSubscription(self._thresholds.email))
         self.alarms: dict[str, cloudwatch.Alarm] = {}

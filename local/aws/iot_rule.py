@@ -44,7 +44,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.names import BASIC_INGEST_TOPIC_PREFIX, RULE_PARTITION_KEY, TELEMETRY_TOPIC_FILTER
+from shared.names import (
+    LOCAL_RULE_NAME,
+    RULE_PARTITION_KEY,
+    TELEMETRY_TOPIC_FILTER,
+    basic_ingest_topic_prefix,
+)
 from shared.retry import Backoff, resend
 
 log = logging.getLogger(__name__)
@@ -138,7 +143,7 @@ class BridgeConfig:
     mqtt_port: int
     topic_filter: str = TELEMETRY_TOPIC_FILTER
     partition_key: str = RULE_PARTITION_KEY
-    basic_ingest_prefix: str = BASIC_INGEST_TOPIC_PREFIX
+    basic_ingest_prefix: str = basic_ingest_topic_prefix(LOCAL_RULE_NAME)
     client_id: str = "breakaway-local-rule"
     linger_s: float = 0.02
     subscription_qos: int = 1

@@ -155,7 +155,7 @@ class MqttTransport:
         *,
         qos: int = 1,
         max_rate: int = IOT_PUBLISHES_PER_CONNECTION,
-        basic_ingest: bool = False,
+        basic_ingest_rule: str | None = None,
         max_inflight: int = 2_000,
         connect_timeout: float = 15.0,
         where: str = "the MQTT broker",
@@ -166,7 +166,8 @@ class MqttTransport:
         self.qos = mqtt.QoS.AT_LEAST_ONCE if qos == 1 else mqtt.QoS.AT_MOST_ONCE
         self.max_rate = max_rate
         self.max_inflight = max_inflight
-        self.basic_ingest = basic_ingest
+        self.basic_ingest_rule = basic_ingest_rule
+        """Publish on this IoT rule's Basic Ingest topics (None: the telemetry topics)."""
         self.closing = False
         self._error: TransportError | None = None
         self._assigned: dict[str, _Lane] = {}
@@ -195,8 +196,8 @@ class MqttTransport:
         return self._error
 
     def topic(self, item: Outgoing) -> str:
-        if self.basic_ingest:
-            return basic_ingest_topic(item.race_id, item.rider_id)
+        if self.basic_ingest_rule is not None:
+            return basic_ingest_topic(self.basic_ingest_rule, item.race_id, item.rider_id)
         return telemetry_topic(item.race_id, item.rider_id)
 
     def lane_of(self, rider_id: str) -> _Lane:

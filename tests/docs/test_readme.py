@@ -12,7 +12,9 @@ starts with a program name. Each is exercised as far as it can be without an acc
   parsed only; the local-stack commands are mapped to the end-to-end tests that run the same
   code (``demo`` and ``simulate --target local``: a race through ``local.race.run_race``);
 * ``curl "${API_URL}..."``: served by the local API gateway and the real handler over moto,
-  seeded with the race the README simulates: status 200 and the route's JSON shape.
+  seeded with the race the README simulates: status 200 and the route's JSON shape;
+* ``aws <service> <operation> --option ...``: the service, the operation and each option are in
+  botocore's model of the API (which the AWS CLI is generated from), the required ones given.
 
 A command of any other kind fails the test, naming it.
 """
@@ -38,7 +40,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import botocore.session
 import pytest
+from botocore import xform_name
 from moto import mock_aws
 
 import local.demo
@@ -156,6 +160,8 @@ def exercise(command: Command, api_url: ApiUrl) -> str:
         return check_breakaway(command, command.argv[1:])
     if program == "curl":
         return check_curl(command, api_url)
+    if program == "aws":
+        return check_aws(command)
     raise AssertionError(
         f"{command}: tests/docs/test_readme.py does not know how to exercise `{program}` "
         "without AWS: teach it, or leave the command out"
@@ -399,6 +405,32 @@ def readme_api() -> Iterator[str]:
             api.install(None)
 
 
+def check_aws(command: Command) -> str:
+    """The operation and its options exist in the API; the command is not run."""
+    service, operation = [*command.argv[1:3], "", ""][:2]
+    session = botocore.session.get_session()
+    assert service in session.get_available_services(), f"{command}: no AWS service {service!r}"
+    model = session.get_service_model(service)
+    operations = {xform_name(name, "-"): name for name in model.operation_names}
+    assert operation in operations, f"{command}: {service} has no operation {operation!r}"
+    shape = model.operation_model(operations[operation]).input_shape
+    members = dict(shape.members) if shape else {}
+    options = {xform_name(name, "-"): name for name in members}
+    given: set[str] = set()
+    for word in command.argv[3:]:
+        if not word.startswith("--"):
+            continue
+        option = word[2:]
+        flag = option.removeprefix("no-")  # --no-<boolean> gives it as false
+        if flag in options and members[options[flag]].type_name == "boolean":
+            option = flag
+        assert option in options, f"{command}: {service} {operation} has no option --{option}"
+        given.add(options[option])
+    missing = sorted(set(shape.required_members if shape else ()) - given)
+    assert not missing, f"{command}: {service} {operation} needs {', '.join(missing)}"
+    return f"aws {service} {operation}: the operation and its options are in the API's model"
+
+
 def served(request: pytest.FixtureRequest) -> ApiUrl:
     return lambda: str(request.getfixturevalue("readme_api"))
 
@@ -543,6 +575,10 @@ BOGUS = [
     'curl "${API_URL}races/race-9/leaderboard?limit=10"',
     'curl "${API_URL}races/race-1/riders/rider-01000"',
     'curl "${API_URL}races/race-1/leaderboard?classId=3&limit=20"',
+    "aws cloudformation update-termination-protection --no-enable-termination-protection",
+    "aws cloudformation update-termination-protections --stack-name Breakaway-Prod-Data",
+    "aws cloudformations describe-stacks",
+    "aws cloudformation describe-stacks --stack Breakaway-Prod-Data",
 ]
 
 

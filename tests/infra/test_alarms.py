@@ -116,7 +116,7 @@ DOCUMENTED = [
         "DroppedRecords", "AWS/Lambda", "DroppedEventCount", "Sum", "EventSourceMappingUUID",
         PROCESSOR, LAMBDA_METRICS,
     ),
-    Documented("IotRuleErrors", "Breakaway", "IotRuleErrors", "Sum", "", "", OWN_METRIC),
+    Documented("IotRuleErrors", "Breakaway/dev", "IotRuleErrors", "Sum", "", "", OWN_METRIC),
     Documented(
         "ArchiveFreshness", "AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum",
         "DeliveryStreamName", "", FIREHOSE_METRICS,

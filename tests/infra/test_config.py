@@ -17,6 +17,7 @@ from infra.config import (
     FunctionConfig,
     load_config,
 )
+from shared import names
 from tests.infra.helpers import CDK_JSON
 
 
@@ -77,7 +78,36 @@ def test_prod_overrides_from_cdk_json() -> None:
     assert prod.event_source.batch_size == 1000  # untouched keys keep their defaults
     assert prod.retain_data is True
     assert prod.deletion_protection is True
-    assert prod.stack_env == "Prod"
+    assert names.stack_name(prod.env_name, "Data") == "Breakaway-Prod-Data"
+
+
+@pytest.mark.parametrize("env", ["Dev", "qa-1", "qa_1", "1qa", ""])
+def test_an_environment_name_that_cannot_name_resources_is_refused(env: str) -> None:
+    # It goes into the IoT rule's name ([a-zA-Z0-9_] only) and the Glue database's (no hyphen).
+    with pytest.raises(ConfigError, match=r"^env must be lowercase letters and digits, starting"):
+        load_config(env, {env: {}})
+
+
+@pytest.mark.parametrize("env", ["dev", "prod", "qa2"])
+def test_the_names_of_an_environment_are_valid_where_they_go(env: str) -> None:
+    load_config(env, {env: {}})
+    rule = names.rule_name(env)
+    assert re.fullmatch(r"[a-zA-Z0-9_]{1,128}", rule), rule  # IoT CreateTopicRule
+    assert env in rule
+    assert names.basic_ingest_topic(rule, "r", "x") == f"$aws/rules/{rule}/" + (
+        names.telemetry_topic("r", "x")
+    )
+    database = names.glue_database_name(env)
+    assert re.fullmatch(r"[a-z0-9_]{1,255}", database), database  # Athena: no quoting needed
+    assert env in database
+    assert env in names.api_name(env)
+    assert names.env_metrics_namespace(env) == f"Breakaway/{env}"
+    assert names.stack_name(env, "App") == f"Breakaway-{env.capitalize()}-App"
+
+
+def test_the_local_stack_answers_to_a_rule_of_its_own() -> None:
+    assert names.rule_name("local") == names.LOCAL_RULE_NAME
+    assert names.LOCAL_RULE_NAME not in {names.rule_name(e) for e in environments()}
 
 
 def test_unknown_environment_names_the_known_ones() -> None:

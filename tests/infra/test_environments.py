@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.helpers import Assembly
+from shared import names
+from tests.infra.helpers import Assembly, Synths, joined
 
 pytestmark = [pytest.mark.synth, pytest.mark.xdist_group("synth")]
 
@@ -109,3 +110,119 @@ def test_prod_archive_is_kept_two_years(prod: Assembly) -> None:
     (archive,) = [b for lid, b in buckets.items() if lid.startswith("Archive")]
     (rule,) = archive["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rule["ExpirationInDays"] == 730
+
+
+# --- Two environments in one account and region -------------------------------------------------
+SCOPED_NAMES = {
+    "AWS::ApiGateway::Stage/StageName": "a stage name is unique within its API",
+    "AWS::CloudWatch::Alarm/MetricName": "a metric is told apart by namespace and dimensions",
+    "AWS::CloudWatch::Alarm/Dimensions/Name": "a dimension's name; its value is a reference",
+    "AWS::CloudWatch::Alarm/Metrics/MetricStat/Metric/MetricName": "as MetricName above",
+    "AWS::CloudWatch::Alarm/Metrics/MetricStat/Metric/Dimensions/Name": "as Dimensions above",
+    "AWS::DynamoDB::Table/KeySchema/AttributeName": "an attribute of this table",
+    "AWS::DynamoDB::Table/AttributeDefinitions/AttributeName": "an attribute of this table",
+    "AWS::DynamoDB::Table/TimeToLiveSpecification/AttributeName": "an attribute of this table",
+    "AWS::DynamoDB::Table/GlobalSecondaryIndexes/IndexName": "an index of this table",
+    "AWS::DynamoDB::Table/GlobalSecondaryIndexes/KeySchema/AttributeName": "as above",
+    "AWS::Glue::Table/TableInput/Name": "a table of the environment's own database",
+    "AWS::Glue::Table/TableInput/PartitionKeys/Name": "a column of that table",
+    "AWS::Glue::Table/TableInput/StorageDescriptor/Columns/Name": "a column of that table",
+    "AWS::IAM::Policy/PolicyName": "an inline policy is named within its role",
+    "AWS::KinesisFirehose::DeliveryStream/ExtendedS3DestinationConfiguration/"
+    "ProcessingConfiguration/Processors/Parameters/ParameterName": "a processor's option",
+    "AWS::Logs::MetricFilter/MetricTransformations/MetricName": "in the environment's namespace",
+}
+"""Literal ``*Name`` properties that dev and prod may share: each names something inside a
+resource that is itself the environment's own."""
+
+
+def literal_names(assembly: Assembly) -> dict[tuple[str, str], str]:
+    """(property path, literal value) -> logical id, for every ``*Name``/``*Namespace`` property
+    whose value is a literal string, in both stacks of the environment."""
+    found: dict[tuple[str, str], str] = {}
+
+    def walk(node: Any, path: str, lid: str) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, path, lid)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                here = f"{path}/{key}"
+                if key.endswith(("Name", "Namespace")) and isinstance(value, str):
+                    found[here, value] = lid
+                walk(value, here, lid)
+
+    for template in assembly.stacks.values():
+        for lid, resource in template["Resources"].items():
+            walk(resource.get("Properties", {}), resource["Type"], lid)
+    return found
+
+
+def test_dev_and_prod_share_no_physical_name(dev: Assembly, prod: Assembly) -> None:
+    """Both environments deploy into one account and region: a name they share is either a
+    ResourceAlreadyExists on the second deploy (the IoT rule) or one metric feeding both
+    environments' alarms (the API's name, a custom namespace)."""
+    dev_names, prod_names = literal_names(dev), literal_names(prod)
+    shared = {
+        (path, value): dev_names[path, value]
+        for path, value in set(dev_names) & set(prod_names)
+        if path not in SCOPED_NAMES and not value.startswith("AWS/")
+    }
+    assert shared == {}
+    # The walk does see the names that must differ.
+    assert ("AWS::IoT::TopicRule/RuleName", names.rule_name("dev")) in dev_names
+    assert ("AWS::IoT::TopicRule/RuleName", names.rule_name("prod")) in prod_names
+    assert ("AWS::ApiGateway::RestApi/Name", names.api_name("prod")) in prod_names
+    assert ("AWS::Glue::Database/DatabaseInput/Name", "breakaway_prod") in prod_names
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_names_follow_the_environment(env: str, synths: Synths) -> None:
+    assembly: Assembly = getattr(synths, env)
+    rule = assembly.one("App", "AWS::IoT::TopicRule")["Properties"]
+    assert rule["RuleName"] == names.rule_name(env) == f"breakaway_{env}_telemetry_to_kinesis"
+    policy = assembly.one("App", "AWS::IoT::Policy")["Properties"]["PolicyDocument"]
+    publish = [joined(r) for r in policy["Statement"][1]["Resource"]]
+    assert publish[1].endswith(
+        f":topic/$aws/rules/{rule['RuleName']}/breakaway/races/*/riders/*/telemetry"
+    )
+    (metric_filter,) = assembly.resources("App", "AWS::Logs::MetricFilter").values()
+    (transformation,) = metric_filter["Properties"]["MetricTransformations"]
+    assert transformation["MetricNamespace"] == f"Breakaway/{env}"
+    alarms = assembly.resources("App", "AWS::CloudWatch::Alarm")
+    (iot_alarm,) = [a for lid, a in alarms.items() if "IotRuleErrors" in lid]
+    assert iot_alarm["Properties"]["Namespace"] == f"Breakaway/{env}"
+    topic = assembly.one("App", "AWS::SNS::Topic")["Properties"]
+    assert topic["DisplayName"] == f"Breakaway alarms ({env})"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_api_is_named_per_environment_and_its_alarms_watch_it(env: str, synths: Synths) -> None:
+    assembly: Assembly = getattr(synths, env)
+    api = assembly.one("App", "AWS::ApiGateway::RestApi")["Properties"]
+    assert api["Name"] == names.api_name(env) == f"breakaway-{env}-leaderboard"
+    alarms = assembly.resources("App", "AWS::CloudWatch::Alarm")
+    watched = {
+        lid: props["Properties"]["Dimensions"]
+        for lid, props in alarms.items()
+        if props["Properties"].get("Namespace") == "AWS/ApiGateway"
+    }
+    assert len(watched) == 2  # 5xx and p99 latency
+    for lid, dimensions in watched.items():
+        assert {"Name": "ApiName", "Value": api["Name"]} in dimensions, lid
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_glue_database_is_named_per_environment_and_is_an_output(
+    env: str, synths: Synths
+) -> None:
+    assembly: Assembly = getattr(synths, env)
+    database_id, database = next(iter(assembly.resources("App", "AWS::Glue::Database").items()))
+    name = database["Properties"]["DatabaseInput"]["Name"]
+    assert name == names.glue_database_name(env) == f"breakaway_{env}"
+    assert "-" not in name  # Athena would need it quoted
+    table = assembly.one("App", "AWS::Glue::Table")["Properties"]
+    assert table["DatabaseName"] == {"Ref": database_id}
+    assert table["TableInput"]["Name"] == names.GLUE_TABLE
+    output = assembly.template("App")["Outputs"][names.OUTPUT_GLUE_DATABASE]
+    assert output["Value"] == {"Ref": database_id}

@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.synth, pytest.mark.xdist_group("synth")]
 EXPECTED_ACKNOWLEDGED = {
     "AwsSolutions-APIG3",
     "AwsSolutions-APIG4",
+    "AwsSolutions-APIG6",
     "AwsSolutions-COG4",
     "AwsSolutions-IAM4",
     "AwsSolutions-IAM5",

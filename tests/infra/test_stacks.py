@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -68,7 +70,7 @@ def test_stream_is_on_demand_encrypted_with_one_day_retention(dev: Assembly) -> 
 
 def test_iot_rule_sql_partition_key_and_error_action(dev: Assembly) -> None:
     rule = dev.one("App", "AWS::IoT::TopicRule")["Properties"]
-    assert rule["RuleName"] == names.RULE_NAME
+    assert rule["RuleName"] == names.rule_name("dev") == "breakaway_dev_telemetry_to_kinesis"
     payload = rule["TopicRulePayload"]
     assert (
         payload["Sql"] == names.RULE_SQL == "SELECT * FROM 'breakaway/races/+/riders/+/telemetry'"
@@ -90,7 +92,7 @@ def test_iot_rule_sql_partition_key_and_error_action(dev: Assembly) -> None:
         {
             "DefaultValue": 0,
             "MetricName": "IotRuleErrors",
-            "MetricNamespace": names.METRICS_NAMESPACE,
+            "MetricNamespace": names.env_metrics_namespace("dev"),
             "MetricValue": "1",
         }
     ]
@@ -120,8 +122,8 @@ def test_iot_policy_connects_as_own_thing_and_publishes_telemetry_only(dev: Asse
     assert publish["Action"] == "iot:Publish"
     assert [joined(r) for r in publish["Resource"]] == [
         ARN + "topic/breakaway/races/*/riders/*/telemetry",
-        ARN
-        + "topic/$aws/rules/breakaway_telemetry_to_kinesis/breakaway/races/*/riders/*/telemetry",
+        ARN + "topic/$aws/rules/breakaway_dev_telemetry_to_kinesis/"
+        "breakaway/races/*/riders/*/telemetry",
     ]
     assert all(s["Effect"] == "Allow" for s in document["Statement"])
 
@@ -540,11 +542,13 @@ def test_glue_table_projects_race_and_date_partitions(dev: Assembly) -> None:
 def test_api_stage_throttling_logging_tracing(dev: Assembly) -> None:
     stage = dev.one("App", "AWS::ApiGateway::Stage")["Properties"]
     assert stage["StageName"] == "v1"
+    # Execution logging off: API Gateway would log into API-Gateway-Execution-Logs_<id>/v1, a
+    # group it creates outside the stack, never expiring, left behind by make destroy.
     assert stage["MethodSettings"] == [
         {
             "DataTraceEnabled": False,
             "HttpMethod": "*",
-            "LoggingLevel": "ERROR",
+            "LoggingLevel": "OFF",
             "ResourcePath": "/*",
             "ThrottlingBurstLimit": 400,
             "ThrottlingRateLimit": 200,
@@ -552,7 +556,33 @@ def test_api_stage_throttling_logging_tracing(dev: Assembly) -> None:
     ]
     assert stage["TracingEnabled"] is True
     access_logs = logical_id_of(stage["AccessLogSetting"]["DestinationArn"])
-    assert dev.template("App")["Resources"][access_logs]["Type"] == "AWS::Logs::LogGroup"
+    group = dev.template("App")["Resources"][access_logs]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == 14
+    assert group["DeletionPolicy"] == "Delete"
+    assert "LogGroupName" not in group["Properties"]
+
+
+def test_api_access_log_is_json_with_the_reason_of_each_failure(dev: Assembly) -> None:
+    """A line as API Gateway writes it (every variable replaced, the quoted one quoted) is one
+    JSON object, and it says why a request failed, in place of the execution log."""
+    stage = dev.one("App", "AWS::ApiGateway::Stage")["Properties"]
+    line = stage["AccessLogSetting"]["Format"].replace(
+        "$context.error.messageString", json.dumps('Internal server error "x"')
+    )
+    line = re.sub(r"\$context\.[\w.]+", "v", line)
+    logged = json.loads(line)
+    assert logged["errorMessage"] == 'Internal server error "x"'
+    assert {
+        "requestId",
+        "status",
+        "resourcePath",
+        "responseLatency",
+        "integrationStatus",
+        "integrationErrorMessage",
+        "errorResponseType",
+        "xrayTraceId",
+    } <= set(logged)
     assert '"status":"$context.status"' in stage["AccessLogSetting"]["Format"]
 
 
@@ -674,7 +704,7 @@ def test_alarms_and_thresholds(dev: Assembly) -> None:
         # Batches lost on the way to the on-failure bucket (issue 16; tests/infra/test_alarms.py)
         "OnFailureDeliveryFailures": ("AWS/Lambda", "DestinationDeliveryFailures", "Sum", 300, 1),
         "DroppedRecords": ("AWS/Lambda", "DroppedEventCount", "Sum", 300, 1),
-        "IotRuleErrors": ("Breakaway", "IotRuleErrors", "Sum", 300, 1),
+        "IotRuleErrors": ("Breakaway/dev", "IotRuleErrors", "Sum", 300, 1),
         "ArchiveFreshness": ("AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", 300, 900),
         "Api5xx": ("AWS/ApiGateway", "5XXError", "Sum", 300, 1),
         "ApiLatencyP99": ("AWS/ApiGateway", "Latency", "p99", 300, 1000),
@@ -744,6 +774,8 @@ def test_outputs(dev: Assembly) -> None:
     app = dev.template("App")["Outputs"]
     (policy_id,) = dev.resources("App", "AWS::IoT::Policy")
     assert app[names.OUTPUT_IOT_POLICY]["Value"] == {"Ref": policy_id}
+    (database_id,) = dev.resources("App", "AWS::Glue::Database")
+    assert app[names.OUTPUT_GLUE_DATABASE]["Value"] == {"Ref": database_id}
     assert joined(app[names.OUTPUT_API_URL]["Value"]).startswith("https://${Leaderboard")
     assert sorted(dev.stacks) == ["Breakaway-Dev-App", "Breakaway-Dev-Data"]
 
@@ -751,8 +783,8 @@ def test_outputs(dev: Assembly) -> None:
 def test_basic_ingest_topics_follow_the_config() -> None:
     from infra.components.iot import telemetry_publish_topics
 
-    assert telemetry_publish_topics(basic_ingest=False) == [names.TELEMETRY_TOPIC_FILTER]
-    assert telemetry_publish_topics(basic_ingest=True) == [
+    assert telemetry_publish_topics(None) == [names.TELEMETRY_TOPIC_FILTER]
+    assert telemetry_publish_topics("breakaway_qa_telemetry_to_kinesis") == [
         names.TELEMETRY_TOPIC_FILTER,
-        "$aws/rules/breakaway_telemetry_to_kinesis/breakaway/races/+/riders/+/telemetry",
+        "$aws/rules/breakaway_qa_telemetry_to_kinesis/breakaway/races/+/riders/+/telemetry",
     ]

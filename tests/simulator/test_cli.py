@@ -272,7 +272,11 @@ def test_mqtt_to_aws_without_provisioned_credentials(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert error_of(capsys, MQTT_TO_AWS) == (
-        "breakaway simulate: no IoT credentials in .breakaway/iot: run `breakaway provision` "
+        "breakaway simulate: no IoT credentials in .breakaway/iot/dev: run `breakaway provision` "
+        "first (or pass --credentials)"
+    )
+    assert error_of(capsys, [*MQTT_TO_AWS, "--env", "prod"]) == (
+        "breakaway simulate: no IoT credentials in .breakaway/iot/prod: run `breakaway provision` "
         "first (or pass --credentials)"
     )
 
@@ -316,3 +320,47 @@ def test_mqtt_to_aws_needs_a_thing_per_connection(
         f"breakaway simulate: 12 MQTT connections need 12 provisioned things, {folder} has 2: "
         "run `breakaway provision --count 12`"
     )
+
+
+class PublishedError(Exception):
+    """Raised by the stand-in transport: what the real one would have been built with."""
+
+
+@pytest.mark.parametrize(
+    ("where", "rule"),
+    [
+        (["--target", "aws"], "breakaway_dev_telemetry_to_kinesis"),
+        (["--target", "aws", "--env", "prod"], "breakaway_prod_telemetry_to_kinesis"),
+        (["--target", "local"], "breakaway_local_telemetry_to_kinesis"),
+    ],
+)
+def test_basic_ingest_publishes_to_the_target_environment_s_rule(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, where: list[str], rule: str
+) -> None:
+    """Basic Ingest topics name the rule (``$aws/rules/<rule>/...``), and each environment's
+    rule has its own name: the simulator must publish to the one it targets."""
+    import simulator.transports.mqtt as mqtt
+
+    def transport(connections: object, **options: object) -> None:
+        raise PublishedError(options["basic_ingest_rule"])
+
+    damaged_things(in_tmp / "creds", 1)
+    monkeypatch.setattr(mqtt, "mtls_connection", lambda *a: object())
+    monkeypatch.setattr(mqtt, "MqttTransport", transport)
+    argv = [*MQTT_TO_AWS[:1], *where, "--transport", "mqtt", "--mqtt-endpoint", "127.0.0.1"]
+    argv += ["--mqtt-port", "1", "--connections", "1", "--credentials", str(in_tmp / "creds")]
+    with pytest.raises(PublishedError) as built:
+        main([*argv, "--basic-ingest"])
+    assert built.value.args == (rule,)
+    with pytest.raises(PublishedError) as built:
+        main(argv)
+    assert built.value.args == (None,)
+
+
+def test_env_is_for_a_deployed_target(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert error_of(capsys, ["simulate", "--env", "prod"]) == (
+        "breakaway simulate: --env picks a deployed environment: use it with --target aws"
+    )
+    with pytest.raises(SystemExit):
+        main(["simulate", "--target", "aws", "--env", "Prod"])
+    assert "'Prod' must be lowercase letters and digits" in capsys.readouterr().err

@@ -238,14 +238,19 @@ def test_failed_publishes_are_republished_until_acknowledged() -> None:
 
 def test_basic_ingest_uses_the_rule_topic() -> None:
     fake = FakeConnection()
-    transport = MqttTransport([fake], max_rate=0, basic_ingest=True)  # type: ignore[list-item]
+    rule = "breakaway_qa_telemetry_to_kinesis"
+    transport = MqttTransport([fake], max_rate=0, basic_ingest_rule=rule)  # type: ignore[list-item]
     transport.send(items(2, race_id="race-b"))
     transport.flush(10)
     transport.close()
     assert [t for t, _ in fake.published] == [
-        basic_ingest_topic("race-b", "rider-00000"),
-        basic_ingest_topic("race-b", "rider-00001"),
+        basic_ingest_topic(rule, "race-b", "rider-00000"),
+        basic_ingest_topic(rule, "race-b", "rider-00001"),
     ]
+    assert fake.published[0][0] == (
+        "$aws/rules/breakaway_qa_telemetry_to_kinesis/breakaway/races/race-b/riders/rider-00000"
+        "/telemetry"
+    )
 
 
 def test_rate_limiter_keeps_any_one_second_window_under_the_limit() -> None:

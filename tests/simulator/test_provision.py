@@ -13,8 +13,16 @@ import pytest
 from moto import mock_aws
 
 from local.cli import main
-from shared.names import OUTPUT_IOT_POLICY, OUTPUT_STREAM_NAME, STACK_PREFIX
-from simulator.provision import CERT_FILE, KEY_FILE, MANIFEST, deprovision, load_things, provision
+from shared.names import OUTPUT_IOT_POLICY, OUTPUT_STREAM_NAME, stack_name
+from simulator.provision import (
+    CERT_FILE,
+    KEY_FILE,
+    MANIFEST,
+    deprovision,
+    load_things,
+    policy_targets,
+    provision,
+)
 from simulator.targets import TargetError, stack_outputs
 
 POLICY_DOC = json.dumps(
@@ -84,55 +92,115 @@ def test_deprovision_removes_everything(iot: Any, tmp_path: Path) -> None:
         deprovision(iot, folder)
 
 
-STACK_TEMPLATE = json.dumps(
-    {
-        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-        "Outputs": {
-            OUTPUT_IOT_POLICY: {"Value": "sim-policy"},
-            OUTPUT_STREAM_NAME: {"Value": "telemetry-stream"},
-        },
-    }
-)
+def template(policy: str, stream: str) -> str:
+    return json.dumps(
+        {
+            "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+            "Outputs": {
+                OUTPUT_IOT_POLICY: {"Value": policy},
+                OUTPUT_STREAM_NAME: {"Value": stream},
+            },
+        }
+    )
 
 
-def test_cli_finds_the_policy_in_the_stack_outputs(
+def deploy(env: str, policy: str, stream: str) -> None:
+    """The two stacks of ``env``, as far as the CLI reads them: their outputs."""
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    cfn.create_stack(StackName=stack_name(env, "Data"), TemplateBody=template(policy, stream))
+
+
+def test_each_environment_reads_its_own_stacks(
     iot: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    iot.create_policy(policyName="prod-policy", policyDocument=POLICY_DOC)
+    deploy("prod", "prod-policy", "prod-stream")
+    deploy("dev", "sim-policy", "telemetry-stream")
     cfn = boto3.client("cloudformation", region_name="us-east-1")
-    cfn.create_stack(StackName=f"{STACK_PREFIX}-Dev-Ingest", TemplateBody=STACK_TEMPLATE)
-    cfn.create_stack(StackName="Other", TemplateBody=STACK_TEMPLATE.replace("sim-", "other-"))
-    outputs = stack_outputs(boto3.Session(region_name="us-east-1"))
-    assert outputs[OUTPUT_IOT_POLICY] == "sim-policy"
-    assert outputs[OUTPUT_STREAM_NAME] == "telemetry-stream"
+    cfn.create_stack(StackName="Breakaway-Other", TemplateBody=template("other", "other"))
+    session = boto3.Session(region_name="us-east-1")
+    assert stack_outputs(session, "dev")[OUTPUT_IOT_POLICY] == "sim-policy"
+    assert stack_outputs(session, "prod")[OUTPUT_STREAM_NAME] == "prod-stream"
+    assert stack_outputs(session, "qa") == {}
 
     folder = tmp_path / "creds"
-    argv = ["--dir", str(folder), "--region", "us-east-1"]
-    assert main(["provision", "--count", "2", *argv]) == 0
-    assert capsys.readouterr().out == (
-        f"provisioned 2 thing(s) with policy sim-policy; credentials in {folder}\n"
-    )
-    assert len(iot.list_things()["things"]) == 2
-    assert main(["deprovision", *argv]) == 0
-    assert iot.list_things()["things"] == []
-    assert not folder.exists()
+    for env, policy in (("dev", "sim-policy"), ("prod", "prod-policy")):
+        argv = ["--env", env, "--dir", str(folder / env), "--region", "us-east-1"]
+        assert main(["provision", "--count", "2", "--prefix", env, *argv]) == 0
+        assert capsys.readouterr().out == (
+            f"provisioned 2 thing(s) with policy {policy}; credentials in {folder / env}\n"
+        )
+        assert len(policy_targets(iot, policy)) == 2
+    assert main(["deprovision", "--env", "dev", "--dir", str(folder / "dev")]) == 0
+    assert len(iot.list_things()["things"]) == 2  # prod's
+    assert not (folder / "dev").exists()
+
+
+def test_provision_writes_to_the_environment_s_own_folder(
+    iot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    deploy("dev", "sim-policy", "telemetry-stream")
+    assert main(["provision", "--region", "us-east-1"]) == 0
+    assert capsys.readouterr().out.endswith("credentials in .breakaway/iot/dev\n")
+    assert load_things(Path(".breakaway/iot/dev"))[0] == "sim-policy"
 
 
 def test_cli_without_a_deployed_stack_says_what_to_do(
     iot: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["provision", "--dir", str(tmp_path / "c"), "--region", "us-east-1"]) == 2
+    deploy("dev", "sim-policy", "telemetry-stream")
+    argv = ["provision", "--dir", str(tmp_path / "c"), "--region", "us-east-1", "--env", "prod"]
+    assert main(argv) == 2
     assert capsys.readouterr().err == (
-        f"breakaway provision: no deployed {STACK_PREFIX} stack has the output "
-        f"'{OUTPUT_IOT_POLICY}': deploy the app (`cdk deploy --all`) or pass --policy\n"
+        "breakaway provision: the prod environment has no deployed stack with the output "
+        f"'{OUTPUT_IOT_POLICY}' (Breakaway-Prod-Data or Breakaway-Prod-App): deploy it "
+        "(`make deploy ENV=prod`) or pass --policy\n"
     )
+
+
+def test_teardown_from_any_state(
+    iot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What ``make destroy`` runs first: with nothing provisioned and no stack it does nothing;
+    with things in the environment's folder and a stray certificate elsewhere it leaves the
+    device policy attached to nothing, so that the stack delete can remove it."""
+    monkeypatch.chdir(tmp_path)
+    teardown = ["deprovision", "--teardown", "--region", "us-east-1"]
+    assert main(teardown) == 0
+    assert capsys.readouterr().out == (
+        "no things to remove: .breakaway/iot/dev/things.json does not exist\n"
+        "detached the dev device policy from 0 more certificate(s)\n"
+    )
+
+    deploy("dev", "sim-policy", "telemetry-stream")
+    assert main(["provision", "--count", "2", "--region", "us-east-1"]) == 0
+    stray = iot.create_keys_and_certificate(setAsActive=True)["certificateArn"]
+    iot.attach_policy(policyName="sim-policy", target=stray)
+    capsys.readouterr()
+    assert main(teardown) == 0
+    assert capsys.readouterr().out == (
+        "removed 2 thing(s) and their certificates; deleted .breakaway/iot/dev\n"
+        f"detached the dev device policy from 1 more certificate(s) (they remain): {stray}\n"
+    )
+    assert policy_targets(iot, "sim-policy") == []
+    iot.delete_policy(policyName="sim-policy")
+    assert main(teardown) == 0  # and again, the policy gone too
+
+
+def test_deprovision_without_teardown_still_wants_the_folder(
+    iot: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["deprovision", "--dir", str(tmp_path / "none"), "--region", "us-east-1"]) == 2
+    assert "no IoT credentials in" in capsys.readouterr().err
 
 
 def test_simulate_to_aws_finds_the_stream_in_the_stack_outputs(
     iot: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    cfn = boto3.client("cloudformation", region_name="us-east-1")
-    cfn.create_stack(StackName=f"{STACK_PREFIX}-Dev-Ingest", TemplateBody=STACK_TEMPLATE)
+    deploy("dev", "sim-policy", "telemetry-stream")
+    deploy("prod", "sim-policy", "prod-stream")
     kinesis = boto3.client("kinesis", region_name="us-east-1")
     kinesis.create_stream(StreamName="telemetry-stream", ShardCount=1)
     argv = ["simulate", "--target", "aws", "--riders", "10", "--duration", "5"]
@@ -146,6 +214,9 @@ def test_simulate_to_aws_finds_the_stream_in_the_stack_outputs(
         StreamName="telemetry-stream", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
     assert len(kinesis.get_records(ShardIterator=it)["Records"]) == 50
+    # --env prod reads prod's stack: its stream, which is not there.
+    assert main([*argv, "--env", "prod"]) == 2
+    assert "'prod-stream'" in capsys.readouterr().err
 
 
 def test_simulate_to_aws_without_the_stack_says_what_to_do(
@@ -154,6 +225,7 @@ def test_simulate_to_aws_without_the_stack_says_what_to_do(
     monkeypatch.chdir(tmp_path)
     assert main(["simulate", "--target", "aws"]) == 2
     assert capsys.readouterr().err == (
-        f"breakaway simulate: no deployed {STACK_PREFIX} stack has the output "
-        f"'{OUTPUT_STREAM_NAME}': deploy the app (`cdk deploy --all`) or pass --stream-name\n"
+        "breakaway simulate: the dev environment has no deployed stack with the output "
+        f"'{OUTPUT_STREAM_NAME}' (Breakaway-Dev-Data or Breakaway-Dev-App): deploy it "
+        "(`make deploy ENV=dev`) or pass --stream-name\n"
     )

@@ -22,7 +22,13 @@ from local.aws.iot_rule import (
     TemplateError,
     render,
 )
-from shared.names import LOCAL_REGION, RULE_PARTITION_KEY, basic_ingest_topic, telemetry_topic
+from shared.names import (
+    LOCAL_REGION,
+    LOCAL_RULE_NAME,
+    RULE_PARTITION_KEY,
+    basic_ingest_topic,
+    telemetry_topic,
+)
 
 # --- substitution templates -------------------------------------------------------------------
 TOPIC = telemetry_topic("race-7", "rider_42")
@@ -170,8 +176,10 @@ def test_each_message_becomes_one_record_keyed_by_the_rider_id(
 def test_basic_ingest_topic_is_keyed_from_the_topic_the_rule_sees(
     bridge: RuleBridge, kinesis: Any, stream: str, mqtt_port: int
 ) -> None:
-    assert bridge.rule_topic(basic_ingest_topic("r", "dee")) == telemetry_topic("r", "dee")
-    bridge.on_message(basic_ingest_topic("r", "dee"), b'{"x":1}')
+    assert bridge.rule_topic(basic_ingest_topic(LOCAL_RULE_NAME, "r", "dee")) == telemetry_topic(
+        "r", "dee"
+    )
+    bridge.on_message(basic_ingest_topic(LOCAL_RULE_NAME, "r", "dee"), b'{"x":1}')
     wait(lambda: bridge.stats.put == 1)
     (record,) = read_all(kinesis, stream)
     assert (record["PartitionKey"], record["Data"]) == ("dee", b'{"x":1}')
