@@ -23,10 +23,30 @@ ENV_CONTEXT_KEY: Final = "env"
 # --- Facts the CDK code needs that no shared module defines ----------------------------------
 PYTHON_RUNTIME: Final = "python3.13"
 ARCHITECTURE: Final = "arm64"
+POWERTOOLS_VERSION: Final = "3.37.0"
+"""The Powertools release the functions run on: the one ``uv.lock`` pins, which the tests use
+(``tests/infra/test_powertools_pin.py`` fails when the two differ)."""
 POWERTOOLS_LAYER_PARAMETER: Final = (
-    f"/aws/service/powertools/python/{ARCHITECTURE}/{PYTHON_RUNTIME}/latest"
+    f"/aws/service/powertools/python/{ARCHITECTURE}/{PYTHON_RUNTIME}/{POWERTOOLS_VERSION}"
 )
-"""The public Powertools layer ARN, resolved by CloudFormation at deploy time (never at synth)."""
+"""The public Powertools layer ARN of that release, resolved by CloudFormation at deploy time
+(never at synth). Not ``latest``: that would move on every stack update to a release nobody
+tested, under code that relies on how its batch processor treats a failed record."""
+POWERTOOLS_LAYER_REGIONS: Final = (
+    "af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+    "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+    "ap-southeast-4", "ap-southeast-5", "ap-southeast-7", "ca-central-1", "ca-west-1",
+    "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1",
+    "eu-west-2", "eu-west-3", "il-central-1", "mx-central-1", "sa-east-1", "us-east-1",
+    "us-east-2", "us-west-1", "us-west-2",
+)  # fmt: skip
+"""Where Powertools publishes the layer's SSM parameters (its release workflow's region list);
+elsewhere set ``powertools_layer_arn`` (README, "Deploy to an AWS account")."""
+SQS_DEFAULT_RETENTION_DAYS: Final = 4
+"""How long SQS keeps a message by default: the finish queue's retention."""
+SQS_MAX_RETENTION_DAYS: Final = 14
+"""The most SQS keeps a message: the dead-letter queues keep theirs this long."""
+REPLAY_MARGIN_SECONDS: Final = 24 * 3600
 IDEMPOTENCY_KEY_ATTRIBUTE: Final = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"
 """Powertools' DynamoDBPersistenceLayer defaults (key_attr, expiry_attr)."""
@@ -159,6 +179,19 @@ class BreakawayConfig:
     """Production: stateful resources are retained on stack deletion."""
     deletion_protection: bool = False
     point_in_time_recovery: bool = True
+    powertools_layer_arn: str | None = None
+    """A Powertools layer ARN to use instead of the public layer's SSM parameter: for a region
+    where that parameter does not exist (``POWERTOOLS_LAYER_REGIONS``)."""
+
+    @property
+    def idempotency_ttl_seconds(self) -> int:
+        """How long an announcement is remembered: longer than any way a finish can come back.
+        A batch can be replayed from the stream while the stream keeps it, and a finish message
+        can come back from the finish queue's dead-letter queue (redriven) until both queues'
+        retention has run out; a day more covers the redrive itself."""
+        stream = self.stream.retention_hours * 3600
+        queues = (SQS_DEFAULT_RETENTION_DAYS + SQS_MAX_RETENTION_DAYS) * 24 * 3600
+        return max(stream, queues) + REPLAY_MARGIN_SECONDS
 
     @property
     def finish_visibility_timeout_seconds(self) -> int:

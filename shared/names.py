@@ -83,6 +83,7 @@ the race finisher looks it up once at cold start (``iot:DescribeEndpoint``)."""
 ENV_FINISH_QUEUE_URL: Final = "FINISH_QUEUE_URL"
 """The stream processor sends finishing riders there; the race finisher reads it."""
 ENV_LIVE_TTL_SECONDS: Final = "LIVE_TTL_SECONDS"
+ENV_IDEMPOTENCY_TTL_SECONDS: Final = "IDEMPOTENCY_TTL_SECONDS"
 ENV_STANDINGS_WRITES: Final = "STANDINGS_WRITES"
 """``item`` (one conditional PutItem per rider; the default, cheapest in DynamoDB units) or
 ``transaction`` (conditional puts 100 to a TransactWriteItems; fewest requests)."""

@@ -12,8 +12,9 @@ from shared.settings import DEFAULT_LIVE_TTL_SECONDS, ConfigError, settings_from
 
 __all__ = ["DEFAULT_IDEMPOTENCY_TTL_SECONDS", "ConfigError", "FinisherSettings"]
 
-DEFAULT_IDEMPOTENCY_TTL_SECONDS: Final = 2 * 24 * 3600
-"""Longer than the stream's longest retention we deploy (24 h) plus replays' margin."""
+DEFAULT_IDEMPOTENCY_TTL_SECONDS: Final = 19 * 24 * 3600
+"""When nothing says otherwise: the deployed stacks set ``IDEMPOTENCY_TTL_SECONDS`` from their
+config (``BreakawayConfig.idempotency_ttl_seconds``: longer than any replay can come back)."""
 
 
 class FinisherSettings(BaseModel):
@@ -35,5 +36,6 @@ class FinisherSettings(BaseModel):
             "notify_target": names.ENV_NOTIFY_TARGET,
             "iot_data_endpoint": names.ENV_IOT_DATA_ENDPOINT,
             "live_ttl_seconds": names.ENV_LIVE_TTL_SECONDS,
+            "idempotency_ttl_seconds": names.ENV_IDEMPOTENCY_TTL_SECONDS,
         }
         return settings_from_env(cls, variables, "race finisher", env)

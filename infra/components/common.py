@@ -39,9 +39,6 @@ def removal_policy(config: BreakawayConfig) -> RemovalPolicy:
     return RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
 
 
-SQS_MAX_RETENTION_DAYS: Final = 14
-
-
 def secure_queue(
     scope: Construct,
     construct_id: str,

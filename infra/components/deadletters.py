@@ -9,8 +9,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.components.buckets import SecureBucket
-from infra.components.common import SQS_MAX_RETENTION_DAYS, secure_queue
-from infra.config import BreakawayConfig
+from infra.components.common import secure_queue
+from infra.config import SQS_MAX_RETENTION_DAYS, BreakawayConfig
 from infra.nag import acknowledge
 
 

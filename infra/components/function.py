@@ -23,11 +23,13 @@ XRAY_REASON: Final = (
 )
 
 
-def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:
-    """The public Powertools layer (it carries pydantic), resolved by CloudFormation at deploy
-    time from its SSM parameter (CDK makes one template parameter per stack), so synth makes no
-    AWS call."""
-    arn = ssm.StringParameter.value_for_string_parameter(scope, POWERTOOLS_LAYER_PARAMETER)
+def powertools_layer(scope: Construct, arn: str | None = None) -> lambda_.ILayerVersion:
+    """The Powertools layer (it carries pydantic): the public layer of the pinned release,
+    resolved by CloudFormation at deploy time from its SSM parameter (CDK makes one template
+    parameter per stack), so synth makes no AWS call; or ``arn`` where that parameter does not
+    exist."""
+    if arn is None:
+        arn = ssm.StringParameter.value_for_string_parameter(scope, POWERTOOLS_LAYER_PARAMETER)
     return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
 
 
@@ -47,6 +49,7 @@ class PythonFunction(Construct):
         removal_policy: RemovalPolicy,
         description: str,
         wildcard_reason: str = XRAY_REASON,
+        layer_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -74,7 +77,7 @@ class PythonFunction(Construct):
                 ignore_mode=IgnoreMode.GLOB,
                 exclude=asset_excludes(function_name),
             ),
-            layers=[powertools_layer(self)],
+            layers=[powertools_layer(self, layer_arn)],
             memory_size=config.memory_mb,
             timeout=Duration.seconds(config.timeout_seconds),
             tracing=lambda_.Tracing.ACTIVE,

@@ -13,11 +13,17 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.components.common import SQS_MAX_RETENTION_DAYS, removal_policy, secure_queue
+from infra.components.common import removal_policy, secure_queue
 from infra.components.function import PythonFunction
 from infra.components.iot import topic_arn, topic_arn_as_nag_reports
 from infra.components.storage import grant_index_queries, grant_item_actions
-from infra.config import NOTIFY_TARGET_IOT, BreakawayConfig, FinishingConfig
+from infra.config import (
+    NOTIFY_TARGET_IOT,
+    SQS_DEFAULT_RETENTION_DAYS,
+    SQS_MAX_RETENTION_DAYS,
+    BreakawayConfig,
+    FinishingConfig,
+)
 from infra.nag import acknowledge, iam5_resource
 from shared import keys, names
 
@@ -40,6 +46,7 @@ class FinishQueue(Construct):
             "Queue",
             config,
             visibility_timeout=Duration.seconds(config.finish_visibility_timeout_seconds),
+            retention_days=SQS_DEFAULT_RETENTION_DAYS,
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letters,
                 max_receive_count=config.finishing.max_receive_count,
@@ -85,9 +92,11 @@ class RaceFinishing(Construct):
                 names.ENV_IDEMPOTENCY_TABLE: idempotency.table_name,
                 names.ENV_NOTIFY_TARGET: NOTIFY_TARGET_IOT,
                 names.ENV_LIVE_TTL_SECONDS: str(config.live_ttl_seconds),
+                names.ENV_IDEMPOTENCY_TTL_SECONDS: str(config.idempotency_ttl_seconds),
                 "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE_FINISHER,
                 "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
             },
+            layer_arn=config.powertools_layer_arn,
             log_retention_days=config.log_retention_days,
             removal_policy=removal_policy(config),
             wildcard_reason=(

@@ -100,6 +100,7 @@ class StreamProcessing(Construct):
                 "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE_PROCESSOR,
                 "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
             },
+            layer_arn=config.powertools_layer_arn,
             log_retention_days=config.log_retention_days,
             removal_policy=removal_policy(config),
         )

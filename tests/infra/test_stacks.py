@@ -163,7 +163,7 @@ def _function_basics(dev: Assembly, handler: str) -> dict[str, Any]:
         "Type": "AWS::SSM::Parameter::Value<String>",
         "Default": POWERTOOLS_LAYER_PARAMETER,
     }
-    assert POWERTOOLS_LAYER_PARAMETER == "/aws/service/powertools/python/arm64/python3.13/latest"
+    assert POWERTOOLS_LAYER_PARAMETER == "/aws/service/powertools/python/arm64/python3.13/3.37.0"
     log_group = logical_id_of(props["LoggingConfig"]["LogGroup"])
     assert dev.template("App")["Resources"][log_group]["Properties"]["RetentionInDays"] == 14
     role = dev.template("App")["Resources"][logical_id_of(props["Role"])]
@@ -254,6 +254,7 @@ def test_finisher_function_and_environment(dev: Assembly) -> None:
         names.ENV_IDEMPOTENCY_TABLE,
         names.ENV_NOTIFY_TARGET,
         names.ENV_LIVE_TTL_SECONDS,
+        names.ENV_IDEMPOTENCY_TTL_SECONDS,
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
     }
