@@ -80,7 +80,9 @@ def start_module(
 
 def die_with_parent() -> None:
     """Linux: have the kernel send SIGTERM to this process when its parent dies (every child
-    of the stack calls it first, so that none outlives a stack that was killed)."""
+    of the stack calls it first, so that none outlives a stack that was killed). The parent is
+    the *thread* that started the process: a child started from a thread that then ends is
+    stopped with it, so start children from a thread that lives as long as they should."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)

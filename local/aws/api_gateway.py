@@ -15,6 +15,26 @@ What API Gateway does for a ``{proxy+}`` resource with the Lambda proxy integrat
 * a handler that raises, or returns something that is not a proxy response, gets
   ``502 {"message": "Internal server error"}``.
 
+Routing (API Gateway matches the resource, then the method on it):
+
+* the API's resources are ``/``, the given templates, every resource on the way to them
+  (CDK's ``resource_for_path`` creates ``/races/{raceId}/riders`` for
+  ``/races/{raceId}/riders/{riderId}``: a resource with no method of its own) and
+  ``/{proxy+}`` for any other path;
+* ``methods`` are the methods declared on ``/``, each template and ``/{proxy+}``; ``None`` is
+  ``ANY`` on every resource (any method, ``TRACE`` or ``PROPFIND`` too, reaches the handler);
+* a method the matched resource does not declare is no route: ``403 {"message": "Missing
+  Authentication Token"}`` with ``x-amzn-ErrorType: MissingAuthenticationTokenException``, as
+  API Gateway answers (``HEAD`` is not ``GET``), never the handler;
+* with a :class:`Preflight`, ``OPTIONS`` on every resource is the mock integration CDK's
+  ``default_cors_preflight_options`` adds: ``204`` and its CORS headers, never the handler;
+* a request the HTTP server cannot parse (a malformed request line or version) is answered in
+  JSON too, never with the standard library's HTML error page.
+
+:func:`leaderboard_gateway` is the leaderboard API as ``infra/components/leaderboard_api.py``
+deploys it (``GET`` on every route of ``shared.routes`` and on ``/{proxy+}``, the preflight);
+a test compares it with the synthesized template.
+
 With ``stage`` set, URLs are ``/{stage}/...`` as on an ``execute-api`` endpoint (others get
 ``403 {"message": "Forbidden"}``); without it the API sits at ``/`` as on a custom domain.
 
@@ -33,22 +53,26 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import socket
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from email.utils import formatdate
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.aws.lambda_runtime import ACCOUNT_ID, LambdaContext
-from shared.names import LOCAL_REGION
+from shared.names import ENV_CORS_ORIGIN, LOCAL_REGION
+from shared.routes import RESOURCE_TEMPLATES
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -66,6 +90,59 @@ def LocalContext() -> LambdaContext:  # noqa: N802 - used like the class it stan
 
 
 PROXY_RESOURCE = "/{proxy+}"
+ANY: Final = "ANY"
+NO_ROUTE_MESSAGE: Final = "Missing Authentication Token"
+"""API Gateway's answer (403) to a method or resource it has no route for."""
+LEADERBOARD_METHODS: Final = ("GET",)
+"""What ``infra/components/leaderboard_api.py`` declares on each route and on ``/{proxy+}``."""
+LEADERBOARD_PREFLIGHT_METHODS: Final = ("GET", "OPTIONS")
+"""The ``allow_methods`` of its CORS preflight options."""
+CDK_DEFAULT_CORS_HEADERS: Final = (
+    "Content-Type",
+    "X-Amz-Date",
+    "Authorization",
+    "X-Api-Key",
+    "X-Amz-Security-Token",
+    "X-Amz-User-Agent",
+)
+"""``apigateway.Cors.DEFAULT_HEADERS``: the preflight's allowed headers unless told others."""
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """The ``OPTIONS`` method CDK adds to every resource for ``default_cors_preflight_options``:
+    a mock integration answering 204 with the CORS headers. The first origin is the static
+    ``Access-Control-Allow-Origin`` (with ``Vary: Origin`` unless it is ``*``); CDK's response
+    template puts the request's ``Origin`` there instead when it is one of the others."""
+
+    origins: tuple[str, ...]
+    methods: tuple[str, ...] = LEADERBOARD_PREFLIGHT_METHODS
+    headers: tuple[str, ...] = CDK_DEFAULT_CORS_HEADERS
+
+    def response_headers(self, origin: str | None) -> dict[str, str]:
+        first = self.origins[0]
+        answer = {
+            "Access-Control-Allow-Headers": ",".join(self.headers),
+            "Access-Control-Allow-Origin": origin if origin in self.origins[1:] else first,
+            "Access-Control-Allow-Methods": ",".join(self.methods),
+        }
+        if first != "*":
+            answer["Vary"] = "Origin"
+        return answer
+
+
+def resource_tree(templates: Iterable[str]) -> tuple[str, ...]:
+    """The resources below ``/`` that ``templates`` need: each template and every resource on
+    the way to it (API Gateway has a resource per path level), in order, ``/{proxy+}`` left
+    out (it is always there)."""
+    tree: dict[str, None] = {}
+    for template in templates:
+        parts = [p for p in template.split("/") if p]
+        for depth in range(1, len(parts) + 1):
+            resource = "/" + "/".join(parts[:depth])
+            if resource != PROXY_RESOURCE:
+                tree[resource] = None
+    return tuple(tree)
 
 
 def match_resource(path: str, resources: Sequence[str]) -> tuple[str, dict[str, str] | None]:
@@ -241,8 +318,38 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _error(self, status: int, message: str) -> None:
-        self._send(status, {}, {}, json.dumps({"message": message}).encode())
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps({"message": message}, separators=(",", ":")).encode()
+        self._send(status, headers or {}, {}, body)
+
+    def parse_request(self) -> bool:
+        """Every method reaches :meth:`_handle`, as every method reaches API Gateway (the
+        standard library's server answers one it has no ``do_`` for with an HTML 501)."""
+        if not super().parse_request():
+            return False
+        setattr(self, f"do_{self.command}", self._handle)
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What the server answers before a request reaches the API (a malformed request line, a
+        version it does not speak): JSON as everything else, not the standard library's HTML."""
+        self._request_id = str(uuid.uuid4())
+        self.close_connection = True
+        # An unparsed request line leaves HTTP/0.9, which has no status line or headers.
+        self.request_version = self.protocol_version
+        self._error(code, message or HTTPStatus(code).phrase, {"Connection": "close"})
+
+    def _target_in_stage(self, target: str) -> str | None:
+        """The request target after the stage, ``None`` outside the stage."""
+        stage = self.server.gateway.stage
+        if stage is None:
+            return target
+        prefix = f"/{stage}"
+        path_only = urlsplit(target).path
+        if path_only != prefix and not path_only.startswith(prefix + "/"):
+            return None
+        target = target[len(prefix) :] or "/"
+        return "/" + target if target.startswith("?") else target
 
     def _handle(self) -> None:
         gateway = self.server.gateway
@@ -252,16 +359,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._error(413, "Request Too Long")
             return
         body = self.rfile.read(length) if length else b""
-        target = self.path
-        if gateway.stage is not None:
-            prefix = f"/{gateway.stage}"
-            path_only = urlsplit(target).path
-            if path_only != prefix and not path_only.startswith(prefix + "/"):
-                self._error(403, "Forbidden")
-                return
-            target = target[len(prefix) :] or "/"
-            if target.startswith("?"):
-                target = "/" + target
+        target = self._target_in_stage(self.path)
+        if target is None:
+            self._error(403, "Forbidden")
+            return
+        answer = gateway.route(self.command, target)
+        if answer == "preflight":
+            assert gateway.preflight is not None
+            headers = gateway.preflight.response_headers(self.headers.get("Origin"))
+            self._send(204, headers, {}, b"")
+        elif answer == "handler":
+            self._invoke(target, body)
+        else:
+            error_type = {"x-amzn-ErrorType": "MissingAuthenticationTokenException"}
+            self._error(403, NO_ROUTE_MESSAGE, error_type)
+
+    def _invoke(self, target: str, body: bytes) -> None:
+        """The handler's proxy response (a 502 if it raises or answers no proxy response)."""
+        gateway = self.server.gateway
         event = build_event(
             self.command,
             target,
@@ -270,7 +385,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
             stage=gateway.stage or "$default",
             host=self.headers.get("Host", "127.0.0.1"),
-            resources=gateway.resources,
+            resources=gateway.tree,
         )
         self._request_id = event["requestContext"]["requestId"]
         try:
@@ -289,14 +404,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._error(502, "Internal server error")
             return
         self._send(status, headers, multi, payload)
-
-    do_GET = _handle  # noqa: N815 (BaseHTTPRequestHandler's naming)
-    do_POST = _handle  # noqa: N815
-    do_PUT = _handle  # noqa: N815
-    do_PATCH = _handle  # noqa: N815
-    do_DELETE = _handle  # noqa: N815
-    do_OPTIONS = _handle  # noqa: N815
-    do_HEAD = _handle  # noqa: N815
 
 
 class _Server(ThreadingHTTPServer):
@@ -317,15 +424,46 @@ class LocalApiGateway:
         context_factory: Callable[[], Any] = LocalContext,
         log_requests: bool = False,
         resources: Sequence[str] = (),
+        methods: Collection[str] | None = None,
+        preflight: Preflight | None = None,
     ) -> None:
         self.handler = handler
         self.stage = stage
         self.resources = tuple(resources)
+        self.tree = resource_tree(self.resources)
+        self.methods = None if methods is None else frozenset(methods)
+        self.preflight = preflight
+        self._declared = self.declared_methods()
         self.context_factory = context_factory
         self.log_requests = log_requests
         self._server = _Server((host, port), _RequestHandler)
         self._server.gateway = self
         self._thread: threading.Thread | None = None
+
+    def declared_methods(self) -> dict[str, set[str]]:
+        """Each resource with a method and its methods, as API Gateway lists them (``ANY``: any
+        method). Resources on the way to a template have none but the preflight's."""
+        own = {ANY} if self.methods is None else set(self.methods)
+        preflight = {"OPTIONS"} if self.preflight is not None else set()
+        with_methods = {"/", *self.resources, PROXY_RESOURCE}
+        declared = {
+            resource: (own if self.methods is None or resource in with_methods else set())
+            | preflight
+            for resource in ("/", *self.tree, PROXY_RESOURCE)
+        }
+        return {resource: methods for resource, methods in declared.items() if methods}
+
+    def route(self, method: str, target: str) -> str:
+        """Who answers ``method`` on ``target`` (the request target after the stage):
+        ``"preflight"``, ``"handler"``, or ``"none"`` (no route: 403 Missing Authentication
+        Token). A target that is not a path (``CONNECT host:443``) reaches no resource."""
+        if not target.startswith("/"):
+            return "none"
+        resource, _ = match_resource(unquote(urlsplit(target).path) or "/", self.tree)
+        declared = self._declared.get(resource, set())
+        if method == "OPTIONS" and self.preflight is not None:
+            return "preflight"
+        return "handler" if ANY in declared or method in declared else "none"
 
     @property
     def port(self) -> int:
@@ -371,6 +509,25 @@ class LocalApiGateway:
         self.stop()
 
 
+def leaderboard_gateway(
+    handler: Handler, *, cors_origin: str | None = None, **options: Any
+) -> LocalApiGateway:
+    """The leaderboard API as deployed: ``GET`` on every route of ``shared.routes`` and on
+    ``/{proxy+}``, and the CORS preflight of ``cors_origin`` (comma-separated origins, as the
+    stack's setting; by default ``CORS_ORIGIN``, which the handler reads too) on every resource.
+    ``options`` go to :class:`LocalApiGateway`."""
+    if cors_origin is None:
+        cors_origin = os.environ.get(ENV_CORS_ORIGIN, "")
+    origins = tuple(o.strip() for o in cors_origin.split(",") if o.strip())
+    return LocalApiGateway(
+        handler,
+        resources=RESOURCE_TEMPLATES,
+        methods=LEADERBOARD_METHODS,
+        preflight=Preflight(origins) if origins else None,
+        **options,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve the leaderboard API's handler (one execution environment) until stopped."""
     from functions.leaderboard_api.handler import handler
@@ -382,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--status", required=True, type=Path, help="status file to write")
     args = parser.parse_args(argv)
-    gateway = LocalApiGateway(OneEnvironment(handler), host=args.host, port=args.port)
+    gateway = leaderboard_gateway(OneEnvironment(handler), host=args.host, port=args.port)
     serve(gateway, args.status, lambda: {"url": gateway.url})
     return 0
 

@@ -9,6 +9,12 @@ race (docs/benchmarks.md). ``BREAKAWAY_MQTT_BROKER`` chooses when ``--broker`` i
 Unlike IoT Core: no TLS, no certificates, no policies (any client may connect, publish and
 subscribe), no message size or rate limits. Basic Ingest topics (``$aws/rules/...``) reach the
 rule bridge on aedes, which routes them as ordinary topics; amqtt does not deliver them.
+
+Like IoT Core, both keep a persistent session (``clean_session=False``) while its client is
+away: its subscriptions, and the QoS 1 messages published to them meanwhile, delivered when it
+comes back (the rule bridge relies on it). amqtt keeps nothing for an *anonymous* client, and
+its own anonymous-auth plugin marks every client so: :class:`AnyClient` admits every client
+without that mark.
 """
 
 from __future__ import annotations
@@ -22,15 +28,27 @@ import signal
 import sys
 from pathlib import Path
 
+from amqtt.plugins.base import BaseAuthPlugin
+from amqtt.session import Session
+
 from local.procs import die_with_parent
 
 
+class AnyClient(BaseAuthPlugin):  # type: ignore[misc]  # amqtt has no type information
+    """amqtt's authentication: every client is admitted (IoT Core's certificates and policies
+    are not emulated), and none is marked anonymous, so that amqtt keeps a persistent session's
+    messages while its client is away (it keeps none for an anonymous one)."""
+
+    async def authenticate(self, *, session: Session) -> bool:
+        return True
+
+
 def broker_config(port: int, host: str = "127.0.0.1") -> dict[str, object]:
+    """amqtt's configuration: one TCP listener, :class:`AnyClient` as the only plugin (no
+    ``$SYS`` topics, no topic filtering)."""
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
-        "sys_interval": 0,
-        "auth": {"allow-anonymous": True},
-        "topic-check": {"enabled": False},
+        "plugins": {f"{AnyClient.__module__}.{AnyClient.__qualname__}": {}},
     }
 
 

@@ -22,6 +22,15 @@ The local stack runs the bridge in a process of its own (``python -m local.aws.i
 driven by :class:`BridgeProcess`), as IoT Core's rule engine is its own service: its messages
 never wait for the processor's or the API's turn at the stack process's GIL.
 
+Nothing is lost if the bridge stops or dies, as nothing is lost from a rule: the bridge keeps a
+persistent session (``clean_session=False`` under a fixed client id) with a QoS 1 subscription,
+so the broker keeps what is published while it is away and delivers it when it connects again;
+and since a QoS 1 message is acknowledged to the broker as soon as the bridge's callback
+returns, the callback first appends it to the bridge's :class:`Journal`, which the next bridge
+puts before anything else. Delivery is at least once: a message in Kinesis whose journal mark
+was not written, or one delivered but not yet acknowledged, comes again after a crash (the
+processor counts a second once).
+
 IoT Core's Kinesis action makes one PutRecord call per message. The bridge sends the same
 records through PutRecords (up to 500 per call) to keep up with a full-size race on a laptop;
 each message is still exactly one record with its own partition key, and an entry that fails
@@ -34,13 +43,15 @@ import argparse
 import collections
 import json
 import logging
+import os
 import re
+import struct
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -145,11 +156,16 @@ class BridgeConfig:
     partition_key: str = RULE_PARTITION_KEY
     basic_ingest_prefix: str = basic_ingest_topic_prefix(LOCAL_RULE_NAME)
     client_id: str = "breakaway-local-rule"
+    """Fixed: the broker keeps the session of this client id while the bridge is away."""
     linger_s: float = 0.02
-    subscription_qos: int = 1
-    """1: the broker redelivers until the bridge acknowledges (nothing lost if the bridge
-    restarts); 0: no acknowledgement round trip per message (faster on amqtt)."""
     """How long the sender waits to fill a PutRecords call once it has a first entry."""
+    subscription_qos: int = 1
+    """1: the broker keeps messages for the bridge while it is away and sends a message again
+    until the bridge acknowledges it (nothing lost if the bridge restarts); 0: no
+    acknowledgement round trip per message, and what is published while it is away is lost."""
+    journal: str | None = None
+    """Where the bridge keeps what it took from the broker until Kinesis has it (a
+    :class:`Journal`); None: in memory only (lost if the process dies)."""
 
 
 @dataclass
@@ -158,6 +174,93 @@ class BridgeStats:
     put: int = 0
     failed_actions: int = 0
     entry_retries: int = 0
+    replayed: int = 0
+    """Records a previous bridge took from the broker and had not put (from the journal)."""
+
+
+Entry = tuple[bytes, str, int]
+"""A record to put: data, partition key, and where its journal entry ends (0 without one)."""
+
+
+class Journal:
+    """What the bridge took from the broker and Kinesis does not have yet, in a file.
+
+    Each message is appended (a length-prefixed payload and key) before the MQTT callback
+    returns, that is before the broker is told it was delivered; a second file holds the offset
+    up to which every record is in Kinesis. A write survives the process being killed (it is in
+    the page cache), not the machine: the local stack's bridge needs no more. Once everything is
+    in Kinesis the file starts again from empty.
+    """
+
+    HEADER = struct.Struct(">IH")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.mark_path = self.mark_of(path)
+        self._lock = threading.Lock()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self.size = os.fstat(self._fd).st_size
+
+    @staticmethod
+    def mark_of(path: Path) -> Path:
+        return path.with_name(path.name + ".done")
+
+    @staticmethod
+    def remove(path: Path) -> None:
+        """Remove the journal at ``path`` and its mark, if any."""
+        path.unlink(missing_ok=True)
+        Journal.mark_of(path).unlink(missing_ok=True)
+
+    def pending(self) -> list[Entry]:
+        """The entries after the mark, read when the bridge starts. A torn last entry (a write
+        cut by the kill: never acknowledged, so the broker sends it again) is cut off; a mark
+        past the end (killed between emptying the file and moving the mark) is moved to 0."""
+        try:
+            mark = int(self.mark_path.read_text() or 0)
+        except (OSError, ValueError):
+            mark = 0
+        data = self.path.read_bytes()
+        if mark > len(data):
+            self._write_mark(mark := 0)
+        entries: list[Entry] = []
+        offset = mark
+        while offset + self.HEADER.size <= len(data):
+            size, key_size = self.HEADER.unpack_from(data, offset)
+            end = offset + self.HEADER.size + size + key_size
+            if end > len(data):
+                break
+            payload = data[offset + self.HEADER.size : end - key_size]
+            entries.append((payload, data[end - key_size : end].decode(), end))
+            offset = end
+        if offset < len(data):
+            os.ftruncate(self._fd, offset)
+        self.size = offset
+        return entries
+
+    def append(self, data: bytes, key: str) -> int:
+        """Append one record; where its entry ends."""
+        encoded = key.encode()
+        entry = self.HEADER.pack(len(data), len(encoded)) + data + encoded
+        with self._lock:
+            os.write(self._fd, entry)
+            self.size += len(entry)
+            return self.size
+
+    def mark(self, end: int) -> None:
+        """Every record up to ``end`` is in Kinesis; all of them: start the file again."""
+        with self._lock:
+            if end >= self.size:
+                os.ftruncate(self._fd, 0)
+                self.size = end = 0
+            self._write_mark(end)
+
+    def _write_mark(self, end: int) -> None:
+        tmp = self.mark_path.with_name(self.mark_path.name + ".tmp")
+        tmp.write_text(str(end))
+        tmp.replace(self.mark_path)
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 class RuleBridge:
@@ -165,7 +268,8 @@ class RuleBridge:
         self.kinesis = kinesis
         self.config = config
         self.stats = BridgeStats()
-        self._queue: collections.deque[tuple[bytes, str]] = collections.deque()
+        self._queue: collections.deque[Entry] = collections.deque()
+        self._journal = Journal(Path(config.journal)) if config.journal else None
         self._wakeup = threading.Condition()
         self._stopping = threading.Event()
         self._sender = threading.Thread(target=self._send_loop, name="rule-bridge", daemon=True)
@@ -195,13 +299,20 @@ class RuleBridge:
             self.stats.failed_actions += 1
             log.warning("rule action failed for topic %s: %s", topic, exc)
             return
+        data = bytes(payload)
+        end = self._journal.append(data, key) if self._journal is not None else 0
         with self._wakeup:
-            self._queue.append((bytes(payload), key))
+            self._queue.append((data, key, end))
             self._wakeup.notify()
 
     def start(self) -> None:
+        """Queue what the journal holds, connect (resuming the session) and subscribe."""
         from awscrt import io, mqtt
 
+        if self._journal is not None:
+            pending = self._journal.pending()
+            self._queue.extend(pending)
+            self.stats.replayed += len(pending)
         self._sender.start()
         bootstrap = io.ClientBootstrap.get_or_create_static_default()
         client = mqtt.Client(bootstrap, tls_ctx=None)
@@ -210,21 +321,22 @@ class RuleBridge:
             host_name=self.config.mqtt_host,
             port=self.config.mqtt_port,
             client_id=self.config.client_id,
-            clean_session=True,
+            clean_session=False,
             keep_alive_secs=30,
             reconnect_min_timeout_secs=1,
             reconnect_max_timeout_secs=4,
             disable_metrics=True,
         )
+        # A resumed session's messages arrive right after CONNACK, before SUBSCRIBE is answered:
+        # one callback for any message takes them (a subscription's own callback would not).
+        self._connection.on_message(self.on_message)
         self._connection.connect().result(timeout=20)
         qos = mqtt.QoS(self.config.subscription_qos)
-        future, _ = self._connection.subscribe(
-            self.config.topic_filter, qos, callback=self.on_message
-        )
+        future, _ = self._connection.subscribe(self.config.topic_filter, qos)
         future.result(timeout=20)
         ingest = self.config.basic_ingest_prefix + self.config.topic_filter
         try:
-            future, _ = self._connection.subscribe(ingest, qos, callback=self.on_message)
+            future, _ = self._connection.subscribe(ingest, qos)
             result = future.result(timeout=5)
             if result.get("qos") is None:
                 log.info("broker refused the Basic Ingest subscription %s", ingest)
@@ -246,24 +358,26 @@ class RuleBridge:
             self._wakeup.notify_all()
         if self._sender.is_alive():
             self._sender.join(10)
+        if self._journal is not None:
+            self._journal.close()
 
     # --- Kinesis side ---------------------------------------------------------------------
-    def _take(self) -> list[tuple[bytes, str]]:
+    def _take(self) -> list[Entry]:
         with self._wakeup:
             while not self._queue and not self._stopping.is_set():
                 self._wakeup.wait(0.5)
         if self.config.linger_s and len(self._queue) < MAX_PUT_RECORDS:
             time.sleep(self.config.linger_s)
-        batch: list[tuple[bytes, str]] = []
+        batch: list[Entry] = []
         size = 0
         with self._wakeup:
             while self._queue and len(batch) < MAX_PUT_RECORDS:
-                data, key = self._queue[0]
+                data, key, end = self._queue[0]
                 entry_size = len(data) + len(key.encode())
                 if batch and size + entry_size > MAX_PUT_RECORDS_BYTES:
                     break
                 self._queue.popleft()
-                batch.append((data, key))
+                batch.append((data, key, end))
                 size += entry_size
         return batch
 
@@ -273,13 +387,16 @@ class RuleBridge:
             if batch:
                 self._busy = True
                 try:
-                    self.put(batch)
+                    sent = self.put([(data, key) for data, key, _ in batch])
+                    if sent and self._journal is not None:
+                        self._journal.mark(batch[-1][2])
                 finally:
                     self._busy = False
 
-    def put(self, batch: list[tuple[bytes, str]]) -> None:
-        """PutRecords one batch until every record is in (or the bridge stops): the entries an
-        answer fails are sent again (``shared.retry``), a call that fails whole is repeated."""
+    def put(self, batch: list[tuple[bytes, str]]) -> bool:
+        """PutRecords one batch until every record is in (True) or the bridge stops (False):
+        the entries an answer fails are sent again (``shared.retry``), a call that fails whole
+        is repeated."""
         left = batch
 
         def send(pending: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:
@@ -298,13 +415,14 @@ class RuleBridge:
         while left:
             try:
                 resend(send, left, ENTRY_RETRIES, what="PutRecords entries")
-                return
+                return True
             except Exception as exc:
                 log.warning("PutRecords failed (%d entries left): %s", len(left), exc)
                 if self._stopping.wait(delay):
                     log.error("stopping: %d records not sent", len(left))
-                    return
+                    return False
                 delay = min(CALL_RETRY_MAX_S, delay * 2)
+        return True
 
 
 # --- the bridge as a process of its own (local.component) -------------------------------------
@@ -326,14 +444,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class BridgeProcess:
-    """The stack's handle on ``python -m local.aws.iot_rule``: start (returns once subscribed), its
-    counters and idleness, stop (the bridge sends what it holds first)."""
+    """The stack's handle on ``python -m local.aws.iot_rule``: start (returns once subscribed;
+    again after the process died, and the new one resumes its session and journal), its
+    counters and idleness, stop (the bridge sends what it holds first). Its journal is in
+    ``state_dir`` unless the config names one; one left by an earlier stack is removed, as its
+    stream and its broker's sessions are gone."""
 
     def __init__(
         self, config: BridgeConfig, endpoint_url: str, region: str, state_dir: Path
     ) -> None:
         from local.component import ComponentProcess
 
+        if config.journal is None:
+            config = replace(config, journal=str(state_dir / f"{config.client_id}.journal"))
+        assert config.journal is not None
+        Journal.remove(Path(config.journal))
         args = ["--config", json.dumps(asdict(config)), "--endpoint-url", endpoint_url]
         self.process = ComponentProcess(
             "bridge", "local.aws.iot_rule", [*args, "--region", region], state_dir

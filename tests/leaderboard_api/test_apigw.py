@@ -5,12 +5,20 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from local.aws.api_gateway import PROXY_RESOURCE, LocalApiGateway, match_resource
+from functions.leaderboard_api import handler as api
+from local.aws.api_gateway import (
+    PROXY_RESOURCE,
+    LocalApiGateway,
+    leaderboard_gateway,
+    match_resource,
+)
 from tests.leaderboard_api.helpers import RESOURCES, fixture
 
 
@@ -236,3 +244,227 @@ def test_without_resources_everything_but_root_is_the_proxy(recorder: Recorder) 
         PROXY_RESOURCE,
         {"proxy": "races/r-1"},
     )
+
+
+# --- methods: what API Gateway answers for any method -----------------------------------------
+MISSING_TOKEN = {"message": "Missing Authentication Token"}
+ODD_METHODS = ("TRACE", "PROPFIND", "CONNECT", "BREW")
+UNDECLARED = (*ODD_METHODS, "POST", "PUT", "PATCH", "DELETE")
+
+
+@pytest.fixture
+def deployed(recorder: Recorder) -> Iterator[LocalApiGateway]:
+    """The gateway shaped as the deployed API: GET on every route and on /{proxy+}, the
+    preflight of CDK's CORS options on every resource."""
+    with leaderboard_gateway(recorder, stage="prod", cors_origin="*") as gateway:
+        yield gateway
+
+
+@pytest.mark.parametrize("method", [*UNDECLARED, "GET"])
+def test_a_proxy_api_hands_any_method_to_the_handler(
+    gw: LocalApiGateway, recorder: Recorder, method: str
+) -> None:
+    recorder.response = {"statusCode": 405, "body": '{"message":"no"}'}
+
+    status, headers, body = request(gw, "/prod/races", method)
+
+    assert (status, body) == (405, b'{"message":"no"}')
+    assert headers["content-type"] == ["application/json"]
+    assert [(e["httpMethod"], e["resource"]) for e in recorder.events] == [(method, "/races")]
+    assert recorder.events[0]["requestContext"]["httpMethod"] == method
+
+
+@pytest.mark.parametrize("method", UNDECLARED)
+@pytest.mark.parametrize("path", ["/prod/", "/prod/races", "/prod/races/r-1", "/prod/nope/x"])
+def test_a_method_the_api_does_not_declare_is_missing_authentication_token(
+    deployed: LocalApiGateway, recorder: Recorder, method: str, path: str
+) -> None:
+    status, headers, body = request(deployed, path, method)
+
+    assert (status, json.loads(body)) == (403, MISSING_TOKEN)
+    assert headers["content-type"] == ["application/json"]
+    assert headers["x-amzn-errortype"] == ["MissingAuthenticationTokenException"]
+    assert recorder.events == []
+
+
+def test_head_is_not_get_on_the_deployed_api(deployed: LocalApiGateway, recorder: Recorder) -> None:
+    status, headers, body = request(deployed, "/prod/races", "HEAD")
+
+    assert (status, body) == (403, b"")
+    assert headers["x-amzn-errortype"] == ["MissingAuthenticationTokenException"]
+    assert recorder.events == []
+
+
+def test_get_reaches_the_handler_on_every_route_and_the_proxy(
+    deployed: LocalApiGateway, recorder: Recorder
+) -> None:
+    for path in ("/prod/", "/prod/races", "/prod/races/r-1/riders/x", "/prod/nope/x"):
+        assert request(deployed, path)[0] == 200
+
+    assert [e["resource"] for e in recorder.events] == [
+        "/",
+        "/races",
+        "/races/{raceId}/riders/{riderId}",
+        PROXY_RESOURCE,
+    ]
+
+
+def test_a_resource_on_the_way_to_a_route_has_no_get(
+    deployed: LocalApiGateway, recorder: Recorder
+) -> None:
+    """CDK creates /races/{raceId}/riders for /races/{raceId}/riders/{riderId}: a resource of
+    its own (more specific than /{proxy+}) with no method but the preflight."""
+    status, _, body = request(deployed, "/prod/races/r-1/riders")
+
+    assert (status, json.loads(body)) == (403, MISSING_TOKEN)
+    assert recorder.events == []
+
+
+PREFLIGHT_HEADERS = {
+    "access-control-allow-headers": [
+        "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent"
+    ],
+    "access-control-allow-origin": ["*"],
+    "access-control-allow-methods": ["GET,OPTIONS"],
+}
+
+
+@pytest.mark.parametrize("path", ["/prod/", "/prod/races", "/prod/races/r-1/riders", "/prod/x/y"])
+def test_options_is_the_cors_preflight_on_every_resource(
+    deployed: LocalApiGateway, recorder: Recorder, path: str
+) -> None:
+    status, headers, body = request(deployed, path, "OPTIONS", {"Origin": "https://a.example"})
+
+    assert (status, body) == (204, b"")
+    assert {k: v for k, v in headers.items() if k.startswith("access-control-")} == (
+        PREFLIGHT_HEADERS
+    )
+    assert "vary" not in headers
+    assert recorder.events == []
+
+
+def test_the_preflight_echoes_a_listed_origin_as_cdk_templates_it(recorder: Recorder) -> None:
+    origins = "https://a.example, https://b.example"
+    with leaderboard_gateway(recorder, cors_origin=origins) as gateway:
+        answers = {
+            origin: request(gateway, "/races", "OPTIONS", {"Origin": origin})[1]
+            for origin in ("https://a.example", "https://b.example", "https://evil.example")
+        }
+
+    assert {o: h["access-control-allow-origin"] for o, h in answers.items()} == {
+        "https://a.example": ["https://a.example"],
+        "https://b.example": ["https://b.example"],
+        "https://evil.example": ["https://a.example"],
+    }
+    assert all(h["vary"] == ["Origin"] for h in answers.values())
+
+
+def test_without_cors_options_is_an_undeclared_method(recorder: Recorder) -> None:
+    with leaderboard_gateway(recorder, cors_origin="") as gateway:
+        status, _, body = request(gateway, "/races", "OPTIONS")
+
+    assert (status, json.loads(body)) == (403, MISSING_TOKEN)
+
+
+def raw_exchange(gw: LocalApiGateway, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (http.client refuses malformed request lines), read one answer."""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status", "message"),
+    [
+        (b"GARBAGE", 400, "Bad request syntax ('GARBAGE')"),
+        (b"GET /prod/races HTTP/1.x", 400, "Bad request version ('HTTP/1.x')"),
+        (b"GET /prod/races HTTP/9.9", 505, "Invalid HTTP version (9.9)"),
+    ],
+)
+def test_a_request_the_server_cannot_parse_is_answered_in_json(
+    deployed: LocalApiGateway, recorder: Recorder, request_line: bytes, status: int, message: str
+) -> None:
+    """Not API Gateway's answer (its front end is not documented for these), but JSON."""
+    answer = raw_exchange(deployed, request_line + b"\r\nHost: x\r\n\r\n")
+
+    assert (answer[0], answer[1]["content-type"], json.loads(answer[2])) == (
+        status,
+        "application/json",
+        {"message": message},
+    )
+    assert recorder.events == []
+
+
+def test_an_absolute_form_connect_target_is_no_resource(recorder: Recorder) -> None:
+    with leaderboard_gateway(recorder) as gateway:
+        status, _, body = raw_exchange(
+            gateway, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+        )
+
+    assert (status, json.loads(body)) == (403, MISSING_TOKEN)
+    assert recorder.events == []
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "CONNECT", "POST"])
+def test_the_handler_answers_an_odd_method_with_a_json_404(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """What a user sees if the API ever takes ANY method: the handler's own 4xx, never a 5xx."""
+    monkeypatch.setenv("STANDINGS_TABLE", "standings")
+    with LocalApiGateway(api.handler, stage="prod", resources=RESOURCES) as proxy:
+        proxied = request(proxy, "/prod/races", method)
+    with leaderboard_gateway(api.handler, stage="prod", cors_origin="*") as gateway:
+        deployed = request(gateway, "/prod/races", method)
+
+    assert (proxied[0], json.loads(proxied[2])) == (404, {"message": f"no route {method} /races"})
+    assert (deployed[0], json.loads(deployed[2])) == (403, MISSING_TOKEN)
+
+
+def deployed_api_methods() -> tuple[dict[str, set[str]], dict[str, str]]:
+    """The leaderboard API's construct, synthesized: each resource's path and its methods, and
+    the headers of its OPTIONS methods' mock integration response (with its status code)."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_dynamodb as dynamodb
+
+    from infra.components.leaderboard_api import LeaderboardApi
+    from infra.config import BreakawayConfig
+
+    app = App(outdir=tempfile.mkdtemp(prefix="apigw-synth-"))
+    stack = Stack(app, "ApiOnly")
+    key = dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
+    table = dynamodb.Table(stack, "Table", partition_key=key)
+    LeaderboardApi(stack, "Api", config=BreakawayConfig(), standings=table)
+    resources = app.synth().get_stack_by_name("ApiOnly").template["Resources"]
+
+    def path(ref: Any) -> str:
+        if "Fn::GetAtt" in ref:
+            return "/"
+        props = resources[ref["Ref"]]["Properties"]
+        return path(props["ParentId"]).rstrip("/") + "/" + str(props["PathPart"])
+
+    methods: dict[str, set[str]] = {}
+    preflights: list[dict[str, str]] = []
+    for resource in resources.values():
+        if resource["Type"] == "AWS::ApiGateway::Method":
+            props = resource["Properties"]
+            methods.setdefault(path(props["ResourceId"]), set()).add(props["HttpMethod"])
+            if props["HttpMethod"] == "OPTIONS":
+                (answer,) = props["Integration"]["IntegrationResponses"]
+                params = answer["ResponseParameters"]
+                headers = {k.rsplit(".", 1)[1].lower(): v.strip("'") for k, v in params.items()}
+                preflights.append({"status": answer["StatusCode"], **headers})
+    assert all(p == preflights[0] for p in preflights)
+    return methods, preflights[0]
+
+
+@pytest.mark.synth
+def test_the_local_api_routes_what_the_deployed_api_declares(recorder: Recorder) -> None:
+    deployed_methods, preflight = deployed_api_methods()
+
+    with leaderboard_gateway(recorder, cors_origin="*") as gateway:
+        assert gateway.declared_methods() == deployed_methods
+        status, headers, _ = request(gateway, "/races", "OPTIONS", {"Origin": "https://x"})
+    local = {k: v[0] for k, v in headers.items() if k.startswith("access-control-")}
+    assert {"status": str(status), **local} == preflight

@@ -11,7 +11,10 @@ from __future__ import annotations
 import collections
 import gzip
 import json
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +142,57 @@ def test_transient_processor_failures_lose_nothing_and_double_count_nothing(
     assert report.differences == []
     assert report.riders_checked == 25
     assert report.finished == 25
+
+
+def test_a_bridge_killed_mid_race_and_started_again_leaves_the_standings_exact(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """SIGKILL the rule bridge while the riders publish, start it again a second later: its
+    persistent session kept what was published meanwhile, its journal what it had taken and
+    not put, and what comes twice counts once. The race rides in a thread; the bridge is
+    started again from this one (a child of the stack dies with the thread that started it)."""
+    bridge = stack.bridge
+    assert bridge is not None
+    assert bridge.proc is not None
+    riders, put_before = 40, bridge.stats.put
+    result: dict[str, Any] = {}
+
+    def ride() -> None:
+        try:
+            result["report"] = race(
+                stack,
+                tmp_path,
+                race_id="e2e-bridge-killed",
+                transport="mqtt",
+                riders=riders,
+                duration=60,
+                time_compression=6.0,
+                seed=13,
+            )
+        except BaseException as exc:  # reported below, in the test's thread
+            result["error"] = exc
+
+    rider = threading.Thread(target=ride, name="race", daemon=True)
+    rider.start()
+    try:
+        deadline = time.monotonic() + 60
+        while bridge.stats.put < put_before + 5 * riders:  # five seconds of the race are in
+            assert rider.is_alive(), "the race ended before the bridge had five seconds of it"
+            assert time.monotonic() < deadline, "the race never got going"
+            time.sleep(0.02)
+        assert bridge.proc is not None
+        os.kill(bridge.proc.pid, signal.SIGKILL)
+        bridge.proc.wait(timeout=10)
+        time.sleep(1.0)  # the riders go on publishing: the broker keeps it for the bridge
+        bridge.start()
+    finally:
+        rider.join(300)
+    if "error" in result:
+        raise result["error"]
+    report = result["report"]
+    assert report.differences == []
+    assert report.riders_checked == riders
+    assert report.finished == riders
 
 
 def test_archive_holds_every_reading_once_per_delivery_in_the_firehose_layout(
