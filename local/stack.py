@@ -242,6 +242,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_DYNAMODB": ep.dynamodb_endpoint_url,
             names.ENV_STANDINGS_TABLE: ep.standings_table,
             names.ENV_IDEMPOTENCY_TABLE: names.LOCAL_IDEMPOTENCY_TABLE,
+            names.ENV_IDEMPOTENCY_TTL_SECONDS: str(DEPLOYED.idempotency_ttl_seconds),
             names.ENV_DEAD_LETTER_TARGET: f"sqs:{ep.dead_letter_queue_url}",
             names.ENV_FINISH_QUEUE_URL: ep.finish_queue_url,
             names.ENV_NOTIFY_TARGET: "log",
