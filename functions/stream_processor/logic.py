@@ -19,12 +19,13 @@ concerns, so that Lambda retries from there; the records after it come again and
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
-from shared.contract import Telemetry
+from shared.contract import EVENT_FINAL, Telemetry
 from shared.finishing import Finish
 from shared.ports import (
     DeadLetter,
@@ -64,9 +65,16 @@ class BatchOutcome(Generic[H]):
     conflicts: int = 0
     finishing: int = 0
     """Riders handed to the race finisher (their ``final`` reading counted, now or before)."""
-    lags_ms: list[int] = field(default_factory=list)
+    lag_count: int = 0
+    """Readings counted, and the total and largest of their lags (processing time minus device
+    time): kept as sums rather than one figure per reading, which the metrics never need."""
+    lag_total_ms: int = 0
+    lag_max_ms: int = 0
     failed: list[tuple[H, str]] = field(default_factory=list)
     """Records to report in ``batchItemFailures``, with the reason."""
+
+
+_device_ts = operator.attrgetter("device_timestamp")
 
 
 class StandingsCache:
@@ -129,8 +137,17 @@ class StreamProcessor(Generic[H]):
                 out.failed.extend((p.handle, f"dead-letter store: {exc}") for p in poison)
 
         by_rider: dict[tuple[str, str], list[Delivery[H]]] = {}
-        for d in deliveries:
-            by_rider.setdefault((d.reading.race_id, d.reading.rider_id), []).append(d)
+        first_final: dict[tuple[str, str], Delivery[H]] = {}
+        for d in deliveries:  # once per reading: plain dict and attribute work only
+            reading = d.reading
+            key = (reading.race_id, reading.rider_id)
+            group = by_rider.get(key)
+            if group is None:
+                by_rider[key] = [d]
+            else:
+                group.append(d)
+            if reading.event == EVENT_FINAL and key not in first_final:
+                first_final[key] = d
         if not by_rider:
             return out
         groups = {RiderKey(*k): ds for k, ds in by_rider.items()}
@@ -141,11 +158,11 @@ class StreamProcessor(Generic[H]):
         written = [k for k in groups if k not in failed_riders]
         self._record_activity(groups, written, out)
 
-        finals: dict[RiderKey, Delivery[H]] = {}
-        for key in written:
-            final = next((d for d in groups[key] if d.reading.is_final), None)
-            if final is not None:
-                finals[key] = final
+        finals = {
+            key: first_final[(key.race_id, key.rider_id)]
+            for key in written
+            if (key.race_id, key.rider_id) in first_final
+        }
         if finals:
             self._finish(finals, now, out)
         return out
@@ -243,7 +260,9 @@ class StreamProcessor(Generic[H]):
                 out.applied += len(m.applied)
                 out.duplicates += m.duplicates
                 out.riders_written += 1
-                out.lags_ms.extend(now - a.device_timestamp for a in m.applied)
+                out.lag_count += len(m.applied)
+                out.lag_total_ms += now * len(m.applied) - sum(map(_device_ts, m.applied))
+                out.lag_max_ms = max(out.lag_max_ms, now - min(map(_device_ts, m.applied)))
             elif r.status is WriteStatus.CONFLICT:
                 # Someone else wrote this rider (a replay, another environment after a
                 # reshard): merge again from what is stored, which came back with the failure.

@@ -119,3 +119,20 @@ def test_a_finish_carries_the_standing_as_counted() -> None:
             ),
         )
     ]
+
+
+def test_lags_are_summed_over_counted_readings_only() -> None:
+    """The end-to-end lag metrics (mean and max) come from the readings that counted: a
+    duplicate second adds no lag, however late it arrives."""
+    device_0 = reading("ann", 0).device_timestamp
+    now = device_0 + 5_000
+    logic: StreamProcessor[int] = StreamProcessor(
+        InMemoryStandingsStore(), Sink(), InMemoryFinishQueue(), lambda: now
+    )
+    batch = [reading("ann", 0), reading("ann", 2), reading("bob", 1), reading("ann", 0)]
+
+    out = logic.process([Delivery(r, i) for i, r in enumerate(batch)])
+
+    # ann's seconds 0 and 2 (5 s and 3 s old), bob's second 1 (4 s); ann's resent 0 is a duplicate
+    assert (out.lag_count, out.lag_total_ms, out.lag_max_ms) == (3, 12_000, 5_000)
+    assert out.duplicates == 1
