@@ -92,9 +92,10 @@ def describe(error: ValidationError) -> str:
             parts.append(f"{field}: {item['msg']}")
             continue
         message = item["msg"]
-        if item["type"] == "string_pattern_mismatch" and (item.get("ctx") or {}).get(
-            "pattern"
-        ) == PRINTABLE_PATTERN:
+        if (
+            item["type"] == "string_pattern_mismatch"
+            and (item.get("ctx") or {}).get("pattern") == PRINTABLE_PATTERN
+        ):
             message = NOT_PRINTABLE
         got = item.get("input")
         shown = repr(got) if not isinstance(got, dict) else "{...}"
