@@ -19,11 +19,14 @@ import pytest
 from moto import mock_aws
 
 from functions.leaderboard_api import handler as api
+from functions.leaderboard_api.adapters import DynamoLeaderboardReader
 from local.aws.api_gateway import LocalContext, match_resource
 from shared import items, names
+from shared.dynamodb import DEFAULT_CLIENT_CONFIG
 from shared.routes import RESOURCE_TEMPLATES
 from shared.standings import RaceRecord, Standing
 from shared.tables import create_tables
+from tests.support.faults import FaultInjector
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REGION = "us-east-1"
@@ -172,3 +175,16 @@ TIES = [
 def ties(db: Db) -> Db:
     db.put_race("race-1", TIES)
     return db
+
+
+@pytest.fixture
+def faults(ties: Db) -> Iterator[FaultInjector]:
+    """The handler's reader on a client whose chosen calls fail (before reaching moto)."""
+    injector = FaultInjector()
+    client = boto3.client("dynamodb", region_name="us-east-1", config=DEFAULT_CLIENT_CONFIG)
+    injector.attach(client.meta.events)
+    api.install(api.Runtime(DynamoLeaderboardReader(client, STANDINGS)))
+    try:
+        yield injector
+    finally:
+        api.install(None)

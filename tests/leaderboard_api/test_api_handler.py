@@ -8,19 +8,15 @@ import io
 import json
 import logging
 import random
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-import boto3
 import pytest
 
 from functions.leaderboard_api import handler as api
-from functions.leaderboard_api.adapters import DynamoLeaderboardReader
 from functions.leaderboard_api.logic import PageCache
 from local.aws.api_gateway import LocalContext
 from shared import items, keys, names
-from shared.dynamodb import DEFAULT_CLIENT_CONFIG
 from shared.routes import API_ROUTES
 from shared.standings import FinalResult
 from tests.leaderboard_api.helpers import (
@@ -420,17 +416,6 @@ def test_cursor_from_another_race_is_refused(ties: Db) -> None:
 
 
 # --- storage faults ----------------------------------------------------------------------------
-@pytest.fixture
-def faults(ties: Db) -> Iterator[FaultInjector]:
-    """The handler's reader on a client whose chosen calls fail (before reaching moto)."""
-    injector = FaultInjector()
-    client = boto3.client("dynamodb", region_name="us-east-1", config=DEFAULT_CLIENT_CONFIG)
-    injector.attach(client.meta.events)
-    api.install(api.Runtime(DynamoLeaderboardReader(client, STANDINGS)))
-    try:
-        yield injector
-    finally:
-        api.install(None)
 
 
 @pytest.mark.parametrize(

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
 from html.parser import HTMLParser
 
-import boto3
 import pytest
 
 from functions.leaderboard_api import handler as api
-from functions.leaderboard_api.adapters import DynamoLeaderboardReader
-from shared.dynamodb import DEFAULT_CLIENT_CONFIG
-from tests.leaderboard_api.helpers import STANDINGS, Db, Reply, fixture, get, invoke
+from tests.leaderboard_api.helpers import Db, Reply, fixture, get, invoke
 from tests.support.faults import FaultInjector
 
 EVERY_RESPONSE = {
@@ -120,18 +116,6 @@ def test_every_json_response_is_nosniff(ties: Db, path: str, status: int) -> Non
     assert reply.status == status
     assert reply.headers["content-type"] == "application/json"
     assert _security(reply) == EVERY_RESPONSE
-
-
-@pytest.fixture
-def faults(ties: Db) -> Iterator[FaultInjector]:
-    injector = FaultInjector()
-    client = boto3.client("dynamodb", region_name="us-east-1", config=DEFAULT_CLIENT_CONFIG)
-    injector.attach(client.meta.events)
-    api.install(api.Runtime(DynamoLeaderboardReader(client, STANDINGS)))
-    try:
-        yield injector
-    finally:
-        api.install(None)
 
 
 @pytest.mark.parametrize(("code", "status"), [("ThrottlingException", 503), ("Boom", 500)])

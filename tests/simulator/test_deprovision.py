@@ -3,34 +3,15 @@ asynchronous, and until the detachment has propagated IoT refuses the deletes th
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from shared.retry import Backoff
 from simulator.provision import deprovision, load_things, policy_targets, provision, release_policy
 from simulator.targets import TargetError
-
-POLICY_DOC = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}],
-    }
-)
-
-
-@pytest.fixture
-def iot() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("iot", region_name="us-east-1")
-        client.create_policy(policyName="sim-policy", policyDocument=POLICY_DOC)
-        yield client
 
 
 class AsyncDetach:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from local.cli import main
 from shared.names import OUTPUT_IOT_POLICY, OUTPUT_STREAM_NAME, stack_name
@@ -24,21 +22,7 @@ from simulator.provision import (
     provision,
 )
 from simulator.targets import TargetError, stack_outputs
-
-POLICY_DOC = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}],
-    }
-)
-
-
-@pytest.fixture
-def iot() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("iot", region_name="us-east-1")
-        client.create_policy(policyName="sim-policy", policyDocument=POLICY_DOC)
-        yield client
+from tests.simulator.conftest import POLICY_DOC
 
 
 def mode(path: Path) -> int:
