@@ -119,6 +119,32 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def role_grants(assembly: Assembly, role_id: str) -> dict[str, list[str]]:
+    """Each action an App stack role holds -> the resources (rendered, in template order) it
+    holds it on; every statement an unconditional Allow."""
+    grants: dict[str, list[str]] = {}
+    for statement in role_statements(assembly, "App", role_id):
+        assert statement["Effect"] == "Allow"
+        assert "Condition" not in statement
+        for action in as_list(statement["Action"]):
+            grants.setdefault(action, []).extend(joined(r) for r in as_list(statement["Resource"]))
+    return grants
+
+
+def function_grants(assembly: Assembly, handler: str) -> dict[str, list[str]]:
+    """:func:`role_grants` of the role of the function with ``handler``."""
+    _, fn = function_by_handler(assembly, handler)
+    return role_grants(assembly, logical_id_of(fn["Properties"]["Role"]))
+
+
+def import_of(assembly: Assembly, lid: str, attribute: str) -> str:
+    """How a Data stack resource's attribute renders once imported into the App stack."""
+    for output in assembly.template("Data")["Outputs"].values():
+        if output["Value"] == {"Fn::GetAtt": [lid, attribute]}:
+            return "${Import:" + str(output["Export"]["Name"]) + "}"
+    raise AssertionError(f"{lid}.{attribute} is not exported")
+
+
 def function_by_handler(assembly: Assembly, handler: str) -> tuple[str, dict[str, Any]]:
     found = [
         (lid, r)

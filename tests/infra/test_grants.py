@@ -33,11 +33,10 @@ import pytest
 from shared import keys
 from tests.infra.helpers import (
     Assembly,
-    as_list,
-    function_by_handler,
-    joined,
+    function_grants,
+    import_of,
     logical_id_of,
-    role_statements,
+    role_grants,
 )
 
 pytestmark = [pytest.mark.synth, pytest.mark.xdist_group("synth")]
@@ -48,28 +47,18 @@ API = "functions.leaderboard_api.handler.handler"
 
 
 def _role_grants(dev: Assembly, role_id: str) -> dict[str, list[str]]:
-    """Each action the role holds -> the resources (rendered, sorted) it holds it on."""
-    grants: dict[str, list[str]] = {}
-    for statement in role_statements(dev, "App", role_id):
-        assert statement["Effect"] == "Allow"
-        assert "Condition" not in statement
-        for action in as_list(statement["Action"]):
-            grants.setdefault(action, []).extend(joined(r) for r in as_list(statement["Resource"]))
-    return {action: sorted(resources) for action, resources in grants.items()}
+    """Each action the role holds -> the resources it holds it on, sorted."""
+    return {action: sorted(rs) for action, rs in role_grants(dev, role_id).items()}
 
 
 def _function_grants(dev: Assembly, handler: str) -> dict[str, list[str]]:
-    _, fn = function_by_handler(dev, handler)
-    return _role_grants(dev, logical_id_of(fn["Properties"]["Role"]))
+    return {action: sorted(rs) for action, rs in function_grants(dev, handler).items()}
 
 
 def _table_arn(dev: Assembly, contains: str) -> str:
     """How a Data stack table's ARN renders once imported into the App stack."""
     (lid,) = [lid for lid in dev.resources("Data", "AWS::DynamoDB::Table") if contains in lid]
-    for output in dev.template("Data")["Outputs"].values():
-        if output["Value"] == {"Fn::GetAtt": [lid, "Arn"]}:
-            return "${Import:" + str(output["Export"]["Name"]) + "}"
-    raise AssertionError(f"{lid}.Arn is not exported")
+    return import_of(dev, lid, "Arn")
 
 
 def _dynamodb(grants: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -17,6 +17,8 @@ from tests.infra.helpers import (
     as_list,
     exported,
     function_by_handler,
+    function_grants,
+    import_of,
     joined,
     logical_id_of,
     role_statements,
@@ -196,31 +198,11 @@ def test_processor_function_and_environment(dev: Assembly) -> None:
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.METRICS_NAMESPACE
 
 
-def _grants(dev: Assembly, handler: str) -> dict[str, list[str]]:
-    """Each action the function's role holds -> the resources (rendered) it holds it on."""
-    _, fn = function_by_handler(dev, handler)
-    grants: dict[str, list[str]] = {}
-    for statement in role_statements(dev, "App", logical_id_of(fn["Properties"]["Role"])):
-        assert statement["Effect"] == "Allow"
-        assert "Condition" not in statement
-        for action in as_list(statement["Action"]):
-            grants.setdefault(action, []).extend(joined(r) for r in as_list(statement["Resource"]))
-    return grants
-
-
-def _import_of(dev: Assembly, lid: str, attribute: str) -> str:
-    """How ``_grants`` renders a Data stack resource's attribute imported into the App stack."""
-    for output in dev.template("Data")["Outputs"].values():
-        if output["Value"] == {"Fn::GetAtt": [lid, attribute]}:
-            return "${Import:" + str(output["Export"]["Name"]) + "}"
-    raise AssertionError(f"{lid}.{attribute} is not exported")
-
-
 def test_processor_grants(dev: Assembly) -> None:
-    grants = _grants(dev, PROCESSOR_HANDLER)
+    grants = function_grants(dev, PROCESSOR_HANDLER)
     assert grants["xray:PutTraceSegments"] == ["*"]
-    poison = _import_of(dev, queue_id(dev, "PoisonRecords"), "Arn")
-    finishes = _import_of(dev, queue_id(dev, "FinishesQueue"), "Arn")
+    poison = import_of(dev, queue_id(dev, "PoisonRecords"), "Arn")
+    finishes = import_of(dev, queue_id(dev, "FinishesQueue"), "Arn")
     assert grants["sqs:SendMessage"] == [poison, finishes]
     # Send only: the race finisher consumes the finish queue, nobody here reads a queue.
     assert sorted(a for a in grants if a.startswith("sqs:")) == [
@@ -232,7 +214,7 @@ def test_processor_grants(dev: Assembly) -> None:
     assert len(grants["s3:PutObject"]) == 1
     assert len(grants["s3:ListBucket"]) == 1
     # The exact DynamoDB actions and resources: tests/infra/test_grants.py.
-    idempotency = _import_of(dev, data_ids(dev, "AWS::DynamoDB::Table", "Idempotency"), "Arn")
+    idempotency = import_of(dev, data_ids(dev, "AWS::DynamoDB::Table", "Idempotency"), "Arn")
     assert not [a for a, rs in grants.items() if idempotency in rs]
     # Finishing (announcing results) is the race finisher's: no IoT at all.
     assert not [a for a in grants if a.startswith("iot:")]
@@ -284,14 +266,14 @@ def test_finisher_event_source_mapping_settings(dev: Assembly) -> None:
 
 
 def test_finisher_grants(dev: Assembly) -> None:
-    grants = _grants(dev, FINISHER_HANDLER)
+    grants = function_grants(dev, FINISHER_HANDLER)
     assert grants["iot:Publish"] == [ARN + "topic/breakaway/races/*/riders/*/result"]
     assert grants["iot:DescribeEndpoint"] == ["*"]
     assert sorted(a for a in grants if a.startswith("iot:")) == [
         "iot:DescribeEndpoint",
         "iot:Publish",
     ]
-    finishes = _import_of(dev, queue_id(dev, "FinishesQueue"), "Arn")
+    finishes = import_of(dev, queue_id(dev, "FinishesQueue"), "Arn")
     sqs = {a: rs for a, rs in grants.items() if a.startswith("sqs:")}
     assert sqs == {  # the event source mapping's consume grant, on the finish queue only
         "sqs:ReceiveMessage": [finishes],
@@ -318,7 +300,7 @@ def test_api_function_is_read_only(dev: Assembly) -> None:
     assert env["POWERTOOLS_SERVICE_NAME"] == names.POWERTOOLS_SERVICE_API
     standings = data_ids(dev, "AWS::DynamoDB::Table", "Standings")
     assert exported(dev, env[names.ENV_STANDINGS_TABLE]) == {"Ref": standings}
-    dynamodb = sorted(a for a in _grants(dev, API_HANDLER) if a.startswith("dynamodb:"))
+    dynamodb = sorted(a for a in function_grants(dev, API_HANDLER) if a.startswith("dynamodb:"))
     # Only the reads the reader makes (the resources: tests/infra/test_grants.py).
     assert dynamodb == ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"]
 
