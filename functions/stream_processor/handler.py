@@ -76,12 +76,11 @@ def publish_metrics(outcome: BatchOutcome[Any]) -> None:
         )
 
 
-def record_ids(handle: Any) -> dict[str, str]:
+def record_ids(handle: KinesisStreamRecord) -> dict[str, str]:
     """Which record failed, never what it carried: a payload may hold anything, and the logs
     are kept longer and read more widely than the dead-letter queue that holds it. ``handle``
     is Powertools' view of the record as Lambda delivered it (any part may be missing)."""
-    raw: Any = handle.raw_event if isinstance(handle, KinesisStreamRecord) else handle
-    raw = raw if isinstance(raw, dict) else {}
+    raw: Any = handle.raw_event
     kinesis = raw.get("kinesis")
     kinesis = kinesis if isinstance(kinesis, dict) else {}
     return {

@@ -158,11 +158,7 @@ class StreamProcessor(Generic[H]):
         written = [k for k in groups if k not in failed_riders]
         self._record_activity(groups, written, out)
 
-        finals = {
-            key: first_final[(key.race_id, key.rider_id)]
-            for key in written
-            if (key.race_id, key.rider_id) in first_final
-        }
+        finals = {key: first_final[key] for key in written if key in first_final}
         if finals:
             self._finish(finals, now, out)
         return out
