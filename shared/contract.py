@@ -1,7 +1,12 @@
-"""The telemetry contract, v1: one JSON object per reading, validated strictly at every boundary.
+"""The telemetry contract, v2: one JSON object per reading, validated strictly at every boundary.
 
 This module is the single definition of a reading. The stream processor, the simulator, the
 local stack's rule bridge and the tests all validate and build readings through it.
+
+v2 differs from v1 in what a device is trusted with. A rider's name and class come from the
+race's entries (:mod:`shared.races`), not from readings, so v2 has neither; and ``deviceId`` is
+set by the ingest path (the IoT rule takes it from the topic the device may publish on), never
+believed from a device's payload. A v1 reading is refused with a reason that says so.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-CONTRACT_VERSION: Final = 1
+CONTRACT_VERSION: Final = 2
+V1: Final = 1
 MAX_READING_BYTES: Final = 1024
 """A reading is 'well under 1 KB'; anything larger is refused before it is parsed."""
 MAX_RACE_SECONDS: Final = 86_400
@@ -47,7 +53,7 @@ WIRE_MODEL: Final = ConfigDict(
 
 
 class Telemetry(BaseModel):
-    """One reading of one rider in one race second (contract v1).
+    """One reading of one rider in one race second (contract v2).
 
     Field names on the wire are camelCase (``raceId``); in Python they are snake_case.
     Validation is strict: ``"5"`` is not an int, ``5.0`` is not an int, ``true`` is not an int.
@@ -55,25 +61,27 @@ class Telemetry(BaseModel):
 
     model_config = WIRE_MODEL
 
-    v: Literal[1]
+    v: Literal[2]
     event_id: Annotated[str, Field(pattern=ID_PATTERN)]
     race_id: Id
     rider_id: Id
-    name: Name
-    class_id: Annotated[int, Field(ge=1, le=NUM_CLASSES)]
-    second: Annotated[int, Field(ge=0, le=MAX_RACE_SECONDS)]
+    second: Annotated[int, Field(ge=0, lt=MAX_RACE_SECONDS)]
     cadence: Annotated[int, Field(ge=0, le=200)]
     resistance: Annotated[int, Field(ge=0, le=100)]
     device_timestamp: Annotated[int, Field(ge=0, lt=2**53)]
     event: Literal["update", "final"]
+    device_id: Id | None = None
+    """Set by the ingest path: the IoT rule writes the thing name from the topic over whatever
+    the payload said; a PutRecords producer (trusted, it holds IAM credentials) may set it or
+    leave it out."""
 
     @property
     def is_final(self) -> bool:
         return self.event == EVENT_FINAL
 
     def to_json(self) -> bytes:
-        """The wire form: compact JSON, camelCase keys."""
-        return self.model_dump_json().encode()
+        """The wire form: compact JSON, camelCase keys (``deviceId`` left out when unset)."""
+        return self.model_dump_json(exclude_none=True).encode()
 
 
 class ContractError(ValueError):
@@ -115,8 +123,24 @@ def parse_reading(payload: bytes | str) -> Telemetry:
     try:
         reading: Telemetry = _validate_json(raw)
     except ValidationError as exc:
+        if _is_v1(exc):
+            raise ContractError(V1_REFUSED) from exc
         raise ContractError(describe(exc)) from exc
     return reading
+
+
+V1_REFUSED: Final = (
+    "v: contract v1 is no longer accepted: a rider's name and class come from the race's "
+    "entries, send v2 readings without them"
+)
+
+
+def _is_v1(error: ValidationError) -> bool:
+    """The payload says ``"v": 1`` (only looked at once a reading has failed to parse)."""
+    return any(
+        item["loc"] == ("v",) and item.get("input") == V1 and type(item.get("input")) is int
+        for item in error.errors(include_url=False)
+    )
 
 
 _validate_json = Telemetry.__pydantic_validator__.validate_json

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared import items, keys
 from shared.ports import RaceActivity, TransientError, WriteResult, WriteStatus
 from shared.retry import Backoff, UnfinishedError, resend
-from shared.standings import FinalResult, RiderKey, Standing, ranks_among
+from shared.standings import RiderKey, Standing
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -227,29 +227,6 @@ class DynamoStandingsStore:
 
         counts: list[int] = self._map(count, list(range(keys.RANK_SHARDS)))
         return 1 + sum(counts)
-
-    def ranks(self, race_id: str, riders: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-        """Overall and class ranks of many riders at once (riders finishing together): one
-        paginated query per overall index shard for the entries ranked above the lowest of
-        them (their sort key and class only), then counts in memory. The class rankings are
-        part of the overall one, so finishing N riders costs one read of the ranking instead
-        of N x 2 x RANK_SHARDS ``COUNT`` queries."""
-        if not riders:
-            return []
-        bound = keys.rank_sk_points_bound(min(points for points, _ in riders))
-        names = {f"#r{i}": a for i, a in enumerate(items.RANK_ENTRY_ATTRIBUTES)}
-        projection = ", ".join(names)
-
-        def above(shard: int) -> list[tuple[int, int]]:
-            pages = self._ranked_above(
-                race_id, None, shard, bound, names, ProjectionExpression=projection
-            )
-            return [
-                items.rank_entry_from_item(item) for page in pages for item in page.get("Items", [])
-            ]
-
-        per_shard: list[list[tuple[int, int]]] = self._map(above, list(range(keys.RANK_SHARDS)))
-        return ranks_among((entry for shard in per_shard for entry in shard), riders)
 
     @staticmethod
     def _rank_partition(race_id: str, class_id: int | None, shard: int) -> tuple[str, str, str]:
@@ -468,75 +445,3 @@ class DynamoStandingsStore:
             if is_transient(exc):
                 raise TransientError(f"race record: {exc}") from exc
             raise
-
-    def put_results(self, results: Sequence[FinalResult]) -> list[FinalResult]:
-        """Results in transactions of up to 99, each with one ``ADD finished :n`` on its race
-        record for the results it stores, so a result and its count take effect together and
-        riders finishing together update the race record once, not once each (concurrent
-        updates of one item in transactions cancel each other). A result already stored
-        cancels the transaction with the stored one (``ALL_OLD``), which is returned; the others
-        are sent again, counted again."""
-        stored: dict[RiderKey, FinalResult] = {}
-        by_race: dict[str, list[FinalResult]] = {}
-        for result in results:
-            by_race.setdefault(result.race_id, []).append(result)
-        for race_id, race_results in by_race.items():
-            for chunk in _chunks(race_results, TRANSACT_LIMIT - 1):
-                for r in self._put_result_chunk(race_id, chunk):
-                    stored[RiderKey(r.race_id, r.rider_id)] = r
-        return [stored[RiderKey(r.race_id, r.rider_id)] for r in results]
-
-    def _put_result_chunk(self, race_id: str, chunk: Sequence[FinalResult]) -> list[FinalResult]:
-        done: list[FinalResult] = []
-
-        def send(pending: list[FinalResult]) -> list[FinalResult]:
-            try:
-                self._db.transact_write_items(TransactItems=self._result_actions(race_id, pending))
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    if is_transient(exc):
-                        raise TransientError(f"put results: {exc}") from exc
-                    raise
-                failed, still = _split_cancelled(exc, pending)
-                for r, item in failed:
-                    if item:
-                        done.append(items.result_from_item(item))
-                    else:  # stored, but not returned: send again, and it comes back
-                        still.append(r)
-                return still
-            except BotoCoreError as exc:
-                raise TransientError(f"put results: {exc}") from exc
-            done.extend(pending)
-            return []
-
-        what = "put results: transaction kept being cancelled"
-        resend(send, list(chunk), TRANSACT_BACKOFF, what=what, stalled_only=True)
-        return done
-
-    def _result_actions(self, race_id: str, pending: Sequence[FinalResult]) -> list[dict[str, Any]]:
-        """Each result on ``attribute_not_exists``, and one count of them on the race record."""
-        expires_at = self._expires_at()
-        actions: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": items.result_item(r, expires_at),
-                    "ConditionExpression": "attribute_not_exists(#pk)",
-                    "ExpressionAttributeNames": {"#pk": keys.PK},
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-            for r in pending
-        ]
-        actions.append(
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": {k: {"S": v} for k, v in keys.race_key(race_id).items()},
-                    "UpdateExpression": "ADD #finished :n",
-                    "ExpressionAttributeNames": {"#finished": "finished"},
-                    "ExpressionAttributeValues": {":n": {"N": str(len(pending))}},
-                }
-            }
-        )
-        return actions

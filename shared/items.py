@@ -1,4 +1,4 @@
-"""The item codec: standings, race records and results to and from DynamoDB's wire format.
+"""The item codec: standings, race records, entries and placings to and from DynamoDB's wire format.
 
 Low-level (``{"S": ...}``) attribute values, so the same functions serve the boto3 client in
 the adapter, test fixtures and the local stack. Key layout lives in :mod:`shared.keys`.
@@ -6,12 +6,15 @@ the adapter, test fixtures and the local stack. Key layout lives in :mod:`shared
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from shared import keys
 from shared.contract import CLASS_IDS
-from shared.standings import FinalResult, RaceRecord, Standing
+from shared.placings import Placing
+from shared.races import EnteredRider, Entry, Race, StoredState
+from shared.standings import Standing
 
 Item = dict[str, Any]
 
@@ -47,6 +50,7 @@ def standing_item(s: Standing, expires_at: int) -> Item:
         "counted": {"B": bitmap_bytes(s.counted)},
         "updatedAt": _n(s.updated_at),
         "lastDeviceTs": _n(s.last_device_ts),
+        "finalSecond": _n(s.final_second),
         keys.INDEX_OVERALL_PK: _s(keys.overall_rank_pk(s.race_id, shard)),
         keys.INDEX_CLASS_PK: _s(keys.class_rank_pk(s.race_id, s.class_id, shard)),
         keys.INDEX_RANK_SK: _s(keys.rank_sk(s.points, s.rider_id)),
@@ -74,6 +78,7 @@ def standing_from_item(item: Mapping[str, Any]) -> Standing:
         version=_int(item, "ver"),
         updated_at=_int(item, "updatedAt"),
         last_device_ts=_int(item, "lastDeviceTs"),
+        final_second=_int(item, "finalSecond", -1),
     )
 
 
@@ -86,59 +91,108 @@ def rank_entry_from_item(item: Mapping[str, Any]) -> tuple[int, int]:
     return keys.points_from_rank_sk(item[keys.INDEX_RANK_SK]["S"]), _int(item, "classId")
 
 
-def race_from_item(item: Mapping[str, Any]) -> RaceRecord:
-    return RaceRecord(
+def race_from_item(item: Mapping[str, Any]) -> Race:
+    return Race(
         race_id=item["raceId"]["S"],
-        started_at=_int(item, keys.INDEX_RECENT_SK),
-        last_reading_at=_int(item, "lastReadingAt"),
+        name=item["name"]["S"],
+        starts_at=_int(item, "startsAt"),
+        duration_s=_int(item, "durationS"),
+        grace_s=_int(item, "graceS"),
+        closes_at=_int(item, "closesAt"),
+        state=cast(StoredState, item.get("state", {}).get("S", "open")),
+        entrants=_int(item, "entrants"),
+        entries_version=_int(item, "entriesVersion"),
+        created_at=_int(item, "createdAt"),
+        closed_at=_int(item, "closedAt"),
         riders=_int(item, "riders"),
         class_counts={c: _int(item, keys.class_count_attribute(c)) for c in CLASS_IDS},
         finished=_int(item, "finished"),
+        last_reading_at=_int(item, "lastReadingAt"),
     )
 
 
-def race_item(r: RaceRecord, expires_at: int) -> Item:
-    """A whole race record (the processor builds it with update expressions; tests seed it)."""
+def race_item(r: Race) -> Item:
+    """A whole race record (created by ``POST /races``; the counters move by update
+    expressions afterwards). No TTL: races are kept."""
     return {
         **{k: _s(v) for k, v in keys.race_key(r.race_id).items()},
         "raceId": _s(r.race_id),
-        keys.INDEX_RECENT_PK: _s(keys.RECENT_RACES_PARTITION),
-        keys.INDEX_RECENT_SK: _n(r.started_at),
-        "lastReadingAt": _n(r.last_reading_at),
-        "riders": _n(r.riders),
-        **{keys.class_count_attribute(c): _n(n) for c, n in r.class_counts.items()},
-        "finished": _n(r.finished),
-        keys.TTL_ATTRIBUTE: _n(expires_at),
-    }
-
-
-def result_item(r: FinalResult, expires_at: int) -> Item:
-    return {
-        **{k: _s(v) for k, v in keys.result_key(r.race_id, r.rider_id).items()},
-        "raceId": _s(r.race_id),
-        "riderId": _s(r.rider_id),
         "name": _s(r.name),
-        "classId": _n(r.class_id),
-        "points": _n(r.points),
-        "seconds": _n(r.seconds),
-        "lastSecond": _n(r.last_second),
-        "rankOverall": _n(r.rank_overall),
-        "rankClass": _n(r.rank_class),
-        "finishedAt": _n(r.finished_at),
-        keys.TTL_ATTRIBUTE: _n(expires_at),
+        keys.INDEX_RECENT_PK: _s(keys.RECENT_RACES_PARTITION),
+        keys.INDEX_RECENT_SK: _n(r.starts_at),
+        "durationS": _n(r.duration_s),
+        "graceS": _n(r.grace_s),
+        "closesAt": _n(r.closes_at),
+        "state": _s(r.state),
+        "entrants": _n(r.entrants),
+        "entriesVersion": _n(r.entries_version),
+        "createdAt": _n(r.created_at),
+        "closedAt": _n(r.closed_at),
+        "riders": _n(r.riders),
+        **{keys.class_count_attribute(c): _n(r.class_counts.get(c, 0)) for c in CLASS_IDS},
+        "finished": _n(r.finished),
+        "lastReadingAt": _n(r.last_reading_at),
     }
 
 
-def result_from_item(item: Mapping[str, Any]) -> FinalResult:
-    return FinalResult(
-        race_id=item["raceId"]["S"],
-        rider_id=item["riderId"]["S"],
-        name=item["name"]["S"],
-        class_id=_int(item, "classId"),
-        points=_int(item, "points"),
-        seconds=_int(item, "seconds"),
-        last_second=_int(item, "lastSecond", -1),
-        rank_overall=_int(item, "rankOverall"),
-        rank_class=_int(item, "rankClass"),
-        finished_at=_int(item, "finishedAt"),
+def entry_item(race_id: str, e: EnteredRider, updated_at: int) -> Item:
+    item: Item = {
+        **{k: _s(v) for k, v in keys.entry_key(race_id, e.rider_id).items()},
+        "raceId": _s(race_id),
+        "riderId": _s(e.rider_id),
+        "name": _s(e.entry.name),
+        "classId": _n(e.entry.class_id),
+        "disqualified": {"BOOL": e.disqualified},
+        "updatedAt": _n(updated_at),
+    }
+    if e.entry.device_id is not None:
+        item["deviceId"] = _s(e.entry.device_id)
+    return item
+
+
+def entry_from_item(item: Mapping[str, Any]) -> EnteredRider:
+    device = item.get("deviceId")
+    return EnteredRider(
+        entry=Entry(
+            rider_id=item["riderId"]["S"],
+            name=item["name"]["S"],
+            class_id=_int(item, "classId"),
+            device_id=device["S"] if device else None,
+        ),
+        disqualified=bool(item.get("disqualified", {}).get("BOOL", False)),
     )
+
+
+_PLACING_FIELDS = (
+    "rank",
+    "rider_id",
+    "name",
+    "class_id",
+    "points",
+    "seconds",
+    "outcome",
+    "rank_overall",
+    "rank_class",
+)
+
+
+def placings_item(race_id: str, scope: str, page: int, total: int, rows: Sequence[Placing]) -> Item:
+    """One stored page of placings: the rows as compact JSON arrays (field order
+    ``_PLACING_FIELDS``), and how many placings the scope holds in all."""
+    body = json.dumps(
+        [[getattr(p, f) for f in _PLACING_FIELDS] for p in rows], separators=(",", ":")
+    )
+    return {
+        **{k: _s(v) for k, v in keys.placings_key(race_id, scope, page).items()},
+        "raceId": _s(race_id),
+        "scope": _s(scope),
+        "page": _n(page),
+        "total": _n(total),
+        "rows": _s(body),
+    }
+
+
+def placings_from_item(item: Mapping[str, Any]) -> tuple[list[Placing], int]:
+    """The rows of a stored page, and the scope's total."""
+    rows = [Placing(*row) for row in json.loads(item["rows"]["S"])]
+    return rows, _int(item, "total")

@@ -2,15 +2,24 @@
 
 Items (``pk`` / ``sk``):
 
-=============================  ===========  ====================================================
-pk                             sk           what
-=============================  ===========  ====================================================
-``RACE#{raceId}``              ``RACE``     race record: startedAt, lastReadingAt, riders, class
-                                            counts (``class1`` .. ``class6``), finished
-``RACE#{raceId}#RIDER#{id}``   ``STANDING`` a rider's live standing: points, seconds, lastSecond,
-                                            name, classId, the bitmap of counted seconds, version
-``RACE#{raceId}#RIDER#{id}``   ``RESULT``   the rider's final result, written once at ``final``
-=============================  ===========  ====================================================
+=============================  =====================  ==========================================
+pk                             sk                     what
+=============================  =====================  ==========================================
+``RACE#{raceId}``              ``RACE``               race record: the organiser's schedule
+                                                      (name, startsAt, durationS, graceS,
+                                                      closesAt), state, entrants, entriesVersion;
+                                                      the processor's counters (riders, class
+                                                      counts, finished, lastReadingAt)
+``RACE#{raceId}``              ``ENTRY#{riderId}``    an entry: name, classId, deviceId,
+                                                      disqualified
+``RACE#{raceId}``              ``PLACINGS#{scope}#n`` page n of the final placings, overall
+                                                      (scope ``ALL``) or of one class (``C1``..)
+``RACE#{raceId}#RIDER#{id}``   ``STANDING``           a rider's live standing: points, seconds,
+                                                      lastSecond, finalSecond, name, classId, the
+                                                      bitmap of counted seconds, version
+=============================  =====================  ==========================================
+
+Races, entries and placings are kept (no TTL); live standings expire some days after the race.
 
 Every rider has a partition key of its own, so the table is never hot. The ranking indexes
 are keyed by race (and class), so they are *write-sharded*: a rider lives on shard
@@ -36,7 +45,11 @@ TTL_ATTRIBUTE: Final = "expiresAt"
 
 SK_RACE: Final = "RACE"
 SK_STANDING: Final = "STANDING"
-SK_RESULT: Final = "RESULT"
+SK_ENTRY_PREFIX: Final = "ENTRY#"
+SK_PLACINGS_PREFIX: Final = "PLACINGS#"
+PLACINGS_PER_ITEM: Final = 100
+"""Placings are stored a page of this many to an item (about 10 KB): a results page of up to
+100 reads at most two items, and a 10,000-rider race stores about 200 items."""
 
 INDEX_OVERALL: Final = "ByRaceRank"
 INDEX_OVERALL_PK: Final = "rankPk"
@@ -45,10 +58,21 @@ INDEX_CLASS_PK: Final = "classRankPk"
 INDEX_RANK_SK: Final = "rankSk"
 INDEX_RECENT: Final = "RecentRaces"
 INDEX_RECENT_PK: Final = "racesPk"
-INDEX_RECENT_SK: Final = "startedAt"
+INDEX_RECENT_SK: Final = "startsAt"
 RECENT_RACES_PARTITION: Final = "RACES"
-"""Races are created rarely and the race record's later updates change no key of this
-KEYS_ONLY index, so one partition holds it comfortably."""
+"""Races are created rarely, and the race record's frequent updates (the processor's counters)
+change neither a key nor a projected attribute of this index, so one partition holds it."""
+RECENT_RACES_PROJECTION: Final = (
+    "raceId",
+    "name",
+    "durationS",
+    "graceS",
+    "closesAt",
+    "state",
+    "entrants",
+)
+"""What the races index carries (INCLUDE): enough to list and filter races by status without
+reading the race records; none of it changes per reading."""
 
 RANK_INDEX_PROJECTION: Final = (
     "raceId",
@@ -113,8 +137,12 @@ def standing_key(race_id: str, rider_id: str) -> dict[str, str]:
     return {PK: rider_pk(race_id, rider_id), SK: SK_STANDING}
 
 
-def result_key(race_id: str, rider_id: str) -> dict[str, str]:
-    return {PK: rider_pk(race_id, rider_id), SK: SK_RESULT}
+def entry_key(race_id: str, rider_id: str) -> dict[str, str]:
+    return {PK: race_pk(race_id), SK: SK_ENTRY_PREFIX + rider_id}
+
+
+def placings_key(race_id: str, scope: str, page: int) -> dict[str, str]:
+    return {PK: race_pk(race_id), SK: f"{SK_PLACINGS_PREFIX}{scope}#{page:05d}"}
 
 
 def rank_shard(rider_id: str) -> int:

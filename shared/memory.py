@@ -1,4 +1,4 @@
-"""An in-memory standings store with the DynamoDB adapter's semantics, and a finish queue.
+"""In-memory twins of the standings store and the race book, with the DynamoDB adapters' semantics.
 
 Used by the benchmarks (to measure our processing without the emulator) and by property tests
 that need thousands of delivery schedules. Faults can be injected per call: ``fail_next``
@@ -9,11 +9,21 @@ DynamoDB write does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from shared.finishing import Finish, encode, parse
+from shared import keys
+from shared.placings import Placing, Placings
 from shared.ports import RaceActivity, TransientError, WriteResult, WriteStatus
-from shared.standings import FinalResult, RaceRecord, RiderKey, Standing, ranks_among
+from shared.races import (
+    EnteredRider,
+    Entry,
+    Race,
+    RaceCard,
+    RaceConflictError,
+    RaceNotFoundError,
+    card,
+)
+from shared.standings import RiderKey, Standing
 
 
 @dataclass
@@ -104,39 +114,129 @@ class InMemoryStandingsStore:
             and s.points > points
         )
 
-    def ranks(self, race_id: str, riders: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-        self._count("ranks")
-        race = [s for s in self.standings.values() if s.race_id == race_id]
-        return ranks_among([(s.points, s.class_id) for s in race], riders)
 
-    def put_results(self, results: Sequence[FinalResult]) -> list[FinalResult]:
-        self._count("put_results")
-        stored: list[FinalResult] = []
-        for result in results:
-            key = RiderKey(result.race_id, result.rider_id)
-            if key not in self.results:
-                self.results[key] = result
-                self._races.setdefault(result.race_id, _Race(result.race_id)).finished += 1
-            stored.append(self.results[key])
-        return stored
-
-
-class InMemoryFinishQueue:
-    """The finish queue, in memory: what the processor sent, message by message (each message
-    as the finisher would receive it); ``fail_sends`` of the next sends raise TransientError."""
+class InMemoryRaceStore:
+    """:class:`shared.race_store.DynamoRaceStore` in memory, with the same rules: for logic
+    tests, property tests and benchmarks. ``calls`` counts the requests the adapter would
+    send (one per method call)."""
 
     def __init__(self) -> None:
-        self.messages: list[tuple[Finish, ...]] = []
-        self.fail_sends = 0
+        self.races: dict[str, Race] = {}
+        self.entered: dict[str, dict[str, EnteredRider]] = {}
+        self.placings: dict[str, Placings] = {}
+        self.calls: dict[str, int] = {}
 
-    def send(self, finishes: Sequence[Finish]) -> None:
-        if self.fail_sends:
-            self.fail_sends -= 1
-            raise TransientError("finish queue: injected failure")
-        for body in encode(finishes):
-            self.messages.append(parse(body).finishes)
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
 
-    def drain(self) -> list[tuple[Finish, ...]]:
-        """Every message sent so far, once."""
-        out, self.messages = self.messages, []
-        return out
+    def get_race(self, race_id: str, *, consistent: bool = True) -> Race | None:
+        self._count("get_race")
+        return self.races.get(race_id)
+
+    def get_races(self, race_ids: Sequence[str], *, consistent: bool = True) -> dict[str, Race]:
+        self._count("get_races")
+        return {r: self.races[r] for r in race_ids if r in self.races}
+
+    def entries(self, race_id: str, *, consistent: bool = False) -> list[EnteredRider]:
+        self._count("entries")
+        return sorted(self.entered.get(race_id, {}).values(), key=lambda e: e.rider_id)
+
+    def race_card(self, race_id: str, *, consistent: bool = False) -> RaceCard | None:
+        race = self.get_race(race_id)
+        return None if race is None else card(race, self.entries(race_id))
+
+    def get_entries(self, race_id: str, rider_ids: Sequence[str]) -> dict[str, EnteredRider]:
+        self._count("get_entries")
+        stored = self.entered.get(race_id, {})
+        return {r: stored[r] for r in rider_ids if r in stored}
+
+    def placings_page(
+        self, race_id: str, scope: str, offset: int, limit: int
+    ) -> tuple[list[Placing], int] | None:
+        self._count("placings_page")
+        placings = self.placings.get(race_id)
+        if placings is None:
+            return None
+        rows = placings.scope(scope)
+        return list(rows[offset : offset + limit]), len(rows)
+
+    def create_race(self, race: Race) -> None:
+        self._count("create_race")
+        if race.race_id in self.races:
+            raise RaceConflictError(f"raceId: race {race.race_id} exists already")
+        self.races[race.race_id] = race
+        self.entered[race.race_id] = {}
+
+    def enter(self, race_id: str, entries: Sequence[Entry], now: int) -> tuple[int, int]:
+        self._count("enter")
+        race = self.races.get(race_id)
+        if race is None:
+            raise RaceNotFoundError(f"raceId: no race {race_id}")
+        if not race.accepts_readings(now):
+            raise RaceConflictError(f"race {race_id} is {race.status(now)}: entries are closed")
+        stored = self.entered[race_id]
+        added = updated = 0
+        for e in entries:
+            old = stored.get(e.rider_id)
+            if old is not None and old.entry != e and now >= race.starts_at:
+                raise RaceConflictError(
+                    f"entries: {e.rider_id} cannot change: race {race_id} has started"
+                )
+        for e in entries:
+            old = stored.get(e.rider_id)
+            if old is None:
+                stored[e.rider_id] = EnteredRider(e)
+                added += 1
+            elif old.entry != e:
+                stored[e.rider_id] = EnteredRider(e, old.disqualified)
+                updated += 1
+        if added or updated:
+            self.races[race_id] = replace(
+                race,
+                entrants=race.entrants + added,
+                entries_version=race.entries_version + 1,
+            )
+        return added, updated
+
+    def close_early(self, race_id: str, now: int) -> Race:
+        self._count("close_early")
+        race = self.races.get(race_id)
+        if race is None:
+            raise RaceNotFoundError(f"raceId: no race {race_id}")
+        if not race.accepts_readings(now):
+            raise RaceConflictError(f"race {race_id} is {race.status(now)} already")
+        self.races[race_id] = race.closed_early(now)
+        return self.races[race_id]
+
+    def disqualify(self, race_id: str, rider_id: str) -> None:
+        self._count("disqualify")
+        race = self.races.get(race_id)
+        if race is None:
+            raise RaceNotFoundError(f"raceId: no race {race_id}")
+        if race.state != "open":
+            raise RaceConflictError(f"race {race_id} is {race.state}")
+        old = self.entered[race_id].get(rider_id)
+        if old is None:
+            raise RaceNotFoundError(f"riderId: {rider_id} is not entered in race {race_id}")
+        self.entered[race_id][rider_id] = EnteredRider(old.entry, disqualified=True)
+
+    def mark_closing(self, race_id: str) -> None:
+        self._count("mark_closing")
+        race = self.races.get(race_id)
+        if race is not None and race.state == "open":
+            self.races[race_id] = replace(race, state="closing")
+
+    def store_placings(self, race_id: str, placings: Placings) -> int:
+        self._count("store_placings")
+        self.placings[race_id] = placings
+        return sum(
+            max(1, -(-len(rows) // keys.PLACINGS_PER_ITEM)) for rows in placings.scopes().values()
+        )
+
+    def mark_closed(self, race_id: str, now: int) -> bool:
+        self._count("mark_closed")
+        race = self.races.get(race_id)
+        if race is None or race.state == "closed":
+            return False
+        self.races[race_id] = replace(race, state="closed", closed_at=now)
+        return True

@@ -31,15 +31,23 @@ def valid_env_name(env: str) -> bool:
 
 
 # --- MQTT / IoT Core -------------------------------------------------------------------------
-TOPIC_PREFIX: Final = "breakaway/races"
-TELEMETRY_TOPIC: Final = TOPIC_PREFIX + "/{race_id}/riders/{rider_id}/telemetry"
-TELEMETRY_TOPIC_FILTER: Final = TOPIC_PREFIX + "/+/riders/+/telemetry"
-RESULT_TOPIC: Final = TOPIC_PREFIX + "/{race_id}/riders/{rider_id}/result"
-RULE_SQL: Final = f"SELECT * FROM '{TELEMETRY_TOPIC_FILTER}'"  # noqa: S608 (constant, IoT SQL)
+DEVICE_TOPIC_PREFIX: Final = "breakaway/devices"
+TELEMETRY_TOPIC: Final = DEVICE_TOPIC_PREFIX + "/{device_id}/telemetry"
+"""Contract v2: a device (an IoT thing) publishes every rider it carries on its own topic; the
+device policy allows no other, and the rule takes ``deviceId`` from the topic."""
+TELEMETRY_TOPIC_FILTER: Final = DEVICE_TOPIC_PREFIX + "/+/telemetry"
+DEVICE_ID_TOPIC_LEVEL: Final = 3
+"""``topic(3)`` of ``breakaway/devices/{deviceId}/telemetry`` (IoT SQL counts from 1)."""
+RESULT_TOPIC: Final = "breakaway/races/{race_id}/riders/{rider_id}/result"
+"""Where the closer announces each rider's final placing, once."""
+RULE_SQL: Final = (
+    f"SELECT *, topic({DEVICE_ID_TOPIC_LEVEL}) AS deviceId "  # noqa: S608 (constant, IoT SQL)
+    f"FROM '{TELEMETRY_TOPIC_FILTER}'"
+)
 RULE_SQL_VERSION: Final = "2016-03-23"
-RULE_PARTITION_KEY: Final = "${topic(5)}"
-"""The Kinesis partition key of the rule: topic level 5 (1-based) is the rider id, so a rider's
-readings stay in order on one shard. Never ``${timestamp()}``."""
+RULE_PARTITION_KEY: Final = "${riderId}"
+"""The Kinesis partition key of the rule: the payload's rider id, so a rider's readings stay in
+order on one shard whichever device carries it. Never ``${timestamp()}``."""
 
 
 def rule_name(env: str) -> str:
@@ -58,16 +66,27 @@ def basic_ingest_topic_prefix(rule: str) -> str:
     return f"$aws/rules/{rule}/"
 
 
-def telemetry_topic(race_id: str, rider_id: str) -> str:
-    return TELEMETRY_TOPIC.format(race_id=race_id, rider_id=rider_id)
+def telemetry_topic(device_id: str) -> str:
+    return TELEMETRY_TOPIC.format(device_id=device_id)
 
 
 def result_topic(race_id: str, rider_id: str) -> str:
     return RESULT_TOPIC.format(race_id=race_id, rider_id=rider_id)
 
 
-def basic_ingest_topic(rule: str, race_id: str, rider_id: str) -> str:
-    return basic_ingest_topic_prefix(rule) + telemetry_topic(race_id, rider_id)
+def basic_ingest_topic(rule: str, device_id: str) -> str:
+    return basic_ingest_topic_prefix(rule) + telemetry_topic(device_id)
+
+
+# --- Closing races (EventBridge Scheduler) ---------------------------------------------------
+def schedule_group_name(env: str) -> str:
+    """The environment's schedule group: one one-time schedule per race, named by its id."""
+    return f"breakaway-{env}-race-closes"
+
+
+def close_schedule_name(race_id: str) -> str:
+    """A race id is 1-64 of ``[A-Za-z0-9_-]``: a valid schedule name as it is."""
+    return race_id
 
 
 # --- Environment variables the functions read -------------------------------------------------
@@ -80,8 +99,13 @@ ENV_NOTIFY_TARGET: Final = "NOTIFY_TARGET"
 ENV_IOT_DATA_ENDPOINT: Final = "IOT_DATA_ENDPOINT"
 """Optional, with NOTIFY_TARGET=iot: the account's ``iot:Data-ATS`` endpoint host. When unset
 the race finisher looks it up once at cold start (``iot:DescribeEndpoint``)."""
-ENV_FINISH_QUEUE_URL: Final = "FINISH_QUEUE_URL"
-"""The stream processor sends finishing riders there; the race finisher reads it."""
+ENV_FUTURE_SLACK_S: Final = "FUTURE_SLACK_S"
+"""How many seconds a reading's second may run ahead of the race clock (default 5)."""
+ENV_SCHEDULE_GROUP: Final = "SCHEDULE_GROUP"
+ENV_CLOSER_ARN: Final = "CLOSER_FUNCTION_ARN"
+ENV_SCHEDULER_ROLE_ARN: Final = "SCHEDULER_ROLE_ARN"
+"""The role EventBridge Scheduler assumes to invoke the closer."""
+ENV_SCHEDULE_DLQ_ARN: Final = "SCHEDULE_DEAD_LETTER_ARN"
 ENV_LIVE_TTL_SECONDS: Final = "LIVE_TTL_SECONDS"
 ENV_IDEMPOTENCY_TTL_SECONDS: Final = "IDEMPOTENCY_TTL_SECONDS"
 ENV_STANDINGS_WRITES: Final = "STANDINGS_WRITES"
@@ -92,7 +116,7 @@ ENV_AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
 """Honoured by boto3 itself; the local stack points it at the emulator."""
 
 POWERTOOLS_SERVICE_PROCESSOR: Final = "stream-processor"
-POWERTOOLS_SERVICE_FINISHER: Final = "race-finisher"
+POWERTOOLS_SERVICE_CLOSER: Final = "race-closer"
 POWERTOOLS_SERVICE_API: Final = "leaderboard-api"
 METRICS_NAMESPACE: Final = "Breakaway"
 
@@ -111,8 +135,9 @@ LOCAL_IDEMPOTENCY_TABLE: Final = "breakaway-idempotency"
 LOCAL_ARCHIVE_BUCKET: Final = "breakaway-archive"
 LOCAL_DEAD_LETTER_QUEUE: Final = "breakaway-dead-letters"
 LOCAL_ON_FAILURE_BUCKET: Final = "breakaway-on-failure"
-LOCAL_FINISH_QUEUE: Final = "breakaway-finishes"
-LOCAL_FINISH_DEAD_LETTER_QUEUE: Final = "breakaway-finishes-dead-letters"
+LOCAL_SCHEDULE_GROUP: Final = schedule_group_name(LOCAL_ENV)
+LOCAL_CLOSER_FUNCTION: Final = "breakaway-race-closer"
+LOCAL_SCHEDULE_DEAD_LETTER_QUEUE: Final = "breakaway-race-closes-dead-letters"
 LOCAL_STATE_DIR: Final = ".breakaway"
 LOCAL_ENDPOINTS_FILE: Final = ".breakaway/endpoints.json"
 

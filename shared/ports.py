@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared.finishing import Finish
-from shared.standings import FinalResult, RiderKey, Standing
+from shared.placings import Placing, Placings
+from shared.races import EnteredRider, Entry, Race, RaceCard
+from shared.standings import RiderKey, Standing
 
 
 class TransientError(Exception):
@@ -64,29 +65,6 @@ class StandingsStore(Protocol):
         ...
 
 
-class ResultsStore(Protocol):
-    """What the race finisher needs: the ranking, and the results."""
-
-    def ranks(self, race_id: str, riders: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-        """The standard competition ranks (1 + riders with strictly more points), overall and
-        in class, of each rider given as (points, class id), reading the ranking once for all
-        of them. Raises TransientError."""
-        ...
-
-    def put_results(self, results: Sequence[FinalResult]) -> list[FinalResult]:
-        """Store each result (one per rider) unless one is stored already, and count the ones
-        stored now as finished in their race record, exactly once; return what is stored, in
-        the order given (a result stored before comes back as it was stored)."""
-        ...
-
-
-class FinishQueue(Protocol):
-    def send(self, finishes: Sequence[Finish]) -> None:
-        """Hand these finishing riders to the race finisher durably, or raise TransientError.
-        Sending a rider twice is harmless: the finisher stores and announces each rider once."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A record that can never succeed, with everything needed to inspect or replay it."""
@@ -108,6 +86,30 @@ class DeadLetterSink(Protocol):
 
 
 class Notifier(Protocol):
-    def publish(self, result: FinalResult) -> None:
-        """Tell the world a rider finished. Raises TransientError."""
+    def publish(self, race_id: str, placing: Placing) -> None:
+        """Announce a rider's final placing (on ``names.RESULT_TOPIC``). Raises
+        TransientError."""
         ...
+
+
+class RaceBook(Protocol):
+    """Races, entries and placings (:class:`shared.race_store.DynamoRaceStore`, and its twin
+    :class:`shared.memory.InMemoryRaceStore`). Raises TransientError for failures worth
+    retrying, :class:`shared.races.RaceNotFoundError` / :class:`shared.races.RaceConflictError`
+    for requests that can never succeed as they are."""
+
+    def get_race(self, race_id: str, *, consistent: bool = True) -> Race | None: ...
+    def get_races(self, race_ids: Sequence[str], *, consistent: bool = True) -> dict[str, Race]: ...
+    def entries(self, race_id: str, *, consistent: bool = False) -> list[EnteredRider]: ...
+    def race_card(self, race_id: str, *, consistent: bool = False) -> RaceCard | None: ...
+    def get_entries(self, race_id: str, rider_ids: Sequence[str]) -> dict[str, EnteredRider]: ...
+    def placings_page(
+        self, race_id: str, scope: str, offset: int, limit: int
+    ) -> tuple[list[Placing], int] | None: ...
+    def create_race(self, race: Race) -> None: ...
+    def enter(self, race_id: str, entries: Sequence[Entry], now: int) -> tuple[int, int]: ...
+    def close_early(self, race_id: str, now: int) -> Race: ...
+    def disqualify(self, race_id: str, rider_id: str) -> None: ...
+    def mark_closing(self, race_id: str) -> None: ...
+    def store_placings(self, race_id: str, placings: Placings) -> int: ...
+    def mark_closed(self, race_id: str, now: int) -> bool: ...

@@ -9,8 +9,7 @@ bisected batch, or resent by the producer, changes nothing the second time.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -44,7 +43,10 @@ class Standing:
     updated_at: int
     """Epoch ms when this standing was last written."""
     last_device_ts: int
-    """deviceTimestamp of the newest counted reading."""
+    """deviceTimestamp of the newest counted reading (informational: the lag metric)."""
+    final_second: int = -1
+    """The second of the rider's ``final`` reading (-1: none yet). Seconds after it are
+    refused; a standing with one is shown finished."""
 
     @property
     def key(self) -> RiderKey:
@@ -133,56 +135,3 @@ def merge(current: Standing | None, readings: Iterable[Telemetry], now_ms: int) 
         last_device_ts=last_device_ts,
     )
     return Merge(standing=merged, applied=tuple(applied), duplicates=len(readings) - len(applied))
-
-
-@dataclass(frozen=True, slots=True)
-class RaceRecord:
-    """The race record (``sk = RACE``)."""
-
-    race_id: str
-    started_at: int
-    last_reading_at: int
-    riders: int
-    class_counts: dict[int, int]
-    finished: int
-
-
-@dataclass(frozen=True, slots=True)
-class FinalResult:
-    """A rider's result, written once when its ``final`` reading is processed."""
-
-    race_id: str
-    rider_id: str
-    name: str
-    class_id: int
-    points: int
-    seconds: int
-    last_second: int
-    rank_overall: int
-    rank_class: int
-    finished_at: int
-
-
-def ranks_among(
-    field: Iterable[tuple[int, int]], riders: Sequence[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    """Standard competition ranks, overall and in class, of ``riders`` given as (points, class
-    id): 1 + how many of ``field`` (points, class id) have strictly more points, over all of
-    it and in the rider's class. ``field`` needs only the entries with more points than the
-    lowest of ``riders``; more does no harm."""
-    overall: list[int] = []
-    by_class: dict[int, list[int]] = {}
-    for points, class_id in field:
-        overall.append(points)
-        by_class.setdefault(class_id, []).append(points)
-    overall.sort()
-    for members in by_class.values():
-        members.sort()
-
-    def rank(ahead: list[int], points: int) -> int:
-        return 1 + len(ahead) - bisect_right(ahead, points)
-
-    return [
-        (rank(overall, points), rank(by_class.get(class_id, []), points))
-        for points, class_id in riders
-    ]

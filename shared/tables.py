@@ -4,8 +4,9 @@ same schema from the same keys in ``infra/components/storage.py``).
 
 The standings table: ``pk``/``sk`` strings, the two write-sharded ranking indexes
 (``ByRaceRank``, ``ByClassRank``; INCLUDE ``RANK_INDEX_PROJECTION``) and ``RecentRaces``
-(KEYS_ONLY, ``startedAt`` number), TTL on ``expiresAt``. The idempotency table is the one
-Powertools' DynamoDBPersistenceLayer expects by default: partition key ``id`` (string).
+(INCLUDE ``RECENT_RACES_PROJECTION``, ``startsAt`` number), TTL on ``expiresAt``. The
+idempotency table is the one Powertools' DynamoDBPersistenceLayer expects by default:
+partition key ``id`` (string).
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ def standings_table_definition(table_name: str) -> dict[str, Any]:
                     {"AttributeName": keys.INDEX_RECENT_PK, "KeyType": "HASH"},
                     {"AttributeName": keys.INDEX_RECENT_SK, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": list(keys.RECENT_RACES_PROJECTION),
+                },
             },
         ],
     }

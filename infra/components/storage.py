@@ -75,7 +75,8 @@ class Storage(Construct):
             index_name=keys.INDEX_RECENT,
             partition_key=dynamodb.Attribute(name=keys.INDEX_RECENT_PK, type=_S),
             sort_key=dynamodb.Attribute(name=keys.INDEX_RECENT_SK, type=_N),
-            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(keys.RECENT_RACES_PROJECTION),
         )
         self.index_names = (keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT)
 
