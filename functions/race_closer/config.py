@@ -1,4 +1,4 @@
-"""The race finisher's configuration: read from the environment and validated at cold start."""
+"""The race closer's configuration: read from the environment and validated at cold start."""
 
 from __future__ import annotations
 
@@ -8,34 +8,32 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import names
-from shared.settings import DEFAULT_LIVE_TTL_SECONDS, ConfigError, settings_from_env
+from shared.settings import ConfigError, settings_from_env
 
-__all__ = ["DEFAULT_IDEMPOTENCY_TTL_SECONDS", "ConfigError", "FinisherSettings"]
+__all__ = ["DEFAULT_IDEMPOTENCY_TTL_SECONDS", "CloserSettings", "ConfigError"]
 
-DEFAULT_IDEMPOTENCY_TTL_SECONDS: Final = 19 * 24 * 3600
+DEFAULT_IDEMPOTENCY_TTL_SECONDS: Final = 16 * 24 * 3600
 """When nothing says otherwise: the deployed stacks set ``IDEMPOTENCY_TTL_SECONDS`` from their
-config (``BreakawayConfig.idempotency_ttl_seconds``: longer than any replay can come back)."""
+config (``BreakawayConfig.idempotency_ttl_seconds``: longer than any way a close can come
+back)."""
 
 
-class FinisherSettings(BaseModel):
+class CloserSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     standings_table: Annotated[str, Field(min_length=3, max_length=255)]
     idempotency_table: Annotated[str, Field(min_length=3, max_length=255)]
     notify_target: Literal["iot", "log", "none"] = "log"
     iot_data_endpoint: str | None = None
-    live_ttl_seconds: Annotated[int, Field(ge=60)] = DEFAULT_LIVE_TTL_SECONDS
-    """Results expire with the race's standings."""
     idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = DEFAULT_IDEMPOTENCY_TTL_SECONDS
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> FinisherSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CloserSettings:
         variables = {
             "standings_table": names.ENV_STANDINGS_TABLE,
             "idempotency_table": names.ENV_IDEMPOTENCY_TABLE,
             "notify_target": names.ENV_NOTIFY_TARGET,
             "iot_data_endpoint": names.ENV_IOT_DATA_ENDPOINT,
-            "live_ttl_seconds": names.ENV_LIVE_TTL_SECONDS,
             "idempotency_ttl_seconds": names.ENV_IDEMPOTENCY_TTL_SECONDS,
         }
-        return settings_from_env(cls, variables, "race finisher", env)
+        return settings_from_env(cls, variables, "race closer", env)
