@@ -171,15 +171,15 @@ def run() -> dict[str, Any]:
             [],
             0,
         )
-        placings_items = ddb.query(
-            TableName=STANDINGS,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={
-                ":pk": {"S": keys.race_pk(RACE)},
-                ":p": {"S": keys.SK_PLACINGS_PREFIX},
-            },
-            Select="COUNT",
-        )["Count"]
+        placings_items = sum(
+            page["Count"]
+            for page in ddb.get_paginator("scan").paginate(
+                TableName=STANDINGS,
+                FilterExpression="sk = :sk",
+                ExpressionAttributeValues={":sk": {"S": keys.SK_PLACINGS}},
+                Select="COUNT",
+            )
+        )
         published = iotdata_backends[ACCOUNT_ID][REGION].published_payloads
         announced = Counter(json.loads(payload)["riderId"] for _, payload in published)
     exact = (

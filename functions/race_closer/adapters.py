@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,6 +23,7 @@ TALLY_ATTRIBUTES: Final = ("riderId", "points", "seconds")
 """All the closer reads of a standing (never the bitmap of counted seconds)."""
 
 Mapper = Callable[[Callable[[Any], Any], Sequence[Any]], Iterable[Any]]
+T = TypeVar("T")
 
 
 def announcement(race_id: str, placing: Placing) -> dict[str, Any]:
@@ -41,16 +42,16 @@ def announcement(race_id: str, placing: Placing) -> dict[str, Any]:
     }
 
 
-def _chunks(seq: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+def _chunks(seq: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
 
 
 class DynamoTallyReader:
-    """:class:`functions.race_closer.logic.TallyReader` on the standings table: each rider's
-    standing by its key (BatchGetItem of 100, strongly consistent, only points and seconds),
-    and the stored overall placings (a Query of the ``PLACINGS#ALL#`` pages, strongly
-    consistent: they may have been stored a moment ago by the invocation that failed)."""
+    """:class:`functions.race_closer.logic.TallyReader` on the standings table, strongly
+    consistent throughout: each rider's standing by its key (only points and seconds), and the
+    stored overall placings page by page (they may have been stored a moment ago, by the
+    invocation that failed). BatchGetItem of 100 keys; unprocessed keys asked for again."""
 
     def __init__(self, client: Any, table_name: str, *, chunk_map: Mapper = map) -> None:
         self._db: Any = client
@@ -67,32 +68,34 @@ class DynamoTallyReader:
             raise
         return response
 
-    def _get_chunk(self, race_id: str, rider_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def _batch_get(
+        self, what: str, item_keys: Sequence[dict[str, str]], projection: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The items of these keys that exist (at most 100 keys)."""
         found: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            self._table: {
-                "Keys": [
-                    {k: {"S": v} for k, v in keys.standing_key(race_id, r).items()}
-                    for r in rider_ids
-                ],
-                "ConsistentRead": True,
-                "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(TALLY_ATTRIBUTES))),
-                "ExpressionAttributeNames": {f"#a{i}": a for i, a in enumerate(TALLY_ATTRIBUTES)},
-            }
+        wanted: dict[str, Any] = {
+            "Keys": [{k: {"S": v} for k, v in key.items()} for key in item_keys],
+            "ConsistentRead": True,
         }
+        if projection:
+            wanted["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(projection)))
+            wanted["ExpressionAttributeNames"] = {f"#a{i}": a for i, a in enumerate(projection)}
 
         def send(request: dict[str, Any]) -> dict[str, Any]:
-            response = self._call("standings", "batch_get_item", RequestItems=request)
+            response = self._call(what, "batch_get_item", RequestItems=request)
             found.extend(response.get("Responses", {}).get(self._table, []))
             return dict(response.get("UnprocessedKeys") or {})
 
-        resend(send, request, BACKOFF, what="standings: unprocessed keys")
+        resend(send, {self._table: wanted}, BACKOFF, what=f"{what}: unprocessed keys")
         return found
 
     def tallies(self, race_id: str, rider_ids: Sequence[str]) -> dict[str, Tally]:
-        chunks = list(_chunks(rider_ids, BATCH_GET_LIMIT))
+        def chunk_of(chunk: Sequence[str]) -> list[dict[str, Any]]:
+            standing_keys = [keys.standing_key(race_id, r) for r in chunk]
+            return self._batch_get("standings", standing_keys, TALLY_ATTRIBUTES)
+
         tallies: dict[str, Tally] = {}
-        for found in self._map(lambda chunk: self._get_chunk(race_id, chunk), chunks):
+        for found in self._map(chunk_of, list(_chunks(rider_ids, BATCH_GET_LIMIT))):
             for item in found:
                 tallies[item["riderId"]["S"]] = Tally(
                     points=int(item["points"]["N"]), seconds=int(item["seconds"]["N"])
@@ -100,26 +103,19 @@ class DynamoTallyReader:
         return tallies
 
     def stored_placings(self, race_id: str) -> list[Placing]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
-            "ExpressionAttributeNames": {"#pk": keys.PK, "#sk": keys.SK},
-            "ExpressionAttributeValues": {
-                ":pk": {"S": keys.race_pk(race_id)},
-                ":prefix": {"S": f"{keys.SK_PLACINGS_PREFIX}{OVERALL}#"},
-            },
-            "ConsistentRead": True,
-        }
-        rows: list[Placing] = []
-        total = 0
-        while True:
-            response = self._call("stored placings", "query", **kwargs)
-            for item in response.get("Items", []):
-                page, total = items.placings_from_item(item)
-                rows.extend(page)
-            if not response.get("LastEvaluatedKey"):
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        """The first page says how many there are; the others are read by key."""
+        head = self._batch_get("stored placings", [keys.placings_key(race_id, OVERALL, 0)])
+        if not head:
+            raise TransientError(f"stored placings of {race_id}: none found")
+        rows, total = items.placings_from_item(head[0])
+        pages = range(1, -(-total // keys.PLACINGS_PER_ITEM))
+        wanted = [keys.placings_key(race_id, OVERALL, p) for p in pages]
+        found: dict[int, list[Placing]] = {}
+        for chunk in _chunks(wanted, BATCH_GET_LIMIT):
+            for item in self._batch_get("stored placings", chunk):
+                found[int(item["page"]["N"])] = items.placings_from_item(item)[0]
+        for page in pages:
+            rows.extend(found.get(page, []))
         if len(rows) != total:
             raise TransientError(f"stored placings of {race_id}: {len(rows)} of {total} read")
         return rows

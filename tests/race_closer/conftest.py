@@ -246,16 +246,16 @@ class Aws:
         return out
 
     def placings_items(self, race_id: str = RACE_ID) -> list[dict[str, Any]]:
-        got = self.ddb.query(
+        """Every stored placings page of the race, by key."""
+        got = self.ddb.scan(
             TableName=STANDINGS,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            FilterExpression="begins_with(pk, :p) AND sk = :sk",
             ExpressionAttributeValues={
-                ":pk": {"S": keys.race_pk(race_id)},
-                ":p": {"S": keys.SK_PLACINGS_PREFIX},
+                ":p": {"S": f"{keys.race_pk(race_id)}#PLACINGS#"},
+                ":sk": {"S": keys.SK_PLACINGS},
             },
         )
-        found: list[dict[str, Any]] = got["Items"]
-        return found
+        return sorted(got["Items"], key=lambda item: str(item["pk"]["S"]))
 
     @staticmethod
     def announcements() -> list[tuple[str, dict[str, Any]]]:

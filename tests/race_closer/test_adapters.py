@@ -9,21 +9,20 @@ import pytest
 from botocore.exceptions import ClientError
 
 from functions.race_closer.adapters import DynamoTallyReader, IotNotifier, announcement
-from shared import items
+from shared import items, keys
 from shared.placings import Tally
 from shared.ports import TransientError
 from tests.race_closer.conftest import PLACINGS
 
 
 class FakeDynamo:
-    """Answers BatchGetItem from ``stored`` (leaving the first ``unprocessed`` keys of the
-    first answer unprocessed) and Query from ``pages``; records every request."""
+    """Answers BatchGetItem from ``stored`` (by partition key), leaving the first
+    ``unprocessed`` keys of the first answer unprocessed; records every request."""
 
     def __init__(self, stored: dict[str, dict[str, Any]], unprocessed: int = 0) -> None:
         self.stored = stored
         self.unprocessed = unprocessed
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.pages: list[dict[str, Any]] = []
 
     def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
         self.requests.append(("BatchGetItem", json.loads(json.dumps(kwargs))))
@@ -38,10 +37,6 @@ class FakeDynamo:
         if held:
             answer["UnprocessedKeys"] = {table: {**request, "Keys": held}}
         return answer
-
-    def query(self, **kwargs: Any) -> dict[str, Any]:
-        self.requests.append(("Query", json.loads(json.dumps(kwargs))))
-        return self.pages.pop(0)
 
 
 def tally_item(rider: str, points: int, seconds: int) -> dict[str, Any]:
@@ -86,26 +81,41 @@ def test_standings_are_asked_100_at_a_time_and_unprocessed_keys_again() -> None:
     assert sizes == [100, 30, 100, 50]
 
 
-def test_stored_placings_are_queried_consistently_page_after_page() -> None:
-    db = FakeDynamo({})
-    first = items.placings_item("r1", "ALL", 0, len(PLACINGS), PLACINGS[:5])
-    second = items.placings_item("r1", "ALL", 1, len(PLACINGS), PLACINGS[5:])
-    db.pages = [{"Items": [first], "LastEvaluatedKey": {"k": 1}}, {"Items": [second]}]
+def placings_pages(race: str, rows: list[Any]) -> dict[str, dict[str, Any]]:
+    """The overall placings ``rows`` as stored, 5 to a page here, by partition key."""
+    pages = [rows[i : i + 5] for i in range(0, len(rows), 5)]
+    stored = [items.placings_item(race, "ALL", n, len(rows), page) for n, page in enumerate(pages)]
+    return {item["pk"]["S"]: item for item in stored}
+
+
+def test_stored_placings_are_read_consistently_first_page_then_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(keys, "PLACINGS_PER_ITEM", 5)
+    db = FakeDynamo(placings_pages("r1", PLACINGS))
     assert DynamoTallyReader(db, "standings").stored_placings("r1") == PLACINGS
-    (_, query), (_, again) = db.requests
-    assert query["ConsistentRead"] is True
-    assert query["ExpressionAttributeValues"] == {
-        ":pk": {"S": "RACE#r1"},
-        ":prefix": {"S": "PLACINGS#ALL#"},
-    }
-    assert again["ExclusiveStartKey"] == {"k": 1}
+    assert [r["RequestItems"]["standings"] for _, r in db.requests] == [
+        {
+            "Keys": [{"pk": {"S": "RACE#r1#PLACINGS#ALL#00000"}, "sk": {"S": "PLACINGS"}}],
+            "ConsistentRead": True,
+        },
+        {
+            "Keys": [{"pk": {"S": "RACE#r1#PLACINGS#ALL#00001"}, "sk": {"S": "PLACINGS"}}],
+            "ConsistentRead": True,
+        },
+    ]
 
 
-def test_stored_placings_missing_a_page_are_a_transient_error() -> None:
-    db = FakeDynamo({})
-    db.pages = [{"Items": [items.placings_item("r1", "ALL", 0, len(PLACINGS), PLACINGS[:5])]}]
+def test_stored_placings_missing_a_page_are_a_transient_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(keys, "PLACINGS_PER_ITEM", 5)
+    stored = placings_pages("r1", PLACINGS)
+    del stored["RACE#r1#PLACINGS#ALL#00001"]
     with pytest.raises(TransientError, match="stored placings of r1: 5 of 8 read"):
-        DynamoTallyReader(db, "standings").stored_placings("r1")
+        DynamoTallyReader(FakeDynamo(stored), "standings").stored_placings("r1")
+    with pytest.raises(TransientError, match="stored placings of r1: none found"):
+        DynamoTallyReader(FakeDynamo({}), "standings").stored_placings("r1")
 
 
 class FakeIot:
