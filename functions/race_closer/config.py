@@ -10,7 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import names
 from shared.settings import ConfigError, settings_from_env
 
-__all__ = ["DEFAULT_IDEMPOTENCY_TTL_SECONDS", "CloserSettings", "ConfigError"]
+__all__ = [
+    "ANNOUNCE_KEY_PREFIX",
+    "DEFAULT_IDEMPOTENCY_TTL_SECONDS",
+    "WORKERS",
+    "CloserSettings",
+    "ConfigError",
+]
+
+WORKERS: Final = 16
+"""Riders are announced (an idempotency record, a publish and the record's completion) and
+standings read this many requests at a time: they wait on the network, not the CPU."""
+ANNOUNCE_KEY_PREFIX: Final = "race-closer-announce"
+"""The idempotency records' key prefix, fixed (Powertools' default is the function's qualified
+name, which a refactor, or the local stack's per-environment module copies, would change)."""
 
 DEFAULT_IDEMPOTENCY_TTL_SECONDS: Final = 16 * 24 * 3600
 """When nothing says otherwise: the deployed stacks set ``IDEMPOTENCY_TTL_SECONDS`` from their

@@ -37,7 +37,7 @@ from functions.race_closer.adapters import (
     NoNotifier,
     announcement,
 )
-from functions.race_closer.config import CloserSettings
+from functions.race_closer.config import ANNOUNCE_KEY_PREFIX, WORKERS, CloserSettings
 from functions.race_closer.logic import Announcer, CloseOutcome, CloseStatus, RaceCloser
 from shared import names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
@@ -53,12 +53,6 @@ metrics = Metrics(namespace=names.METRICS_NAMESPACE, service=names.POWERTOOLS_SE
 
 ANNOUNCE_KEY: Final = "[raceId, riderId]"
 """A rider is announced once per race: the idempotency key is the race and the rider."""
-ANNOUNCE_KEY_PREFIX: Final = "race-closer-announce"
-"""The idempotency records' key prefix, fixed (Powertools' default is the function's qualified
-name, which a refactor, or the local stack's per-environment module copies, would change)."""
-WORKERS: Final = 16
-"""Riders are announced (an idempotency record, a publish and the record's completion) and
-standings read this many requests at a time: they wait on the network, not the CPU."""
 LOGGED_FAILURES: Final = 10
 """At most this many failed announcements are named in one warning (their count always is)."""
 

@@ -200,6 +200,20 @@ def test_a_300_rider_race_closes_exactly(aws: Aws) -> None:
     assert announcements_by_rider(aws) == dict.fromkeys((e.rider_id for e in entries), 1)
 
 
+def test_a_close_sends_the_requests_the_capacity_model_counts(aws: Aws) -> None:
+    """infra/capacity's count of a close's requests, against the requests really sent."""
+    from infra.capacity.model import close_requests
+
+    entries = [Entry(rider_id=f"r{i:03d}", name=f"R {i}", class_id=1 + i % 6) for i in range(300)]
+    aws.add_race(
+        "big", entries, {e.rider_id: Tally(100 * (i % 7), 10) for i, e in enumerate(entries)}
+    )
+    before = dict(aws.faults.calls)
+    aws.close("big")
+    sent = {op: n - before.get(op, 0) for op, n in aws.faults.calls.items()}
+    assert {op: n for op, n in sent.items() if n} == close_requests((50,) * 6)
+
+
 def test_the_closer_cold_starts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     handler.install(None)
     try:
