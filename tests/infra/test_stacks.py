@@ -275,6 +275,23 @@ def test_closer_is_invoked_only_by_its_schedules_and_retried_into_the_dead_lette
         assert not [r for r in invokers if function_id in json.dumps(r["Properties"])], kind
 
 
+def test_the_closer_has_time_to_wait_for_its_race_and_close_the_largest(dev: Assembly) -> None:
+    """The time pieces a close depends on that the template holds: an invocation up to
+    ``MAX_EARLY_S`` early waits for its race, then closes it; at the design's largest race
+    that must still fit the timeout (the close's own time from the capacity model, which a
+    moto test holds to the requests really sent)."""
+    from functions.race_closer.logic import MAX_EARLY_S
+    from infra.capacity.model import class_split, close_of
+    from infra.config import BreakawayConfig
+
+    _, props = function_by_handler(dev, CLOSER_HANDLER)
+    close = close_of(class_split(keys.DESIGN_MAX_RIDERS_PER_RACE), 3_600, BreakawayConfig())
+    assert MAX_EARLY_S + close.duration < props["Properties"]["Timeout"] == 600
+    # Lambda's retries of a failed close outlast a close: a retry can always start.
+    (config,) = dev.resources("App", "AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["MaximumEventAgeInSeconds"] > 600
+
+
 def test_closer_grants(dev: Assembly) -> None:
     grants = function_grants(dev, CLOSER_HANDLER)
     assert grants["iot:Publish"] == [ARN + "topic/breakaway/races/*/riders/*/result"]
