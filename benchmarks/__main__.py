@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-SECTIONS = ("processor", "simulator", "api", "infra", "local")
+SECTIONS = ("processor", "simulator", "api", "closer", "infra", "local")
 RESULTS = Path(__file__).with_name("results.json")
 
 

@@ -71,9 +71,9 @@ def _results(
 ) -> dict[str, Any]:
     assert stack.mapping is not None
     assert stack.bridge is not None
-    assert stack.finishing is not None
+    assert stack.closing is not None
     stats = stack.mapping.stats
-    finishing = stack.finishing.stats
+    closing = stack.closing.stats
     ages = list(stats.iterator_ages_s)
     age_p99 = percentile(ages, 99)
     vis_p95 = percentile(report.latencies_s, 95)
@@ -100,8 +100,8 @@ def _results(
         "function_errors": stats.function_errors,
         "records_delivered": stats.records_delivered,
         "riders_finished": report.finished,
-        "finisher_invocations": finishing.invocations,
-        "finisher_function_errors": finishing.function_errors,
+        "closer_invocations": closing.invocations,
+        "closer_failures": closing.failures,
         "bridge_records_put": stack.bridge.stats.put,
         "stack_process_cpu_s": round(cpu_s, 1),
         "within_budget": bool(

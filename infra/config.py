@@ -42,10 +42,10 @@ POWERTOOLS_LAYER_REGIONS: Final = (
 )  # fmt: skip
 """Where Powertools publishes the layer's SSM parameters (its release workflow's region list);
 elsewhere set ``powertools_layer_arn`` (README, "Deploy to an AWS account")."""
-SQS_DEFAULT_RETENTION_DAYS: Final = 4
-"""How long SQS keeps a message by default: the finish queue's retention."""
 SQS_MAX_RETENTION_DAYS: Final = 14
 """The most SQS keeps a message: the dead-letter queues keep theirs this long."""
+SCHEDULE_MAX_EVENT_AGE_SECONDS: Final = 24 * 3600
+"""The longest EventBridge Scheduler keeps retrying to invoke a schedule's target."""
 REPLAY_MARGIN_SECONDS: Final = 24 * 3600
 IDEMPOTENCY_KEY_ATTRIBUTE: Final = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"
@@ -89,19 +89,16 @@ class EventSourceConfig:
 
 
 @dataclass(frozen=True)
-class FinishingConfig:
-    """The finish queue and the race finisher's SQS event source mapping (docs/decisions.md:
-    "Finishing leaves the stream's hot path"). The local stack uses the same values."""
+class ClosingConfig:
+    """How a failed close is retried: EventBridge Scheduler invokes the race closer
+    asynchronously, so Lambda retries a close that fails, then hands it to the on-failure
+    destination (the schedules' dead-letter queue). docs/decisions.md: "Races close
+    themselves"."""
 
-    batch_size: int = 100
-    max_batching_window_seconds: int = 1
-    """Lambda requires a window of at least 1 s for batches of more than 10 messages."""
-    max_concurrency: int = 2
-    """At most this many finisher invocations at once (Lambda's minimum is 2)."""
-    max_receive_count: int = 5
-    """Receives before a message moves to the dead-letter queue (and the alarm fires)."""
-    visibility_timeout_per_function_timeout: int = 6
-    """AWS's guidance for an SQS event source: six times the function's timeout."""
+    retry_attempts: int = 2
+    """Lambda's retries of a failed asynchronous invocation (0-2)."""
+    max_event_age_seconds: int = 6 * 3600
+    """How long Lambda keeps retrying a close (60 s - 6 h)."""
 
 
 @dataclass(frozen=True)
@@ -138,9 +135,7 @@ class AlarmConfig:
     function_errors: int = 1
     function_throttles: int = 1
     dead_letters_visible: int = 1
-    """Messages waiting in a dead-letter queue (poison records, or finishes out of receives)."""
-    finish_queue_age_seconds: int = 300
-    """Age of the finish queue's oldest message: the race finisher is behind or failing."""
+    """Messages waiting in a dead-letter queue (poison records, or closes that failed)."""
     on_failure_records: int = 1
     iot_rule_errors: int = 1
     firehose_freshness_seconds: int = 900
@@ -159,10 +154,10 @@ class BreakawayConfig:
     processor: FunctionConfig = field(
         default_factory=lambda: FunctionConfig(memory_mb=1024, timeout_seconds=60)
     )
-    finisher: FunctionConfig = field(
-        default_factory=lambda: FunctionConfig(memory_mb=512, timeout_seconds=30)
+    closer: FunctionConfig = field(
+        default_factory=lambda: FunctionConfig(memory_mb=1024, timeout_seconds=600)
     )
-    finishing: FinishingConfig = field(default_factory=FinishingConfig)
+    closing: ClosingConfig = field(default_factory=ClosingConfig)
     api_function: FunctionConfig = field(
         default_factory=lambda: FunctionConfig(memory_mb=512, timeout_seconds=10)
     )
@@ -185,25 +180,20 @@ class BreakawayConfig:
 
     @property
     def idempotency_ttl_seconds(self) -> int:
-        """How long an announcement is remembered: longer than any way a finish can come back.
-        A batch can be replayed from the stream while the stream keeps it, and a finish message
-        can come back from the finish queue's dead-letter queue (redriven) until both queues'
-        retention has run out; a day more covers the redrive itself."""
-        stream = self.stream.retention_hours * 3600
-        queues = (SQS_DEFAULT_RETENTION_DAYS + SQS_MAX_RETENTION_DAYS) * 24 * 3600
-        return max(stream, queues) + REPLAY_MARGIN_SECONDS
-
-    @property
-    def finish_visibility_timeout_seconds(self) -> int:
-        return (
-            self.finishing.visibility_timeout_per_function_timeout * self.finisher.timeout_seconds
-        )
+        """How long an announcement is remembered: longer than any way a close can come back.
+        EventBridge Scheduler retries invoking the closer for up to a day, Lambda retries a
+        failed close for up to ``closing.max_event_age_seconds``, and a close that ran out of
+        both waits in the schedules' dead-letter queue (to be redriven) for as long as SQS
+        keeps it; a day more covers the redrive itself."""
+        dead_letters = SQS_MAX_RETENTION_DAYS * 24 * 3600
+        retries = SCHEDULE_MAX_EVENT_AGE_SECONDS + self.closing.max_event_age_seconds
+        return retries + dead_letters + REPLAY_MARGIN_SECONDS
 
     def validate(self) -> BreakawayConfig:
         """This configuration, or a ConfigError naming the first key out of range."""
         checks = [
             *self._event_source_checks(),
-            *self._finishing_checks(),
+            *self._closing_checks(),
             *self._storage_checks(),
             (
                 valid_env_name(self.env_name),
@@ -234,25 +224,17 @@ class BreakawayConfig:
             ),
         ]
 
-    def _finishing_checks(self) -> list[tuple[bool, str]]:
-        fin = self.finishing
+    def _closing_checks(self) -> list[tuple[bool, str]]:
+        closing = self.closing
         return [
-            (1 <= fin.batch_size <= 10_000, "finishing.batch_size must be 1-10000"),
+            (0 <= closing.retry_attempts <= 2, "closing.retry_attempts must be 0-2"),
             (
-                0 <= fin.max_batching_window_seconds <= 300,
-                "finishing.max_batching_window_seconds must be 0-300",
+                60 <= closing.max_event_age_seconds <= 21_600,
+                "closing.max_event_age_seconds must be 60-21600",
             ),
             (
-                fin.batch_size <= 10 or fin.max_batching_window_seconds >= 1,
-                "finishing.batch_size above 10 needs finishing.max_batching_window_seconds >= 1",
-            ),
-            (2 <= fin.max_concurrency <= 1000, "finishing.max_concurrency must be 2-1000"),
-            (1 <= fin.max_receive_count <= 1000, "finishing.max_receive_count must be 1-1000"),
-            (
-                fin.visibility_timeout_per_function_timeout >= 1
-                and self.finish_visibility_timeout_seconds <= 43_200,
-                "finishing.visibility_timeout_per_function_timeout must be >= 1, "
-                "at most 12 h in all",
+                self.closer.timeout_seconds <= 900,
+                "closer.timeout_seconds must be at most 900 (Lambda's limit)",
             ),
         ]
 

@@ -13,7 +13,7 @@ from infra.components.deadletters import DeadLetters
 from infra.components.iot import IotIngest
 from infra.components.leaderboard_api import LeaderboardApi
 from infra.components.observability import Monitored, Observability
-from infra.components.race_finisher import FinishQueue, RaceFinishing
+from infra.components.race_closer import RaceClosing, RaceScheduling
 from infra.components.storage import Storage
 from infra.components.stream import TelemetryStream
 from infra.components.stream_processor import StreamProcessing
@@ -22,7 +22,7 @@ from shared import names
 
 
 class DataStack(Stack):
-    """Stateful: the stream, the tables, the archive, the finish queue and failure stores."""
+    """Stateful: the stream, the tables, the archive, the races' schedules and failure stores."""
 
     def __init__(
         self,
@@ -38,7 +38,7 @@ class DataStack(Stack):
             stack_name=name,
             env=env,
             description=(
-                "Breakaway stateful resources: stream, tables, archive, finish queue, "
+                "Breakaway stateful resources: stream, tables, archive, race schedules, "
                 "failure stores"
             ),
             termination_protection=config.deletion_protection,
@@ -73,13 +73,13 @@ class DataStack(Stack):
         self.dead_letters = DeadLetters(
             self, "DeadLetters", config=config, access_logs=self.access_logs
         )
-        self.finishes = FinishQueue(self, "Finishes", config=config)
+        self.scheduling = RaceScheduling(self, "RaceCloses", config=config)
         CfnOutput(self, names.OUTPUT_STREAM_NAME, value=self.stream.stream_name)
         CfnOutput(self, names.OUTPUT_ARCHIVE_BUCKET, value=self.archive_bucket.bucket_name)
 
 
 class AppStack(Stack):
-    """Stateless: ingest rule, processing, finishing, archive delivery, API, observability."""
+    """Stateless: ingest rule, processing, closing, archive delivery, API, observability."""
 
     def __init__(
         self,
@@ -96,7 +96,7 @@ class AppStack(Stack):
             stack_name=name,
             env=env,
             description=(
-                "Breakaway stateless resources: IoT rule, processor, finisher, archive, API, alarms"
+                "Breakaway stateless resources: IoT rule, processor, closer, archive, API, alarms"
             ),
         )
         ingest = IotIngest(self, "Ingest", config=config, stream=data.stream)
@@ -107,14 +107,13 @@ class AppStack(Stack):
             stream=data.stream,
             standings=data.storage.standings,
             dead_letters=data.dead_letters.queue,
-            finish_queue=data.finishes.queue,
             on_failure=data.dead_letters.on_failure_bucket,
         )
-        finishing = RaceFinishing(
+        closing = RaceClosing(
             self,
-            "Finishing",
+            "Closing",
             config=config,
-            finish_queue=data.finishes.queue,
+            dead_letters=data.scheduling.dead_letters,
             standings=data.storage.standings,
             idempotency=data.storage.idempotency,
         )
@@ -122,6 +121,12 @@ class AppStack(Stack):
             self, "Archive", config=config, stream=data.stream, bucket=data.archive_bucket
         )
         api = LeaderboardApi(self, "Leaderboard", config=config, standings=data.storage.standings)
+        # The API creates each race's schedule (functions/leaderboard_api): what it needs for it.
+        data.scheduling.grant_scheduling(api.handler.function)
+        for variable, value in data.scheduling.environment(
+            closing.closer.function.function_arn
+        ).items():
+            api.handler.function.add_environment(variable, value)
         Observability(
             self,
             "Observability",
@@ -129,9 +134,8 @@ class AppStack(Stack):
             watched=Monitored(
                 processor=processing.processor.function,
                 event_source_mapping_id=processing.event_source.event_source_mapping_id,
-                finisher=finishing.finisher.function,
-                finish_queue=data.finishes.queue,
-                finish_dead_letters=data.finishes.dead_letters,
+                closer=closing.closer.function,
+                close_dead_letters=data.scheduling.dead_letters,
                 api_function=api.handler.function,
                 api=api.api,
                 dead_letters=data.dead_letters.queue,

@@ -9,13 +9,14 @@ docs/architecture.md, "The local stack"). This module starts them and wires them
   (:mod:`local.aws.firehose`) and API Gateway (:mod:`local.aws.api_gateway`) invoking the real
   API handler;
 - in this process: the Kinesis event source mapping (:mod:`local.aws.kinesis_esm`) invoking
-  the real stream processor handler, and the SQS one (:mod:`local.aws.sqs_esm`) invoking the
-  real race finisher on the finish queue, so that tests can wrap the handlers.
+  the real stream processor handler, and EventBridge Scheduler (:mod:`local.aws.scheduler`)
+  running each race's one-time schedule (created by the API in the emulator) with the real
+  race closer, so that tests can wrap the handlers.
 
 Resources are created from the same definitions as the CDK code: names from ``shared.names``
-(LOCAL_*), tables from ``shared/tables.py`` (built from ``shared.keys``), the finish queue's
-settings from ``infra.config``. DynamoDB gets an emulator process of its own because moto's
-DynamoDB is the slowest part and should not share a GIL with Kinesis.
+(LOCAL_*), tables from ``shared/tables.py`` (built from ``shared.keys``). DynamoDB gets an
+emulator process of its own because moto's DynamoDB is the slowest part and should not share a
+GIL with Kinesis.
 """
 
 from __future__ import annotations
@@ -35,9 +36,15 @@ from local import procs
 from local.aws.firehose import ArchiverConfig, ArchiverProcess
 from local.aws.iot_rule import BridgeConfig, BridgeProcess
 from local.aws.kinesis_esm import KinesisEventSourceMapping, KinesisMappingConfig
-from local.aws.lambda_runtime import Handler, OneEnvironment, new_environment
+from local.aws.lambda_runtime import (
+    ACCOUNT_ID,
+    Handler,
+    OneEnvironment,
+    function_arn,
+    new_environment,
+)
 from local.aws.moto_server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, aws_client
-from local.aws.sqs_esm import SqsEventSourceMapping, SqsMappingConfig
+from local.aws.scheduler import EmulatedScheduler, SchedulerConfig
 from local.component import ComponentProcess
 from shared import names
 from shared.dynamodb import WriteMode
@@ -46,10 +53,11 @@ log = logging.getLogger(__name__)
 
 PROCESSOR_FUNCTION = "breakaway-stream-processor"
 PROCESSOR_MODULE = "functions.stream_processor.handler"
-FINISHER_FUNCTION = "breakaway-race-finisher"
-FINISHER_MODULE = "functions.race_finisher.handler"
+CLOSER_MODULE = "functions.race_closer.handler"
 DEPLOYED = BreakawayConfig()
-"""The deployed defaults the local stack copies (the finish queue's settings)."""
+"""The deployed defaults the local stack copies (how long announcements are remembered)."""
+SCHEDULER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/breakaway-local-race-close-scheduler"
+"""The role the API names in each race's schedule: well-formed, never assumed locally."""
 API_FUNCTION = "breakaway-leaderboard-api"
 PID_FILE = "stack.pid"
 ENDPOINTS_FILE = Path(names.LOCAL_ENDPOINTS_FILE).name
@@ -84,8 +92,8 @@ class StackOptions:
     """Powertools: metrics off and WARNING logs in the local stack's output."""
     processor_wrapper: Callable[[Handler], Handler] | None = None
     """Wraps the stream processor handler (fault injection in tests)."""
-    finish_visibility_timeout_s: int = DEPLOYED.finish_visibility_timeout_seconds
-    """How long a finish message that failed stays hidden before it is delivered again."""
+    closer_wrapper: Callable[[Handler], Handler] | None = None
+    """Wraps the race closer handler (fault injection in tests)."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +111,10 @@ class Endpoints:
     standings_table: str
     on_failure_bucket: str
     dead_letter_queue_url: str
-    finish_queue_url: str
-    finish_dead_letter_queue_url: str
+    schedule_group: str
+    closer_arn: str
+    schedule_dead_letter_queue_url: str
+    schedule_dead_letter_queue_arn: str
     pid: int = field(default_factory=os.getpid)
 
 
@@ -116,7 +126,7 @@ class LocalStack:
         self.children: list[subprocess.Popen[bytes]] = []
         self.endpoints: Endpoints | None = None
         self.mapping: KinesisEventSourceMapping | None = None
-        self.finishing: SqsEventSourceMapping | None = None
+        self.closing: EmulatedScheduler | None = None
         self.archiver: ArchiverProcess | None = None
         self.bridge: BridgeProcess | None = None
         self.gateway: ComponentProcess | None = None
@@ -198,23 +208,13 @@ class LocalStack:
             s3.create_bucket(Bucket=bucket)
         sqs = aws_client("sqs", aws_url)
         queue_url = sqs.create_queue(QueueName=names.LOCAL_DEAD_LETTER_QUEUE)["QueueUrl"]
-        finish_dlq_url = sqs.create_queue(QueueName=names.LOCAL_FINISH_DEAD_LETTER_QUEUE)[
+        closes_dlq_url = sqs.create_queue(QueueName=names.LOCAL_SCHEDULE_DEAD_LETTER_QUEUE)[
             "QueueUrl"
         ]
-        finish_dlq_arn = sqs.get_queue_attributes(
-            QueueUrl=finish_dlq_url, AttributeNames=["QueueArn"]
+        closes_dlq_arn = sqs.get_queue_attributes(
+            QueueUrl=closes_dlq_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
-        redrive = {
-            "deadLetterTargetArn": finish_dlq_arn,
-            "maxReceiveCount": DEPLOYED.finishing.max_receive_count,
-        }
-        finish_url = sqs.create_queue(
-            QueueName=names.LOCAL_FINISH_QUEUE,
-            Attributes={
-                "VisibilityTimeout": str(self.options.finish_visibility_timeout_s),
-                "RedrivePolicy": json.dumps(redrive),
-            },
-        )["QueueUrl"]
+        aws_client("scheduler", aws_url).create_schedule_group(Name=names.LOCAL_SCHEDULE_GROUP)
         return Endpoints(
             aws_endpoint_url=aws_url,
             dynamodb_endpoint_url=ddb_url,
@@ -227,8 +227,10 @@ class LocalStack:
             standings_table=names.LOCAL_STANDINGS_TABLE,
             on_failure_bucket=names.LOCAL_ON_FAILURE_BUCKET,
             dead_letter_queue_url=queue_url,
-            finish_queue_url=finish_url,
-            finish_dead_letter_queue_url=finish_dlq_url,
+            schedule_group=names.LOCAL_SCHEDULE_GROUP,
+            closer_arn=function_arn(names.LOCAL_CLOSER_FUNCTION, region),
+            schedule_dead_letter_queue_url=closes_dlq_url,
+            schedule_dead_letter_queue_arn=closes_dlq_arn,
         )
 
     def _configure_environment(self, ep: Endpoints) -> None:
@@ -244,7 +246,10 @@ class LocalStack:
             names.ENV_IDEMPOTENCY_TABLE: names.LOCAL_IDEMPOTENCY_TABLE,
             names.ENV_IDEMPOTENCY_TTL_SECONDS: str(DEPLOYED.idempotency_ttl_seconds),
             names.ENV_DEAD_LETTER_TARGET: f"sqs:{ep.dead_letter_queue_url}",
-            names.ENV_FINISH_QUEUE_URL: ep.finish_queue_url,
+            names.ENV_SCHEDULE_GROUP: ep.schedule_group,
+            names.ENV_CLOSER_ARN: ep.closer_arn,
+            names.ENV_SCHEDULER_ROLE_ARN: SCHEDULER_ROLE_ARN,
+            names.ENV_SCHEDULE_DLQ_ARN: ep.schedule_dead_letter_queue_arn,
             names.ENV_NOTIFY_TARGET: "log",
             names.ENV_STANDINGS_WRITES: self.options.standings_writes,
             names.ENV_CORS_ORIGIN: "*",
@@ -272,7 +277,7 @@ class LocalStack:
         from functions.leaderboard_api import handler as api_handler
 
         api_handler.install(None)
-        copies = (f"{PROCESSOR_MODULE}[", f"{FINISHER_MODULE}[")
+        copies = (f"{PROCESSOR_MODULE}[", f"{CLOSER_MODULE}[")
         for name in [m for m in sys.modules if m.startswith(copies)]:
             del sys.modules[name]
 
@@ -284,8 +289,8 @@ class LocalStack:
         self.gateway.start()
         self.mapping = self._processor_mapping(ep)
         self.mapping.start()
-        self.finishing = self._finisher_mapping(ep)
-        self.finishing.start()
+        self.closing = self._scheduler(ep)
+        self.closing.start()
         self.archiver = ArchiverProcess(  # a process of its own, as Firehose is
             ArchiverConfig(
                 bucket=ep.archive_bucket,
@@ -339,23 +344,21 @@ class LocalStack:
             s3=aws_client("s3", ep.aws_endpoint_url),
         )
 
-    def _finisher_mapping(self, ep: Endpoints) -> SqsEventSourceMapping:
-        """The race finisher's mapping on the finish queue, with the deployed settings."""
-        finishing = DEPLOYED.finishing
-        return SqsEventSourceMapping(
+    def _scheduler(self, ep: Endpoints) -> EmulatedScheduler:
+        """EventBridge Scheduler on the local schedule group: each race's schedule (created by
+        the API) invokes the race closer, in an execution environment of its own."""
+        wrapper = self.options.closer_wrapper
+        fresh = new_environment(CLOSER_MODULE, "closer").handler
+        closer = OneEnvironment(wrapper(fresh) if wrapper else fresh)
+        return EmulatedScheduler(
+            scheduler=aws_client("scheduler", ep.aws_endpoint_url),
             sqs=aws_client("sqs", ep.aws_endpoint_url),
-            queue_url=ep.finish_queue_url,
-            environment_factory=lambda name: OneEnvironment(
-                new_environment(FINISHER_MODULE, name).handler
+            targets={ep.closer_arn: closer},
+            config=SchedulerConfig(
+                group_name=ep.schedule_group,
+                region=ep.region,
+                poll_interval_s=self.options.poll_interval_s,
             ),
-            config=SqsMappingConfig(
-                function_name=FINISHER_FUNCTION,
-                batch_size=finishing.batch_size,
-                maximum_batching_window_s=finishing.max_batching_window_seconds,
-                report_batch_item_failures=True,
-                maximum_concurrency=finishing.max_concurrency,
-            ),
-            region=ep.region,
         )
 
     def _write_state(self, ep: Endpoints) -> None:
@@ -372,7 +375,7 @@ class LocalStack:
             self.bridge,
             self.gateway,
             self.mapping,
-            self.finishing,
+            self.closing,
             self.archiver,
         ):
             if component is not None:
@@ -380,7 +383,7 @@ class LocalStack:
                     component.stop()
                 except Exception:
                     log.exception("stopping %s", type(component).__name__)
-        self.bridge = self.gateway = self.mapping = self.finishing = self.archiver = None
+        self.bridge = self.gateway = self.mapping = self.closing = self.archiver = None
         if self._saved_env:
             self._restore_environment()
         for proc in reversed(self.children):
@@ -400,15 +403,15 @@ class LocalStack:
     # --- observing ------------------------------------------------------------------------
     def wait_idle(self, timeout: float = 60.0, quiet_s: float = 1.0) -> bool:
         """Wait until the bridge has sent everything, every shard is processed to its end and
-        the finish queue is empty (and all stay so for ``quiet_s``); False if ``timeout``
-        passes first."""
+        no race close is running or due (and all stay so for ``quiet_s``); False if
+        ``timeout`` passes first."""
         assert self.mapping is not None
         assert self.bridge is not None
-        assert self.finishing is not None
+        assert self.closing is not None
         deadline = time.monotonic() + timeout
         idle_since: float | None = None
         while time.monotonic() < deadline:
-            if self.bridge.idle and self.mapping.idle and self.finishing.idle:
+            if self.bridge.idle and self.mapping.idle and self.closing.idle:
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since >= quiet_s:
                     return True

@@ -2,22 +2,24 @@
 
 Items (``pk`` / ``sk``):
 
-=============================  =====================  ==========================================
-pk                             sk                     what
-=============================  =====================  ==========================================
-``RACE#{raceId}``              ``RACE``               race record: the organiser's schedule
-                                                      (name, startsAt, durationS, graceS,
-                                                      closesAt), state, entrants, entriesVersion;
-                                                      the processor's counters (riders, class
-                                                      counts, finished, lastReadingAt)
-``RACE#{raceId}``              ``ENTRY#{riderId}``    an entry: name, classId, deviceId,
-                                                      disqualified
-``RACE#{raceId}``              ``PLACINGS#{scope}#n`` page n of the final placings, overall
-                                                      (scope ``ALL``) or of one class (``C1``..)
-``RACE#{raceId}#RIDER#{id}``   ``STANDING``           a rider's live standing: points, seconds,
-                                                      lastSecond, finalSecond, name, classId, the
-                                                      bitmap of counted seconds, version
-=============================  =====================  ==========================================
+==============================  =====================  =============================================
+pk                              sk                     what
+==============================  =====================  =============================================
+``RACE#{raceId}``               ``RACE``               race record: the organiser's schedule (name,
+                                                       startsAt, durationS, graceS, closesAt),
+                                                       state, entrants, entriesVersion; the
+                                                       processor's counters (riders, class counts,
+                                                       finished, lastReadingAt)
+``RACE#{raceId}``               ``ENTRY#{riderId}``    an entry: name, classId, deviceId,
+                                                       disqualified
+``RACE#{id}#PLACINGS#{s}#{n}``  ``PLACINGS``           page n (5 digits) of the final placings of
+                                                       scope s: overall (``ALL``) or one class
+                                                       (``C1``..); a partition key per page
+                                                       (``PLACINGS_PER_ITEM``)
+``RACE#{raceId}#RIDER#{id}``    ``STANDING``           a rider's live standing: points, seconds,
+                                                       lastSecond, finalSecond, name, classId, the
+                                                       bitmap of counted seconds, version
+==============================  =====================  =============================================
 
 Races, entries and placings are kept (no TTL); live standings expire some days after the race.
 
@@ -46,10 +48,12 @@ TTL_ATTRIBUTE: Final = "expiresAt"
 SK_RACE: Final = "RACE"
 SK_STANDING: Final = "STANDING"
 SK_ENTRY_PREFIX: Final = "ENTRY#"
-SK_PLACINGS_PREFIX: Final = "PLACINGS#"
+SK_PLACINGS: Final = "PLACINGS"
 PLACINGS_PER_ITEM: Final = 100
 """Placings are stored a page of this many to an item (about 10 KB): a results page of up to
-100 reads at most two items, and a 10,000-rider race stores about 200 items."""
+100 reads at most two items, and a 10,000-rider race stores about 200 items. Each page has a
+partition key of its own: on the race's key, the close of a 10,000-rider race would write
+about 2,000 write units to one key, twice what a partition takes in a second."""
 
 INDEX_OVERALL: Final = "ByRaceRank"
 INDEX_OVERALL_PK: Final = "rankPk"
@@ -141,8 +145,12 @@ def entry_key(race_id: str, rider_id: str) -> dict[str, str]:
     return {PK: race_pk(race_id), SK: SK_ENTRY_PREFIX + rider_id}
 
 
+def placings_pk(race_id: str, scope: str, page: int) -> str:
+    return f"RACE#{race_id}#PLACINGS#{scope}#{page:05d}"
+
+
 def placings_key(race_id: str, scope: str, page: int) -> dict[str, str]:
-    return {PK: race_pk(race_id), SK: f"{SK_PLACINGS_PREFIX}{scope}#{page:05d}"}
+    return {PK: placings_pk(race_id, scope, page), SK: SK_PLACINGS}
 
 
 def rank_shard(rider_id: str) -> int:

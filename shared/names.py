@@ -89,6 +89,13 @@ def close_schedule_name(race_id: str) -> str:
     return race_id
 
 
+def closer_function_name(env: str) -> str:
+    """The environment's race closer. Named, not left to CloudFormation: every pending race's
+    schedule targets it by ARN, so the function must keep its ARN when the app stack is
+    replaced (the schedules live in the data stack's schedule group)."""
+    return f"breakaway-{env}-race-closer"
+
+
 # --- Environment variables the functions read -------------------------------------------------
 ENV_STANDINGS_TABLE: Final = "STANDINGS_TABLE"
 ENV_IDEMPOTENCY_TABLE: Final = "IDEMPOTENCY_TABLE"

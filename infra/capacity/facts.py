@@ -59,6 +59,12 @@ DDB_EVENTUAL_READ_UNITS: Final = 0.5
 DDB_INDEX_ITEM_OVERHEAD: Final = 100
 RANKING_INDEXES: Final = (keys.INDEX_OVERALL, keys.INDEX_CLASS)
 
+DDB_ON_DEMAND_NEW_TABLE_WRITES: Final = 4_000
+"""What a new on-demand table sustains at once (writes/s) before it has seen a higher peak."""
+DDB_BATCH_GET_KEYS: Final = 100
+DDB_BATCH_WRITE_ITEMS: Final = 25
+DDB_QUERY_PAGE_BYTES: Final = 1 * MIB
+
 FIREHOSE_BILLING_INCREMENT: Final = 5 * KIB
 FIREHOSE_MAX_OBJECT_BYTES: Final = 128 * MIB
 
@@ -84,5 +90,11 @@ ARCHIVE_COMPRESSION_RATIO: Final = 5.0
 """GZIP NDJSON of readings; tests/capacity checks the simulator's readings compress better."""
 LOG_BYTES_PER_PROCESSOR_INVOCATION: Final = 2 * KIB
 LOG_BYTES_PER_API_REQUEST: Final = 1 * KIB
+ASSUMED_SDK_CPU_MS_PER_REQUEST: Final = 0.3
+"""Client-side CPU of one small AWS request (botocore builds, signs and parses it) on one
+core: what the race closer spends per request besides waiting. Its moto benchmark's CPU
+includes moto's own, so it cannot stand in."""
+IOT_PUBLISH_LATENCY_S: Final = DDB_WRITE_LATENCY_S
+"""An IoT data-plane publish (HTTPS), taken as long as a DynamoDB write."""
 XRAY_RESERVOIR_PER_S: Final = 1.0
 XRAY_FIXED_RATE: Final = 0.05

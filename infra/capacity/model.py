@@ -16,11 +16,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
 from functions.leaderboard_api.logic import DEFAULT_LIMIT, first_fetch_size
+from functions.race_closer.config import WORKERS as CLOSER_WORKERS
 from infra.capacity.facts import (
     APIGW_ACCOUNT_RPS,
     ARCHIVE_COMPRESSION_RATIO,
+    ASSUMED_SDK_CPU_MS_PER_REQUEST,
+    DDB_BATCH_GET_KEYS,
+    DDB_BATCH_WRITE_ITEMS,
     DDB_EVENTUAL_READ_UNITS,
+    DDB_ON_DEMAND_NEW_TABLE_WRITES,
     DDB_PARTITION_READ_UNITS,
+    DDB_QUERY_PAGE_BYTES,
     DDB_READ_LATENCY_S,
     DDB_READ_UNIT_BYTES,
     DDB_TABLE_REQUEST_UNITS,
@@ -35,6 +41,7 @@ from infra.capacity.facts import (
     IOT_CONNECT_WINDOW_S,
     IOT_CONNECTS_PER_S,
     IOT_MESSAGE_METER_BYTES,
+    IOT_PUBLISH_LATENCY_S,
     IOT_RULE_EVALUATIONS_PER_S,
     KIB,
     KINESIS_CONSUMERS,
@@ -64,8 +71,15 @@ from infra.capacity.facts import (
 from infra.capacity.measured import Measured
 from infra.capacity.prices import PRICE_DATE, PRICES, REGION, price_table, usd
 from infra.capacity.sizes import (
+    SAMPLE_RACE_ID,
+    SAMPLE_RIDER_ID,
+    announcement_bytes,
+    entry_bytes,
+    idempotency_record_bytes,
     index_entry_bytes,
     mean_standing_write_units,
+    placings_page_bytes,
+    race_bytes,
     sample_reading,
     standing_bytes,
 )
@@ -73,7 +87,13 @@ from infra.config import MAX_PARALLELIZATION_FACTOR, BreakawayConfig
 from shared import keys
 from shared.contract import MAX_RACE_SECONDS, NUM_CLASSES
 from shared.limits import CONNECTION_HEADROOM, IOT_PUBLISHES_PER_CONNECTION
-from shared.names import DEFAULT_ENV, basic_ingest_topic, rule_name, telemetry_topic
+from shared.names import (
+    DEFAULT_ENV,
+    basic_ingest_topic,
+    result_topic,
+    rule_name,
+    telemetry_topic,
+)
 
 Transport = Literal["iot", "basic-ingest", "kinesis"]
 StreamMode = Literal["on-demand", "provisioned"]
@@ -190,6 +210,7 @@ class Capacity:
     dynamodb: dict[str, Any]
     firehose: dict[str, Any]
     api: dict[str, Any]
+    closing: dict[str, Any]
     observability: dict[str, Any]
     cost_per_hour: dict[str, float]
     limits: list[Limit]
@@ -218,6 +239,7 @@ class Capacity:
             "dynamodb": self.dynamodb,
             "firehose": self.firehose,
             "api": self.api,
+            "closing": self.closing,
             "observability": self.observability,
             "cost": {
                 "per_hour_usd": {k: round(v, 4) for k, v in self.cost_per_hour.items()},
@@ -813,6 +835,149 @@ def firehose_part(s: Scenario, stream: Stream, sizes: Sizes) -> Part:
     return Part(figures, cost)
 
 
+# --- closing races (EventBridge Scheduler -> the race closer) ------------------------------
+ANNOUNCE_REQUESTS: Final = {"PutItem": 1, "Publish": 1, "UpdateItem": 1}
+"""Per rider announced: Powertools saves the idempotency record in progress (PutItem), the
+placing is published (IoT data plane), the record is saved completed (UpdateItem)."""
+
+
+def class_split(riders: int) -> tuple[int, ...]:
+    """Riders spread evenly over the classes (the first classes take the remainder)."""
+    return tuple(riders // NUM_CLASSES + (c < riders % NUM_CLASSES) for c in range(NUM_CLASSES))
+
+
+def placings_pages(class_sizes: tuple[int, ...]) -> int:
+    """Pages stored: the overall list and each class's, at least one page each."""
+    per = keys.PLACINGS_PER_ITEM
+    return max(1, math.ceil(sum(class_sizes) / per)) + sum(
+        max(1, math.ceil(n / per)) for n in class_sizes
+    )
+
+
+def close_requests(class_sizes: tuple[int, ...]) -> dict[str, int]:
+    """The requests one close sends, by operation (DynamoDB's, and the IoT publish)."""
+    riders = sum(class_sizes)
+    entry_pages = max(1, math.ceil(riders * entry_bytes() / DDB_QUERY_PAGE_BYTES))
+    return {
+        "GetItem": 1,  # the race record
+        "Query": entry_pages,  # the entries
+        "BatchGetItem": math.ceil(riders / DDB_BATCH_GET_KEYS),  # the standings
+        "BatchWriteItem": math.ceil(placings_pages(class_sizes) / DDB_BATCH_WRITE_ITEMS),
+        "UpdateItem": 2 + riders * ANNOUNCE_REQUESTS["UpdateItem"],  # closing, closed; records
+        "PutItem": riders * ANNOUNCE_REQUESTS["PutItem"],
+        "Publish": riders * ANNOUNCE_REQUESTS["Publish"],
+    }
+
+
+@dataclass(frozen=True)
+class Close:
+    """One race's close: its requests, request units, and time in one invocation."""
+
+    riders: int
+    pages: int
+    requests: dict[str, int]
+    read_units: float
+    write_units: float
+    io_s: float
+    cpu_s: float
+
+    @property
+    def duration(self) -> float:
+        """The waits overlap the CPU (the closer's workers wait while another computes)."""
+        return max(self.io_s, self.cpu_s) + INVOCATION_OVERHEAD_S
+
+
+def close_of(class_sizes: tuple[int, ...], race_seconds: int, config: BreakawayConfig) -> Close:
+    riders = sum(class_sizes)
+    requests = close_requests(class_sizes)
+    pages = placings_pages(class_sizes)
+    read_units = (
+        math.ceil(race_bytes() / DDB_READ_UNIT_BYTES)
+        + math.ceil(riders * entry_bytes() / DDB_READ_UNIT_BYTES)
+        + riders * math.ceil(standing_bytes(race_seconds - 1) / DDB_READ_UNIT_BYTES)
+    )  # all strongly consistent
+    write_units = (
+        2 * math.ceil(race_bytes() / DDB_WRITE_UNIT_BYTES)
+        + pages * math.ceil(placings_page_bytes() / DDB_WRITE_UNIT_BYTES)
+        + 2 * riders * math.ceil(idempotency_record_bytes() / DDB_WRITE_UNIT_BYTES)
+    )
+    io_s = (
+        (requests["GetItem"] + requests["Query"]) * DDB_READ_LATENCY_S
+        + math.ceil(requests["BatchGetItem"] / CLOSER_WORKERS) * DDB_READ_LATENCY_S
+        + (2 + requests["BatchWriteItem"]) * DDB_WRITE_LATENCY_S
+        + math.ceil(riders / CLOSER_WORKERS) * (2 * DDB_WRITE_LATENCY_S + IOT_PUBLISH_LATENCY_S)
+    )
+    vcpu = config.closer.memory_mb / LAMBDA_MB_PER_VCPU
+    cpu_s = sum(requests.values()) * ASSUMED_SDK_CPU_MS_PER_REQUEST / 1000 / vcpu
+    return Close(riders, pages, requests, read_units, write_units, io_s, cpu_s)
+
+
+def close_cost(c: Close, memory_mb: int) -> float:
+    """One close: the schedule's invocation, the closer, DynamoDB's units, the publishes."""
+    topic = result_topic(SAMPLE_RACE_ID, SAMPLE_RIDER_ID)
+    metered = math.ceil((len(topic.encode()) + announcement_bytes()) / IOT_MESSAGE_METER_BYTES)
+    return (
+        usd("scheduler_invocations", 1)
+        + usd("lambda_requests", 1)
+        + usd("lambda_gb_second_arm", c.duration * memory_mb / 1024)
+        + usd("dynamodb_rru", c.read_units)
+        + usd("dynamodb_wru", c.write_units)
+        + usd("iot_messaging", c.riders * metered)
+    )
+
+
+def _closing_limits(s: Scenario, c: Close) -> list[Limit]:
+    """One close must fit one invocation; every race closing at once must fit the account."""
+    return [
+        Limit(
+            "Lambda",
+            "race closer duration for one race (s), against its timeout",
+            c.duration,
+            s.config.closer.timeout_seconds,
+            "cdk.json closer.timeout_seconds (Lambda allows 900) or closer.memory_mb",
+        ),
+        Limit(
+            "DynamoDB",
+            "idempotency writes/s with every race closing at once (a new on-demand table)",
+            s.races * 2 * c.riders / c.duration,
+            DDB_ON_DEMAND_NEW_TABLE_WRITES,
+            "stagger the races' closes, or warm the table's on-demand throughput",
+        ),
+        Limit(
+            "IoT Core",
+            "result publishes/s with every race closing at once",
+            s.races * c.riders / c.duration,
+            IOT_ACCOUNT_PUBLISHES_PER_S,
+            "Service Quotas: IoT Core publish requests per second; stagger the closes",
+        ),
+    ]
+
+
+def closing_part(s: Scenario) -> Part:
+    """Each race closes once, when its schedule fires: ``races`` closes every race length."""
+    c = close_of(class_split(math.ceil(s.riders_per_race)), s.race_seconds, s.config)
+    per_close = close_cost(c, s.config.closer.memory_mb)
+    closes_per_hour = s.races * HOUR / s.race_seconds
+    figures = {
+        "riders_per_race": c.riders,
+        "closes_per_hour": round(closes_per_hour, 3),
+        "schedule_invocations_per_close": 1,
+        "requests_per_close": c.requests,
+        "requests_total_per_close": sum(c.requests.values()),
+        "placings_pages": c.pages,
+        "read_units_per_close": c.read_units,
+        "write_units_per_close": c.write_units,
+        "iot_publishes_per_close": c.requests["Publish"],
+        "duration_s": round(c.duration, 2),
+        "duration_io_s": round(c.io_s, 2),
+        "duration_cpu_s": round(c.cpu_s, 2),
+        "timeout_s": s.config.closer.timeout_seconds,
+        "memory_mb": s.config.closer.memory_mb,
+        "cost_per_close_usd": round(per_close, 5),
+    }
+    return Part(figures, {"closing": per_close * closes_per_hour}, _closing_limits(s, c))
+
+
 # --- CloudWatch and X-Ray ------------------------------------------------------------------
 def observability_part(b: Batching, v: Viewing) -> Part:
     log_bytes_per_s = (
@@ -841,6 +1006,7 @@ def model(s: Scenario, measured: Measured) -> Capacity:
         "iot": iot_part(s, stream, sizes),
         "esm": esm_part(s, b),
         "api": api_part(s, v, b),
+        "closing": closing_part(s),
         "dynamodb": dynamodb_part(s, table_load(s, sizes, b, v), b),
         "firehose": firehose_part(s, stream, sizes),
         "observability": observability_part(b, v),
@@ -855,6 +1021,7 @@ def model(s: Scenario, measured: Measured) -> Capacity:
         dynamodb=parts["dynamodb"].figures,
         firehose=parts["firehose"].figures,
         api=parts["api"].figures,
+        closing=parts["closing"].figures,
         observability=parts["observability"].figures,
         cost_per_hour={k: c for p in parts.values() for k, c in p.cost.items()},
         limits=[limit for p in parts.values() for limit in p.limits],

@@ -75,6 +75,11 @@ PRICES: Final[dict[str, Price]] = {
     ),
     "cloudwatch_logs_gb": Price(0.50, "GB of logs ingested", "Amazon CloudWatch pricing"),
     "xray_traces": Price(5.00, "million traces recorded", "AWS X-Ray pricing"),
+    "scheduler_invocations": Price(
+        1.00,
+        "million scheduled invocations (after 14 million free a month)",
+        "Amazon EventBridge pricing (EventBridge Scheduler)",
+    ),
 }
 
 

@@ -55,6 +55,7 @@ def _ingest_lines(d: dict[str, Any]) -> list[str]:
 
 def _service_lines(d: dict[str, Any]) -> list[str]:
     k, esm, db, api, fh = d["kinesis"], d["esm"], d["dynamodb"], d["api"], d["firehose"]
+    cl = d["closing"]
     return [
         f"ESM       concurrency {esm['concurrency']} ({k['shards']} shards x "
         f"{esm['parallelization_factor']}), {_n(esm['invocations_per_s'])} invocations/s, "
@@ -73,6 +74,10 @@ def _service_lines(d: dict[str, Any]) -> list[str]:
         f"{api['queries_per_leaderboard_request']} queries, "
         f"{api['read_units_per_leaderboard_request']:g} RRU; concurrency "
         f"{_n(api['concurrency'])}",
+        f"Closer    one invocation per race of {_n(cl['riders_per_race'])} riders: "
+        f"{_n(cl['requests_total_per_close'])} requests, {_n(cl['placings_pages'])} placings "
+        f"pages, ~{cl['duration_s']:g} s of its {cl['timeout_s']} s timeout, "
+        f"${cl['cost_per_close_usd']:.4f} a close ({cl['closes_per_hour']:g} closes/h)",
     ]
 
 

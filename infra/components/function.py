@@ -35,7 +35,9 @@ def powertools_layer(scope: Construct, arn: str | None = None) -> lambda_.ILayer
 
 class PythonFunction(Construct):
     """A Python 3.13 arm64 Lambda with X-Ray tracing, its own role holding only the grants the
-    caller adds, and an explicit log group with a retention (no AWS managed policy)."""
+    caller adds, and an explicit log group with a retention (no AWS managed policy).
+    ``physical_name`` fixes the function's name, for a function that something outside the
+    stack invokes by ARN (the race closer); otherwise CloudFormation names it."""
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class PythonFunction(Construct):
         description: str,
         wildcard_reason: str = XRAY_REASON,
         layer_arn: str | None = None,
+        physical_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -68,6 +71,7 @@ class PythonFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
+            function_name=physical_name,
             description=description,
             runtime=lambda_.Runtime.PYTHON_3_13,
             architecture=lambda_.Architecture.ARM_64,

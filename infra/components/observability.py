@@ -18,6 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import BreakawayConfig
+from shared import names
 
 GTE: Final = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 OUTPUT_ALARM_TOPIC: Final = "AlarmTopicArn"
@@ -34,9 +35,8 @@ class Monitored:
 
     processor: lambda_.IFunction
     event_source_mapping_id: str
-    finisher: lambda_.IFunction
-    finish_queue: sqs.IQueue
-    finish_dead_letters: sqs.IQueue
+    closer: lambda_.IFunction
+    close_dead_letters: sqs.IQueue
     api_function: lambda_.IFunction
     api: apigw.RestApi
     dead_letters: sqs.IQueue
@@ -98,6 +98,18 @@ def mapping_metric(name: str, mapping_id: str, period: Duration) -> cloudwatch.M
     )
 
 
+def closer_metric(name: str, period: Duration) -> cloudwatch.Metric:
+    """One of the race closer's own metrics (Powertools EMF: the namespace and the service
+    dimension the handler sets)."""
+    return cloudwatch.Metric(
+        namespace=names.METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": names.POWERTOOLS_SERVICE_CLOSER},
+        statistic="Sum",
+        period=period,
+    )
+
+
 @dataclass(frozen=True)
 class Signals:
     """The metrics that both an alarm and a dashboard graph show, built once so that the graph
@@ -105,8 +117,8 @@ class Signals:
 
     iterator_age: cloudwatch.IMetric
     dead_letters: cloudwatch.IMetric
-    finish_age: cloudwatch.IMetric
-    finish_dead_letters: cloudwatch.IMetric
+    close_dead_letters: cloudwatch.IMetric
+    close_delivery_failures: cloudwatch.IMetric
     on_failure: cloudwatch.IMetric
     delivery_failures: cloudwatch.IMetric
     dropped: cloudwatch.IMetric
@@ -125,11 +137,13 @@ class Signals:
             dead_letters=w.dead_letters.metric_approximate_number_of_messages_visible(
                 period=period, statistic="Maximum"
             ),
-            finish_age=w.finish_queue.metric_approximate_age_of_oldest_message(
+            close_dead_letters=w.close_dead_letters.metric_approximate_number_of_messages_visible(
                 period=period, statistic="Maximum"
             ),
-            finish_dead_letters=w.finish_dead_letters.metric_approximate_number_of_messages_visible(
-                period=period, statistic="Maximum"
+            # The closer is invoked asynchronously (by its schedules) only: every failure
+            # counted here is a failed close its on-failure destination refused.
+            close_delivery_failures=w.closer.metric(
+                "DestinationDeliveryFailures", statistic="Sum", period=period
             ),
             on_failure=mapping_metric(
                 "OnFailureDestinationDeliveredEventCount", w.event_source_mapping_id, period
@@ -229,7 +243,7 @@ class Observability(Construct):
         )
         for label, fn in (
             ("Processor", w.processor),
-            ("Finisher", w.finisher),
+            ("Closer", w.closer),
             ("Api", w.api_function),
         ):
             self._alarm(
@@ -246,8 +260,8 @@ class Observability(Construct):
             )
 
     def _waiting_record_alarms(self, signals: Signals) -> None:
-        """Records parked where none should be: each is a reading or a result missing from the
-        leaderboard until the finisher catches up or someone redrives it."""
+        """Records parked where none should be: each is a reading missing from the leaderboard,
+        or a race without its placings, until someone redrives it."""
         t = self._thresholds
         self._alarm(
             "DeadLetters",
@@ -256,18 +270,12 @@ class Observability(Construct):
             "Poison records are waiting in the dead-letter queue",
         )
         self._alarm(
-            "FinishQueueAge",
-            signals.finish_age,
-            t.finish_queue_age_seconds,
-            "Finishing riders are waiting in the finish queue: the race finisher is behind or "
-            "failing (results and announcements are late)",
-        )
-        self._alarm(
-            "FinishDeadLetters",
-            signals.finish_dead_letters,
+            "CloseDeadLetters",
+            signals.close_dead_letters,
             t.dead_letters_visible,
-            "Finish messages ran out of receives and wait in the finish dead-letter queue: "
-            "those riders have no stored result until the messages are redriven",
+            "A race close failed: its schedule could not invoke the closer, or the closer failed "
+            "all of Lambda's retries. The race has no stored placings (or unannounced riders) "
+            "until the message is redriven to the closer",
         )
         self._alarm(
             "OnFailureRecords",
@@ -277,9 +285,10 @@ class Observability(Construct):
         )
 
     def _lost_record_alarms(self, signals: Signals) -> None:
-        """Batches the mapping gave up on that did not reach the on-failure bucket: Lambda could
-        not write them there (a delivery failure) and dropped them. Those records are lost, not
-        parked: nothing else says so."""
+        """Batches the mapping gave up on that did not reach the on-failure bucket, and failed
+        closes that did not reach the close dead-letter queue: Lambda could not write them there
+        (a delivery failure) and dropped them. They are lost, not parked: nothing else says
+        so."""
         t = self._thresholds
         self._alarm(
             "OnFailureDeliveryFailures",
@@ -287,6 +296,13 @@ class Observability(Construct):
             t.on_failure_records,
             "Lambda could not write a discarded batch to the on-failure bucket: its records "
             "are lost unless the stream still holds them",
+        )
+        self._alarm(
+            "CloseDeliveryFailures",
+            signals.close_delivery_failures,
+            t.on_failure_records,
+            "Lambda could not write a failed race close to the close dead-letter queue: that "
+            "race has no stored placings (or unannounced riders) and nothing will retry it",
         )
         self._alarm(
             "DroppedRecords",
@@ -328,7 +344,7 @@ class Observability(Construct):
         )
 
     def _dashboard(self, w: Monitored, signals: Signals) -> cloudwatch.Dashboard:
-        """One row per stage (processing, finishing, delivery and storage, the API), then the
+        """One row per stage (processing, closing, delivery and storage, the API), then the
         status of every alarm, so one page shows where a race's data is held up."""
         period = self._period
         dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
@@ -347,12 +363,17 @@ class Observability(Construct):
             ),
         )
         dashboard.add_widgets(
-            function_widget("Race finisher", w.finisher, period),
+            function_widget("Race closer", w.closer, period),
             cloudwatch.GraphWidget(
-                title="Finish queue: oldest message (s)", left=[signals.finish_age], width=8
+                title="Races closed and riders announced",
+                left=[closer_metric(name, period) for name in ("RacesClosed", "RidersPlaced")],
+                right=[closer_metric(n, period) for n in ("Announced", "AnnouncementsFailed")],
+                width=8,
             ),
             cloudwatch.GraphWidget(
-                title="Finish dead letters", left=[signals.finish_dead_letters], width=8
+                title="Race closes failed (dead letters)",
+                left=[signals.close_dead_letters],
+                width=8,
             ),
         )
         dashboard.add_widgets(

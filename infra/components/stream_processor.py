@@ -1,6 +1,5 @@
-"""The stream processor: its function, the Kinesis event source mapping, and its grants (it
-hands finishing riders to the finish queue; the race finisher, in race_finisher.py, does the
-rest)."""
+"""The stream processor: its function, the Kinesis event source mapping, and its grants (the
+race closer, in race_closer.py, places the riders once a race is over)."""
 
 from __future__ import annotations
 
@@ -82,7 +81,6 @@ class StreamProcessing(Construct):
         stream: kinesis.IStream,
         standings: dynamodb.ITable,
         dead_letters: sqs.IQueue,
-        finish_queue: sqs.IQueue,
         on_failure: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -95,7 +93,6 @@ class StreamProcessing(Construct):
             environment={
                 names.ENV_STANDINGS_TABLE: standings.table_name,
                 names.ENV_DEAD_LETTER_TARGET: f"{DEAD_LETTER_SCHEME_SQS}:{dead_letters.queue_url}",
-                names.ENV_FINISH_QUEUE_URL: finish_queue.queue_url,
                 names.ENV_LIVE_TTL_SECONDS: str(config.live_ttl_seconds),
                 "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE_PROCESSOR,
                 "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
@@ -106,10 +103,9 @@ class StreamProcessing(Construct):
         )
         fn = self.processor.function
         # shared/dynamodb.py: standings by key (cache misses), one write per rider, the race
-        # record; no query (ranking is the race finisher's), no scan, no delete.
+        # record; no query (placing is the race closer's), no scan, no delete.
         grant_item_actions(fn, standings, "GetItem", "BatchGetItem", "PutItem", "UpdateItem")
         dead_letters.grant_send_messages(fn)
-        finish_queue.grant_send_messages(fn)
         self.event_source = event_source(stream, config.event_source, on_failure)
         fn.add_event_source(self.event_source)
 

@@ -3,7 +3,8 @@
 ========================  =====================================================================
 module                    stands in for
 ========================  =====================================================================
-``moto_server``           the AWS APIs (Kinesis, DynamoDB, S3, SQS): moto in server mode
+``moto_server``           the AWS APIs (Kinesis, DynamoDB, S3, SQS, Scheduler): moto in server
+                          mode
 ``moto_patches``          every patch the project makes to moto's internals, and why
 ``iot_broker``            IoT Core's MQTT broker (aedes on Node, amqtt as the fallback)
 ``iot_rule``              IoT Core's topic rule: SQL ``SELECT *``, substitution templates, the
@@ -14,6 +15,9 @@ module                    stands in for
 ``kinesis_esm``           the Kinesis event source mapping (shards, checkpoints, bisect,
                           retries, record age, on-failure destination)
 ``sqs_esm``               the SQS event source mapping (receive, delete, visibility, concurrency)
+``scheduler``             EventBridge Scheduler's one-time schedules: at their time, the target
+                          invoked with the schedule's Input, retries, dead-letter queue, deletion
+                          after completion (the schedules themselves live in moto)
 ``firehose``              the Firehose delivery stream to the S3 archive
 ``api_gateway``           API Gateway's REST API with the Lambda proxy integration
 ========================  =====================================================================

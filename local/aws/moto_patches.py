@@ -664,6 +664,28 @@ CONDITION_CACHE_SIZE = 4096
 CONDITION_PARSER = "create_condition_expression_parser"
 
 
+class _ParsedCondition:
+    """A condition parsed once: what callers read of moto's parser after ``parse()``. The
+    names and values found are handed out as a new list each time, as a new parser's are: a
+    transaction's ``Update`` adds its update expression's names to that list."""
+
+    def __init__(self, parser: Any) -> None:
+        self._op = parser.parse()
+        self._names = tuple(parser.expr_attr_names_found)
+        self._values = tuple(parser.expr_attr_values_found)
+
+    @property
+    def expr_attr_names_found(self) -> list[str]:
+        return list(self._names)
+
+    @property
+    def expr_attr_values_found(self) -> list[str]:
+        return list(self._values)
+
+    def parse(self) -> Any:
+        return self._op
+
+
 def conditions_parsed_once(setter: Setter = setattr) -> None:
     """Parse a condition expression once per expression, names and values (see the module
     doc); the parsed tree is only read when evaluated."""
@@ -675,21 +697,7 @@ def conditions_parsed_once(setter: Setter = setattr) -> None:
     require(comparisons.ConditionExpressionParser, "parse")
     original_create = comparisons.create_condition_expression_parser
 
-    class Parsed:
-        """A condition parsed once: what callers read of moto's parser after ``parse()``."""
-
-        def __init__(
-            self, expr: str, names: dict[str, str] | None, values: dict[str, Any] | None
-        ) -> None:
-            parser = original_create(expr, names, values)
-            self._op = parser.parse()
-            self.expr_attr_names_found = tuple(parser.expr_attr_names_found)
-            self.expr_attr_values_found = tuple(parser.expr_attr_values_found)
-
-        def parse(self) -> Any:
-            return self._op
-
-    cache: dict[tuple[str, str, str], Parsed] = {}
+    cache: dict[tuple[str, str, str], _ParsedCondition] = {}
 
     def create_condition_expression_parser(
         expr: str | None, names: dict[str, str] | None, values: dict[str, Any] | None
@@ -702,7 +710,9 @@ def conditions_parsed_once(setter: Setter = setattr) -> None:
         if found is None:
             if len(cache) >= CONDITION_CACHE_SIZE:
                 cache.clear()
-            found = Parsed(expr, copy.deepcopy(names), copy.deepcopy(values))
+            found = _ParsedCondition(
+                original_create(expr, copy.deepcopy(names), copy.deepcopy(values))
+            )
             cache[key] = found
         return found
 

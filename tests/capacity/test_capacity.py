@@ -28,8 +28,13 @@ from infra.capacity.measured import RESULTS_KEYS, Measured, load_measured
 from infra.capacity.prices import PRICE_DATE, PRICES
 from infra.capacity.sizes import (
     SAMPLE_START_MS,
+    announcement_bytes,
+    entry_bytes,
+    idempotency_record_bytes,
     item_bytes,
     mean_standing_write_units,
+    placings_page_bytes,
+    race_bytes,
     sample_reading,
     sample_standing,
     standing_bytes,
@@ -78,11 +83,12 @@ def test_one_thousand_riders_kinesis_on_demand_cost_and_shape() -> None:
     d = run(riders=1_000)
     k = d["kinesis"]
     assert k["records_per_s_in"] == 1_000
-    # record = 234 B reading + 11 B partition key ("rider-04217")
-    assert d["sizes"]["reading_bytes"] == 234
-    assert d["sizes"]["kinesis_record_bytes"] == 245
-    assert k["bytes_per_s_in"] == 245_000
-    assert k["bytes_per_s_out"] == 490_000  # two consumers: the ESM and Firehose
+    # record = 228 B reading (contract v2, with the deviceId the rule writes) + 11 B partition
+    # key ("rider-04217")
+    assert d["sizes"]["reading_bytes"] == 228
+    assert d["sizes"]["kinesis_record_bytes"] == 239
+    assert k["bytes_per_s_in"] == 239_000
+    assert k["bytes_per_s_out"] == 478_000  # two consumers: the ESM and Firehose
     assert k["shards"] == 2
     assert k["mode"] == "on-demand"  # infra/config.py: shard_count None
     # on-demand: 1,000 x 3,600 records x 1 KiB = 3,600,000 KiB = 3.4332275 GiB per hour
@@ -113,8 +119,9 @@ def test_iot_messages_and_cost_and_basic_ingest() -> None:
     i = d["iot"]
     assert i["device_connections"] == 1_000
     assert i["publishes_per_s"] == 1_000
-    assert i["metered_messages_per_s"] == 1_000  # 65 B topic + 234 B payload < 5 KB
-    assert d["sizes"]["iot_metered_bytes"] == 65 + 234
+    # 38 B topic (breakaway/devices/bike-04217/telemetry) + 228 B payload < 5 KB
+    assert i["metered_messages_per_s"] == 1_000
+    assert d["sizes"]["iot_metered_bytes"] == 38 + 228
     # connectivity 60,000 min x $0.08/M + 3.6 M messages x $1/M + 3.6 M x ($0.15 + $0.15)/M
     assert d["cost"]["per_hour_usd"]["iot"] == pytest.approx(0.0048 + 3.6 + 1.08)
     basic = run(riders=1_000, transport="basic-ingest")
@@ -215,7 +222,7 @@ def test_item_sizes_follow_dynamodb_rules() -> None:
 
 def test_standing_write_units_grow_with_the_bitmap() -> None:
     assert mean_standing_write_units(3600) == 1.0
-    assert standing_bytes(3599) == 764  # ~314 B of attributes + a 450 B bitmap
+    assert standing_bytes(3599) == 777  # ~327 B of attributes + a 450 B bitmap
     # Directly from the codec, every second of a two-hour race. The model sizes the numbers at
     # their end-of-race width throughout, so it may exceed the direct mean, by very little.
     direct = [
@@ -239,7 +246,7 @@ def test_firehose_billed_volume_at_1000_riders() -> None:
     f = run(riders=1_000)["firehose"]
     assert f["billed_bytes_per_record"] == 5_120
     assert f["billed_gb_per_hour"] == round(1_000 * 3_600 * 5_120 / 1024**3, 3)  # 17.166
-    assert f["actual_gb_per_hour"] == round(1_000 * 3_600 * 234 / 1024**3, 3)
+    assert f["actual_gb_per_hour"] == round(1_000 * 3_600 * 228 / 1024**3, 3)
     assert f["s3_objects_per_hour"] == 12  # one race, a 300 s buffer
 
 
@@ -285,6 +292,97 @@ def test_costs_add_up() -> None:
     d = c.as_dict()
     assert d["cost"]["race_hour_usd"] == round(sum(c.cost_per_hour.values()), 2)
     assert d["cost"]["monthly_24x7_usd"] == round(sum(c.cost_per_hour.values()) * 730, 2)
+
+
+# --- closing races --------------------------------------------------------------------------------
+def test_closing_item_sizes_from_the_codecs() -> None:
+    assert race_bytes() == 306  # one write unit, one read unit
+    assert entry_bytes() == 159  # 10,000 entries: 1.5 MB, two Query pages
+    assert placings_page_bytes() == 6_613  # 100 rows: 7 write units a page
+    assert announcement_bytes() == 166
+    assert idempotency_record_bytes() == 303  # the announcement and Powertools' bookkeeping
+
+
+def test_a_10000_rider_close_sends_these_requests() -> None:
+    classes = cap.class_split(10_000)
+    assert classes == (1_667, 1_667, 1_667, 1_667, 1_666, 1_666)
+    # 100 overall pages and 17 a class: 100 + 6 x 17
+    assert cap.placings_pages(classes) == 202
+    assert cap.close_requests(classes) == {
+        "GetItem": 1,  # the race
+        "Query": 2,  # 10,000 entries x 159 B = 1.59 MB: two 1 MB pages
+        "BatchGetItem": 100,  # standings, 100 a request
+        "BatchWriteItem": 9,  # 202 pages, 25 a request
+        "UpdateItem": 10_002,  # closing, closed, and each idempotency record completed
+        "PutItem": 10_000,  # each idempotency record in progress
+        "Publish": 10_000,  # each rider's placing
+    }
+
+
+def test_a_race_of_five_stores_a_page_for_every_scope() -> None:
+    classes = cap.class_split(5)
+    assert classes == (1, 1, 1, 1, 1, 0)
+    assert cap.placings_pages(classes) == 7  # the overall page and one per class, empty or not
+    requests = cap.close_requests(classes)
+    assert (requests["BatchGetItem"], requests["BatchWriteItem"], requests["Publish"]) == (1, 1, 5)
+
+
+def test_a_10000_rider_close_in_units_time_and_dollars() -> None:
+    c = cap.close_of(cap.class_split(10_000), 3_600, BreakawayConfig())
+    # Strongly consistent reads: the race (1), the entries (1.59 MB / 4 KB = 389), and each
+    # standing (777 B: 1 each)
+    assert c.read_units == 1 + 389 + 10_000
+    # The race twice (1 each), 202 pages of 7, and two writes of each announcement's record
+    assert c.write_units == 2 + 202 * 7 + 2 * 10_000
+    # Waits: 3 reads, ceil(100 / 16) rounds of BatchGetItem, 11 writes, then ceil(10,000 / 16)
+    # rounds of (PutItem, Publish, UpdateItem) at 10 ms each
+    assert c.io_s == pytest.approx(3 * 0.005 + 7 * 0.005 + 11 * 0.010 + 625 * 0.030)
+    # 30,114 requests x 0.3 ms on 1,024 / 1,769 of a vCPU
+    assert c.cpu_s == pytest.approx(30_114 * 0.0003 * 1769 / 1024)
+    assert c.duration == pytest.approx(18.91 + 0.005)
+    cost = cap.close_cost(c, 1024)
+    assert cost == pytest.approx(
+        1.00 / 1e6  # one scheduled invocation
+        + 0.20 / 1e6  # one Lambda request
+        + 18.915 * 1 * 0.0000133334  # GB-seconds
+        + 10_390 * 0.125 / 1e6  # RRU
+        + 21_416 * 0.625 / 1e6  # WRU
+        + 10_000 * 1.00 / 1e6  # IoT messages
+    )
+
+
+def test_closes_per_hour_follow_the_races_and_their_length() -> None:
+    d = run(riders=10_000, races=2, race_minutes=30, viewers=0)
+    closing = d["closing"]
+    assert closing["riders_per_race"] == 5_000
+    assert closing["closes_per_hour"] == 4  # two races every 30 minutes
+    assert closing["schedule_invocations_per_close"] == 1
+    assert closing["timeout_s"] == BreakawayConfig().closer.timeout_seconds == 600
+    per_close = cap.close_cost(cap.close_of(cap.class_split(5_000), 1_800, BreakawayConfig()), 1024)
+    assert closing["cost_per_close_usd"] == round(per_close, 5)
+    assert d["cost"]["per_hour_usd"]["closing"] == round(4 * per_close, 4)
+
+
+def test_a_10000_rider_close_fits_one_invocation_and_the_account() -> None:
+    d = run(riders=10_000)
+    limits = {lim["what"]: lim for lim in d["limits"]}
+    duration = limits["race closer duration for one race (s), against its timeout"]
+    assert (duration["demand"], duration["limit"]) == (pytest.approx(18.915), 600)
+    writes = limits["idempotency writes/s with every race closing at once (a new on-demand table)"]
+    assert writes["demand"] == pytest.approx(2 * 10_000 / 18.915)
+    assert writes["limit"] == 4_000
+    publishes = limits["result publishes/s with every race closing at once"]
+    assert publishes["demand"] == pytest.approx(10_000 / 18.915)
+
+
+def test_a_longer_timeout_is_what_a_race_past_the_design_size_needs() -> None:
+    config = dataclasses.replace(
+        BreakawayConfig(), closer=FunctionConfig(memory_mb=1024, timeout_seconds=60)
+    )
+    d = cap.model(cap.Scenario(riders=10_000, config=config), MEASURED).as_dict()
+    (limit,) = [lim for lim in d["limits"] if lim["what"].startswith("race closer duration")]
+    assert limit["utilization"] == round(18.915 / 60, 3)
+    assert "closer.timeout_seconds" in limit["lift"]
 
 
 # --- measured figures -----------------------------------------------------------------------------
@@ -355,6 +453,7 @@ def test_cli_text(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert "concurrency 4 (2 shards x 2)" in out
     assert "assumed (no processor benchmark)" in out
     assert "First limit hit: API Gateway: stage throttle" in out
+    assert "Closer    one invocation per race of 1,000 riders: 3,015 requests" in out
 
 
 def test_cli_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

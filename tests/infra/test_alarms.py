@@ -61,7 +61,7 @@ DYNAMODB_METRICS = (
 OWN_METRIC = "infra/components/iot.py (metric filter on the rule's error log group)"
 
 PROCESSOR = "functions.stream_processor.handler.handler"
-FINISHER = "functions.race_finisher.handler.handler"
+CLOSER = "functions.race_closer.handler.handler"
 API = "functions.leaderboard_api.handler.handler"
 
 
@@ -89,7 +89,7 @@ DOCUMENTED = [
             f"{label}{metric}", "AWS/Lambda", metric, "Sum", "FunctionName", handler,
             LAMBDA_METRICS,
         )
-        for label, handler in (("Processor", PROCESSOR), ("Finisher", FINISHER), ("Api", API))
+        for label, handler in (("Processor", PROCESSOR), ("Closer", CLOSER), ("Api", API))
         for metric in ("Errors", "Throttles")
     ),
     Documented(
@@ -97,12 +97,8 @@ DOCUMENTED = [
         "PoisonRecords", SQS_METRICS,
     ),
     Documented(
-        "FinishQueueAge", "AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "QueueName",
-        "FinishesQueue", SQS_METRICS,
-    ),
-    Documented(
-        "FinishDeadLetters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum",
-        "QueueName", "FinishesDeadLetters", SQS_METRICS,
+        "CloseDeadLetters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum",
+        "QueueName", "RaceClosesDeadLetters", SQS_METRICS,
     ),
     Documented(
         "OnFailureRecords", "AWS/Lambda", "OnFailureDestinationDeliveredEventCount", "Sum",
@@ -111,6 +107,10 @@ DOCUMENTED = [
     Documented(
         "OnFailureDeliveryFailures", "AWS/Lambda", "DestinationDeliveryFailures", "Sum",
         "FunctionName", PROCESSOR, LAMBDA_METRICS,
+    ),
+    Documented(
+        "CloseDeliveryFailures", "AWS/Lambda", "DestinationDeliveryFailures", "Sum",
+        "FunctionName", CLOSER, LAMBDA_METRICS,
     ),
     Documented(
         "DroppedRecords", "AWS/Lambda", "DroppedEventCount", "Sum", "EventSourceMappingUUID",

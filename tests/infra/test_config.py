@@ -9,11 +9,10 @@ import pytest
 
 from infra.config import (
     CONTEXT_KEY,
-    AlarmConfig,
     BreakawayConfig,
+    ClosingConfig,
     ConfigError,
     EventSourceConfig,
-    FinishingConfig,
     FunctionConfig,
     load_config,
 )
@@ -42,32 +41,22 @@ def test_event_source_defaults() -> None:
     )
 
 
-def test_finishing_defaults() -> None:
+def test_closing_defaults() -> None:
     config = BreakawayConfig()
-    assert config.finishing == FinishingConfig(
-        batch_size=100,
-        max_batching_window_seconds=1,
-        max_concurrency=2,
-        max_receive_count=5,
-        visibility_timeout_per_function_timeout=6,
-    )
-    assert config.finisher == FunctionConfig(memory_mb=512, timeout_seconds=30)
-    assert config.finish_visibility_timeout_seconds == 180
-    assert AlarmConfig().finish_queue_age_seconds == 300
+    assert config.closing == ClosingConfig(retry_attempts=2, max_event_age_seconds=21_600)
+    assert config.closer == FunctionConfig(memory_mb=1024, timeout_seconds=600)
 
 
 @pytest.mark.parametrize(
-    "finishing",
+    "overrides",
     [
-        {"batch_size": 10, "max_batching_window_seconds": 0},  # up to 10 needs no window
-        {"batch_size": 10_000, "max_batching_window_seconds": 300},
-        {"max_concurrency": 1000, "max_receive_count": 1},
-        {"max_receive_count": 1000, "visibility_timeout_per_function_timeout": 1},
-        {"visibility_timeout_per_function_timeout": 1440},  # 1440 x 30 s = 12 h exactly
+        {"closing": {"retry_attempts": 0, "max_event_age_seconds": 60}},
+        {"closing": {"retry_attempts": 2, "max_event_age_seconds": 21_600}},
+        {"closer": {"memory_mb": 512, "timeout_seconds": 900}},
     ],
 )
-def test_finishing_limits_are_accepted(finishing: dict[str, int]) -> None:
-    load_config("x1", {"x1": {"finishing": finishing}})
+def test_closing_limits_are_accepted(overrides: dict[str, dict[str, int]]) -> None:
+    load_config("x1", {"x1": overrides})
 
 
 def test_prod_overrides_from_cdk_json() -> None:
@@ -137,52 +126,26 @@ def test_bad_overrides_are_refused(overrides: dict[str, object], message: str) -
 
 
 @pytest.mark.parametrize(
-    ("finishing", "message"),
+    ("overrides", "message"),
     [
-        ({"batch_size": 0}, "finishing.batch_size must be 1-10000"),
-        ({"batch_size": 10_001}, "finishing.batch_size must be 1-10000"),
+        ({"closing": {"retry_attempts": -1}}, "closing.retry_attempts must be 0-2"),
+        ({"closing": {"retry_attempts": 3}}, "closing.retry_attempts must be 0-2"),
         (
-            {"max_batching_window_seconds": -1},
-            "finishing.max_batching_window_seconds must be 0-300",
+            {"closing": {"max_event_age_seconds": 59}},
+            "closing.max_event_age_seconds must be 60-21600",
         ),
         (
-            {"max_batching_window_seconds": 301},
-            "finishing.max_batching_window_seconds must be 0-300",
+            {"closing": {"max_event_age_seconds": 21_601}},
+            "closing.max_event_age_seconds must be 60-21600",
         ),
         (
-            {"batch_size": 11, "max_batching_window_seconds": 0},
-            "finishing.batch_size above 10 needs finishing.max_batching_window_seconds >= 1",
+            {"closer": {"memory_mb": 1024, "timeout_seconds": 901}},
+            "closer.timeout_seconds must be at most 900 (Lambda's limit)",
         ),
-        ({"max_concurrency": 1}, "finishing.max_concurrency must be 2-1000"),
-        ({"max_concurrency": 1001}, "finishing.max_concurrency must be 2-1000"),
-        ({"max_receive_count": 0}, "finishing.max_receive_count must be 1-1000"),
-        ({"max_receive_count": 1001}, "finishing.max_receive_count must be 1-1000"),
-        (
-            {"visibility_timeout_per_function_timeout": 0},
-            "finishing.visibility_timeout_per_function_timeout must be >= 1, at most 12 h in all",
-        ),
-        (
-            {"visibility_timeout_per_function_timeout": 1441},  # 1441 x 30 s > 43,200 s
-            "finishing.visibility_timeout_per_function_timeout must be >= 1, at most 12 h in all",
-        ),
-        ({"batch_size": "100"}, "finishing.batch_size must be int, not '100'"),
-        ({"max_concurrency_": 2}, "unknown configuration key 'finishing.max_concurrency_'"),
+        ({"closing": {"retry_attempts": "2"}}, "closing.retry_attempts must be int, not '2'"),
+        ({"finishing": {"batch_size": 100}}, "unknown configuration key 'finishing'"),
     ],
 )
-def test_bad_finishing_is_refused(finishing: dict[str, object], message: str) -> None:
+def test_bad_closing_is_refused(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
-        load_config("x1", {"x1": {"finishing": finishing}})
-
-
-def test_the_twelve_hour_limit_counts_the_finisher_timeout() -> None:
-    def with_factor(factor: int) -> dict[str, object]:
-        return {
-            "x1": {
-                "finisher": {"memory_mb": 512, "timeout_seconds": 900},
-                "finishing": {"visibility_timeout_per_function_timeout": factor},
-            }
-        }
-
-    assert load_config("x1", with_factor(48)).finish_visibility_timeout_seconds == 43_200
-    with pytest.raises(ConfigError, match="at most 12 h in all"):
-        load_config("x1", with_factor(49))  # 44,100 s
+        load_config("x1", {"x1": overrides})

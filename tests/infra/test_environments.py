@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ def stateful(assembly: Assembly) -> dict[str, dict[str, Any]]:
         "AWS::DynamoDB::Table",
         "AWS::S3::Bucket",
         "AWS::SQS::Queue",
+        "AWS::Scheduler::ScheduleGroup",
     )
     return {
         lid: r for lid, r in assembly.template("Data")["Resources"].items() if r["Type"] in kinds
@@ -41,7 +43,8 @@ def test_prod_retains_data_and_protects_tables(dev: Assembly, prod: Assembly) ->
     prod_resources = stateful(prod)
     dev_resources = stateful(dev)
     assert sorted(prod_resources) == sorted(dev_resources)
-    assert len(prod_resources) == 9  # stream, 2 tables, 3 buckets, 3 queues
+    # stream, 2 tables, 3 buckets, 2 queues, the schedule group (every pending race's close)
+    assert len(prod_resources) == 9
     for lid, resource in prod_resources.items():
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (
             "Retain",
@@ -73,7 +76,7 @@ def kinesis_event_source(assembly: Assembly) -> dict[str, Any]:
     found: list[dict[str, Any]] = [
         r["Properties"]
         for r in assembly.resources("App", "AWS::Lambda::EventSourceMapping").values()
-        if "StartingPosition" in r["Properties"]  # the SQS mapping has none
+        if "StartingPosition" in r["Properties"]
     ]
     (esm,) = found
     return esm
@@ -226,3 +229,29 @@ def test_the_glue_database_is_named_per_environment_and_is_an_output(
     assert table["TableInput"]["Name"] == names.GLUE_TABLE
     output = assembly.template("App")["Outputs"][names.OUTPUT_GLUE_DATABASE]
     assert output["Value"] == {"Ref": database_id}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_races_close_in_the_environments_own_group_by_its_own_closer(
+    env: str, synths: Synths
+) -> None:
+    """Both are named (pending schedules outlive the app stack and name the closer by ARN):
+    each environment's, and valid where they go."""
+    assembly: Assembly = getattr(synths, env)
+    group = assembly.one("Data", "AWS::Scheduler::ScheduleGroup")["Properties"]["Name"]
+    assert group == names.schedule_group_name(env) == f"breakaway-{env}-race-closes"
+    assert re.fullmatch(r"[0-9a-zA-Z_.-]{1,64}", group)  # CreateScheduleGroup
+    (closer,) = [
+        r["Properties"]
+        for r in assembly.resources("App", "AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler") == "functions.race_closer.handler.handler"
+    ]
+    assert closer["FunctionName"] == names.closer_function_name(env)
+    assert closer["FunctionName"] == f"breakaway-{env}-race-closer"
+    assert re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", closer["FunctionName"])  # Lambda
+    api_env = next(
+        r["Properties"]["Environment"]["Variables"]
+        for r in assembly.resources("App", "AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler") == "functions.leaderboard_api.handler.handler"
+    )
+    assert api_env[names.ENV_SCHEDULE_GROUP] == group

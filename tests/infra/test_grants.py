@@ -10,12 +10,14 @@ calls"):
 * The stream processor (``shared/dynamodb.py``): ``GetItem`` and ``BatchGetItem`` (standings not
   in its cache), ``PutItem`` (one per rider; ``Put`` in a transaction for new riders and in
   the local stack's transaction mode), ``UpdateItem`` (the race record; ``Update`` in those
-  transactions). No query: ranking is the race finisher's.
-* The race finisher: ``Query`` on the two ranking indexes (ranks), ``PutItem`` and
-  ``UpdateItem`` on the standings table (results and the race's finished count, in
-  transactions); Powertools' idempotency layer calls ``GetItem``, ``PutItem``, ``UpdateItem`` and
-  ``DeleteItem`` on its table (``persistence/dynamodb.py``; the Powertools idempotency
-  documentation lists the same four).
+  transactions). No query: placing riders is the race closer's.
+* The race closer (``shared/race_store.py``, ``functions/race_closer/adapters.py``): ``GetItem``
+  (the race record), ``Query`` on the table, no index (the entries, the stored placings),
+  ``BatchGetItem`` (the standings, 100 a request), ``UpdateItem`` (the race's state) and
+  ``BatchWriteItem`` (the placings pages, 25 a request: the one role that may batch-write the
+  table, which holds no ``DeleteItem``); Powertools' idempotency layer calls ``GetItem``,
+  ``PutItem``, ``UpdateItem`` and ``DeleteItem`` on its table (``persistence/dynamodb.py``;
+  the Powertools idempotency documentation lists the same four).
 * The leaderboard API (``functions/leaderboard_api/adapters.py``): ``GetItem`` and
   ``BatchGetItem`` on the table, ``Query`` on the two ranking indexes and the recent-races index.
 * Firehose's S3 destination: ``s3:AbortMultipartUpload``, ``s3:GetBucketLocation``,
@@ -33,6 +35,7 @@ import pytest
 from shared import keys
 from tests.infra.helpers import (
     Assembly,
+    function_by_handler,
     function_grants,
     import_of,
     logical_id_of,
@@ -42,7 +45,7 @@ from tests.infra.helpers import (
 pytestmark = [pytest.mark.synth, pytest.mark.xdist_group("synth")]
 
 PROCESSOR = "functions.stream_processor.handler.handler"
-FINISHER = "functions.race_finisher.handler.handler"
+CLOSER = "functions.race_closer.handler.handler"
 API = "functions.leaderboard_api.handler.handler"
 
 
@@ -75,17 +78,18 @@ def test_processor_holds_exactly_the_dynamodb_actions_it_calls(dev: Assembly) ->
     }
 
 
-def test_finisher_holds_exactly_the_dynamodb_actions_it_and_powertools_call(
+def test_closer_holds_exactly_the_dynamodb_actions_it_and_powertools_call(
     dev: Assembly,
 ) -> None:
     standings = _table_arn(dev, "Standings")
     idempotency = _table_arn(dev, "Idempotency")
-    rank_indexes = sorted(f"{standings}/index/{i}" for i in (keys.INDEX_OVERALL, keys.INDEX_CLASS))
-    assert _dynamodb(_function_grants(dev, FINISHER)) == {
-        "dynamodb:Query": rank_indexes,
-        "dynamodb:PutItem": sorted([standings, idempotency]),
+    assert _dynamodb(_function_grants(dev, CLOSER)) == {
+        "dynamodb:GetItem": sorted([standings, idempotency]),
+        "dynamodb:Query": [standings],
+        "dynamodb:BatchGetItem": [standings],
         "dynamodb:UpdateItem": sorted([standings, idempotency]),
-        "dynamodb:GetItem": [idempotency],
+        "dynamodb:BatchWriteItem": [standings],
+        "dynamodb:PutItem": [idempotency],
         "dynamodb:DeleteItem": [idempotency],
     }
 
@@ -102,11 +106,17 @@ def test_api_holds_exactly_the_dynamodb_reads_it_makes(dev: Assembly) -> None:
     }
 
 
-def test_no_role_may_scan_batch_write_or_delete_standings(dev: Assembly) -> None:
+def test_no_role_may_scan_or_delete_standings_and_only_the_closer_batch_write(
+    dev: Assembly,
+) -> None:
     standings = _table_arn(dev, "Standings")
+    closer_role = logical_id_of(function_by_handler(dev, CLOSER)[1]["Properties"]["Role"])
     for role_id in dev.resources("App", "AWS::IAM::Role"):
         for action, resources in _role_grants(dev, role_id).items():
-            if action in ("dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"):
+            forbidden = ["dynamodb:Scan", "dynamodb:DeleteItem"]
+            if role_id != closer_role:
+                forbidden.append("dynamodb:BatchWriteItem")
+            if action in forbidden:
                 assert not [r for r in resources if r.startswith(standings)], (role_id, action)
             assert "/index/*" not in " ".join(resources), (role_id, action)
 

@@ -99,25 +99,31 @@ def test_each_function_role_acknowledges_only_its_own_wildcards(dev: Assembly) -
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>"
         ":topic/breakaway/races/*/riders/*/result]"
     )
-    # The processor sends finishes to the queue: no IoT topic of its own; only X-Ray needs *.
+    # The processor announces nothing: no IoT topic of its own; only X-Ray needs *.
     # No role queries index/*: each is granted the indexes it queries by name.
     assert by_path["Breakaway-Dev-App/Processing/Processor/Role"] == {
         anything,
         "AwsSolutions-IAM5[Resource::<DeadLettersOnFailureBucket.Arn>/*]",
     }
-    assert by_path["Breakaway-Dev-App/Finishing/Finisher/Role"] == {anything, result_topics}
+    assert by_path["Breakaway-Dev-App/Closing/Closer/Role"] == {anything, result_topics}
+    # The API schedules each race's close in its environment's schedule group only.
+    assert (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:"
+        "<AWS::AccountId>:schedule/breakaway-dev-race-closes/*]"
+    ) in by_path["Breakaway-Dev-App/Leaderboard/Handler/Role"]
     reasons = {(p, _rendered(r)): why for p, r, why in acknowledgments(dev)}
     processor_wildcard = reasons["Breakaway-Dev-App/Processing/Processor/Role", anything]
     assert "DescribeEndpoint" not in processor_wildcard
-    assert "iot:DescribeEndpoint" in reasons["Breakaway-Dev-App/Finishing/Finisher/Role", anything]
+    assert "iot:DescribeEndpoint" in reasons["Breakaway-Dev-App/Closing/Closer/Role", anything]
 
 
-def test_only_the_poison_record_queue_is_acknowledged_without_a_dead_letter_queue(
+def test_only_the_dead_letter_queues_are_acknowledged_without_a_dead_letter_queue(
     dev: Assembly,
 ) -> None:
-    # The finish queue has one; cdk-nag sees the finish dead-letter queue is one.
-    assert [p for p, r, _ in acknowledgments(dev) if r.endswith("SQS3")] == [
-        "Breakaway-Dev-Data/DeadLetters/PoisonRecords"
+    # Each is the dead-letter store of its own path: poison records, failed race closes.
+    assert sorted(p for p, r, _ in acknowledgments(dev) if r.endswith("SQS3")) == [
+        "Breakaway-Dev-Data/DeadLetters/PoisonRecords",
+        "Breakaway-Dev-Data/RaceCloses/DeadLetters",
     ]
 
 

@@ -1,5 +1,5 @@
 """The Powertools release is pinned where the lock pins it, the layer can be named where its
-public parameter does not exist, and an announcement outlives every way a finish comes back."""
+public parameter does not exist, and an announcement outlives every way a close comes back."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from importlib.metadata import version
 
 import pytest
 
-from functions.race_finisher.config import FinisherSettings
+from functions.race_closer.config import CloserSettings
 from infra.config import (
     CONTEXT_KEY,
     POWERTOOLS_LAYER_PARAMETER,
     POWERTOOLS_LAYER_REGIONS,
     POWERTOOLS_VERSION,
-    SQS_DEFAULT_RETENTION_DAYS,
+    SCHEDULE_MAX_EVENT_AGE_SECONDS,
     SQS_MAX_RETENTION_DAYS,
     BreakawayConfig,
     FunctionConfig,
@@ -85,36 +85,37 @@ def test_a_layer_arn_in_the_config_replaces_the_public_parameter() -> None:
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_announcements_are_remembered_longer_than_any_replay(env: str) -> None:
+def test_announcements_are_remembered_longer_than_any_redelivered_close(env: str) -> None:
     environments = json.loads(CDK_JSON.read_text())["context"][CONTEXT_KEY]
     config = load_config(env, environments)
     ttl = config.idempotency_ttl_seconds
-    assert ttl > config.stream.retention_hours * 3600  # a batch replayed from the stream
-    assert ttl > (SQS_DEFAULT_RETENTION_DAYS + SQS_MAX_RETENTION_DAYS) * DAY  # a DLQ redrive
-    assert ttl == 19 * DAY  # 4 + 14 days of the queues, and a day for the redrive
+    retries = SCHEDULE_MAX_EVENT_AGE_SECONDS + config.closing.max_event_age_seconds
+    assert ttl > retries + SQS_MAX_RETENTION_DAYS * DAY  # retried, then redriven from the DLQ
+    # A day of the scheduler's retries, 6 h of Lambda's, 14 days in the DLQ, a day to redrive.
+    assert ttl == 16 * DAY + 6 * 3600
 
 
-def test_a_stream_kept_a_month_keeps_announcements_longer() -> None:
+def test_lambda_retrying_a_close_for_less_long_remembers_for_less_long() -> None:
     from dataclasses import replace
 
     config = BreakawayConfig()
-    config = replace(config, stream=replace(config.stream, retention_hours=30 * 24))
-    assert config.idempotency_ttl_seconds == 31 * DAY
+    config = replace(config, closing=replace(config.closing, max_event_age_seconds=3600))
+    assert config.idempotency_ttl_seconds == 16 * DAY + 3600
 
 
 @pytest.mark.synth
 @pytest.mark.xdist_group("synth")
 @pytest.mark.parametrize("which", ["dev", "prod"])
-def test_the_deployed_finisher_is_told_how_long_to_remember(
+def test_the_deployed_closer_is_told_how_long_to_remember(
     which: str, dev: Assembly, prod: Assembly
 ) -> None:
     assembly = {"dev": dev, "prod": prod}[which]
     environments = json.loads(CDK_JSON.read_text())["context"][CONTEXT_KEY]
     expected = load_config(which, environments).idempotency_ttl_seconds
-    _, fn = function_by_handler(assembly, "functions.race_finisher.handler.handler")
+    _, fn = function_by_handler(assembly, "functions.race_closer.handler.handler")
     variables = fn["Properties"]["Environment"]["Variables"]
     assert variables[names.ENV_IDEMPOTENCY_TTL_SECONDS] == str(expected)
-    settings = FinisherSettings.from_env(
+    settings = CloserSettings.from_env(
         {
             names.ENV_STANDINGS_TABLE: "standings",
             names.ENV_IDEMPOTENCY_TABLE: "idempotency",

@@ -27,7 +27,7 @@ from tests.infra.helpers import (
 pytestmark = [pytest.mark.synth, pytest.mark.xdist_group("synth")]
 
 PROCESSOR_HANDLER = "functions.stream_processor.handler.handler"
-FINISHER_HANDLER = "functions.race_finisher.handler.handler"
+CLOSER_HANDLER = "functions.race_closer.handler.handler"
 API_HANDLER = "functions.leaderboard_api.handler.handler"
 ARN = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:"
 
@@ -43,8 +43,8 @@ def data_ids(dev: Assembly, type_: str, contains: str) -> str:
 
 
 def queue_id(dev: Assembly, contains: str) -> str:
-    """``PoisonRecords`` (the processor's dead letters), ``FinishesQueue`` (the finish queue),
-    ``FinishesDeadLetters`` (its dead-letter queue)."""
+    """``PoisonRecords`` (the processor's dead letters), ``RaceClosesDeadLetters`` (the race
+    closes that failed)."""
     return data_ids(dev, "AWS::SQS::Queue", contains)
 
 
@@ -134,7 +134,8 @@ def test_iot_policy_connects_as_own_thing_and_publishes_telemetry_only(dev: Asse
 
 
 def test_event_source_mapping_settings(dev: Assembly) -> None:
-    assert len(dev.resources("App", "AWS::Lambda::EventSourceMapping")) == 2
+    # The processor's, on the stream: the only one (the closer is invoked by its schedules).
+    assert len(dev.resources("App", "AWS::Lambda::EventSourceMapping")) == 1
     _, esm = event_source_mapping(dev, PROCESSOR_HANDLER)
     assert exported(dev, esm["EventSourceArn"]) == {
         "Fn::GetAtt": [data_id(dev, "AWS::Kinesis::Stream"), "Arn"]
@@ -177,11 +178,10 @@ def test_processor_function_and_environment(dev: Assembly) -> None:
     props = _function_basics(dev, PROCESSOR_HANDLER)
     assert (props["MemorySize"], props["Timeout"]) == (1024, 60)
     env = props["Environment"]["Variables"]
-    # What functions/stream_processor/config.py reads; finishing is the race finisher's.
+    # What functions/stream_processor/config.py reads; placing riders is the race closer's.
     assert set(env) == {
         names.ENV_STANDINGS_TABLE,
         names.ENV_DEAD_LETTER_TARGET,
-        names.ENV_FINISH_QUEUE_URL,
         names.ENV_LIVE_TTL_SECONDS,
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
@@ -192,7 +192,6 @@ def test_processor_function_and_environment(dev: Assembly) -> None:
     assert prefix == "sqs:"
     # A queue's Ref is its URL.
     assert exported(dev, queue_url) == {"Ref": queue_id(dev, "PoisonRecords")}
-    assert exported(dev, env[names.ENV_FINISH_QUEUE_URL]) == {"Ref": queue_id(dev, "FinishesQueue")}
     assert env[names.ENV_LIVE_TTL_SECONDS] == "604800"
     assert env["POWERTOOLS_SERVICE_NAME"] == names.POWERTOOLS_SERVICE_PROCESSOR
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.METRICS_NAMESPACE
@@ -202,9 +201,8 @@ def test_processor_grants(dev: Assembly) -> None:
     grants = function_grants(dev, PROCESSOR_HANDLER)
     assert grants["xray:PutTraceSegments"] == ["*"]
     poison = import_of(dev, queue_id(dev, "PoisonRecords"), "Arn")
-    finishes = import_of(dev, queue_id(dev, "FinishesQueue"), "Arn")
-    assert grants["sqs:SendMessage"] == [poison, finishes]
-    # Send only: the race finisher consumes the finish queue, nobody here reads a queue.
+    assert grants["sqs:SendMessage"] == [poison]
+    # Send only: nobody here reads a queue.
     assert sorted(a for a in grants if a.startswith("sqs:")) == [
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
@@ -216,7 +214,7 @@ def test_processor_grants(dev: Assembly) -> None:
     # The exact DynamoDB actions and resources: tests/infra/test_grants.py.
     idempotency = import_of(dev, data_ids(dev, "AWS::DynamoDB::Table", "Idempotency"), "Arn")
     assert not [a for a, rs in grants.items() if idempotency in rs]
-    # Finishing (announcing results) is the race finisher's: no IoT at all.
+    # Announcing placings is the race closer's: no IoT at all.
     assert not [a for a in grants if a.startswith("iot:")]
     assert "kinesis:GetRecords" in grants
     wildcard_resources = sorted(a for a, rs in grants.items() if "*" in rs)
@@ -226,16 +224,17 @@ def test_processor_grants(dev: Assembly) -> None:
     assert not [a for a in grants if a.startswith("kinesis:Put")]
 
 
-def test_finisher_function_and_environment(dev: Assembly) -> None:
-    props = _function_basics(dev, FINISHER_HANDLER)
-    assert (props["MemorySize"], props["Timeout"]) == (512, 30)
+def test_closer_function_and_environment(dev: Assembly) -> None:
+    props = _function_basics(dev, CLOSER_HANDLER)
+    assert (props["MemorySize"], props["Timeout"]) == (1024, 600)
+    # A fixed name: every pending race's schedule targets it by ARN.
+    assert props["FunctionName"] == names.closer_function_name("dev") == "breakaway-dev-race-closer"
     env = props["Environment"]["Variables"]
-    # What functions/race_finisher/config.py reads; no IOT_DATA_ENDPOINT: it is looked up.
+    # What functions/race_closer/config.py reads; no IOT_DATA_ENDPOINT: it is looked up.
     assert set(env) == {
         names.ENV_STANDINGS_TABLE,
         names.ENV_IDEMPOTENCY_TABLE,
         names.ENV_NOTIFY_TARGET,
-        names.ENV_LIVE_TTL_SECONDS,
         names.ENV_IDEMPOTENCY_TTL_SECONDS,
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
@@ -245,42 +244,68 @@ def test_finisher_function_and_environment(dev: Assembly) -> None:
     assert exported(dev, env[names.ENV_STANDINGS_TABLE]) == {"Ref": standings}
     assert exported(dev, env[names.ENV_IDEMPOTENCY_TABLE]) == {"Ref": idempotency}
     assert env[names.ENV_NOTIFY_TARGET] == "iot"
-    assert env[names.ENV_LIVE_TTL_SECONDS] == "604800"
-    assert env["POWERTOOLS_SERVICE_NAME"] == names.POWERTOOLS_SERVICE_FINISHER == "race-finisher"
+    # A day of scheduler retries, 6 h of Lambda's, 14 days in the dead letters, a day more.
+    assert env[names.ENV_IDEMPOTENCY_TTL_SECONDS] == str(86_400 + 21_600 + 14 * 86_400 + 86_400)
+    assert env["POWERTOOLS_SERVICE_NAME"] == names.POWERTOOLS_SERVICE_CLOSER == "race-closer"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.METRICS_NAMESPACE
 
 
-def test_finisher_event_source_mapping_settings(dev: Assembly) -> None:
-    _, esm = event_source_mapping(dev, FINISHER_HANDLER)
-    assert exported(dev, esm["EventSourceArn"]) == {
-        "Fn::GetAtt": [queue_id(dev, "FinishesQueue"), "Arn"]
+def test_closer_is_invoked_only_by_its_schedules_and_retried_into_the_dead_letters(
+    dev: Assembly,
+) -> None:
+    function_id, _ = function_by_handler(dev, CLOSER_HANDLER)
+    # Scheduler invokes it asynchronously: Lambda retries a failed close twice within 6 h,
+    # then hands the event to the dead-letter queue the schedules use.
+    (config,) = dev.resources("App", "AWS::Lambda::EventInvokeConfig").values()
+    props = dict(config["Properties"])
+    destination = props.pop("DestinationConfig")
+    assert props == {
+        "FunctionName": {"Ref": function_id},
+        "Qualifier": "$LATEST",
+        "MaximumRetryAttempts": 2,
+        "MaximumEventAgeInSeconds": 21_600,
     }
-    assert {
-        k: v for k, v in esm.items() if k not in ("EventSourceArn", "FunctionName", "Tags")
-    } == {
-        "BatchSize": 100,
-        "MaximumBatchingWindowInSeconds": 1,
-        "ScalingConfig": {"MaximumConcurrency": 2},
-        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    assert list(destination) == ["OnFailure"]
+    assert exported(dev, destination["OnFailure"]["Destination"]) == {
+        "Fn::GetAtt": [queue_id(dev, "RaceClosesDeadLetters"), "Arn"]
     }
+    # No event source mapping and no resource policy: only the scheduler's role invokes it.
+    for kind in ("AWS::Lambda::EventSourceMapping", "AWS::Lambda::Permission"):
+        invokers = dev.resources("App", kind).values()
+        assert not [r for r in invokers if function_id in json.dumps(r["Properties"])], kind
 
 
-def test_finisher_grants(dev: Assembly) -> None:
-    grants = function_grants(dev, FINISHER_HANDLER)
+def test_the_closer_has_time_to_wait_for_its_race_and_close_the_largest(dev: Assembly) -> None:
+    """The time pieces a close depends on that the template holds: an invocation up to
+    ``MAX_EARLY_S`` early waits for its race, then closes it; at the design's largest race
+    that must still fit the timeout (the close's own time from the capacity model, which a
+    moto test holds to the requests really sent)."""
+    from functions.race_closer.logic import MAX_EARLY_S
+    from infra.capacity.model import class_split, close_of
+    from infra.config import BreakawayConfig
+
+    _, props = function_by_handler(dev, CLOSER_HANDLER)
+    close = close_of(class_split(keys.DESIGN_MAX_RIDERS_PER_RACE), 3_600, BreakawayConfig())
+    assert MAX_EARLY_S + close.duration < props["Properties"]["Timeout"] == 600
+    # Lambda's retries of a failed close outlast a close: a retry can always start.
+    (config,) = dev.resources("App", "AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["MaximumEventAgeInSeconds"] > 600
+
+
+def test_closer_grants(dev: Assembly) -> None:
+    grants = function_grants(dev, CLOSER_HANDLER)
     assert grants["iot:Publish"] == [ARN + "topic/breakaway/races/*/riders/*/result"]
     assert grants["iot:DescribeEndpoint"] == ["*"]
     assert sorted(a for a in grants if a.startswith("iot:")) == [
         "iot:DescribeEndpoint",
         "iot:Publish",
     ]
-    finishes = import_of(dev, queue_id(dev, "FinishesQueue"), "Arn")
+    dead_letters = import_of(dev, queue_id(dev, "RaceClosesDeadLetters"), "Arn")
     sqs = {a: rs for a, rs in grants.items() if a.startswith("sqs:")}
-    assert sqs == {  # the event source mapping's consume grant, on the finish queue only
-        "sqs:ReceiveMessage": [finishes],
-        "sqs:ChangeMessageVisibility": [finishes],
-        "sqs:GetQueueUrl": [finishes],
-        "sqs:DeleteMessage": [finishes],
-        "sqs:GetQueueAttributes": [finishes],
+    assert sqs == {  # the on-failure destination's send grant, on the dead letters only
+        "sqs:SendMessage": [dead_letters],
+        "sqs:GetQueueAttributes": [dead_letters],
+        "sqs:GetQueueUrl": [dead_letters],
     }
     # The exact DynamoDB actions and resources: tests/infra/test_grants.py.
     assert {a.split(":")[0] for a in grants} == {"dynamodb", "iot", "logs", "sqs", "xray"}
@@ -289,6 +314,135 @@ def test_finisher_grants(dev: Assembly) -> None:
         "iot:DescribeEndpoint",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
+    ]
+
+
+# --- Scheduling: one schedule per race, created by the API ---------------------------------------
+
+
+def test_the_schedule_group_is_named_per_environment_in_the_data_stack(dev: Assembly) -> None:
+    # Deleting a group deletes its schedules: it lives with the data, not the app.
+    assert not dev.resources("App", "AWS::Scheduler::ScheduleGroup")
+    group = dev.one("Data", "AWS::Scheduler::ScheduleGroup")
+    assert group["Properties"]["Name"] == names.schedule_group_name("dev")
+    assert group["Properties"]["Name"] == "breakaway-dev-race-closes"
+    # Schedules are created at run time, one per race: none in the templates.
+    assert not dev.resources("Data", "AWS::Scheduler::Schedule")
+    assert not dev.resources("App", "AWS::Scheduler::Schedule")
+
+
+def _scheduler_role(dev: Assembly) -> tuple[str, dict[str, Any]]:
+    (found,) = [
+        (lid, r)
+        for lid, r in dev.resources("Data", "AWS::IAM::Role").items()
+        if "SchedulerRole" in lid
+    ]
+    return found
+
+
+def test_the_scheduler_role_is_trusted_by_scheduler_for_this_account_and_group(
+    dev: Assembly,
+) -> None:
+    _, role = _scheduler_role(dev)
+    group_id = data_id(dev, "AWS::Scheduler::ScheduleGroup")
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "scheduler.amazonaws.com"},
+            "Condition": {
+                "StringEquals": {
+                    "aws:SourceAccount": {"Ref": "AWS::AccountId"},
+                    "aws:SourceArn": {"Fn::GetAtt": [group_id, "Arn"]},
+                }
+            },
+        }
+    ]
+    assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_the_scheduler_role_may_invoke_the_closer_and_send_to_the_dead_letters_only(
+    dev: Assembly,
+) -> None:
+    role_id, _ = _scheduler_role(dev)
+    statements = role_statements(dev, "Data", role_id)
+    rendered = [
+        (s["Effect"], s["Action"], joined(s["Resource"]), s.get("Condition")) for s in statements
+    ]
+    assert rendered == [
+        (
+            "Allow",
+            "lambda:InvokeFunction",
+            "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+            + names.closer_function_name("dev"),
+            None,
+        ),
+        (
+            "Allow",
+            "sqs:SendMessage",
+            "${" + queue_id(dev, "RaceClosesDeadLetters") + ".Arn}",
+            None,
+        ),
+    ]
+
+
+def test_the_api_is_told_how_to_schedule_a_race(dev: Assembly) -> None:
+    """The target (the closer), the role and the dead-letter queue a race's schedule names; the
+    time (``at(...)`` of the race's close) is the API's, at run time."""
+    _, api = function_by_handler(dev, API_HANDLER)
+    env = api["Properties"]["Environment"]["Variables"]
+    closer_id, _ = function_by_handler(dev, CLOSER_HANDLER)
+    role_id, _ = _scheduler_role(dev)
+    assert env[names.ENV_SCHEDULE_GROUP] == "breakaway-dev-race-closes"
+    assert env[names.ENV_CLOSER_ARN] == {"Fn::GetAtt": [closer_id, "Arn"]}
+    assert exported(dev, env[names.ENV_SCHEDULER_ROLE_ARN]) == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert exported(dev, env[names.ENV_SCHEDULE_DLQ_ARN]) == {
+        "Fn::GetAtt": [queue_id(dev, "RaceClosesDeadLetters"), "Arn"]
+    }
+
+
+def test_the_api_may_schedule_in_its_group_and_pass_the_role_to_scheduler_only(
+    dev: Assembly,
+) -> None:
+    _, api = function_by_handler(dev, API_HANDLER)
+    role_id, _ = _scheduler_role(dev)
+    statements = role_statements(dev, "App", logical_id_of(api["Properties"]["Role"]))
+    scheduling = [
+        (s["Action"], joined(s["Resource"]), s.get("Condition"))
+        for s in statements
+        if any(a.startswith(("scheduler:", "iam:")) for a in as_list(s["Action"]))
+    ]
+    assert scheduling == [
+        (
+            ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:GetSchedule"],
+            "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:"
+            "schedule/breakaway-dev-race-closes/*",
+            None,
+        ),
+        (
+            "iam:PassRole",
+            import_of(dev, role_id, "Arn"),
+            {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        ),
+    ]
+    # No schedule is ever deleted by the API (each deletes itself once it has run).
+    assert not [s for s in statements if "scheduler:DeleteSchedule" in as_list(s["Action"])]
+
+
+def test_passing_the_scheduler_role_is_the_only_conditional_grant(dev: Assembly) -> None:
+    conditional = [
+        (part, statement["Action"], statement["Condition"])
+        for part in ("Data", "App")
+        for policy in dev.resources(part, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "Condition" in statement
+    ]
+    assert conditional == [
+        (
+            "App",
+            "iam:PassRole",
+            {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        )
     ]
 
 
@@ -384,7 +538,7 @@ def test_idempotency_table_is_the_powertools_layout(dev: Assembly) -> None:
 def test_every_queue_is_encrypted_tls_only(dev: Assembly) -> None:
     queues = dev.resources("Data", "AWS::SQS::Queue")
     assert sorted(queues) == sorted(
-        queue_id(dev, part) for part in ("PoisonRecords", "FinishesQueue", "FinishesDeadLetters")
+        queue_id(dev, part) for part in ("PoisonRecords", "RaceClosesDeadLetters")
     )
     policies = {
         logical_id_of(q): p["Properties"]["PolicyDocument"]["Statement"]
@@ -397,19 +551,8 @@ def test_every_queue_is_encrypted_tls_only(dev: Assembly) -> None:
         assert deny["Effect"] == "Deny"
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     # The dead-letter queues keep their messages as long as SQS can.
-    for part in ("PoisonRecords", "FinishesDeadLetters"):
+    for part in ("PoisonRecords", "RaceClosesDeadLetters"):
         assert queues[queue_id(dev, part)]["Properties"]["MessageRetentionPeriod"] == 1_209_600
-
-
-def test_finish_queue_visibility_and_redrive(dev: Assembly) -> None:
-    props = dev.resources("Data", "AWS::SQS::Queue")[queue_id(dev, "FinishesQueue")]["Properties"]
-    assert props["VisibilityTimeout"] == 180  # 6 x the finisher's 30 s timeout
-    assert props["RedrivePolicy"] == {
-        "deadLetterTargetArn": {"Fn::GetAtt": [queue_id(dev, "FinishesDeadLetters"), "Arn"]},
-        "maxReceiveCount": 5,
-    }
-    dead_letters = dev.resources("Data", "AWS::SQS::Queue")[queue_id(dev, "FinishesDeadLetters")]
-    assert "RedrivePolicy" not in dead_letters["Properties"]
 
 
 def test_every_bucket_is_private_encrypted_tls_only_with_a_lifecycle(dev: Assembly) -> None:
@@ -664,13 +807,12 @@ def test_alarms_and_thresholds(dev: Assembly) -> None:
         "IteratorAge": ("AWS/Lambda", "IteratorAge", "Maximum", 60, 60000),
         "ProcessorErrors": ("AWS/Lambda", "Errors", "Sum", 300, 1),
         "ProcessorThrottles": ("AWS/Lambda", "Throttles", "Sum", 300, 1),
-        "FinisherErrors": ("AWS/Lambda", "Errors", "Sum", 300, 1),
-        "FinisherThrottles": ("AWS/Lambda", "Throttles", "Sum", 300, 1),
+        "CloserErrors": ("AWS/Lambda", "Errors", "Sum", 300, 1),
+        "CloserThrottles": ("AWS/Lambda", "Throttles", "Sum", 300, 1),
         "ApiErrors": ("AWS/Lambda", "Errors", "Sum", 300, 1),
         "ApiThrottles": ("AWS/Lambda", "Throttles", "Sum", 300, 1),
         "DeadLetters": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 300, 1),
-        "FinishQueueAge": ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", 300, 300),
-        "FinishDeadLetters": (
+        "CloseDeadLetters": (
             "AWS/SQS",
             "ApproximateNumberOfMessagesVisible",
             "Maximum",
@@ -686,6 +828,7 @@ def test_alarms_and_thresholds(dev: Assembly) -> None:
         ),
         # Batches lost on the way to the on-failure bucket (issue 16; tests/infra/test_alarms.py)
         "OnFailureDeliveryFailures": ("AWS/Lambda", "DestinationDeliveryFailures", "Sum", 300, 1),
+        "CloseDeliveryFailures": ("AWS/Lambda", "DestinationDeliveryFailures", "Sum", 300, 1),
         "DroppedRecords": ("AWS/Lambda", "DroppedEventCount", "Sum", 300, 1),
         "IotRuleErrors": ("Breakaway/dev", "IotRuleErrors", "Sum", 300, 1),
         "ArchiveFreshness": ("AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", 300, 900),
@@ -721,8 +864,7 @@ def test_on_failure_alarm_watches_this_event_source_mapping(dev: Assembly) -> No
     ("alarm", "queue"),
     [
         ("DeadLetters", "PoisonRecords"),
-        ("FinishQueueAge", "FinishesQueue"),
-        ("FinishDeadLetters", "FinishesDeadLetters"),
+        ("CloseDeadLetters", "RaceClosesDeadLetters"),
     ],
 )
 def test_queue_alarms_watch_their_queue(dev: Assembly, alarm: str, queue: str) -> None:
@@ -735,7 +877,7 @@ def test_queue_alarms_watch_their_queue(dev: Assembly, alarm: str, queue: str) -
     ("alarms", "handler"),
     [
         (("ProcessorErrors", "ProcessorThrottles"), PROCESSOR_HANDLER),
-        (("FinisherErrors", "FinisherThrottles"), FINISHER_HANDLER),
+        (("CloserErrors", "CloserThrottles"), CLOSER_HANDLER),
     ],
 )
 def test_function_alarms_watch_their_function(

@@ -1120,6 +1120,29 @@ def test_a_condition_is_parsed_once(
     assert parses_of_two_conditional_puts(monkeypatch) == (1, 0)
 
 
+def test_a_cached_condition_serves_a_transactional_update_again_and_again(
+    patch: Callable[[Patch], None], aws: None
+) -> None:
+    """A transaction's Update adds its update expression's names to the condition's list of
+    names found (moto's ``transact_write_items``): each request gets a list of its own, so the
+    same conditional update succeeds every time (the race book's ``enter``)."""
+    patch(moto_patches.conditions_parsed_once)
+    ddb = in_process("dynamodb")
+    name = table_of(ddb, 0)
+    ddb.put_item(TableName=name, Item={"pk": {"S": "race"}, "n": {"N": "0"}})
+    update = {
+        "TableName": name,
+        "Key": {"pk": {"S": "race"}},
+        "UpdateExpression": "ADD #n :one",
+        "ConditionExpression": "attribute_exists(#pk)",
+        "ExpressionAttributeNames": {"#n": "n", "#pk": "pk"},
+        "ExpressionAttributeValues": {":one": {"N": "1"}},
+    }
+    for _ in range(3):
+        ddb.transact_write_items(TransactItems=[{"Update": update}])
+    assert ddb.get_item(TableName=name, Key={"pk": {"S": "race"}})["Item"]["n"] == {"N": "3"}
+
+
 # --- direct_dynamodb_requests and direct_dynamodb_responses ----------------------------------
 BINARY_ITEM = {"pk": {"S": "b"}, "b": {"B": b"\x00\xff"}, "bs": {"BS": [b"\x01"]}, "n": {"N": "1"}}
 

@@ -1,0 +1,150 @@
+"""Adapters of the closer's ports: the standings and stored placings it reads (DynamoDB), and
+how a rider's placing is announced (IoT Core, a log line, or nothing)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Final, TypeVar
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared import items, keys, names
+from shared.dynamodb import is_transient
+from shared.placings import OVERALL, Placing, Tally
+from shared.ports import TransientError
+from shared.retry import Backoff, resend
+
+BATCH_GET_LIMIT: Final = 100
+BACKOFF: Final = Backoff(attempts=5, base_s=0.05)
+"""Unprocessed keys of a BatchGetItem are asked for again this way (shared/retry.py)."""
+TALLY_ATTRIBUTES: Final = ("riderId", "points", "seconds")
+"""All the closer reads of a standing (never the bitmap of counted seconds)."""
+
+Mapper = Callable[[Callable[[Any], Any], Sequence[Any]], Iterable[Any]]
+T = TypeVar("T")
+
+
+def announcement(race_id: str, placing: Placing) -> dict[str, Any]:
+    """A rider's final placing as announced on the result topic (and remembered by the
+    idempotency record): ``rank`` is overall, ``classRank`` within the rider's class."""
+    return {
+        "raceId": race_id,
+        "riderId": placing.rider_id,
+        "name": placing.name,
+        "classId": placing.class_id,
+        "outcome": placing.outcome,
+        "rank": placing.rank_overall,
+        "classRank": placing.rank_class,
+        "points": placing.points,
+        "seconds": placing.seconds,
+    }
+
+
+def _chunks(seq: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+class DynamoTallyReader:
+    """:class:`functions.race_closer.logic.TallyReader` on the standings table, strongly
+    consistent throughout: each rider's standing by its key (only points and seconds), and the
+    stored overall placings page by page (they may have been stored a moment ago, by the
+    invocation that failed). BatchGetItem of 100 keys; unprocessed keys asked for again."""
+
+    def __init__(self, client: Any, table_name: str, *, chunk_map: Mapper = map) -> None:
+        self._db: Any = client
+        self._table = table_name
+        self._map = chunk_map
+        """How the BatchGetItem requests are sent: one after another, or at once."""
+
+    def _call(self, what: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = getattr(self._db, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            if is_transient(exc):
+                raise TransientError(f"{what}: {exc}") from exc
+            raise
+        return response
+
+    def _batch_get(
+        self, what: str, item_keys: Sequence[dict[str, str]], projection: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The items of these keys that exist (at most 100 keys)."""
+        found: list[dict[str, Any]] = []
+        wanted: dict[str, Any] = {
+            "Keys": [{k: {"S": v} for k, v in key.items()} for key in item_keys],
+            "ConsistentRead": True,
+        }
+        if projection:
+            wanted["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(projection)))
+            wanted["ExpressionAttributeNames"] = {f"#a{i}": a for i, a in enumerate(projection)}
+
+        def send(request: dict[str, Any]) -> dict[str, Any]:
+            response = self._call(what, "batch_get_item", RequestItems=request)
+            found.extend(response.get("Responses", {}).get(self._table, []))
+            return dict(response.get("UnprocessedKeys") or {})
+
+        resend(send, {self._table: wanted}, BACKOFF, what=f"{what}: unprocessed keys")
+        return found
+
+    def tallies(self, race_id: str, rider_ids: Sequence[str]) -> dict[str, Tally]:
+        def chunk_of(chunk: Sequence[str]) -> list[dict[str, Any]]:
+            standing_keys = [keys.standing_key(race_id, r) for r in chunk]
+            return self._batch_get("standings", standing_keys, TALLY_ATTRIBUTES)
+
+        tallies: dict[str, Tally] = {}
+        for found in self._map(chunk_of, list(_chunks(rider_ids, BATCH_GET_LIMIT))):
+            for item in found:
+                tallies[item["riderId"]["S"]] = Tally(
+                    points=int(item["points"]["N"]), seconds=int(item["seconds"]["N"])
+                )
+        return tallies
+
+    def stored_placings(self, race_id: str) -> list[Placing]:
+        """The first page says how many there are; the others are read by key."""
+        head = self._batch_get("stored placings", [keys.placings_key(race_id, OVERALL, 0)])
+        if not head:
+            raise TransientError(f"stored placings of {race_id}: none found")
+        rows, total = items.placings_from_item(head[0])
+        pages = range(1, -(-total // keys.PLACINGS_PER_ITEM))
+        wanted = [keys.placings_key(race_id, OVERALL, p) for p in pages]
+        found: dict[int, list[Placing]] = {}
+        for chunk in _chunks(wanted, BATCH_GET_LIMIT):
+            for item in self._batch_get("stored placings", chunk):
+                found[int(item["page"]["N"])] = items.placings_from_item(item)[0]
+        for page in pages:
+            rows.extend(found.get(page, []))
+        if len(rows) != total:
+            raise TransientError(f"stored placings of {race_id}: {len(rows)} of {total} read")
+        return rows
+
+
+class IotNotifier:
+    """Publishes on ``breakaway/races/{raceId}/riders/{riderId}/result`` (QoS 1)."""
+
+    def __init__(self, client: Any) -> None:
+        self._iot = client
+
+    def publish(self, race_id: str, placing: Placing) -> None:
+        payload = json.dumps(announcement(race_id, placing), separators=(",", ":")).encode()
+        try:
+            self._iot.publish(
+                topic=names.result_topic(race_id, placing.rider_id), qos=1, payload=payload
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientError(f"IoT publish: {exc}") from exc
+
+
+class LogNotifier:
+    def __init__(self, logger: Logger) -> None:
+        self._logger = logger
+
+    def publish(self, race_id: str, placing: Placing) -> None:
+        self._logger.info("rider placed", extra={"placing": announcement(race_id, placing)})
+
+
+class NoNotifier:
+    def publish(self, race_id: str, placing: Placing) -> None:
+        return None
