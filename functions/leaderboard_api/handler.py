@@ -185,7 +185,7 @@ ERRORS: dict[int, OpenAPIResponse] = {
         (404, "unknown race, rider or route"),
         (409, "the race's state forbids it (the message says which)"),
         (422, "a parameter or field is missing, malformed or out of range"),
-        (503, "storage is throttling: retry after a second"),
+        (503, "storage or the scheduler is throttling: retry after a second"),
     )
 }
 ERRORS[503]["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "string"}}}
@@ -308,7 +308,7 @@ def audit(action: str, race_id: str) -> None:
 @app.post(
     "/races",
     status_code=HTTPStatus.CREATED,
-    responses=responses(Race, "the race", status=201, errors=ORGANISER_ERRORS),
+    responses=responses(Race, "the race", status=201, errors=(409, 422, 503)),
     summary="Schedule a race (organiser)",
     openapi_extensions=ORGANISER,
 )

@@ -12,11 +12,11 @@ Creating a race is two writes to two services, so their order is what keeps them
 2. its schedule is put (created, or moved if a create that failed before step 3 left one);
 3. the race record is created, on condition that the id is still free.
 
-A failure after 2 leaves a schedule without a race: the closer finds no race and does nothing,
-the schedule deletes itself after it runs, and the organiser's retry moves it and creates the
-race. A failure before 3 never leaves a race without its closer. Two requests creating the
-same race at once both pass 1; the one whose record write loses puts the winner's close time
-back on the schedule before answering 409.
+The race record is written last, so no failure leaves a race without its closer. A failure
+after 2 leaves a schedule without a race: the closer finds no race and does nothing, the
+schedule deletes itself after it runs, and the organiser's retry moves it and creates the
+race. Two requests creating the same race at once both pass 1; the one whose record write
+loses puts the winner's close time back on the schedule before answering 409.
 
 An early close moves the record's ``closesAt`` first, then the schedule: if the schedule cannot
 be moved, the race still closes, at the time it was scheduled to (the request answers 503 and

@@ -620,7 +620,7 @@ def test_openapi_json_describes_every_route_with_the_stage_as_server(db: Db) -> 
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/NewRace"
     }
-    assert sorted(create["responses"]) == ["201", "404", "409", "422", "503"]
+    assert sorted(create["responses"]) == ["201", "409", "422", "503"]
     close = spec["paths"]["/races/{raceId}/close"]["post"]
     assert sorted(close["responses"]) == ["202", "404", "409", "422", "503"]
     organiser = [v["post"] for v in spec["paths"].values() if "post" in v]
