@@ -485,9 +485,10 @@ def test_the_handler_answers_an_odd_method_with_a_json_404(
     assert (deployed[0], json.loads(deployed[2])) == (403, MISSING_TOKEN)
 
 
-def deployed_api_methods() -> tuple[dict[str, set[str]], dict[str, str]]:
-    """The leaderboard API's construct, synthesized: each resource's path and its methods, and
-    the headers of its OPTIONS methods' mock integration response (with its status code)."""
+def deployed_api_methods() -> tuple[dict[str, set[str]], dict[str, str], set[tuple[str, str]]]:
+    """The leaderboard API's construct, synthesized: each resource's path and its methods, the
+    headers of its OPTIONS methods' mock integration response (with its status code), and the
+    (path, method) API Gateway authorizes with IAM."""
     from aws_cdk import App, Stack
     from aws_cdk import aws_dynamodb as dynamodb
 
@@ -509,25 +510,30 @@ def deployed_api_methods() -> tuple[dict[str, set[str]], dict[str, str]]:
 
     methods: dict[str, set[str]] = {}
     preflights: list[dict[str, str]] = []
+    signed: set[tuple[str, str]] = set()
     for resource in resources.values():
         if resource["Type"] == "AWS::ApiGateway::Method":
             props = resource["Properties"]
             methods.setdefault(path(props["ResourceId"]), set()).add(props["HttpMethod"])
+            if props["AuthorizationType"] == "AWS_IAM":
+                signed.add((path(props["ResourceId"]), props["HttpMethod"]))
             if props["HttpMethod"] == "OPTIONS":
                 (answer,) = props["Integration"]["IntegrationResponses"]
                 params = answer["ResponseParameters"]
                 headers = {k.rsplit(".", 1)[1].lower(): v.strip("'") for k, v in params.items()}
                 preflights.append({"status": answer["StatusCode"], **headers})
     assert all(p == preflights[0] for p in preflights)
-    return methods, preflights[0]
+    return methods, preflights[0], signed
 
 
 @pytest.mark.synth
 def test_the_local_api_routes_what_the_deployed_api_declares(recorder: Recorder) -> None:
-    deployed_methods, preflight = deployed_api_methods()
+    deployed_methods, preflight, signed = deployed_api_methods()
 
     with leaderboard_gateway(recorder, cors_origin="*") as gateway:
         assert gateway.declared_methods() == deployed_methods
+        assert gateway.signed == signed
+        assert len(signed) == 4
         status, headers, _ = request(gateway, "/races", "OPTIONS", {"Origin": "https://x"})
     local = {k: v[0] for k, v in headers.items() if k.startswith("access-control-")}
     assert {"status": str(status), **local} == preflight
