@@ -1,10 +1,11 @@
 """API benchmark: what a leaderboard read costs in DynamoDB requests and items, and in CPU.
 
-(a) Reads, against moto, for a 1,000-rider race (6 classes): every DynamoDB call the handler
-    makes is counted per operation with a botocore hook, with the items it returned (Query,
-    GetItem, BatchGetItem) or evaluated (COUNT queries: ``ScannedCount``), and the read
-    request units they would cost on DynamoDB (estimated from item sizes: 0.5 per 4 KB per
-    request, eventually consistent). Baseline: reading the whole race (what a scan or an
+(a) Reads, against moto, for a running 1,000-rider race (6 classes) and a closed one with its
+    placings (leaderboard pages, riders, races listings, results pages): every DynamoDB call
+    the handler makes is counted per operation with a botocore hook, with the items it
+    returned (Query, GetItem, BatchGetItem) or evaluated (COUNT queries: ``ScannedCount``), and
+    the read request units they would cost on DynamoDB (estimated from item sizes: 0.5 per 4 KB
+    per request, eventually consistent). Baseline: reading the whole race (what a scan or an
     unsharded "query everything, sort in Lambda" reads). moto's latencies are moto's, not
     DynamoDB's.
 (b) The shard merge at 10,000 riders, in memory (the read port faked, sharded like the
@@ -34,11 +35,19 @@ from moto import mock_aws
 from functions.leaderboard_api import handler as api
 from functions.leaderboard_api import logic as board
 from functions.leaderboard_api.adapters import DynamoLeaderboardReader
-from functions.leaderboard_api.memory import InMemoryLeaderboardReader
+from functions.leaderboard_api.memory import (
+    InMemoryCloseScheduler,
+    InMemoryLeaderboardReader,
+    race_of,
+)
 from local.aws.api_gateway import LocalApiGateway, LocalContext, build_event
 from shared import items, keys
+from shared.memory import InMemoryRaceStore
+from shared.placings import Tally, compute_placings
+from shared.race_store import DynamoRaceStore, now_ms
+from shared.races import EnteredRider, Entry
 from shared.routes import RESOURCE_TEMPLATES
-from shared.standings import RaceRecord, Standing
+from shared.standings import Standing
 from shared.tables import create_tables
 
 RIDERS = 1_000
@@ -71,21 +80,29 @@ def _field(n: int, race: str) -> list[Standing]:
 
 
 def _put_race(client: Any, race_id: str, standings: list[Standing]) -> None:
-    """The race record and its riders' standings, written straight into the table."""
-    record = RaceRecord(
-        race_id=race_id,
-        started_at=1_795_374_000_000,
-        last_reading_at=1_795_374_299_000,
-        riders=len(standings),
-        class_counts=dict(Counter(s.class_id for s in standings)),
-        finished=0,
-    )
-    client.put_item(TableName=STANDINGS, Item=items.race_item(record, EXPIRES))
+    """The race record (running now) and its riders' standings, written straight into the
+    table."""
+    record = race_of(race_id, standings, starts_at=now_ms() - 60_000)
+    client.put_item(TableName=STANDINGS, Item=items.race_item(record))
     puts = [{"PutRequest": {"Item": items.standing_item(s, EXPIRES)}} for s in standings]
     for i in range(0, len(puts), 25):
         request = {STANDINGS: puts[i : i + 25]}
         while request:
             request = client.batch_write_item(RequestItems=request).get("UnprocessedItems")
+
+
+def _put_closed_race(client: Any, race_id: str, standings: list[Standing]) -> None:
+    """A race closed as the closer closes it: its placings stored, then ``closed``."""
+    book = DynamoRaceStore(client, STANDINGS)
+    client.put_item(TableName=STANDINGS, Item=items.race_item(race_of(race_id, standings)))
+    entries = [
+        EnteredRider(Entry(rider_id=s.rider_id, name=s.name, class_id=s.class_id))
+        for s in standings
+    ]
+    tallies = {s.rider_id: Tally(s.points, s.seconds) for s in standings}
+    book.mark_closing(race_id)
+    book.store_placings(race_id, compute_placings(entries, tallies))
+    book.mark_closed(race_id, now_ms())
 
 
 GATEWAY_HEADERS = {
@@ -198,9 +215,16 @@ def _reads_against_moto() -> dict[str, Any]:
         create_tables(client, STANDINGS, "idempotency")
         field = _field(RIDERS, "bench")
         _put_race(client, "bench", field)
+        _put_closed_race(client, "closed", _field(RIDERS, "closed"))
         counter = Counting()
         client.meta.events.register("after-call.dynamodb", counter.after_call)
-        api.install(api.Runtime(DynamoLeaderboardReader(client, STANDINGS)))
+        api.install(
+            api.Runtime(
+                reader=DynamoLeaderboardReader(client, STANDINGS),
+                book=DynamoRaceStore(client, STANDINGS),
+                scheduler=InMemoryCloseScheduler(),
+            )
+        )
         try:
             cases = {
                 "leaderboard_top10": ("/races/bench/leaderboard", {"limit": "10"}),
@@ -212,6 +236,9 @@ def _reads_against_moto() -> dict[str, Any]:
                 "rider_first": (f"/races/bench/riders/{_top(field).rider_id}", {}),
                 "rider_median": (f"/races/bench/riders/{_median(field).rider_id}", {}),
                 "races": ("/races", {}),
+                "races_running": ("/races", {"status": "running"}),
+                "results_top100": ("/races/closed/results", {"limit": "100"}),
+                "results_class3_top10": ("/races/closed/results", {"limit": "10", "classId": "3"}),
             }
             for name, (path, query) in cases.items():
                 counter.reset()
@@ -276,6 +303,16 @@ def _median_us(fn: Any, n: int = 300) -> int:
     return round(statistics.median(samples) * 1e6)
 
 
+def runtime(reader: InMemoryLeaderboardReader, page_ttl_s: float) -> api.Runtime:
+    """The handler on the in-memory read port, pages cached for ``page_ttl_s``."""
+    return api.Runtime(
+        reader=reader,
+        book=InMemoryRaceStore(),
+        scheduler=InMemoryCloseScheduler(),
+        pages=board.PageCache(page_ttl_s),
+    )
+
+
 def _cpu() -> dict[str, Any]:
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     reader = InMemoryLeaderboardReader(_field(RIDERS, "race-1"))
@@ -283,16 +320,16 @@ def _cpu() -> dict[str, Any]:
     top10 = event("/races/race-1/leaderboard", {"limit": "10"})
     bad = event("/races/race-1/leaderboard", {"limit": "0"})
     try:
-        api.install(api.Runtime(reader, board.PageCache(0.0)))  # every request computes its page
+        api.install(runtime(reader, 0.0))  # every request computes its page
         out["handler_top10_uncached_us_median"] = _median_us(
             lambda: api.handler(top10, LocalContext())
         )
         out["handler_422_us_median"] = _median_us(lambda: api.handler(bad, LocalContext()))
-        api.install(api.Runtime(reader, board.PageCache(3600.0)))
+        api.install(runtime(reader, 3600.0))
         out["handler_top10_cached_us_median"] = _median_us(
             lambda: api.handler(top10, LocalContext())
         )
-        api.install(api.Runtime(reader, board.PageCache(0.0)))
+        api.install(runtime(reader, 0.0))
         with LocalApiGateway(api.handler) as gw, requests.Session() as session:
             url = gw.url + "races/race-1/leaderboard?limit=10"
             for _ in range(20):

@@ -1,9 +1,10 @@
-"""The DynamoDB adapter of the API's read port (:class:`~.logic.LeaderboardReader`).
+"""The API's adapters: the read port on DynamoDB (:class:`DynamoLeaderboardReader`) and the close
+schedules on EventBridge Scheduler (:class:`EventBridgeCloseScheduler`).
 
 Every read is bounded by what the request needs: a ``GetItem`` for a race, one
-``BatchGetItem`` for a rider's race, standing and result, ``Query`` with ``Limit`` on the
-ranking-index shards for a leaderboard page, ``Query`` on ``RecentRaces`` then
-``BatchGetItem`` for the races listing. Never a scan. Ranks reuse
+``BatchGetItem`` for a rider's race and standing, ``Query`` with ``Limit`` on the
+ranking-index shards for a leaderboard page, ``Query`` on ``RecentRaces`` (a ``startsAt``
+range) then ``BatchGetItem`` for the races listing. Never a scan. Ranks reuse
 :meth:`shared.dynamodb.DynamoStandingsStore.rank` (a COUNT query per shard over the entries
 ranked above). Transient failures raise :class:`shared.ports.TransientError`.
 """
@@ -12,16 +13,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.leaderboard_api.logic import RacesPage, RiderRecords, ShardPage, ShardRequest
-from shared import items, keys
-from shared.dynamodb import DynamoStandingsStore, is_transient
+from functions.leaderboard_api.logic import (
+    RacePosition,
+    RacesIndexPage,
+    RiderRecords,
+    ShardPage,
+    ShardRequest,
+    StartWindow,
+)
+from shared import items, keys, names
+from shared.dynamodb import DynamoStandingsStore, error_code, is_transient
 from shared.ports import TransientError
+from shared.races import CloseRace, Race
 from shared.retry import Backoff, resend
-from shared.standings import RaceRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,6 +46,26 @@ INDEX_ATTRIBUTES = (keys.INDEX_RANK_SK, *keys.RANK_INDEX_PROJECTION)
 
 def _key(raw: dict[str, str]) -> dict[str, dict[str, str]]:
     return {k: {"S": v} for k, v in raw.items()}
+
+
+def _start_condition(window: StartWindow) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The races index's key condition for a ``startsAt`` window, its names and values."""
+    names_ = {"#pk": keys.INDEX_RECENT_PK}
+    values: dict[str, Any] = {":pk": {"S": keys.RECENT_RACES_PARTITION}}
+    condition = "#pk = :pk"
+    if window.oldest is not None or window.newest is not None:
+        names_["#at"] = keys.INDEX_RECENT_SK
+    if window.oldest is not None:
+        values[":oldest"] = {"N": str(window.oldest)}
+    if window.newest is not None:
+        values[":newest"] = {"N": str(window.newest)}
+    if window.oldest is not None and window.newest is not None:
+        condition += " AND #at BETWEEN :oldest AND :newest"
+    elif window.oldest is not None:
+        condition += " AND #at >= :oldest"
+    elif window.newest is not None:
+        condition += " AND #at <= :newest"
+    return condition, names_, values
 
 
 class DynamoLeaderboardReader:
@@ -76,7 +107,7 @@ class DynamoLeaderboardReader:
         return found
 
     # -- the port --------------------------------------------------------------------------
-    def race(self, race_id: str) -> RaceRecord | None:
+    def race(self, race_id: str) -> Race | None:
         response = self._call(
             "get race",
             self._db.get_item,
@@ -86,45 +117,41 @@ class DynamoLeaderboardReader:
         item = response.get("Item")
         return items.race_from_item(item) if item else None
 
-    def recent_races(self, limit: int, after: RaceRecord | None) -> RacesPage:
+    def races_by_start(
+        self, window: StartWindow, after: RacePosition | None, limit: int
+    ) -> RacesIndexPage:
+        condition, names_, values = _start_condition(window)
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": keys.INDEX_RECENT,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": keys.INDEX_RECENT_PK},
-            "ExpressionAttributeValues": {":pk": {"S": keys.RECENT_RACES_PARTITION}},
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names_,
+            "ExpressionAttributeValues": values,
             "ScanIndexForward": False,
-            "Limit": limit + 1,
+            "Limit": limit,
         }
         if after is not None:
             kwargs["ExclusiveStartKey"] = {
                 **_key(keys.race_key(after.race_id)),
                 keys.INDEX_RECENT_PK: {"S": keys.RECENT_RACES_PARTITION},
-                keys.INDEX_RECENT_SK: {"N": str(after.started_at)},
+                keys.INDEX_RECENT_SK: {"N": str(after.starts_at)},
             }
-        response = self._call("recent races", self._db.query, **kwargs)
-        found = response.get("Items", [])
-        wanted = [{keys.PK: i[keys.PK], keys.SK: i[keys.SK]} for i in found[:limit]]
-        by_pk = {i[keys.PK]["S"]: i for i in self._batch_get(wanted)} if wanted else {}
-        races = tuple(
-            items.race_from_item(by_pk[k[keys.PK]["S"]]) for k in wanted if k[keys.PK]["S"] in by_pk
-        )
-        return RacesPage(races, more=len(found) > limit)
+        response = self._call("races by start", self._db.query, **kwargs)
+        found = tuple(items.race_from_item(i) for i in response.get("Items", []))
+        return RacesIndexPage(found, more="LastEvaluatedKey" in response)
+
+    def races(self, race_ids: Sequence[str]) -> dict[str, Race]:
+        found = self._batch_get([_key(keys.race_key(r)) for r in race_ids])
+        return {race.race_id: race for race in map(items.race_from_item, found)}
 
     def rider(self, race_id: str, rider_id: str) -> RiderRecords:
-        wanted = [
-            _key(keys.race_key(race_id)),
-            _key(keys.standing_key(race_id, rider_id)),
-            _key(keys.result_key(race_id, rider_id)),
-        ]
+        wanted = [_key(keys.race_key(race_id)), _key(keys.standing_key(race_id, rider_id))]
         by_sk = {i[keys.SK]["S"]: i for i in self._batch_get(wanted)}
         race_item = by_sk.get(keys.SK_RACE)
         standing = by_sk.get(keys.SK_STANDING)
-        result = by_sk.get(keys.SK_RESULT)
         return RiderRecords(
             race=items.race_from_item(race_item) if race_item else None,
             standing=items.standing_from_item(standing) if standing else None,
-            result=items.result_from_item(result) if result else None,
         )
 
     def shard_pages(
@@ -172,3 +199,94 @@ class DynamoLeaderboardReader:
             if is_transient(exc):
                 raise TransientError(f"rank: {exc}") from exc
             raise
+
+
+# --- EventBridge Scheduler -----------------------------------------------------------------------
+SCHEDULE_RETRIES: Final = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86_400}
+"""Scheduler's most: a close that cannot be delivered (the closer throttled or failing) is tried
+again for a day, then goes to the dead-letter queue, where an alarm sees it."""
+SCHEDULER_TRANSIENT_CODES: Final = frozenset({"ThrottlingException", "InternalServerException"})
+SCHEDULER_CLIENT_CONFIG: Final = Config(
+    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseTarget:
+    """Where every race's schedule points: the settings' closer, role and dead-letter queue."""
+
+    group: str
+    closer_arn: str
+    role_arn: str
+    dead_letter_arn: str
+
+
+def at_expression(epoch_ms: int) -> str:
+    """Scheduler's one-time expression, ``at(yyyy-mm-ddThh:mm:ss)`` in UTC: whole seconds, so
+    rounded up (a close never runs before it is due)."""
+    seconds = -(-epoch_ms // 1000)
+    return f"at({datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S})"
+
+
+def close_schedule(target: CloseTarget, race_id: str, due_at: int) -> dict[str, Any]:
+    """The whole ``CreateSchedule``/``UpdateSchedule`` request of a race's close. An update
+    replaces every field (unset ones go back to their defaults), so both send all of them."""
+    return {
+        "Name": names.close_schedule_name(race_id),
+        "GroupName": target.group,
+        "Description": f"Close race {race_id}",
+        "ScheduleExpression": at_expression(due_at),
+        "ScheduleExpressionTimezone": "UTC",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "State": "ENABLED",
+        "Target": {
+            "Arn": target.closer_arn,
+            "RoleArn": target.role_arn,
+            "Input": CloseRace(race_id=race_id).model_dump_json(),
+            "RetryPolicy": dict(SCHEDULE_RETRIES),
+            "DeadLetterConfig": {"Arn": target.dead_letter_arn},
+        },
+        "ActionAfterCompletion": "DELETE",
+    }
+
+
+class EventBridgeCloseScheduler:
+    """:class:`functions.leaderboard_api.organiser.CloseScheduler` on EventBridge Scheduler."""
+
+    def __init__(self, client: Any, target: CloseTarget) -> None:
+        self._scheduler: Any = client
+        self._target = target
+
+    def _send(self, operation: str, race_id: str, due_at: int, expected: str) -> bool:
+        """Send the request: True if done, False if it failed with ``expected`` (the schedule
+        exists already, or does not); transient failures raise :class:`TransientError`."""
+        try:
+            getattr(self._scheduler, operation)(**close_schedule(self._target, race_id, due_at))
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == expected:
+                return False
+            if code in SCHEDULER_TRANSIENT_CODES:
+                raise TransientError(f"close schedule of {race_id}: {exc}") from exc
+            raise
+        except BotoCoreError as exc:
+            raise TransientError(f"close schedule of {race_id}: {exc}") from exc
+        return True
+
+    def create(self, race_id: str, due_at: int) -> None:
+        if not self._send("create_schedule", race_id, due_at, "ConflictException"):
+            self._moved_meanwhile(
+                race_id, self._send("update_schedule", race_id, due_at, "ResourceNotFoundException")
+            )
+
+    def move(self, race_id: str, due_at: int) -> None:
+        if not self._send("update_schedule", race_id, due_at, "ResourceNotFoundException"):
+            self._moved_meanwhile(
+                race_id, self._send("create_schedule", race_id, due_at, "ConflictException")
+            )
+
+    @staticmethod
+    def _moved_meanwhile(race_id: str, done: bool) -> None:
+        """The schedule appeared or vanished between two requests: another request is at it."""
+        if not done:
+            raise TransientError(f"close schedule of {race_id}: changed meanwhile, try again")

@@ -1,8 +1,9 @@
 """The leaderboard API's configuration: read from the environment and validated.
 
 Two moments, two models. The CORS origins are read when the handler module loads, because the
-resolver declares its routes with them; the rest at the first invocation (the cold start), so
-that importing the handler needs no environment (the tests, the local stack, the benchmarks).
+resolver declares its routes with them; the rest (the table, and where a race's close is
+scheduled) at the first invocation (the cold start), so that importing the handler needs no
+environment (the tests, the local stack, the benchmarks).
 """
 
 from __future__ import annotations
@@ -45,12 +46,40 @@ class CorsSettings(BaseModel):
         return settings_from_env(cls, {"cors_origin": names.ENV_CORS_ORIGIN}, WHAT, env)
 
 
+LAMBDA_ARN: Final = (
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}"
+    r"(:[A-Za-z0-9_$-]{1,128})?$"
+)
+ROLE_ARN: Final = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+QUEUE_ARN: Final = r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$"
+SCHEDULE_GROUP: Final = r"^[0-9A-Za-z_.-]{1,64}$"
+
+
 class ApiSettings(BaseModel):
+    """Everything the API needs, the organiser's routes included: a function that could serve
+    the reads but not schedule a race's close fails at cold start, not at the first race."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     standings_table: Annotated[str, Field(min_length=3, max_length=255)]
-    """The table the API reads (boto3 finds the region and AWS_ENDPOINT_URL itself)."""
+    """The table the API reads and the organiser's routes write (boto3 finds the region and
+    AWS_ENDPOINT_URL itself)."""
+    schedule_group: Annotated[str, Field(pattern=SCHEDULE_GROUP)]
+    """The EventBridge Scheduler group of the races' one-time close schedules."""
+    closer_arn: Annotated[str, Field(pattern=LAMBDA_ARN)]
+    """The race closer: each schedule's target."""
+    scheduler_role_arn: Annotated[str, Field(pattern=ROLE_ARN)]
+    """The role EventBridge Scheduler assumes to invoke the closer."""
+    schedule_dlq_arn: Annotated[str, Field(pattern=QUEUE_ARN)]
+    """Where Scheduler puts a close it could not deliver after its retries."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
-        return settings_from_env(cls, {"standings_table": names.ENV_STANDINGS_TABLE}, WHAT, env)
+        variables = {
+            "standings_table": names.ENV_STANDINGS_TABLE,
+            "schedule_group": names.ENV_SCHEDULE_GROUP,
+            "closer_arn": names.ENV_CLOSER_ARN,
+            "scheduler_role_arn": names.ENV_SCHEDULER_ROLE_ARN,
+            "schedule_dlq_arn": names.ENV_SCHEDULE_DLQ_ARN,
+        }
+        return settings_from_env(cls, variables, WHAT, env)

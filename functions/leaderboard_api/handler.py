@@ -1,11 +1,14 @@
 """Leaderboard API (Lambda entry point: ``handler``), behind API Gateway's REST proxy integration.
 
-Thin: Powertools' REST resolver validates the request against the route signatures, each route
-calls one function of :mod:`functions.leaderboard_api.logic` and returns a response model.
-Errors become a JSON ``{"message": ...}`` that says what is wrong: 400 (malformed cursor), 404
-(unknown race, rider or route), 422 (a parameter out of range), 503 + ``Retry-After`` when
-DynamoDB throttles. Settings come from :mod:`functions.leaderboard_api.config`, validated at
-cold start.
+Thin: Powertools' REST resolver validates the request against the route signatures (path,
+query and the organiser's JSON bodies), each route calls one function of
+:mod:`functions.leaderboard_api.logic` (reads) or :mod:`functions.leaderboard_api.organiser`
+(the organiser's writes) and returns a response model. The organiser's routes (POST) are
+IAM-authorised by API Gateway; the handler logs who called them. Errors become a JSON
+``{"message": ...}`` that says what is wrong: 400 (malformed cursor), 404 (unknown race, rider
+or route), 409 (the race's state forbids it), 422 (a parameter or field out of range), 503 +
+``Retry-After`` when DynamoDB or Scheduler throttles. Settings come from
+:mod:`functions.leaderboard_api.config`, validated at cold start.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path as FilePath
@@ -34,20 +38,37 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.leaderboard_api import logic
-from functions.leaderboard_api.adapters import DynamoLeaderboardReader
+from functions.leaderboard_api import logic, organiser
+from functions.leaderboard_api.adapters import (
+    SCHEDULER_CLIENT_CONFIG,
+    CloseTarget,
+    DynamoLeaderboardReader,
+    EventBridgeCloseScheduler,
+)
 from functions.leaderboard_api.config import SECURITY_HEADERS, ApiSettings, CorsSettings
-from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S
-from functions.leaderboard_api.models import Error, Leaderboard, Race, Races, Rider
+from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S, RESULTS_MAX_AGE_S
+from functions.leaderboard_api.models import (
+    Disqualified,
+    EntriesApplied,
+    Error,
+    Leaderboard,
+    Race,
+    Races,
+    Results,
+    Rider,
+)
 from shared import names
 from shared.contract import ID_PATTERN, NUM_CLASSES
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
-from shared.ports import TransientError
+from shared.ports import RaceBook, TransientError
+from shared.race_store import DynamoRaceStore, now_ms
+from shared.races import Entries, NewRace, RaceConflictError, RaceNotFoundError, RaceStatus
 from shared.warm import Warm
 
 PAGE_FILE = FilePath(__file__).with_name("static") / "index.html"
 PAGE_HTML = PAGE_FILE.read_text(encoding="utf-8")
 LEADERBOARD_CACHE_CONTROL = f"max-age={LEADERBOARD_MAX_AGE_S}"
+RESULTS_CACHE_CONTROL = f"max-age={RESULTS_MAX_AGE_S}"
 RETRY_AFTER_SECONDS = "1"
 
 logger = Logger(service=names.POWERTOOLS_SERVICE_API)
@@ -98,8 +119,14 @@ app = APIGatewayRestResolver(enable_validation=True, cors=cors_config(CorsSettin
 app.configure_openapi(
     title="Breakaway leaderboard API",
     version="1.0.0",
-    description="Live standings of indoor bike races. Points are hundredths of an output unit.",
+    description="Live standings and final placings of indoor bike races, and the organiser's "
+    "routes that schedule them (POST: IAM-authorised, requests signed with AWS Signature "
+    "Version 4; the local stack needs none). Points are hundredths of an output unit.",
 )
+ORGANISER: dict[str, Any] = {"x-amazon-apigateway-auth": {"type": "AWS_IAM"}}
+"""API Gateway's own OpenAPI extension for a method it authorizes with IAM (SigV4): what the
+deployed API does (infra/components/leaderboard_api.py), stated without making the handler,
+which never sees an unsigned request in AWS, claim to check a header itself."""
 app.enable_swagger(path="/swagger", title="Breakaway leaderboard API", version="1.0.0")
 
 
@@ -112,15 +139,31 @@ class Runtime:
     """Everything one execution environment keeps warm between invocations."""
 
     reader: logic.LeaderboardReader
+    book: RaceBook
+    scheduler: organiser.CloseScheduler
+    clock: Callable[[], int] = now_ms
+    """Epoch milliseconds: a race's status and the organiser's rules are judged by it."""
     pages: logic.PageCache[logic.LeaderboardPage] = field(default_factory=_fresh_pages)
     """Leaderboard pages of the last second: as fresh as the Cache-Control header promises."""
 
 
 def build_runtime(settings: ApiSettings, session: boto3.session.Session | None = None) -> Runtime:
-    """Wire the reader the settings name (the client honours AWS_ENDPOINT_URL: the local stack)."""
+    """Wire the adapters the settings name (the clients honour AWS_ENDPOINT_URL: the local
+    stack)."""
     session = session or boto3.session.Session()
-    client = session.client("dynamodb", config=DEFAULT_CLIENT_CONFIG)
-    return Runtime(DynamoLeaderboardReader(client, settings.standings_table))
+    dynamodb = session.client("dynamodb", config=DEFAULT_CLIENT_CONFIG)
+    scheduler = session.client("scheduler", config=SCHEDULER_CLIENT_CONFIG)
+    target = CloseTarget(
+        group=settings.schedule_group,
+        closer_arn=settings.closer_arn,
+        role_arn=settings.scheduler_role_arn,
+        dead_letter_arn=settings.schedule_dlq_arn,
+    )
+    return Runtime(
+        reader=DynamoLeaderboardReader(dynamodb, settings.standings_table),
+        book=DynamoRaceStore(dynamodb, settings.standings_table),
+        scheduler=EventBridgeCloseScheduler(scheduler, target),
+    )
 
 
 def cold_start() -> Runtime:
@@ -140,27 +183,35 @@ ERRORS: dict[int, OpenAPIResponse] = {
     for code, text in (
         (400, "malformed cursor"),
         (404, "unknown race, rider or route"),
-        (422, "a parameter is missing, malformed or out of range"),
-        (503, "storage is throttling: retry after a second"),
+        (409, "the race's state forbids it (the message says which)"),
+        (422, "a parameter or field is missing, malformed or out of range"),
+        (503, "storage or the scheduler is throttling: retry after a second"),
     )
 }
 ERRORS[503]["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "string"}}}
+READ_ERRORS = (400, 404, 422, 503)
+ORGANISER_ERRORS = (404, 409, 422, 503)
 
 
-def responses(model: type[Any], text: str, cached: bool = False) -> dict[int, OpenAPIResponse]:
+def responses(
+    model: type[Any],
+    text: str,
+    *,
+    status: int = 200,
+    cache_control: str | None = None,
+    errors: tuple[int, ...] = READ_ERRORS,
+) -> dict[int, OpenAPIResponse]:
     ok: OpenAPIResponse = {"description": text, "content": {"application/json": {"model": model}}}
-    if cached:
+    if cache_control:
         ok["headers"] = {
-            "Cache-Control": {
-                "description": LEADERBOARD_CACHE_CONTROL,
-                "schema": {"type": "string"},
-            }
+            "Cache-Control": {"description": cache_control, "schema": {"type": "string"}}
         }
-    return {200: ok, **ERRORS}
+    return {status: ok, **{code: ERRORS[code] for code in errors}}
 
 
 RaceId = Annotated[str, Path(pattern=ID_PATTERN, description="race id")]
 RiderId = Annotated[str, Path(pattern=ID_PATTERN, description="rider id")]
+ClassId = Annotated[int | None, Query(ge=1, le=NUM_CLASSES, description="absent: overall")]
 Limit = Annotated[int, Query(ge=1, le=logic.MAX_LIMIT, description="page size")]
 Cursor = Annotated[
     str | None,
@@ -172,26 +223,34 @@ def _json(status: int, body: Any, **headers: str) -> Response[Any]:
     return Response(status, content_types.APPLICATION_JSON, body, headers=headers)
 
 
-@app.get("/races", responses=responses(Races, "races"), summary="Recent races, newest first")
-def list_races(limit: Limit = logic.DEFAULT_RACES_LIMIT, cursor: Cursor = None) -> Races:
-    return Races.of(logic.recent_races(runtime().reader, limit, cursor))
+# --- public reads ------------------------------------------------------------------------------
+@app.get("/races", responses=responses(Races, "races"), summary="Races, newest start first")
+def list_races(
+    status: Annotated[RaceStatus | None, Query(description="absent: every race")] = None,
+    limit: Limit = logic.DEFAULT_RACES_LIMIT,
+    cursor: Cursor = None,
+) -> Races:
+    rt = runtime()
+    now = rt.clock()
+    return Races.of(logic.races(rt.reader, now, status, limit, cursor), now)
 
 
-@app.get("/races/<raceId>", responses=responses(Race, "the race"), summary="Race summary")
+@app.get("/races/<raceId>", responses=responses(Race, "the race"), summary="A race")
 def get_race(raceId: RaceId) -> Race:  # noqa: N803 (the wire name)
-    return Race.of(logic.race(runtime().reader, raceId))
+    rt = runtime()
+    return Race.of(logic.race(rt.reader, raceId), rt.clock())
 
 
 @app.get(
     "/races/<raceId>/leaderboard",
-    responses=responses(Leaderboard, "a page of the leaderboard", cached=True),
+    responses=responses(
+        Leaderboard, "a page of the leaderboard", cache_control=LEADERBOARD_CACHE_CONTROL
+    ),
     summary="Ranked riders, a page",
 )
 def get_leaderboard(
     raceId: RaceId,  # noqa: N803
-    classId: Annotated[  # noqa: N803
-        int | None, Query(ge=1, le=NUM_CLASSES, description="absent: overall")
-    ] = None,
+    classId: ClassId = None,  # noqa: N803
     limit: Limit = logic.DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response[Leaderboard]:
@@ -204,12 +263,7 @@ def get_leaderboard(
     metrics.add_metric(
         name="LeaderboardEntriesServed", unit=MetricUnit.Count, value=len(page.entries)
     )
-    return Response(
-        HTTPStatus.OK,
-        content_types.APPLICATION_JSON,
-        body,
-        headers={"Cache-Control": LEADERBOARD_CACHE_CONTROL},
-    )
+    return _json(HTTPStatus.OK, body, **{"Cache-Control": LEADERBOARD_CACHE_CONTROL})
 
 
 @app.get(
@@ -221,6 +275,91 @@ def get_rider(raceId: RaceId, riderId: RiderId) -> Rider:  # noqa: N803
     return Rider.of(logic.rider(runtime().reader, raceId, riderId))
 
 
+@app.get(
+    "/races/<raceId>/results",
+    responses=responses(
+        Results,
+        "a page of the final placings",
+        cache_control=RESULTS_CACHE_CONTROL,
+        errors=(400, 404, 409, 422, 503),
+    ),
+    summary="A closed race's final placings, a page",
+)
+def get_results(
+    raceId: RaceId,  # noqa: N803
+    classId: ClassId = None,  # noqa: N803
+    limit: Limit = logic.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response[Results]:
+    rt = runtime()
+    page = logic.results(
+        rt.reader, rt.book, rt.clock(), raceId, class_id=classId, limit=limit, cursor=cursor
+    )
+    return _json(HTTPStatus.OK, Results.of(page), **{"Cache-Control": RESULTS_CACHE_CONTROL})
+
+
+# --- the organiser's routes (IAM-authorised by API Gateway) ------------------------------------
+def audit(action: str, race_id: str) -> None:
+    """Who changed a race: the caller API Gateway authenticated (none in the local stack)."""
+    identity = app.current_event.request_context.identity
+    logger.info(action, extra={"raceId": race_id, "caller": identity.user_arn})
+
+
+@app.post(
+    "/races",
+    status_code=HTTPStatus.CREATED,
+    responses=responses(Race, "the race", status=201, errors=(409, 422, 503)),
+    summary="Schedule a race (organiser)",
+    openapi_extensions=ORGANISER,
+)
+def create_race(race: NewRace) -> Race:
+    rt = runtime()
+    now = rt.clock()
+    audit("create race", race.race_id)
+    return Race.of(organiser.create_race(rt.book, rt.scheduler, race, now), now)
+
+
+@app.post(
+    "/races/<raceId>/entries",
+    responses=responses(EntriesApplied, "entries added and changed", errors=ORGANISER_ERRORS),
+    summary="Enter riders, at most 1,000 a request (organiser)",
+    openapi_extensions=ORGANISER,
+)
+def enter_riders(raceId: RaceId, entries: Entries) -> EntriesApplied:  # noqa: N803
+    rt = runtime()
+    audit("enter riders", raceId)
+    added, updated = organiser.enter(rt.book, raceId, entries.entries, rt.clock())
+    return EntriesApplied(added=added, updated=updated)
+
+
+@app.post(
+    "/races/<raceId>/close",
+    status_code=HTTPStatus.ACCEPTED,
+    responses=responses(Race, "the race, closing", status=202, errors=ORGANISER_ERRORS),
+    summary="Close a race graceS from now, or at its scheduled close if sooner (organiser)",
+    openapi_extensions=ORGANISER,
+)
+def close_race(raceId: RaceId) -> Race:  # noqa: N803
+    rt = runtime()
+    now = rt.clock()
+    audit("close race", raceId)
+    return Race.of(organiser.close(rt.book, rt.scheduler, raceId, now), now)
+
+
+@app.post(
+    "/races/<raceId>/entries/<riderId>/disqualify",
+    responses=responses(Disqualified, "the rider is disqualified", errors=ORGANISER_ERRORS),
+    summary="Disqualify an entered rider (organiser)",
+    openapi_extensions=ORGANISER,
+)
+def disqualify_rider(raceId: RaceId, riderId: RiderId) -> Disqualified:  # noqa: N803
+    rt = runtime()
+    audit("disqualify rider", raceId)
+    organiser.disqualify(rt.book, raceId, riderId, rt.clock())
+    return Disqualified(race_id=raceId, rider_id=riderId, disqualified=True)
+
+
+# --- the spec, the page ------------------------------------------------------------------------
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_json() -> Response[str]:
     ctx = app.current_event.request_context
@@ -242,10 +381,17 @@ def page() -> Response[str]:
 
 # --- errors ------------------------------------------------------------------------------------
 @app.exception_handler(  # type: ignore[untyped-decorator]
-    logic.NotFoundError
+    RaceNotFoundError
 )
-def not_found(exc: logic.NotFoundError) -> Response[Any]:
+def not_found(exc: RaceNotFoundError) -> Response[Any]:
     return _json(HTTPStatus.NOT_FOUND, {"message": str(exc)})
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    RaceConflictError
+)
+def conflict(exc: RaceConflictError) -> Response[Any]:
+    return _json(HTTPStatus.CONFLICT, {"message": str(exc)})
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]
@@ -253,6 +399,13 @@ def not_found(exc: logic.NotFoundError) -> Response[Any]:
 )
 def bad_request(exc: logic.BadRequestError) -> Response[Any]:
     return _json(HTTPStatus.BAD_REQUEST, {"message": str(exc)})
+
+
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    organiser.UnprocessableError
+)
+def unprocessable(exc: organiser.UnprocessableError) -> Response[Any]:
+    return _json(HTTPStatus.UNPROCESSABLE_ENTITY, {"message": str(exc)})
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]
@@ -267,7 +420,7 @@ def invalid(exc: RequestValidationError) -> Response[Any]:
 )
 def throttled(exc: TransientError) -> Response[Any]:
     logger.warning("storage throttled", extra={"error": str(exc)})
-    body = {"message": "the leaderboard is busy, retry in a second"}
+    body = {"message": "the API is busy, retry in a second"}
     return _json(HTTPStatus.SERVICE_UNAVAILABLE, body, **{"Retry-After": RETRY_AFTER_SECONDS})
 
 
@@ -287,11 +440,33 @@ def no_route(_: Exception) -> Response[Any]:
 
 def describe_validation(errors: Any) -> str:
     """``limit: Input should be less than or equal to 100`` for each error, joined by ``; ``."""
-    parts = []
-    for e in errors:
-        loc = [str(p) for p in e.get("loc", ()) if p not in ("query", "path", "body")]
-        parts.append(f"{'.'.join(loc) or 'request'}: {e.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
+    return "; ".join(_describe_error(e) for e in errors if not _echo(e)) or "invalid request"
+
+
+def _echo(error: Any) -> bool:
+    """A sequence too short only because some of its items failed (each reported): pydantic
+    counts the items that passed."""
+    given = error.get("input")
+    minimum = (error.get("ctx") or {}).get("min_length", 0)
+    return (
+        error.get("type") == "too_short"
+        and isinstance(given, list | tuple)
+        and len(given) >= minimum
+    )
+
+
+def _describe_error(error: Any) -> str:
+    """One error, named by its field (``entries.3.classId``): a body that is not JSON is the
+    body's, and a model's own check (a rider given twice) names its field in its message."""
+    loc = [str(p) for p in error.get("loc", ())]
+    kind = error.get("type")
+    ctx = error.get("ctx") or {}
+    if kind == "json_invalid":
+        return f"body: not valid JSON ({ctx.get('error', 'malformed')})"
+    where = ".".join(p for p in loc if p not in ("query", "path", "body"))
+    if kind == "value_error" and not where:
+        return str(ctx.get("error", error.get("msg", "invalid")))
+    return f"{where or (loc[0] if loc else 'request')}: {error.get('msg', 'invalid')}"
 
 
 def with_security_headers(response: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The leaderboard API's logic: leaderboard pages, rider ranks and recent races, independent of
-storage.
+"""The leaderboard API's read logic: leaderboard pages, rider ranks, races by status and a
+closed race's placings, independent of storage.
 
 * **Top N** of a race (overall or one class) is a k-way merge of the write shards of a ranking
   index (:mod:`shared.keys`). :func:`merge_shards` asks each shard for a few rows first (twice
@@ -9,20 +9,22 @@ storage.
 * **Ranking** is standard competition ranking: equal points share a rank, the next rank skips
   (1, 2, 2, 4); ties are ordered by riderId, which is the index's sort order, so pages are
   stable.
-* **Cursors** are opaque strings (URL-safe base64 of a small JSON object): the last entry's
-  ``rankSk``, its rank and its position, and the leaderboard they belong to. That is all the
-  next page needs to go on ranking across the page boundary.
+* **Races by status**: the races index is sorted by ``startsAt``, and a race's status is derived
+  from its record and the clock (:meth:`shared.races.Race.status`). Each status bounds the
+  ``startsAt`` range worth reading (:func:`start_window`), the races read are kept by their
+  derived status, and a page stops after a bounded number of races read.
+* **Cursors** are opaque strings (URL-safe base64 of a small JSON object) that say what they
+  belong to (the race and scope) and where the next page starts, validated on the way back in.
 
-Storage is behind :class:`LeaderboardReader`: :mod:`functions.leaderboard_api.adapters`
-implements it on DynamoDB, :mod:`functions.leaderboard_api.memory` in memory. Everything else
-here is pure.
+Storage is behind :class:`LeaderboardReader` (and the placings behind the shared
+:class:`shared.ports.RaceBook`): :mod:`functions.leaderboard_api.adapters` implements it on
+DynamoDB, :mod:`functions.leaderboard_api.memory` in memory. Everything else here is pure.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import threading
 import time
@@ -34,23 +36,38 @@ from typing import Annotated, Final, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import keys
-from shared.contract import ID_PATTERN, MAX_ID_LENGTH, NUM_CLASSES
-from shared.standings import FinalResult, RaceRecord, Standing
+from shared.contract import ID_PATTERN, MAX_ID_LENGTH, MAX_RACE_SECONDS, NUM_CLASSES
+from shared.placings import OVERALL, Placing, class_scope
+from shared.ports import RaceBook, TransientError
+from shared.races import (
+    MAX_EPOCH_MS,
+    MAX_GRACE_S,
+    Race,
+    RaceConflictError,
+    RaceNotFoundError,
+    RaceStatus,
+)
+from shared.standings import Standing
 
 DEFAULT_LIMIT: Final = 10
 MAX_LIMIT: Final = 100
 DEFAULT_RACES_LIMIT: Final = 20
 MAX_CURSOR_CHARS: Final = 512
 RANK_SK_PATTERN: Final = rf"^[0-9]{{{keys.RANK_POINTS_DIGITS}}}#[A-Za-z0-9_-]{{1,{MAX_ID_LENGTH}}}$"
+SCOPE_PATTERN: Final = rf"^({OVERALL}|C[1-{NUM_CLASSES}])$"
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 # --- errors the API turns into 4xx -------------------------------------------------------------
-class NotFoundError(LookupError):
-    """An unknown race or rider (404); the message says which."""
-
-
 class BadRequestError(ValueError):
     """Input that can never succeed, such as a malformed cursor (400); the message says why."""
+
+
+def race_not_found(race_id: str) -> RaceNotFoundError:
+    """The 404 of an unknown race, worded as the race book words it."""
+    return RaceNotFoundError(f"raceId: no race {race_id}")
 
 
 # --- the read port -----------------------------------------------------------------------------
@@ -73,25 +90,49 @@ class ShardPage:
 
 @dataclass(frozen=True, slots=True)
 class RiderRecords:
-    race: RaceRecord | None
+    race: Race | None
     standing: Standing | None
-    result: FinalResult | None
 
 
 @dataclass(frozen=True, slots=True)
-class RacesPage:
-    races: tuple[RaceRecord, ...]
+class RacePosition:
+    """A place in the races index (newest ``startsAt`` first): a page starts after it."""
+
+    starts_at: int
+    race_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartWindow:
+    """The ``startsAt`` range a listing reads, both ends inclusive; None: unbounded."""
+
+    oldest: int | None = None
+    newest: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RacesIndexPage:
+    races: tuple[Race, ...]
+    """Newest ``startsAt`` first, as the index projects them: the schedule, the state and the
+    entrants, not the processor's counters (riders, finished, lastReadingAt: zero here)."""
     more: bool
+    """The window may hold races after the last one returned."""
 
 
 class LeaderboardReader(Protocol):
     """What the read side needs from storage. Adapters raise ``shared.ports.TransientError``
     for failures worth retrying."""
 
-    def race(self, race_id: str) -> RaceRecord | None: ...
+    def race(self, race_id: str) -> Race | None: ...
 
-    def recent_races(self, limit: int, after: RaceRecord | None) -> RacesPage:
-        """Races newest first (startedAt descending), after ``after`` when given."""
+    def races_by_start(
+        self, window: StartWindow, after: RacePosition | None, limit: int
+    ) -> RacesIndexPage:
+        """Races starting within ``window``, newest first, after ``after`` when given."""
+        ...
+
+    def races(self, race_ids: Sequence[str]) -> dict[str, Race]:
+        """The whole race records of these ids that exist."""
         ...
 
     def rider(self, race_id: str, rider_id: str) -> RiderRecords: ...
@@ -228,26 +269,31 @@ def _b64decode(text: str, what: str) -> bytes:
         raise BadRequestError(f"{what}: not a cursor this API returned") from exc
 
 
+def _decode_model(cursor: str, model: type[M]) -> M:
+    raw = _b64decode(cursor, "cursor")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise BadRequestError("cursor: not a cursor this API returned") from exc
+
+
+def _encode_model(model: BaseModel) -> str:
+    return _b64encode(model.model_dump_json().encode())
+
+
 def encode_cursor(race_id: str, class_id: int | None, state: RankState) -> str:
     if state.after is None:
         raise ValueError("a cursor needs the sort key of the last entry")
-    body = {
-        "race": race_id,
-        "cls": class_id or 0,
-        "after": state.after,
-        "rank": state.rank,
-        "pos": state.position,
-    }
-    return _b64encode(json.dumps(body, separators=(",", ":")).encode())
+    return _encode_model(
+        _CursorModel(
+            race=race_id, cls=class_id or 0, after=state.after, rank=state.rank, pos=state.position
+        )
+    )
 
 
 def decode_cursor(cursor: str, race_id: str, class_id: int | None) -> RankState:
     """The page start a cursor names; BadRequestError if it is malformed or for another board."""
-    raw = _b64decode(cursor, "cursor")
-    try:
-        model = _CursorModel.model_validate_json(raw)
-    except ValidationError as exc:
-        raise BadRequestError("cursor: not a cursor this API returned") from exc
+    model = _decode_model(cursor, _CursorModel)
     if model.race != race_id or model.cls != (class_id or 0):
         raise BadRequestError("cursor: it belongs to another leaderboard (raceId or classId)")
     if model.rank > model.pos:
@@ -261,35 +307,50 @@ class _RacesCursorModel(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     race: Annotated[str, Field(pattern=ID_PATTERN)]
-    started: Annotated[int, Field(ge=0, lt=2**53)]
+    starts: Annotated[int, Field(ge=0, le=MAX_EPOCH_MS)]
 
 
-def encode_races_cursor(race: RaceRecord) -> str:
-    body = {"race": race.race_id, "started": race.started_at}
-    return _b64encode(json.dumps(body, separators=(",", ":")).encode())
+def encode_races_cursor(position: RacePosition) -> str:
+    return _encode_model(_RacesCursorModel(race=position.race_id, starts=position.starts_at))
 
 
-def decode_races_cursor(cursor: str) -> RaceRecord:
-    """The race a races cursor points after (only its id and startedAt are meaningful)."""
-    raw = _b64decode(cursor, "cursor")
-    try:
-        model = _RacesCursorModel.model_validate_json(raw)
-    except ValidationError as exc:
-        raise BadRequestError("cursor: not a cursor this API returned") from exc
-    return RaceRecord(
-        race_id=model.race,
-        started_at=model.started,
-        last_reading_at=0,
-        riders=0,
-        class_counts={},
-        finished=0,
-    )
+def decode_races_cursor(cursor: str) -> RacePosition:
+    """The place in the races index a races cursor points after (valid for any status: it is
+    a position in ``startsAt`` order)."""
+    model = _decode_model(cursor, _RacesCursorModel)
+    return RacePosition(starts_at=model.starts, race_id=model.race)
+
+
+class _ResultsCursorModel(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    race: Annotated[str, Field(pattern=ID_PATTERN)]
+    scope: Annotated[str, Field(pattern=SCOPE_PATTERN)]
+    offset: Annotated[int, Field(ge=1, le=MAX_EPOCH_MS)]
+
+
+def encode_results_cursor(race_id: str, scope: str, offset: int) -> str:
+    return _encode_model(_ResultsCursorModel(race=race_id, scope=scope, offset=offset))
+
+
+def decode_results_cursor(cursor: str, race_id: str, scope: str) -> int:
+    """The offset a results cursor names; BadRequestError if it is malformed or belongs to
+    another race or class."""
+    model = _decode_model(cursor, _ResultsCursorModel)
+    if model.race != race_id or model.scope != scope:
+        raise BadRequestError("cursor: it belongs to other results (raceId or classId)")
+    return model.offset
 
 
 # --- the use cases -----------------------------------------------------------------------------
+def check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequestError(f"limit: must be 1 to {MAX_LIMIT} (got {limit})")
+
+
 @dataclass(frozen=True, slots=True)
 class LeaderboardPage:
-    race: RaceRecord
+    race: Race
     class_id: int | None
     entries: tuple[Entry, ...]
     next_cursor: str | None
@@ -297,17 +358,21 @@ class LeaderboardPage:
 
 @dataclass(frozen=True, slots=True)
 class RiderView:
-    race: RaceRecord
+    race: Race
     standing: Standing
     rank: int
     class_rank: int
-    result: FinalResult | None
+
+    @property
+    def finished(self) -> bool:
+        """The rider's ``final`` reading counted."""
+        return self.standing.final_second >= 0
 
 
-def _require_race(reader: LeaderboardReader, race_id: str) -> RaceRecord:
+def _require_race(reader: LeaderboardReader, race_id: str) -> Race:
     race = reader.race(race_id)
     if race is None:
-        raise NotFoundError(f"race {race_id!r} not found")
+        raise race_not_found(race_id)
     return race
 
 
@@ -319,8 +384,7 @@ def leaderboard(
     cursor: str | None = None,
 ) -> LeaderboardPage:
     """One page of a race's leaderboard (overall, or one class when ``class_id`` is given)."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequestError(f"limit: must be 1 to {MAX_LIMIT} (got {limit})")
+    check_limit(limit)
     start = decode_cursor(cursor, race_id, class_id) if cursor is not None else RankState()
     race = _require_race(reader, race_id)
 
@@ -344,46 +408,160 @@ def rider(reader: LeaderboardReader, race_id: str, rider_id: str) -> RiderView:
     """A rider's standing with its rank overall and in its class."""
     records = reader.rider(race_id, rider_id)
     if records.race is None:
-        raise NotFoundError(f"race {race_id!r} not found")
+        raise race_not_found(race_id)
     if records.standing is None:
-        raise NotFoundError(f"rider {rider_id!r} not found in race {race_id!r}")
+        raise RaceNotFoundError(f"riderId: {rider_id} has no standing in race {race_id}")
     s = records.standing
     return RiderView(
         race=records.race,
         standing=s,
         rank=reader.rank(race_id, None, s.points),
         class_rank=reader.rank(race_id, s.class_id, s.points),
-        result=records.result,
     )
 
 
-def race(reader: LeaderboardReader, race_id: str) -> RaceRecord:
+def race(reader: LeaderboardReader, race_id: str) -> Race:
     return _require_race(reader, race_id)
+
+
+# --- races by status ---------------------------------------------------------------------------
+RUNNING_WINDOW_MS: Final = 1000 * (MAX_RACE_SECONDS + MAX_GRACE_S)
+"""No race closes later than this after its start (``closesAt = startsAt + 1000 * (durationS +
+graceS)``, each at most its maximum), so a running race started within it."""
+RACES_INDEX_PAGE: Final = 25
+"""Races read per index query when filtering by status: about as many as one read unit
+carries (the index projects about 150 bytes a race)."""
+MAX_RACES_READ: Final = 500
+"""A listing reads at most about this many races of the index per request; a page may then be
+short, with a ``nextCursor`` to go on from."""
+
+
+def start_window(status: RaceStatus | None, now: int) -> StartWindow:
+    """The ``startsAt`` range holding every race of ``status`` at ``now``: scheduled races start
+    after now, running ones started within :data:`RUNNING_WINDOW_MS` before it; closing ones
+    too (or start later still, when closed early before their start), unless their closer has
+    stalled for longer than that; closed races may have started any time."""
+    if status is RaceStatus.SCHEDULED:
+        return StartWindow(oldest=now + 1)
+    if status is RaceStatus.RUNNING:
+        return StartWindow(oldest=now - RUNNING_WINDOW_MS, newest=now)
+    if status is RaceStatus.CLOSING:
+        return StartWindow(oldest=now - RUNNING_WINDOW_MS)
+    return StartWindow()
 
 
 @dataclass(frozen=True, slots=True)
 class RacesListing:
-    races: tuple[RaceRecord, ...]
+    races: tuple[Race, ...]
     next_cursor: str | None
 
 
-def recent_races(
-    reader: LeaderboardReader, limit: int = DEFAULT_RACES_LIMIT, cursor: str | None = None
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    matched: list[Race]
+    position: RacePosition | None
+    """The last race read."""
+    exhausted: bool
+    """Nothing is left to read in the window."""
+
+
+def _scan_races(
+    reader: LeaderboardReader,
+    status: RaceStatus | None,
+    now: int,
+    after: RacePosition | None,
+    want: int,
+) -> _Scan:
+    """Read the window of ``status`` from ``after``, keeping races of that status, until
+    ``want`` are kept, the window ends or :data:`MAX_RACES_READ` have been read."""
+    window = start_window(status, now)
+    size = want if status is None else max(want, RACES_INDEX_PAGE)
+    matched: list[Race] = []
+    position = after
+    read = 0
+    while True:
+        page = reader.races_by_start(window, position, size)
+        for r in page.races:
+            read += 1
+            position = RacePosition(r.starts_at, r.race_id)
+            if status is None or r.status(now) is status:
+                matched.append(r)
+                if len(matched) == want:
+                    return _Scan(matched, position, exhausted=False)
+        if not page.more or not page.races:
+            return _Scan(matched, position, exhausted=True)
+        if read >= MAX_RACES_READ:
+            return _Scan(matched, position, exhausted=False)
+
+
+def races(
+    reader: LeaderboardReader,
+    now: int,
+    status: RaceStatus | None = None,
+    limit: int = DEFAULT_RACES_LIMIT,
+    cursor: str | None = None,
 ) -> RacesListing:
-    """Races newest first, ``limit`` at a time."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequestError(f"limit: must be 1 to {MAX_LIMIT} (got {limit})")
+    """Races of ``status`` (any when None), newest ``startsAt`` first, ``limit`` at a time, the
+    whole records of the page read in one batch."""
+    check_limit(limit)
     after = decode_races_cursor(cursor) if cursor is not None else None
-    page = reader.recent_races(limit, after)
-    next_cursor = encode_races_cursor(page.races[-1]) if page.more and page.races else None
-    return RacesListing(page.races, next_cursor)
+    scan = _scan_races(reader, status, now, after, limit + 1)
+    shown = scan.matched[:limit]
+    records = reader.races([r.race_id for r in shown]) if shown else {}
+    listed = tuple(records[r.race_id] for r in shown if r.race_id in records)
+    next_cursor = None
+    if len(scan.matched) > limit:
+        next_cursor = encode_races_cursor(RacePosition(shown[-1].starts_at, shown[-1].race_id))
+    elif not scan.exhausted and scan.position is not None:
+        next_cursor = encode_races_cursor(scan.position)
+    return RacesListing(listed, next_cursor)
+
+
+# --- a closed race's placings ------------------------------------------------------------------
+RESULTS_MAX_AGE_S: Final = 86_400
+"""A closed race's placings never change: a page may be cached for a day."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsPage:
+    race: Race
+    class_id: int | None
+    placings: tuple[Placing, ...]
+    next_cursor: str | None
+
+
+def results(
+    reader: LeaderboardReader,
+    book: RaceBook,
+    now: int,
+    race_id: str,
+    *,
+    class_id: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> ResultsPage:
+    """One page of a closed race's final placings, overall or in one class (ranks within it)."""
+    check_limit(limit)
+    scope = OVERALL if class_id is None else class_scope(class_id)
+    offset = decode_results_cursor(cursor, race_id, scope) if cursor is not None else 0
+    found = _require_race(reader, race_id)
+    status = found.status(now)
+    if status is not RaceStatus.CLOSED:
+        raise RaceConflictError(
+            f"race {race_id} is {status}: its results are published once it is closed"
+        )
+    page = book.placings_page(race_id, scope, offset, limit)
+    if page is None:  # closed is written after the placings: an eventually consistent read
+        raise TransientError(f"race {race_id}: its placings are not readable yet")
+    rows, total = page
+    end = offset + len(rows)
+    next_cursor = encode_results_cursor(race_id, scope, end) if rows and end < total else None
+    return ResultsPage(found, class_id, tuple(rows), next_cursor)
 
 
 # --- a one-second page cache -------------------------------------------------------------------
 LEADERBOARD_MAX_AGE_S: Final = 1
 """How old a leaderboard page may be: its ``Cache-Control: max-age`` and the page cache's TTL."""
-
-T = TypeVar("T")
 
 
 class PageCache(Generic[T]):

@@ -1,24 +1,33 @@
 """The API's response models (pydantic): wire names are camelCase, as in the telemetry contract.
 
 Each model builds itself from the logic's result (:mod:`functions.leaderboard_api.logic`), so the
-handler only wires routes.
+handler only wires routes. The organiser's request bodies are the shared models
+(:class:`shared.races.NewRace`, :class:`shared.races.Entries`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from functions.leaderboard_api.logic import LeaderboardPage, RacesListing, RiderView
-from shared.contract import CLASS_IDS, ID_PATTERN, MAX_ID_LENGTH, NUM_CLASSES
-from shared.standings import RaceRecord
+from functions.leaderboard_api.logic import (
+    LeaderboardPage,
+    RacesListing,
+    ResultsPage,
+    RiderView,
+)
+from shared import races
+from shared.contract import CLASS_IDS, ID_PATTERN, MAX_ID_LENGTH, MAX_RACE_SECONDS, NUM_CLASSES
+from shared.placings import Outcome
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 ClassId = Annotated[int, Field(ge=1, le=NUM_CLASSES)]
 Count = Annotated[int, Field(ge=0)]
-EpochMs = Annotated[int, Field(ge=0, description="epoch milliseconds (device time)")]
+EpochMs = Annotated[int, Field(ge=0, description="epoch milliseconds")]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+Status = Literal["scheduled", "running", "closing", "closed"]
 
 
 class _Out(BaseModel):
@@ -34,8 +43,8 @@ class _Out(BaseModel):
 class Entry(_Out):
     rank: Annotated[int, Field(ge=1, description="standard competition rank (1, 2, 2, 4)")]
     rider_id: Id
-    name: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
-    class_id: ClassId
+    name: Annotated[Name, Field(description="as entered")]
+    class_id: Annotated[ClassId, Field(description="as entered")]
     points: Annotated[int, Field(ge=0, description="hundredths of an output unit")]
     seconds: Annotated[Count, Field(description="distinct race seconds counted")]
     last_second: Annotated[int, Field(ge=-1, description="newest race second counted")]
@@ -44,7 +53,7 @@ class Entry(_Out):
 class Leaderboard(_Out):
     race_id: Id
     class_id: Annotated[ClassId | None, Field(description="null: overall")]
-    as_of: Annotated[EpochMs, Field(description="the race's newest reading (epoch ms)")]
+    as_of: Annotated[EpochMs, Field(description="when a reading of the race last counted")]
     entries: list[Entry]
     next_cursor: Annotated[str | None, Field(description="pass as cursor for the next page")]
 
@@ -77,37 +86,59 @@ class ClassCount(_Out):
 
 class Race(_Out):
     race_id: Id
-    started_at: EpochMs
-    last_reading_at: EpochMs
-    riders: Count
-    finished: Annotated[Count, Field(description="riders whose result is stored")]
-    classes: list[ClassCount]
+    name: Name
+    status: Annotated[
+        Status,
+        Field(
+            description="scheduled before startsAt, running until closesAt, closing until its "
+            "placings are stored, then closed"
+        ),
+    ]
+    starts_at: EpochMs
+    duration_s: Annotated[int, Field(ge=1, le=MAX_RACE_SECONDS)]
+    grace_s: Annotated[
+        int, Field(ge=0, le=races.MAX_GRACE_S, description="late readings taken after the end")
+    ]
+    closes_at: Annotated[EpochMs, Field(description="startsAt + 1000 * (durationS + graceS)")]
+    entrants: Annotated[Count, Field(description="riders entered")]
+    riders: Annotated[Count, Field(description="riders with a counted second")]
+    finished: Annotated[Count, Field(description="riders whose final reading counted")]
+    last_reading_at: Annotated[EpochMs, Field(description="when a reading last counted")]
+    classes: Annotated[list[ClassCount], Field(description="riders with a counted second")]
 
     @classmethod
-    def of(cls, race: RaceRecord) -> Race:
+    def of(cls, race: races.Race, now: int) -> Race:
         return cls(
             race_id=race.race_id,
-            started_at=race.started_at,
-            last_reading_at=race.last_reading_at,
+            name=race.name,
+            status=race.status(now).value,
+            starts_at=race.starts_at,
+            duration_s=race.duration_s,
+            grace_s=race.grace_s,
+            closes_at=race.closes_at,
+            entrants=race.entrants,
             riders=race.riders,
             finished=race.finished,
+            last_reading_at=race.last_reading_at,
             classes=[ClassCount(class_id=c, riders=race.class_counts.get(c, 0)) for c in CLASS_IDS],
         )
 
 
 class Races(_Out):
     races: list[Race]
-    next_cursor: str | None
+    next_cursor: Annotated[
+        str | None, Field(description="pass as cursor for the next page (a page may be short)")
+    ]
 
     @classmethod
-    def of(cls, listing: RacesListing) -> Races:
-        return cls(races=[Race.of(r) for r in listing.races], next_cursor=listing.next_cursor)
+    def of(cls, listing: RacesListing, now: int) -> Races:
+        return cls(races=[Race.of(r, now) for r in listing.races], next_cursor=listing.next_cursor)
 
 
 class Rider(_Out):
     race_id: Id
     rider_id: Id
-    name: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+    name: Name
     class_id: ClassId
     points: Annotated[int, Field(ge=0)]
     seconds: Count
@@ -116,7 +147,7 @@ class Rider(_Out):
     class_rank: Annotated[int, Field(ge=1, description="rank in the rider's class")]
     riders: Annotated[Count, Field(description="riders in the race")]
     class_riders: Annotated[Count, Field(description="riders in the rider's class")]
-    finished: Annotated[bool, Field(description="the rider's result is stored")]
+    finished: Annotated[bool, Field(description="the rider's final reading counted")]
     as_of: EpochMs
 
     @classmethod
@@ -134,9 +165,61 @@ class Rider(_Out):
             class_rank=view.class_rank,
             riders=view.race.riders,
             class_riders=view.race.class_counts.get(s.class_id, 0),
-            finished=view.result is not None,
+            finished=view.finished,
             as_of=view.race.last_reading_at,
         )
+
+
+class Placing(_Out):
+    rank: Annotated[int | None, Field(ge=1, description="null unless ranked")]
+    rider_id: Id
+    name: Annotated[Name, Field(description="as entered")]
+    class_id: Annotated[ClassId, Field(description="as entered")]
+    points: Annotated[int, Field(ge=0, description="hundredths of an output unit")]
+    seconds: Annotated[Count, Field(description="distinct race seconds counted")]
+    outcome: Annotated[
+        Outcome, Field(description="ranked; DNS: no counted second; DSQ: disqualified")
+    ]
+
+
+class Results(_Out):
+    race_id: Id
+    class_id: Annotated[ClassId | None, Field(description="null: overall")]
+    entries: Annotated[
+        list[Placing], Field(description="ranked in rank order (ties by riderId), then DNS, DSQ")
+    ]
+    next_cursor: Annotated[str | None, Field(description="pass as cursor for the next page")]
+
+    @classmethod
+    def of(cls, page: ResultsPage) -> Results:
+        return cls(
+            race_id=page.race.race_id,
+            class_id=page.class_id,
+            entries=[
+                Placing(
+                    rank=p.rank,
+                    rider_id=p.rider_id,
+                    name=p.name,
+                    class_id=p.class_id,
+                    points=p.points,
+                    seconds=p.seconds,
+                    outcome=p.outcome,
+                )
+                for p in page.placings
+            ],
+            next_cursor=page.next_cursor,
+        )
+
+
+class EntriesApplied(_Out):
+    added: Annotated[Count, Field(description="riders entered by this request")]
+    updated: Annotated[Count, Field(description="entries this request changed")]
+
+
+class Disqualified(_Out):
+    race_id: Id
+    rider_id: Id
+    disqualified: Literal[True]
 
 
 class Error(BaseModel):

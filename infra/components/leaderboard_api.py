@@ -1,4 +1,11 @@
-"""The leaderboard API: API Gateway REST API in front of the API Lambda."""
+"""The leaderboard API: API Gateway REST API in front of the API Lambda.
+
+The reads (``GET``) are public; the organiser's routes (``POST``: create a race, enter riders,
+close, disqualify) are IAM-authorised, so API Gateway admits only requests signed (SigV4) by
+a principal whose policy allows ``execute-api:Invoke`` on them. The function may write the
+race records and entries the organiser's routes change (``PutItem``, ``UpdateItem``,
+``ConditionCheckItem``); the stack (``infra/stacks.py``) gives it the close schedules' settings
+and the Scheduler actions."""
 
 from __future__ import annotations
 
@@ -60,9 +67,19 @@ def access_log_format() -> str:
     return "{" + ",".join(fields) + "}"
 
 
+ITEM_ACTIONS: Final = ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem")
+"""What the function calls on the table's items (functions/leaderboard_api/adapters.py and
+shared/race_store.py): reads by key; a new race (``PutItem``); entries (``Put`` in a transaction
+with the race record's ``Update``); an early close (``UpdateItem``); a disqualification (an
+``Update`` with a ``ConditionCheck`` of the race record). Never a scan, a batch write or a
+delete."""
+INDEXES: Final = (keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT)
+"""Pages of the ranking indexes (leaderboards, ranks) and of the races index (listings)."""
+
+
 class LeaderboardApi(Construct):
-    """The API's function (read-only on the standings table) behind a REST API whose declared
-    routes validate their parameters, with access logs and throttling per stage."""
+    """The API's function behind a REST API whose declared routes validate their parameters,
+    the organiser's IAM-authorised, with access logs and throttling per stage."""
 
     def __init__(
         self,
@@ -105,12 +122,8 @@ class LeaderboardApi(Construct):
             log_retention_days=config.log_retention_days,
             removal_policy=removal,
         )
-        # Read-only, and only the reads the reader makes (functions/leaderboard_api/adapters.py):
-        # items by key, pages of the ranking and recent-races indexes; no scan.
-        grant_item_actions(handler.function, standings, "GetItem", "BatchGetItem")
-        grant_index_queries(
-            handler.function, standings, keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT
-        )
+        grant_item_actions(handler.function, standings, *ITEM_ACTIONS)
+        grant_index_queries(handler.function, standings, *INDEXES)
         return handler
 
     def _rest_api(self, env_name: str, api_config: ApiConfig) -> apigw.RestApi:
@@ -141,8 +154,10 @@ class LeaderboardApi(Construct):
         )
 
     def _add_routes(self) -> None:
-        """Every declared route, then the catch-all, so that an unknown path reaches the
-        handler (a JSON 404) rather than API Gateway (a 403)."""
+        """Every declared route with its method, the organiser's IAM-authorised, then the
+        catch-all, so that an unknown path reaches the handler (a JSON 404) rather than API
+        Gateway (a 403). The handler validates the organiser's bodies (its 422s name the
+        field)."""
         validator = self.api.add_request_validator(
             "Parameters", validate_request_parameters=True, validate_request_body=True
         )
@@ -152,8 +167,11 @@ class LeaderboardApi(Construct):
             params = {f"method.request.path.{p}": True for p in route.path_params}
             params.update({f"method.request.querystring.{q}": False for q in route.query})
             resource.add_method(
-                "GET",
+                route.method,
                 integration,
+                authorization_type=apigw.AuthorizationType.IAM
+                if route.organiser
+                else apigw.AuthorizationType.NONE,
                 request_validator=validator,
                 request_parameters=params or None,
             )
@@ -201,6 +219,7 @@ class LeaderboardApi(Construct):
             acknowledge(
                 self.api,
                 rule,
-                "The leaderboard is public and read-only by design (the live page calls it "
-                "from the browser); no method changes data.",
+                "The reads (GET) are public by design (the live page calls them from the "
+                "browser); every method that changes data (POST, the organiser's) is "
+                "IAM-authorised (SigV4).",
             )

@@ -21,19 +21,23 @@ Routing (API Gateway matches the resource, then the method on it):
   (CDK's ``resource_for_path`` creates ``/races/{raceId}/riders`` for
   ``/races/{raceId}/riders/{riderId}``: a resource with no method of its own) and
   ``/{proxy+}`` for any other path;
-* ``methods`` are the methods declared on ``/``, each template and ``/{proxy+}``; ``None`` is
-  ``ANY`` on every resource (any method, ``TRACE`` or ``PROPFIND`` too, reaches the handler);
+* ``methods`` are the methods declared on each resource (``/``, the templates, ``/{proxy+}``);
+  ``None`` is ``ANY`` on every resource (any method, ``TRACE`` or ``PROPFIND`` too, reaches the
+  handler);
 * a method the matched resource does not declare is no route: ``403 {"message": "Missing
   Authentication Token"}`` with ``x-amzn-ErrorType: MissingAuthenticationTokenException``, as
   API Gateway answers (``HEAD`` is not ``GET``), never the handler;
+* ``signed`` methods are the IAM-authorised ones (the organiser's): API Gateway answers an
+  unsigned request to them with the same 403. Locally they need no signature, so they are
+  answered only to a client on a loopback address; any other gets that 403;
 * with a :class:`Preflight`, ``OPTIONS`` on every resource is the mock integration CDK's
   ``default_cors_preflight_options`` adds: ``204`` and its CORS headers, never the handler;
 * a request the HTTP server cannot parse (a malformed request line or version) is answered in
   JSON too, never with the standard library's HTML error page.
 
 :func:`leaderboard_gateway` is the leaderboard API as ``infra/components/leaderboard_api.py``
-deploys it (``GET`` on every route of ``shared.routes`` and on ``/{proxy+}``, the preflight);
-a test compares it with the synthesized template.
+deploys it (each route of ``shared.routes`` with its method, the organiser's signed, ``GET`` on
+``/{proxy+}``, the preflight); a test compares it with the synthesized template.
 
 With ``stage`` set, URLs are ``/{stage}/...`` as on an ``execute-api`` endpoint (others get
 ``403 {"message": "Forbidden"}``); without it the API sits at ``/`` as on a custom domain.
@@ -52,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import ipaddress
 import json
 import os
 import socket
@@ -60,7 +65,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
@@ -72,7 +77,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.aws.lambda_runtime import ACCOUNT_ID, LambdaContext
 from shared.names import ENV_CORS_ORIGIN, LOCAL_REGION
-from shared.routes import RESOURCE_TEMPLATES
+from shared.routes import API_ROUTES, Route
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -93,8 +98,8 @@ PROXY_RESOURCE = "/{proxy+}"
 ANY: Final = "ANY"
 NO_ROUTE_MESSAGE: Final = "Missing Authentication Token"
 """API Gateway's answer (403) to a method or resource it has no route for."""
-LEADERBOARD_METHODS: Final = ("GET",)
-"""What ``infra/components/leaderboard_api.py`` declares on each route and on ``/{proxy+}``."""
+CATCH_ALL_METHOD: Final = "GET"
+"""What ``infra/components/leaderboard_api.py`` declares on ``/{proxy+}``."""
 LEADERBOARD_PREFLIGHT_METHODS: Final = ("GET", "OPTIONS")
 """The ``allow_methods`` of its CORS preflight options."""
 CDK_DEFAULT_CORS_HEADERS: Final = (
@@ -129,6 +134,27 @@ class Preflight:
         if first != "*":
             answer["Vary"] = "Origin"
         return answer
+
+
+def route_methods(routes: Iterable[Route]) -> dict[str, set[str]]:
+    """Each resource's methods as the deployed API declares them: every route's method on its
+    path, ``GET`` on ``/{proxy+}``."""
+    declared: dict[str, set[str]] = {PROXY_RESOURCE: {CATCH_ALL_METHOD}}
+    for route in routes:
+        declared.setdefault(route.path, set()).add(route.method)
+    return declared
+
+
+def signed_methods(routes: Iterable[Route]) -> frozenset[tuple[str, str]]:
+    """(resource, method) of the routes API Gateway authorizes with IAM."""
+    return frozenset((r.path, r.method) for r in routes if r.organiser)
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def resource_tree(templates: Iterable[str]) -> tuple[str, ...]:
@@ -363,7 +389,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if target is None:
             self._error(403, "Forbidden")
             return
-        answer = gateway.route(self.command, target)
+        answer = gateway.route(self.command, target, self.client_address[0])
         if answer == "preflight":
             assert gateway.preflight is not None
             headers = gateway.preflight.response_headers(self.headers.get("Origin"))
@@ -424,14 +450,16 @@ class LocalApiGateway:
         context_factory: Callable[[], Any] = LocalContext,
         log_requests: bool = False,
         resources: Sequence[str] = (),
-        methods: Collection[str] | None = None,
+        methods: Mapping[str, Collection[str]] | None = None,
+        signed: Collection[tuple[str, str]] = (),
         preflight: Preflight | None = None,
     ) -> None:
         self.handler = handler
         self.stage = stage
         self.resources = tuple(resources)
         self.tree = resource_tree(self.resources)
-        self.methods = None if methods is None else frozenset(methods)
+        self.methods = None if methods is None else {r: frozenset(m) for r, m in methods.items()}
+        self.signed = frozenset(signed)
         self.preflight = preflight
         self._declared = self.declared_methods()
         self.context_factory = context_factory
@@ -443,27 +471,30 @@ class LocalApiGateway:
     def declared_methods(self) -> dict[str, set[str]]:
         """Each resource with a method and its methods, as API Gateway lists them (``ANY``: any
         method). Resources on the way to a template have none but the preflight's."""
-        own = {ANY} if self.methods is None else set(self.methods)
         preflight = {"OPTIONS"} if self.preflight is not None else set()
-        with_methods = {"/", *self.resources, PROXY_RESOURCE}
         declared = {
-            resource: (own if self.methods is None or resource in with_methods else set())
+            resource: ({ANY} if self.methods is None else set(self.methods.get(resource, ())))
             | preflight
             for resource in ("/", *self.tree, PROXY_RESOURCE)
         }
         return {resource: methods for resource, methods in declared.items() if methods}
 
-    def route(self, method: str, target: str) -> str:
-        """Who answers ``method`` on ``target`` (the request target after the stage):
-        ``"preflight"``, ``"handler"``, or ``"none"`` (no route: 403 Missing Authentication
-        Token). A target that is not a path (``CONNECT host:443``) reaches no resource."""
+    def route(self, method: str, target: str, client: str = "127.0.0.1") -> str:
+        """Who answers ``method`` on ``target`` (the request target after the stage) from the
+        ``client`` address: ``"preflight"``, ``"handler"``, or ``"none"`` (no route, or a
+        signed method asked from off this machine: 403 Missing Authentication Token). A
+        target that is not a path (``CONNECT host:443``) reaches no resource."""
         if not target.startswith("/"):
             return "none"
         resource, _ = match_resource(unquote(urlsplit(target).path) or "/", self.tree)
         declared = self._declared.get(resource, set())
         if method == "OPTIONS" and self.preflight is not None:
             return "preflight"
-        return "handler" if ANY in declared or method in declared else "none"
+        if ANY not in declared and method not in declared:
+            return "none"
+        if (resource, method) in self.signed and not is_loopback(client):
+            return "none"
+        return "handler"
 
     @property
     def port(self) -> int:
@@ -512,17 +543,19 @@ class LocalApiGateway:
 def leaderboard_gateway(
     handler: Handler, *, cors_origin: str | None = None, **options: Any
 ) -> LocalApiGateway:
-    """The leaderboard API as deployed: ``GET`` on every route of ``shared.routes`` and on
-    ``/{proxy+}``, and the CORS preflight of ``cors_origin`` (comma-separated origins, as the
-    stack's setting; by default ``CORS_ORIGIN``, which the handler reads too) on every resource.
-    ``options`` go to :class:`LocalApiGateway`."""
+    """The leaderboard API as deployed: every route of ``shared.routes`` with its method (the
+    organiser's signed), ``GET`` on ``/{proxy+}``, and the CORS preflight of ``cors_origin``
+    (comma-separated origins, as the stack's setting; by default ``CORS_ORIGIN``, which the
+    handler reads too) on every resource. ``options`` go to :class:`LocalApiGateway`."""
     if cors_origin is None:
         cors_origin = os.environ.get(ENV_CORS_ORIGIN, "")
     origins = tuple(o.strip() for o in cors_origin.split(",") if o.strip())
+    declared = route_methods(API_ROUTES)
     return LocalApiGateway(
         handler,
-        resources=RESOURCE_TEMPLATES,
-        methods=LEADERBOARD_METHODS,
+        resources=tuple(r for r in declared if r not in ("/", PROXY_RESOURCE)),
+        methods=declared,
+        signed=signed_methods(API_ROUTES),
         preflight=Preflight(origins) if origins else None,
         **options,
     )

@@ -52,12 +52,21 @@ from functions.leaderboard_api.logic import DEFAULT_LIMIT
 from infra.config import CONTEXT_KEY, BreakawayConfig, ConfigError, load_config
 from local import cli
 from local.aws.api_gateway import LocalApiGateway, match_resource
-from shared import names
 from shared.limits import CONNECTION_HEADROOM
 from shared.tables import create_tables
 from simulator.cli import _race_config
 from simulator.model import RaceConfig, riders_of
-from tests.leaderboard_api.helpers import IDEMPOTENCY, REGION, RESOURCES, STANDINGS, Db, standing
+from tests.leaderboard_api.helpers import (
+    ENVIRONMENT,
+    IDEMPOTENCY,
+    REGION,
+    RESOURCES,
+    SCHEDULE_GROUP,
+    STANDINGS,
+    Clock,
+    Db,
+    standing,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -314,7 +323,10 @@ def get(url: str) -> tuple[int, Any]:
 
 
 # --- what each route answers --------------------------------------------------------------------
-RACE_KEYS = {"raceId", "startedAt", "lastReadingAt", "riders", "finished", "classes"}
+RACE_KEYS = {
+    "raceId", "name", "status", "startsAt", "durationS", "graceS", "closesAt", "entrants",
+    "riders", "finished", "lastReadingAt", "classes",
+}  # fmt: skip
 ENTRY_KEYS = {"rank", "riderId", "name", "classId", "points", "seconds", "lastSecond"}
 BOARD_KEYS = {"raceId", "classId", "asOf", "entries", "nextCursor"}
 RIDER_KEYS = {
@@ -386,10 +398,13 @@ def readme_api() -> Iterator[str]:
     race = readme_race()
     named = set(re.findall(r"rider-\d{5}", PROSE))
     with pytest.MonkeyPatch.context() as env, mock_aws():
-        env.setenv(names.ENV_STANDINGS_TABLE, STANDINGS)
+        for variable, value in ENVIRONMENT.items():
+            env.setenv(variable, value)
         client = boto3.client("dynamodb", region_name=REGION)
         create_tables(client, STANDINGS, IDEMPOTENCY)
-        Db(client).put_race(
+        scheduler = boto3.client("scheduler", region_name=REGION)
+        scheduler.create_schedule_group(Name=SCHEDULE_GROUP)
+        Db(client, scheduler, Clock()).put_race(
             race.race_id,
             [
                 standing(r.rider_id, 100 * (race.riders - r.index), r.class_id, race=race.race_id)

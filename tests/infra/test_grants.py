@@ -18,8 +18,11 @@ calls"):
   table, which holds no ``DeleteItem``); Powertools' idempotency layer calls ``GetItem``,
   ``PutItem``, ``UpdateItem`` and ``DeleteItem`` on its table (``persistence/dynamodb.py``;
   the Powertools idempotency documentation lists the same four).
-* The leaderboard API (``functions/leaderboard_api/adapters.py``): ``GetItem`` and
-  ``BatchGetItem`` on the table, ``Query`` on the two ranking indexes and the recent-races index.
+* The leaderboard API (``functions/leaderboard_api/adapters.py``, and ``shared/race_store.py``
+  for the organiser's routes): ``GetItem`` and ``BatchGetItem`` on the table, ``Query`` on the
+  two ranking indexes and the recent-races index; ``PutItem`` (a new race, and entries put in
+  transactions), ``UpdateItem`` (the race record) and ``ConditionCheckItem`` (a
+  disqualification's check of the race, in a transaction).
 * Firehose's S3 destination: ``s3:AbortMultipartUpload``, ``s3:GetBucketLocation``,
   ``s3:GetObject``, ``s3:ListBucket``, ``s3:ListBucketMultipartUploads``, ``s3:PutObject``
   ("Grant Firehose access to an Amazon S3 destination", Amazon Data Firehose Developer Guide),
@@ -94,14 +97,17 @@ def test_closer_holds_exactly_the_dynamodb_actions_it_and_powertools_call(
     }
 
 
-def test_api_holds_exactly_the_dynamodb_reads_it_makes(dev: Assembly) -> None:
+def test_api_holds_exactly_the_dynamodb_actions_it_calls(dev: Assembly) -> None:
     standings = _table_arn(dev, "Standings")
     indexes = sorted(
         f"{standings}/index/{i}" for i in (keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT)
     )
     assert _dynamodb(_function_grants(dev, API)) == {
         "dynamodb:BatchGetItem": [standings],
+        "dynamodb:ConditionCheckItem": [standings],
         "dynamodb:GetItem": [standings],
+        "dynamodb:PutItem": [standings],
+        "dynamodb:UpdateItem": [standings],
         "dynamodb:Query": indexes,
     }
 

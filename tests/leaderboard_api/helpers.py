@@ -1,7 +1,9 @@
-"""Helpers of the leaderboard API tests: moto tables, seeded standings, REST proxy events.
+"""Helpers of the leaderboard API tests: moto tables and schedules, seeded races, standings and
+placings, REST proxy events, a fake clock.
 
-Events are the JSON fixtures (API Gateway REST, Lambda proxy integration, stage ``prod``);
-``event()`` re-targets a fixture at another path/query the way API Gateway would fill it in.
+Events are the JSON fixtures (API Gateway REST, Lambda proxy integration, stage ``prod``; the
+organiser's are IAM-authorised, signed by an IAM user); ``event()`` re-targets a fixture at
+another path/query/body the way API Gateway would fill it in.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import copy
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,21 @@ import pytest
 from moto import mock_aws
 
 from functions.leaderboard_api import handler as api
-from functions.leaderboard_api.adapters import DynamoLeaderboardReader
+from functions.leaderboard_api.adapters import (
+    CloseTarget,
+    DynamoLeaderboardReader,
+    EventBridgeCloseScheduler,
+)
+from functions.leaderboard_api.config import ApiSettings
 from local.aws.api_gateway import LocalContext, match_resource
 from shared import items, names
+from shared.contract import CLASS_IDS
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
+from shared.placings import Placings
+from shared.race_store import DynamoRaceStore
+from shared.races import Race, StoredState
 from shared.routes import RESOURCE_TEMPLATES
-from shared.standings import RaceRecord, Standing
+from shared.standings import Standing
 from shared.tables import create_tables
 from tests.support.faults import FaultInjector
 
@@ -33,6 +44,32 @@ REGION = "us-east-1"
 STANDINGS = "standings"
 IDEMPOTENCY = "idempotency"
 EXPIRES = 4_102_444_800  # 2100-01-01: moto's TTL never deletes anyway
+NOW = 1_795_374_300_000
+"""The tests' clock: 2026-11-22T19:05:00Z, five minutes into race-1."""
+STARTS = 1_795_374_000_000
+"""race-1's start (2026-11-22T19:00:00Z)."""
+SCHEDULE_GROUP = "breakaway-test-race-closes"
+CLOSER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:breakaway-race-closer"
+SCHEDULER_ROLE_ARN = "arn:aws:iam::123456789012:role/breakaway-race-closes"
+SCHEDULE_DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:breakaway-race-closes-dead-letters"
+ENVIRONMENT = {
+    names.ENV_STANDINGS_TABLE: STANDINGS,
+    names.ENV_SCHEDULE_GROUP: SCHEDULE_GROUP,
+    names.ENV_CLOSER_ARN: CLOSER_ARN,
+    names.ENV_SCHEDULER_ROLE_ARN: SCHEDULER_ROLE_ARN,
+    names.ENV_SCHEDULE_DLQ_ARN: SCHEDULE_DLQ_ARN,
+}
+TARGET = CloseTarget(SCHEDULE_GROUP, CLOSER_ARN, SCHEDULER_ROLE_ARN, SCHEDULE_DLQ_ARN)
+
+
+class Clock:
+    """Epoch milliseconds that move only when a test moves them."""
+
+    def __init__(self, now: int = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
 
 
 RESOURCES = RESOURCE_TEMPLATES
@@ -49,8 +86,10 @@ def event(
     *,
     base: str = "rest_leaderboard.json",
     headers: dict[str, str] | None = None,
+    body: Any = None,
 ) -> dict[str, Any]:
-    """A fixture re-targeted: path, resource and path parameters, stage path, query maps."""
+    """A fixture re-targeted: path, resource and path parameters, stage path, query maps, and
+    the body (JSON-encoded unless it is a string) when given."""
     e = copy.deepcopy(fixture(base))
     multi = {k: v if isinstance(v, list) else [v] for k, v in (query or {}).items()}
     resource, path_parameters = match_resource(path, RESOURCES)
@@ -64,6 +103,8 @@ def event(
     for name, value in (headers or {}).items():
         e["headers"][name] = value
         e["multiValueHeaders"][name] = [value]
+    if body is not None:
+        e["body"] = body if isinstance(body, str) else json.dumps(body)
     return e
 
 
@@ -87,6 +128,13 @@ def invoke(e: dict[str, Any]) -> Reply:
 
 def get(path: str, query: Mapping[str, str | list[str]] | None = None, **kwargs: Any) -> Reply:
     return invoke(event(path, query, **kwargs))
+
+
+def post(path: str, body: Any = None, **kwargs: Any) -> Reply:
+    """An organiser's signed POST (the ``rest_create_race.json`` request, re-targeted)."""
+    base = event(path, base="rest_create_race.json", **kwargs)
+    base["body"] = None if body is None else body if isinstance(body, str) else json.dumps(body)
+    return invoke(base)
 
 
 def standing(
@@ -114,29 +162,54 @@ def standing(
     )
 
 
-class Db:
-    def __init__(self, client: Any) -> None:
-        self.client = client
+def class_counts(standings: Sequence[Standing]) -> dict[int, int]:
+    """Riders per class, every class (as a race record stores them)."""
+    counts = Counter(s.class_id for s in standings)
+    return {c: counts.get(c, 0) for c in CLASS_IDS}
 
-    def put_race(
-        self,
-        race_id: str,
-        standings: Sequence[Standing],
-        *,
-        started_at: int = 1_795_374_000_000,
-        last_reading_at: int = 1_795_374_299_000,
-        finished: int = 0,
-    ) -> RaceRecord:
-        counts = Counter(s.class_id for s in standings)
-        record = RaceRecord(
-            race_id=race_id,
-            started_at=started_at,
-            last_reading_at=last_reading_at,
-            riders=len(standings),
-            class_counts=dict(counts),
-            finished=finished,
-        )
-        self.client.put_item(TableName=STANDINGS, Item=items.race_item(record, EXPIRES))
+
+def race(
+    race_id: str,
+    standings: Sequence[Standing] = (),
+    *,
+    starts_at: int = STARTS,
+    duration_s: int = 3_600,
+    grace_s: int = 30,
+    state: StoredState = "open",
+    entrants: int | None = None,
+    last_reading_at: int = 1_795_374_299_000,
+    finished: int = 0,
+    name: str | None = None,
+) -> Race:
+    """A race record with these standings' counters (running at ``NOW`` unless told)."""
+    return Race(
+        race_id=race_id,
+        name=name or f"Race {race_id}",
+        starts_at=starts_at,
+        duration_s=duration_s,
+        grace_s=grace_s,
+        closes_at=starts_at + 1000 * (duration_s + grace_s),
+        state=state,
+        entrants=len(standings) if entrants is None else entrants,
+        riders=len(standings),
+        class_counts=class_counts(standings),
+        finished=finished,
+        last_reading_at=last_reading_at,
+    )
+
+
+class Db:
+    def __init__(self, client: Any, scheduler: Any, clock: Clock) -> None:
+        self.client = client
+        self.scheduler = scheduler
+        self.clock = clock
+        self.book = DynamoRaceStore(client, STANDINGS)
+
+    def put_race(self, race_id: str, standings: Sequence[Standing] = (), **fields: Any) -> Race:
+        """A race record written as it is (the organiser's and processor's writes bypassed),
+        and its riders' standings."""
+        record = race(race_id, standings, **fields)
+        self.client.put_item(TableName=STANDINGS, Item=items.race_item(record))
         self.put_standings(standings)
         return record
 
@@ -148,15 +221,68 @@ class Db:
                 response = self.client.batch_write_item(RequestItems=request)
                 request = response.get("UnprocessedItems") or {}
 
+    def close(self, race_id: str, placings: Placings) -> None:
+        """Close a race as the closer does: its placings stored, then ``closed``."""
+        self.book.mark_closing(race_id)
+        self.book.store_placings(race_id, placings)
+        self.book.mark_closed(race_id, self.clock())
+
+    def schedule(self, race_id: str) -> dict[str, Any]:
+        """GetSchedule of a race's close (moto)."""
+        found: dict[str, Any] = self.scheduler.get_schedule(
+            Name=names.close_schedule_name(race_id), GroupName=SCHEDULE_GROUP
+        )
+        return found
+
+
+def runtime_on(client: Any, scheduler: Any, clock: Clock) -> api.Runtime:
+    """The handler's runtime on these clients and this clock."""
+    return api.Runtime(
+        reader=DynamoLeaderboardReader(client, STANDINGS),
+        book=DynamoRaceStore(client, STANDINGS),
+        scheduler=EventBridgeCloseScheduler(scheduler, TARGET),
+        clock=clock,
+    )
+
+
+class SentRequests:
+    """Every Scheduler request the handler sends, as it sends them: (operation, parameters)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.requests.append((model.name, copy.deepcopy(params)))
+
 
 @pytest.fixture
-def db(monkeypatch: pytest.MonkeyPatch) -> Iterator[Db]:
-    monkeypatch.setenv(names.ENV_STANDINGS_TABLE, STANDINGS)
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sent(db: Db) -> SentRequests:
+    """The handler's Scheduler client, recorded (requests still reach moto)."""
+    recorder = SentRequests()
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    scheduler.meta.events.register("provide-client-params.scheduler", recorder)
+    api.install(runtime_on(db.client, scheduler, db.clock))
+    return recorder
+
+
+@pytest.fixture
+def db(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Iterator[Db]:
+    """moto with the tables and the schedule group; the handler built from the environment as
+    a cold start builds it, on the tests' clock."""
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         create_tables(client, STANDINGS, IDEMPOTENCY)
-        api.install(None)  # the first request cold-starts from the environment
-        yield Db(client)
+        scheduler = boto3.client("scheduler", region_name=REGION)
+        scheduler.create_schedule_group(Name=SCHEDULE_GROUP)
+        api.install(replace(api.build_runtime(ApiSettings.from_env()), clock=clock))
+        yield Db(client, scheduler, clock)
     api.install(None)
 
 
@@ -182,8 +308,10 @@ def faults(ties: Db) -> Iterator[FaultInjector]:
     """The handler's reader on a client whose chosen calls fail (before reaching moto)."""
     injector = FaultInjector()
     client = boto3.client("dynamodb", region_name="us-east-1", config=DEFAULT_CLIENT_CONFIG)
+    scheduler = boto3.client("scheduler", region_name="us-east-1")
     injector.attach(client.meta.events)
-    api.install(api.Runtime(DynamoLeaderboardReader(client, STANDINGS)))
+    injector.attach(scheduler.meta.events)
+    api.install(runtime_on(client, scheduler, ties.clock))
     try:
         yield injector
     finally:

@@ -1,9 +1,12 @@
 """The live page in a real browser: Debian's headless Chromium, driven by Playwright.
 
 The API handler runs behind local/aws/api_gateway.py with a stage (``/test/``), as behind API
-Gateway, against moto with a seeded race; the page is loaded *without* the trailing slash, so its
-relative URLs must cope with the stage prefix. The test asserts the rows shown, changes the
-stored standings and asserts the page follows within its one-second refresh, movers marked.
+Gateway, against moto with seeded races; the page is loaded *without* the trailing slash, so its
+relative URLs must cope with the stage prefix. The tests assert the rows shown, change the
+stored standings and assert the page follows within its one-second refresh, movers marked; and
+that the page shows each race's status, a countdown to its start or its end, and a closed
+race's final placings. The API and the browser share one fixed clock (``helpers.NOW``;
+Playwright's clock in the page), so every countdown is exact.
 
 The page is served with its Content-Security-Policy (inline script and style pinned by hash)
 and Chromium enforces it: the test listens for ``securitypolicyviolation`` events from before
@@ -22,13 +25,16 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from functions.leaderboard_api import handler as api
 from local.aws.api_gateway import LocalApiGateway
-from tests.leaderboard_api.helpers import Db, standing
+from shared.placings import Tally, compute_placings
+from shared.races import EnteredRider, Entry
+from tests.leaderboard_api.helpers import NOW, Db, standing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -67,11 +73,22 @@ ROWS_JS = """() => [...document.querySelectorAll('#rows tr')].map(tr => ({
 }))"""
 
 
+MINUTE = 60_000
+
+
 @pytest.fixture
 def gateway(db: Db) -> Iterator[LocalApiGateway]:
-    db.put_race("race-1", RIDERS)
+    db.put_race("race-1", RIDERS, starts_at=NOW - 5 * MINUTE, name="Morning Ride")
     with LocalApiGateway(api.handler, stage="test") as gw:
         yield gw
+
+
+def at_now(page: object) -> None:
+    """The page's clock stands at the API's (timers still run)."""
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    page.clock.set_fixed_time(datetime.fromtimestamp(NOW / 1000, UTC))
 
 
 @pytest.fixture
@@ -106,6 +123,7 @@ def test_page_shows_the_leaderboard_and_follows_changes(
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     page.add_init_script(WATCH_CSP_JS)
+    at_now(page)
 
     url = gateway.url.rstrip("/") + "?race=race-1"  # /test?race=race-1: no trailing slash
     response = page.goto(url)
@@ -124,6 +142,7 @@ def test_page_shows_the_leaderboard_and_follows_changes(
     ]
     assert page.locator("#race").input_value() == "race-1"
     assert "race-1 · overall" in page.locator("#status").inner_text()
+    assert phase(page) == ["Morning Ride", "running", "ends in 55:00"]
 
     # Di overtakes everyone: the next refresh (every second) shows it, movers marked.
     db.put_standings([replace(RIDERS[3], points=130_000, seconds=406, version=2)])
@@ -156,6 +175,93 @@ def test_page_shows_the_leaderboard_and_follows_changes(
     assert errors == []
     assert page.evaluate("window.__cspViolations") == []
     assert [e for e in console_errors if "Content Security Policy" in e] == []
+
+
+def phase(page: object) -> list[str]:
+    """The race line: name, status, countdown (as written, before the style's upper case)."""
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    ids = ("race-name", "race-status", "countdown")
+    return [page.locator(f"#{i}").text_content() or "" for i in ids]
+
+
+ENTRANTS = [
+    EnteredRider(Entry(rider_id=s.rider_id, name=s.name, class_id=s.class_id)) for s in RIDERS
+]
+FAY = EnteredRider(Entry(rider_id="fay", name="Fay Fox", class_id=4))
+GUS = EnteredRider(Entry(rider_id="gus", name="Gus Gray", class_id=2), disqualified=True)
+TALLIES = {s.rider_id: Tally(s.points, s.seconds) for s in RIDERS} | {"gus": Tally(200_000, 420)}
+"""Fay never started (DNS); Gus scored most, and was disqualified (DSQ)."""
+
+
+@pytest.fixture
+def season(gateway: LocalApiGateway, db: Db) -> LocalApiGateway:
+    """Morning Ride running (started 5 minutes ago), a warm-up running since 10 minutes ago,
+    an evening sprint starting in 65 s, and the club championship closed."""
+    db.put_race("warm", starts_at=NOW - 10 * MINUTE, name="Warm-up")
+    db.put_race("sched", starts_at=NOW + 65_000, duration_s=1_200, name="Evening Sprint")
+    db.put_race("done", starts_at=NOW - 120 * MINUTE, duration_s=1_800, name="Club Champs")
+    db.close("done", compute_placings([*ENTRANTS, FAY, GUS], TALLIES))
+    return gateway
+
+
+def test_page_shows_status_countdown_and_final_placings(
+    season: LocalApiGateway, browser_page: object
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(browser_page, Page)
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    at_now(page)
+
+    page.goto(season.url)  # no race asked for: the running race that started last
+    expect(page.locator("#rows tr")).to_have_count(5, timeout=WAIT_MS)
+    assert page.locator("#race").input_value() == "race-1"
+    assert phase(page) == ["Morning Ride", "running", "ends in 55:00"]
+    assert page.locator("#race option").all_inner_texts() == [
+        "Evening Sprint (scheduled)",
+        "Morning Ride (running)",
+        "Warm-up (running)",
+        "Club Champs (closed)",
+    ]
+
+    # A scheduled race: the countdown to its start, ticking with the clock; nobody rides yet.
+    page.select_option("#race", "sched")
+    expect(page.locator("#race-status")).to_have_text("scheduled", timeout=WAIT_MS)
+    assert phase(page) == ["Evening Sprint", "scheduled", "starts in 1:05"]
+    expect(page.locator("#empty")).to_be_visible(timeout=WAIT_MS)
+    assert page.locator("#rows tr").count() == 0
+    page.clock.set_fixed_time(datetime.fromtimestamp((NOW + 6_000) / 1000, UTC))
+    expect(page.locator("#countdown")).to_have_text("starts in 0:59", timeout=WAIT_MS)
+
+    # A closed race: its final placings, ranked riders first, then DNS and DSQ.
+    page.select_option("#race", "done")
+    expect(page.locator("#rows tr")).to_have_count(7, timeout=WAIT_MS)
+    assert phase(page) == ["Club Champs", "closed", "final placings"]
+    assert [r["cells"] for r in page.evaluate(ROWS_JS)] == [
+        ["1", "", "Ana Alvarez", "1", "1234.56", "412"],
+        ["2", "", "Bo Berg", "2", "1200.01", "410"],
+        ["2", "", "Cy Chen", "1", "1200.01", "409"],
+        ["4", "", "Di Dunn", "3", "999.99", "405"],
+        ["5", "", "Ed Eze", "2", "876.50", "398"],
+        ["DNS", "", "Fay Fox", "4", "0.00", "0"],
+        ["DSQ", "", "Gus Gray", "2", "2000.00", "420"],
+    ]
+    assert page.locator("#status").inner_text() == "done · overall · final"
+
+    # Its placings in a class: ranks within the class.
+    page.select_option("#class", "2")
+    expect(page.locator("#rows tr")).to_have_count(3, timeout=WAIT_MS)
+    assert [r["cells"][:3] for r in page.evaluate(ROWS_JS)] == [
+        ["1", "", "Bo Berg"],
+        ["2", "", "Ed Eze"],
+        ["DSQ", "", "Gus Gray"],
+    ]
+    assert page.locator("#status").inner_text() == "done · class 2 · final"
+    assert errors == []
 
 
 def test_a_policy_that_does_not_match_the_script_is_seen(

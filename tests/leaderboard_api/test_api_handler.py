@@ -1,4 +1,5 @@
-"""The leaderboard API handler: REST proxy events in, exact JSON out, against moto."""
+"""The leaderboard API handler's public reads: REST proxy events in, exact JSON out, against
+moto, on the tests' clock (``helpers.NOW``)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ import pytest
 from functions.leaderboard_api import handler as api
 from functions.leaderboard_api.logic import PageCache
 from local.aws.api_gateway import LocalContext
-from shared import items, keys, names
+from shared import keys, names
 from shared.routes import API_ROUTES
-from shared.standings import FinalResult
 from tests.leaderboard_api.helpers import (
-    STANDINGS,
+    NOW,
+    STARTS,
     Db,
     fixture,
     get,
@@ -247,10 +248,16 @@ def test_race_summary(ties: Db) -> None:
     assert reply.status == 200
     assert reply.body == {
         "raceId": "race-1",
-        "startedAt": 1_795_374_000_000,
-        "lastReadingAt": AS_OF,
+        "name": "Race race-1",
+        "status": "running",
+        "startsAt": STARTS,
+        "durationS": 3600,
+        "graceS": 30,
+        "closesAt": STARTS + 3_630_000,
+        "entrants": 6,
         "riders": 6,
         "finished": 0,
+        "lastReadingAt": AS_OF,
         "classes": [
             {"classId": 1, "riders": 2},
             {"classId": 2, "riders": 3},
@@ -262,9 +269,29 @@ def test_race_summary(ties: Db) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("now", "state", "status"),
+    [
+        (STARTS - 1, "open", "scheduled"),
+        (STARTS, "open", "running"),
+        (STARTS + 3_629_999, "open", "running"),
+        (STARTS + 3_630_000, "open", "closing"),
+        (STARTS + 10, "closing", "closing"),
+        (STARTS + 10, "closed", "closed"),
+    ],
+)
+def test_a_race_status_is_derived_from_its_times_and_the_closer(
+    db: Db, now: int, state: str, status: str
+) -> None:
+    db.put_race("race-1", state=state)
+    db.clock.now = now
+
+    assert get("/races/race-1").body["status"] == status
+
+
 def test_races_newest_first_paginated(db: Db) -> None:
-    for i, started in enumerate([3000, 1000, 2000]):
-        db.put_race(f"race-{i}", [], started_at=started, last_reading_at=started + 5)
+    for i, starts in enumerate([3000, 1000, 2000]):
+        db.put_race(f"race-{i}", [], starts_at=starts, last_reading_at=starts + 5)
 
     first = invoke(fixture("rest_races.json"))  # limit=2
     second = get("/races", {"limit": "2", "cursor": first.body["nextCursor"]})
@@ -273,18 +300,96 @@ def test_races_newest_first_paginated(db: Db) -> None:
     assert [r["raceId"] for r in first.body["races"]] == ["race-0", "race-2"]
     assert first.body["races"][0] == {
         "raceId": "race-0",
-        "startedAt": 3000,
-        "lastReadingAt": 3005,
+        "name": "Race race-0",
+        "status": "closing",
+        "startsAt": 3000,
+        "durationS": 3600,
+        "graceS": 30,
+        "closesAt": 3_633_000,
+        "entrants": 0,
         "riders": 0,
         "finished": 0,
+        "lastReadingAt": 3005,
         "classes": [{"classId": c, "riders": 0} for c in range(1, 7)],
     }
+    assert cursor_of(first.body) == {"race": "race-2", "starts": 2000}
     assert [r["raceId"] for r in second.body["races"]] == ["race-1"]
     assert second.body["nextCursor"] is None
 
 
+MINUTE = 60_000
+DAY = 86_400_000
+
+
+@pytest.fixture
+def season(db: Db) -> Db:
+    """Races at every stage at NOW, and one closed early before it started."""
+    db.put_race("later", starts_at=NOW + DAY)
+    db.put_race("next", starts_at=NOW + MINUTE)
+    db.put_race("cancelled", starts_at=NOW + 2 * MINUTE, state="closed")
+    db.put_race("warmup", starts_at=NOW - 2 * MINUTE, duration_s=600)
+    db.put_race("main", starts_at=NOW - MINUTE, duration_s=600)
+    db.put_race("ending", starts_at=NOW - 10 * MINUTE, duration_s=570)  # closes at NOW
+    db.put_race("stalled", starts_at=NOW - DAY, state="closing")
+    db.put_race("morning", starts_at=NOW - 5 * 3_600_000, state="closed")
+    db.put_race("yesterday", starts_at=NOW - DAY - 5 * MINUTE, state="closed")
+    db.put_race("long-ago", starts_at=NOW - 400 * DAY, state="closed")
+    return db
+
+
+def listing(status: str, limit: int = 20) -> list[tuple[str, str]]:
+    """Every race a status listing holds, following its cursors: (raceId, status)."""
+    seen: list[tuple[str, str]] = []
+    query: dict[str, str] = {"status": status, "limit": str(limit)}
+    for _ in range(20):
+        reply = get("/races", query)
+        assert reply.status == 200, reply.body
+        seen.extend((r["raceId"], r["status"]) for r in reply.body["races"])
+        if reply.body["nextCursor"] is None:
+            return seen
+        query["cursor"] = reply.body["nextCursor"]
+    raise AssertionError("the listing did not end")
+
+
+@pytest.mark.parametrize("limit", [1, 2, 20])
+def test_races_by_status_newest_start_first(season: Db, limit: int) -> None:
+    assert listing("scheduled", limit) == [("later", "scheduled"), ("next", "scheduled")]
+    assert listing("running", limit) == [("main", "running"), ("warmup", "running")]
+    assert listing("closing", limit) == [("ending", "closing"), ("stalled", "closing")]
+    assert listing("closed", limit) == [
+        ("cancelled", "closed"),
+        ("morning", "closed"),
+        ("yesterday", "closed"),
+        ("long-ago", "closed"),
+    ]
+
+
+def test_the_live_page_default_is_the_running_race_that_started_last(season: Db) -> None:
+    reply = invoke(fixture("rest_races_running.json"))  # status=running&limit=1
+
+    assert [r["raceId"] for r in reply.body["races"]] == ["main"]
+    assert cursor_of(reply.body) == {"race": "main", "starts": NOW - MINUTE}
+
+
+def test_a_race_becomes_running_then_closing_as_the_clock_moves(season: Db) -> None:
+    season.clock.now = NOW + MINUTE
+
+    assert listing("running")[:2] == [("next", "running"), ("main", "running")]
+    assert ("next", "scheduled") not in listing("scheduled")
+
+
+def test_a_closing_race_stalled_past_the_window_is_not_listed_as_closing(season: Db) -> None:
+    """The documented bound: a closing race is looked for among races started within the
+    longest race and grace before now (a closer stalled for a day is an alarm, not a listing)."""
+    season.clock.now = NOW + 3 * 3_600_000
+
+    assert ("stalled", "closing") not in listing("closing")
+    assert get("/races/stalled").body["status"] == "closing"
+
+
 def test_no_races_is_an_empty_list(db: Db) -> None:
     assert get("/races").body == {"races": [], "nextCursor": None}
+    assert get("/races", {"status": "running"}).body == {"races": [], "nextCursor": None}
 
 
 # --- every 4xx ---------------------------------------------------------------------------------
@@ -301,10 +406,17 @@ def forged(**fields: Any) -> str:
 @pytest.mark.parametrize(
     ("path", "query", "status", "message"),
     [
-        ("/races/nope/leaderboard", {}, 404, "race 'nope' not found"),
-        ("/races/nope", {}, 404, "race 'nope' not found"),
-        ("/races/nope/riders/rider-01", {}, 404, "race 'nope' not found"),
-        ("/races/race-1/riders/ghost", {}, 404, "rider 'ghost' not found in race 'race-1'"),
+        ("/races/nope/leaderboard", {}, 404, "raceId: no race nope"),
+        ("/races/nope", {}, 404, "raceId: no race nope"),
+        ("/races/nope/riders/rider-01", {}, 404, "raceId: no race nope"),
+        ("/races/nope/results", {}, 404, "raceId: no race nope"),
+        ("/races/race-1/riders/ghost", {}, 404, "riderId: ghost has no standing in race race-1"),
+        (
+            "/races",
+            {"status": "finished"},
+            422,
+            "status: Input should be 'scheduled', 'running', 'closing' or 'closed'",
+        ),
         ("/nowhere", {}, 404, "no route GET /nowhere"),
         (
             "/races/race-1/leaderboard/extra",
@@ -435,10 +547,7 @@ def test_throttling_is_a_503_with_retry_after(
 
     reply = get(path)
 
-    assert (reply.status, reply.body) == (
-        503,
-        {"message": "the leaderboard is busy, retry in a second"},
-    )
+    assert (reply.status, reply.body) == (503, {"message": "the API is busy, retry in a second"})
     assert reply.headers["retry-after"] == "1"
     assert faults.injected >= 1
 
@@ -473,11 +582,16 @@ def test_openapi_json_describes_every_route_with_the_stage_as_server(db: Db) -> 
 
     assert reply.status == 200
     spec = reply.body
-    assert sorted(spec["paths"]) == [
-        "/races",
-        "/races/{raceId}",
-        "/races/{raceId}/leaderboard",
-        "/races/{raceId}/riders/{riderId}",
+    assert sorted((p, m) for p, v in spec["paths"].items() for m in v) == [
+        ("/races", "get"),
+        ("/races", "post"),
+        ("/races/{raceId}", "get"),
+        ("/races/{raceId}/close", "post"),
+        ("/races/{raceId}/entries", "post"),
+        ("/races/{raceId}/entries/{riderId}/disqualify", "post"),
+        ("/races/{raceId}/leaderboard", "get"),
+        ("/races/{raceId}/results", "get"),
+        ("/races/{raceId}/riders/{riderId}", "get"),
     ]
     assert spec["servers"] == [{"url": "/prod"}]
     board = spec["paths"]["/races/{raceId}/leaderboard"]["get"]
@@ -485,12 +599,45 @@ def test_openapi_json_describes_every_route_with_the_stage_as_server(db: Db) -> 
     assert params["limit"]["schema"]["maximum"] == 100
     assert params["limit"]["schema"]["default"] == 10
     assert sorted(board["responses"]) == ["200", "400", "404", "422", "503"]
+    assert sorted(spec["paths"]["/races/{raceId}/results"]["get"]["responses"]) == [
+        "200",
+        "400",
+        "404",
+        "409",
+        "422",
+        "503",
+    ]
+    status = {p["name"]: p for p in spec["paths"]["/races"]["get"]["parameters"]}["status"]
+    assert status["schema"]["anyOf"][0] == {"$ref": "#/components/schemas/RaceStatus"}
+    assert spec["components"]["schemas"]["RaceStatus"]["enum"] == [
+        "scheduled",
+        "running",
+        "closing",
+        "closed",
+    ]
+    # The organiser's operations: their bodies, answers and signature.
+    create = spec["paths"]["/races"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/NewRace"
+    }
+    assert sorted(create["responses"]) == ["201", "409", "422", "503"]
+    close = spec["paths"]["/races/{raceId}/close"]["post"]
+    assert sorted(close["responses"]) == ["202", "404", "409", "422", "503"]
+    organiser = [v["post"] for v in spec["paths"].values() if "post" in v]
+    iam = {"type": "AWS_IAM"}
+    assert [op["x-amazon-apigateway-auth"] for op in organiser] == [iam] * 4
+    assert "x-amazon-apigateway-auth" not in board
+    entries = spec["components"]["schemas"]["Entries"]["properties"]["entries"]
+    assert (entries["minItems"], entries["maxItems"]) == (1, 1000)
     # The routes API Gateway declares (shared.routes) are exactly the ones the handler serves.
     documented = {
-        p: sorted(prm["name"] for prm in v["get"].get("parameters", []) if prm["in"] == "query")
+        (p, m.upper()): sorted(
+            prm["name"] for prm in op.get("parameters", []) if prm["in"] == "query"
+        )
         for p, v in spec["paths"].items()
+        for m, op in v.items()
     }
-    declared = {r.path: sorted(r.query) for r in API_ROUTES if r.path in spec["paths"]}
+    declared = {(r.path, r.method): sorted(r.query) for r in API_ROUTES if r.path in spec["paths"]}
     assert documented == declared
     assert {r.path for r in API_ROUTES} - set(spec["paths"]) == {"/", "/openapi.json", "/swagger"}
 
@@ -564,11 +711,29 @@ def test_a_page_is_served_from_memory_for_one_second(ties: Db) -> None:
 
 
 def test_a_finished_rider_says_so(ties: Db) -> None:
-    result = FinalResult("race-1", "rider-03", "Cy", 1, 8000, 10, 9, 2, 2, 1_795_374_300_500)
-    ties.client.put_item(TableName=STANDINGS, Item=items.result_item(result, 4_102_444_800))
+    """Finished: the rider's final reading counted (its standing's finalSecond)."""
+    ties.put_standings([replace(standing("rider-03", 8000, 1, name="Cy"), final_second=9)])
 
     reply = get("/races/race-1/riders/rider-03")
 
     assert reply.body["finished"] is True
     assert (reply.body["rank"], reply.body["classRank"]) == (2, 2)
     assert get("/races/race-1/riders/rider-01").body["finished"] is False
+
+
+def test_names_and_classes_shown_are_the_standings_which_the_processor_takes_from_the_entries(
+    ties: Db,
+) -> None:
+    """No route reads a name from anywhere else: the leaderboard and the rider show what the
+    standing holds (the entry's name and class, written by the processor)."""
+    ties.put_standings([replace(standing("rider-04", 7000, 2, name="Di"), name="Diana Dunn")])
+
+    board = get("/races/race-1/leaderboard", {"classId": "2"}).body["entries"]
+    rider = get("/races/race-1/riders/rider-04").body
+
+    assert [(e["riderId"], e["name"]) for e in board] == [
+        ("rider-02", "Bo"),
+        ("rider-04", "Diana Dunn"),
+        ("rider-05", "Ed"),
+    ]
+    assert (rider["name"], rider["classId"]) == ("Diana Dunn", 2)

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from functions.leaderboard_api import logic as board
 from functions.leaderboard_api.memory import InMemoryLeaderboardReader
 from shared import keys
-from shared.standings import RaceRecord, Standing
+from shared.races import RaceNotFoundError
+from shared.standings import Standing
 from tests.leaderboard_api.helpers import standing
 
 
@@ -127,7 +128,7 @@ def test_limit_out_of_range_is_refused() -> None:
 
 
 def test_unknown_race_is_not_found() -> None:
-    with pytest.raises(board.NotFoundError, match="race 'other' not found"):
+    with pytest.raises(RaceNotFoundError, match=r"^raceId: no race other$"):
         board.leaderboard(InMemoryLeaderboardReader([]), "other")
 
 
@@ -173,9 +174,34 @@ def test_no_text_makes_the_cursor_decoder_crash(text: str) -> None:
 
 
 def test_races_cursor_round_trip() -> None:
-    race = RaceRecord("race-7", 1_795_000_000_000, 0, 0, {}, 0)
-    back = board.decode_races_cursor(board.encode_races_cursor(race))
-    assert (back.race_id, back.started_at) == ("race-7", 1_795_000_000_000)
+    position = board.RacePosition(1_795_000_000_000, "race-7")
+
+    assert board.decode_races_cursor(board.encode_races_cursor(position)) == position
+
+
+def test_results_cursor_round_trip_and_scope() -> None:
+    text = board.encode_results_cursor("race-1", "C3", 200)
+
+    assert board.decode_results_cursor(text, "race-1", "C3") == 200
+    with pytest.raises(board.BadRequestError, match=r"^cursor: it belongs to other results"):
+        board.decode_results_cursor(text, "race-1", "ALL")
+    with pytest.raises(board.BadRequestError, match=r"^cursor: it belongs to other results"):
+        board.decode_results_cursor(text, "race-2", "C3")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"race": "race-1", "scope": "C7", "offset": 5},
+        {"race": "race-1", "scope": "ALL", "offset": 0},
+        {"race": "race-1", "scope": "ALL", "offset": "5"},
+        {"race": "race-1", "scope": "ALL"},
+        {"race": "race-1", "scope": "ALL", "offset": 5, "more": 1},
+    ],
+)
+def test_malformed_results_cursors_are_bad_requests(body: dict[str, object]) -> None:
+    with pytest.raises(board.BadRequestError, match=r"^cursor: not a cursor this API returned$"):
+        board.decode_results_cursor(b64(body), "race-1", "ALL")
 
 
 class FakeClock:
@@ -205,9 +231,9 @@ def test_page_cache_does_not_keep_failures_and_stays_bounded() -> None:
     cache: board.PageCache[str] = board.PageCache(1.0, max_entries=2, clock=clock)
 
     def fail() -> str:
-        raise board.NotFoundError("race 'x' not found")
+        raise RaceNotFoundError("raceId: no race x")
 
-    with pytest.raises(board.NotFoundError):
+    with pytest.raises(RaceNotFoundError):
         cache.get_or_load("x", fail)
     assert cache.get_or_load("x", lambda: "now found") == "now found"
     cache.get_or_load("y", lambda: "y")

@@ -19,7 +19,7 @@ from local.aws.api_gateway import (
     leaderboard_gateway,
     match_resource,
 )
-from tests.leaderboard_api.helpers import RESOURCES, fixture
+from tests.leaderboard_api.helpers import ENVIRONMENT, RESOURCES, fixture
 
 
 class Recorder:
@@ -274,8 +274,18 @@ def test_a_proxy_api_hands_any_method_to_the_handler(
     assert recorder.events[0]["requestContext"]["httpMethod"] == method
 
 
-@pytest.mark.parametrize("method", UNDECLARED)
-@pytest.mark.parametrize("path", ["/prod/", "/prod/races", "/prod/races/r-1", "/prod/nope/x"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        *((m, p) for m in UNDECLARED for p in ("/prod/", "/prod/races/r-1", "/prod/nope/x")),
+        *((m, "/prod/races") for m in UNDECLARED if m != "POST"),
+        ("POST", "/prod/races/r-1/leaderboard"),
+        ("POST", "/prod/races/r-1/entries/x"),
+        ("GET", "/prod/races/r-1/close"),
+        ("GET", "/prod/races/r-1/entries"),
+        ("PUT", "/prod/races/r-1/entries/x/disqualify"),
+    ],
+)
 def test_a_method_the_api_does_not_declare_is_missing_authentication_token(
     deployed: LocalApiGateway, recorder: Recorder, method: str, path: str
 ) -> None:
@@ -307,6 +317,48 @@ def test_get_reaches_the_handler_on_every_route_and_the_proxy(
         "/races/{raceId}/riders/{riderId}",
         PROXY_RESOURCE,
     ]
+
+
+def test_post_reaches_the_handler_on_the_organisers_routes_from_this_machine(
+    deployed: LocalApiGateway, recorder: Recorder
+) -> None:
+    for path in (
+        "/prod/races",
+        "/prod/races/r-1/entries",
+        "/prod/races/r-1/close",
+        "/prod/races/r-1/entries/x/disqualify",
+    ):
+        assert request(deployed, path, "POST", body=b"{}")[0] == 200
+
+    assert [(e["httpMethod"], e["resource"], e["body"]) for e in recorder.events] == [
+        ("POST", "/races", "{}"),
+        ("POST", "/races/{raceId}/entries", "{}"),
+        ("POST", "/races/{raceId}/close", "{}"),
+        ("POST", "/races/{raceId}/entries/{riderId}/disqualify", "{}"),
+    ]
+    assert recorder.events[3]["pathParameters"] == {"raceId": "r-1", "riderId": "x"}
+
+
+@pytest.mark.parametrize(
+    ("client", "answer"),
+    [
+        ("127.0.0.1", "handler"),
+        ("127.8.9.10", "handler"),
+        ("::1", "handler"),
+        ("192.168.1.20", "none"),
+        ("203.0.113.7", "none"),
+        ("2001:db8::7", "none"),
+        ("not-an-address", "none"),
+    ],
+)
+def test_the_organisers_routes_are_answered_only_on_this_machine(
+    deployed: LocalApiGateway, client: str, answer: str
+) -> None:
+    """Locally they need no signature, so a client elsewhere gets what API Gateway answers an
+    unsigned request to an IAM-authorised method; the reads answer anyone."""
+    assert deployed.route("POST", "/races/r-1/close", client) == answer
+    assert deployed.route("POST", "/races", client) == answer
+    assert deployed.route("GET", "/races/r-1/results", client) == "handler"
 
 
 def test_a_resource_on_the_way_to_a_route_has_no_get(
@@ -407,24 +459,36 @@ def test_an_absolute_form_connect_target_is_no_resource(recorder: Recorder) -> N
     assert recorder.events == []
 
 
-@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "CONNECT", "POST"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("TRACE", "/races"),
+        ("PROPFIND", "/races"),
+        ("CONNECT", "/races"),
+        ("POST", "/races/r-1/leaderboard"),
+    ],
+)
 def test_the_handler_answers_an_odd_method_with_a_json_404(
-    monkeypatch: pytest.MonkeyPatch, method: str
+    monkeypatch: pytest.MonkeyPatch, method: str, path: str
 ) -> None:
     """What a user sees if the API ever takes ANY method: the handler's own 4xx, never a 5xx."""
-    monkeypatch.setenv("STANDINGS_TABLE", "standings")
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    api.install(None)
     with LocalApiGateway(api.handler, stage="prod", resources=RESOURCES) as proxy:
-        proxied = request(proxy, "/prod/races", method)
+        proxied = request(proxy, "/prod" + path, method)
     with leaderboard_gateway(api.handler, stage="prod", cors_origin="*") as gateway:
-        deployed = request(gateway, "/prod/races", method)
+        deployed = request(gateway, "/prod" + path, method)
+    api.install(None)
 
-    assert (proxied[0], json.loads(proxied[2])) == (404, {"message": f"no route {method} /races"})
+    assert (proxied[0], json.loads(proxied[2])) == (404, {"message": f"no route {method} {path}"})
     assert (deployed[0], json.loads(deployed[2])) == (403, MISSING_TOKEN)
 
 
-def deployed_api_methods() -> tuple[dict[str, set[str]], dict[str, str]]:
-    """The leaderboard API's construct, synthesized: each resource's path and its methods, and
-    the headers of its OPTIONS methods' mock integration response (with its status code)."""
+def deployed_api_methods() -> tuple[dict[str, set[str]], dict[str, str], set[tuple[str, str]]]:
+    """The leaderboard API's construct, synthesized: each resource's path and its methods, the
+    headers of its OPTIONS methods' mock integration response (with its status code), and the
+    (path, method) API Gateway authorizes with IAM."""
     from aws_cdk import App, Stack
     from aws_cdk import aws_dynamodb as dynamodb
 
@@ -446,25 +510,30 @@ def deployed_api_methods() -> tuple[dict[str, set[str]], dict[str, str]]:
 
     methods: dict[str, set[str]] = {}
     preflights: list[dict[str, str]] = []
+    signed: set[tuple[str, str]] = set()
     for resource in resources.values():
         if resource["Type"] == "AWS::ApiGateway::Method":
             props = resource["Properties"]
             methods.setdefault(path(props["ResourceId"]), set()).add(props["HttpMethod"])
+            if props["AuthorizationType"] == "AWS_IAM":
+                signed.add((path(props["ResourceId"]), props["HttpMethod"]))
             if props["HttpMethod"] == "OPTIONS":
                 (answer,) = props["Integration"]["IntegrationResponses"]
                 params = answer["ResponseParameters"]
                 headers = {k.rsplit(".", 1)[1].lower(): v.strip("'") for k, v in params.items()}
                 preflights.append({"status": answer["StatusCode"], **headers})
     assert all(p == preflights[0] for p in preflights)
-    return methods, preflights[0]
+    return methods, preflights[0], signed
 
 
 @pytest.mark.synth
 def test_the_local_api_routes_what_the_deployed_api_declares(recorder: Recorder) -> None:
-    deployed_methods, preflight = deployed_api_methods()
+    deployed_methods, preflight, signed = deployed_api_methods()
 
     with leaderboard_gateway(recorder, cors_origin="*") as gateway:
         assert gateway.declared_methods() == deployed_methods
+        assert gateway.signed == signed
+        assert len(signed) == 4
         status, headers, _ = request(gateway, "/races", "OPTIONS", {"Origin": "https://x"})
     local = {k: v[0] for k, v in headers.items() if k.startswith("access-control-")}
     assert {"status": str(status), **local} == preflight

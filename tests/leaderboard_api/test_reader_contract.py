@@ -23,7 +23,7 @@ FIELD = [standing(f"r{i:03d}", 100 * rng.randrange(0, 30), rng.randint(1, 6)) fo
 
 @pytest.fixture
 def readers(db: Db) -> tuple[DynamoLeaderboardReader, InMemoryLeaderboardReader]:
-    db.put_race("race-1", FIELD, started_at=1, last_reading_at=2)
+    db.put_race("race-1", FIELD, starts_at=1, last_reading_at=2)
     return DynamoLeaderboardReader(db.client, STANDINGS), InMemoryLeaderboardReader(FIELD)
 
 
