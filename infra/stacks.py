@@ -107,7 +107,6 @@ class AppStack(Stack):
             stream=data.stream,
             standings=data.storage.standings,
             dead_letters=data.dead_letters.queue,
-            finish_queue=data.finishes.queue,
             on_failure=data.dead_letters.on_failure_bucket,
         )
         finishing = RaceFinishing(

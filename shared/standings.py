@@ -77,10 +77,10 @@ class Merge:
     rider finished in the race record, once."""
 
 
-def empty_standing(race_id: str, entry: Entry) -> Standing:
+def empty_standing(race_id: str, rider_id: str, entry: Entry) -> Standing:
     return Standing(
         race_id=race_id,
-        rider_id=entry.rider_id,
+        rider_id=rider_id,
         name=entry.name,
         class_id=entry.class_id,
         points=0,
@@ -116,7 +116,8 @@ def merge(
     readings = tuple(readings)
     if not readings:
         raise ValueError("merge needs at least one reading")
-    base = current if current is not None else empty_standing(readings[0].race_id, entry)
+    first = readings[0]
+    base = current if current is not None else empty_standing(first.race_id, first.rider_id, entry)
     race_id, rider_id = base.race_id, base.rider_id
     if entry.rider_id != rider_id:
         raise ValueError(f"entry of {entry.rider_id} merged into {base.key}")

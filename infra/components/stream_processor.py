@@ -1,6 +1,5 @@
 """The stream processor: its function, the Kinesis event source mapping, and its grants (it
-hands finishing riders to the finish queue; the race finisher, in race_finisher.py, does the
-rest)."""
+reads races and entries and counts readings; placing riders is the race closer's)."""
 
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from infra.components.storage import grant_item_actions
 from infra.config import DEAD_LETTER_SCHEME_SQS, BreakawayConfig, EventSourceConfig
 from infra.nag import acknowledge, iam5_resource, imported
 from shared import names
+from shared.races import DEFAULT_FUTURE_SLACK_S
 
 FUNCTION_NAME: Final = "stream_processor"
 
@@ -82,7 +82,6 @@ class StreamProcessing(Construct):
         stream: kinesis.IStream,
         standings: dynamodb.ITable,
         dead_letters: sqs.IQueue,
-        finish_queue: sqs.IQueue,
         on_failure: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -95,8 +94,8 @@ class StreamProcessing(Construct):
             environment={
                 names.ENV_STANDINGS_TABLE: standings.table_name,
                 names.ENV_DEAD_LETTER_TARGET: f"{DEAD_LETTER_SCHEME_SQS}:{dead_letters.queue_url}",
-                names.ENV_FINISH_QUEUE_URL: finish_queue.queue_url,
                 names.ENV_LIVE_TTL_SECONDS: str(config.live_ttl_seconds),
+                names.ENV_FUTURE_SLACK_S: str(DEFAULT_FUTURE_SLACK_S),
                 "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE_PROCESSOR,
                 "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
             },
@@ -106,10 +105,10 @@ class StreamProcessing(Construct):
         )
         fn = self.processor.function
         # shared/dynamodb.py: standings by key (cache misses), one write per rider, the race
-        # record; no query (ranking is the race finisher's), no scan, no delete.
-        grant_item_actions(fn, standings, "GetItem", "BatchGetItem", "PutItem", "UpdateItem")
+        # record's counters; shared/race_store.py: race records by key (BatchGetItem) and a
+        # race's entries (Query on the table, not an index). No scan, no delete.
+        grant_item_actions(fn, standings, "BatchGetItem", "Query", "PutItem", "UpdateItem")
         dead_letters.grant_send_messages(fn)
-        finish_queue.grant_send_messages(fn)
         self.event_source = event_source(stream, config.event_source, on_failure)
         fn.add_event_source(self.event_source)
 

@@ -17,11 +17,12 @@ SHARED = [
     "shared/__init__.py",
     "shared/contract.py",
     "shared/dynamodb.py",
-    "shared/finishing.py",
     "shared/items.py",
     "shared/keys.py",
     "shared/names.py",
+    "shared/placings.py",
     "shared/ports.py",
+    "shared/races.py",
     "shared/retry.py",
     "shared/scoring.py",
     "shared/settings.py",
@@ -31,14 +32,21 @@ SHARED = [
 """What every function needs of ``shared/`` (the DynamoDB adapter brings most of it)."""
 
 
-def _function(name: str, *modules: str) -> list[str]:
+def _function(name: str, *modules: str, shared: tuple[str, ...] = ()) -> list[str]:
     own = [f"functions/{name}/{m}" for m in ("__init__.py", *modules)]
-    return ["functions/__init__.py", *sorted(own), *SHARED]
+    return ["functions/__init__.py", *sorted(own), *sorted([*SHARED, *shared])]
 
 
 EXPECTED: dict[str, list[str]] = {
     "stream_processor": _function(
-        "stream_processor", "adapters.py", "batch.py", "config.py", "handler.py", "logic.py"
+        "stream_processor",
+        "adapters.py",
+        "batch.py",
+        "cards.py",
+        "config.py",
+        "handler.py",
+        "logic.py",
+        shared=("shared/counting.py", "shared/race_store.py"),
     ),
     "race_finisher": _function(
         "race_finisher", "adapters.py", "config.py", "handler.py", "logic.py"

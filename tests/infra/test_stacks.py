@@ -177,12 +177,12 @@ def test_processor_function_and_environment(dev: Assembly) -> None:
     props = _function_basics(dev, PROCESSOR_HANDLER)
     assert (props["MemorySize"], props["Timeout"]) == (1024, 60)
     env = props["Environment"]["Variables"]
-    # What functions/stream_processor/config.py reads; finishing is the race finisher's.
+    # What functions/stream_processor/config.py reads; placing riders is the race closer's.
     assert set(env) == {
         names.ENV_STANDINGS_TABLE,
         names.ENV_DEAD_LETTER_TARGET,
-        names.ENV_FINISH_QUEUE_URL,
         names.ENV_LIVE_TTL_SECONDS,
+        names.ENV_FUTURE_SLACK_S,
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
     }
@@ -192,8 +192,8 @@ def test_processor_function_and_environment(dev: Assembly) -> None:
     assert prefix == "sqs:"
     # A queue's Ref is its URL.
     assert exported(dev, queue_url) == {"Ref": queue_id(dev, "PoisonRecords")}
-    assert exported(dev, env[names.ENV_FINISH_QUEUE_URL]) == {"Ref": queue_id(dev, "FinishesQueue")}
     assert env[names.ENV_LIVE_TTL_SECONDS] == "604800"
+    assert env[names.ENV_FUTURE_SLACK_S] == "5"
     assert env["POWERTOOLS_SERVICE_NAME"] == names.POWERTOOLS_SERVICE_PROCESSOR
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.METRICS_NAMESPACE
 
@@ -202,9 +202,8 @@ def test_processor_grants(dev: Assembly) -> None:
     grants = function_grants(dev, PROCESSOR_HANDLER)
     assert grants["xray:PutTraceSegments"] == ["*"]
     poison = import_of(dev, queue_id(dev, "PoisonRecords"), "Arn")
-    finishes = import_of(dev, queue_id(dev, "FinishesQueue"), "Arn")
-    assert grants["sqs:SendMessage"] == [poison, finishes]
-    # Send only: the race finisher consumes the finish queue, nobody here reads a queue.
+    assert grants["sqs:SendMessage"] == [poison]
+    # Send only, and only to its dead-letter queue: nobody here reads a queue.
     assert sorted(a for a in grants if a.startswith("sqs:")) == [
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
@@ -216,7 +215,7 @@ def test_processor_grants(dev: Assembly) -> None:
     # The exact DynamoDB actions and resources: tests/infra/test_grants.py.
     idempotency = import_of(dev, data_ids(dev, "AWS::DynamoDB::Table", "Idempotency"), "Arn")
     assert not [a for a, rs in grants.items() if idempotency in rs]
-    # Finishing (announcing results) is the race finisher's: no IoT at all.
+    # Announcing results is the race closer's: no IoT at all.
     assert not [a for a in grants if a.startswith("iot:")]
     assert "kinesis:GetRecords" in grants
     wildcard_resources = sorted(a for a, rs in grants.items() if "*" in rs)
