@@ -78,7 +78,7 @@ def reading(
         cadence=cadence,
         resistance=resistance,
         device_timestamp=RACE_START + second * 1000,
-        event=event,  # type: ignore[arg-type]
+        event=event,
         device_id=device,
     )
 
@@ -209,7 +209,7 @@ class Aws:
         return found
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        letters = []
+        letters: list[dict[str, Any]] = []
         while True:
             got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
             if not got.get("Messages"):

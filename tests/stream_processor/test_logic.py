@@ -76,6 +76,12 @@ class World:
         }
 
 
+def at_close(w: World, r: Telemetry) -> Telemetry:
+    """``r``, processed when the race's scheduled close comes."""
+    w.clock.now = new_race().closes_at
+    return r
+
+
 @pytest.fixture
 def world() -> World:
     return World()
@@ -126,7 +132,7 @@ def world() -> World:
             f"race closed: race race-1 closed at {new_race().closes_at}",
         ),
         (
-            lambda w: (setattr(w.clock, "now", new_race().closes_at), reading("ann", 0))[1],
+            lambda w: at_close(w, reading("ann", 0)),
             Refusal.RACE_CLOSED,
             f"race closed: race race-1 closed at {new_race().closes_at}",
         ),

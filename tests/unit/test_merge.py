@@ -23,7 +23,7 @@ def r(second: int, cadence: int = 90, event: str = "update") -> Telemetry:
         cadence=cadence,
         resistance=50,
         device_timestamp=1000 + second,
-        event=event,  # type: ignore[arg-type]
+        event=event,
     )
 
 
