@@ -64,6 +64,7 @@ class InMemoryStandingsStore:
         self, standings: Sequence[Standing], finishing: Collection[RiderKey] = ()
     ) -> list[WriteResult]:
         self._count("save")
+        finishes = frozenset(finishing)
         results = []
         for s in standings:
             key = RiderKey(s.race_id, s.rider_id)
@@ -75,12 +76,12 @@ class InMemoryStandingsStore:
             if (stored.version if stored else 0) != s.version - 1:
                 results.append(WriteResult(key, WriteStatus.CONFLICT, current=stored))
                 continue
-            if stored is None or key in finishing:  # counted in the race record, which exists
+            if stored is None or key in finishes:  # counted in the race record, which exists
                 race = self.races.races.get(s.race_id)
                 if race is None:
                     results.append(WriteResult(key, WriteStatus.TRANSIENT, error="no such race"))
                     continue
-                self.races.races[s.race_id] = _counted(race, s, stored is None, key in finishing)
+                self.races.races[s.race_id] = _counted(race, s, stored is None, key in finishes)
             self.standings[key] = s  # standings are immutable: storing shares nothing mutable
             results.append(WriteResult(key, WriteStatus.OK))
         return results
