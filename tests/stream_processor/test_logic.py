@@ -106,6 +106,11 @@ def world() -> World:
             "second out of range: 10800 is not below the race's 10800 seconds",
         ),
         (
+            lambda w: reading("ann", 10_801),
+            Refusal.SECOND_OUT_OF_RANGE,
+            "second out of range: 10801 is not below the race's 10800 seconds",
+        ),
+        (
             lambda w: reading("ann", 606),
             Refusal.FROM_THE_FUTURE,
             "from the future: second 606 arrived 600 s into the race (slack 5 s)",
@@ -141,6 +146,7 @@ def world() -> World:
         "unknown race",
         "not entered",
         "second at the duration",
+        "second past the duration",
         "from the future",
         "another device",
         "no device",
@@ -159,6 +165,22 @@ def test_each_rule_refuses_with_its_reason_and_counts_it(
     assert out.dead_letters == Counter({rule: 1}) + Counter({Refusal.UNKNOWN_RACE: 1})
     assert (out.dead_lettered, out.failed, out.applied) == (2, [], 0)
     assert world.standings() == {}
+
+
+def test_an_early_close_applies_when_the_card_is_read_again(world: World) -> None:
+    world.book.create_race(new_race("sprint", grace_s=0))
+    world.book.enter("sprint", [entry("ann")], NOW)
+    world.process(reading("ann", 0, race="sprint"))  # the card is read at NOW
+    world.book.close_early("sprint", NOW + 1)  # no grace: it closes at once
+
+    world.clock.advance(RACE_REFRESH_S * 1000 - 1)
+    counted = world.process(reading("ann", 1, race="sprint"))
+    world.clock.advance(1)
+    refused = world.process(reading("ann", 2, race="sprint"))
+
+    assert (counted.applied, counted.dead_lettered) == (1, 0)
+    assert refused.dead_letters == Counter({Refusal.RACE_CLOSED: 1})
+    assert world.sink.reasons == [f"race closed: race sprint closed at {NOW + 1}"]
 
 
 def test_a_reading_from_the_entered_device_counts(world: World) -> None:
