@@ -1,9 +1,9 @@
 """The race cards a processor checks readings against, kept per execution environment.
 
 A reading is checked against its race's record (schedule, ``closesAt``, state) and its rider's
-entry. Reading them per reading would double the processor's DynamoDB requests, so each
-environment keeps a copy of each race's card and refreshes it by the batch's clock (the
-processor's, injected: the cache itself reads no clock):
+entry. Reading them per reading would cost more requests than the writes themselves (one per
+rider per batch), so each environment keeps a copy of each race's card and refreshes it by the
+batch's clock (the processor's, injected: the cache itself reads no clock):
 
 * the records of a batch's races are read again, in one ``BatchGetItem``, once the copy is
   ``RACE_REFRESH_S`` old; a race that does not exist is remembered as unknown just as long;
