@@ -11,14 +11,17 @@ and the caller re-merges without a read. Two ways to send them (``WriteMode``):
   and sends the others again. A hundred times fewer requests: the local stack's choice, where
   each request costs milliseconds of CPU (docs/decisions.md).
 
-New riders are always created in a transaction with one race-record update that counts them,
-so rider and per-class counts stay exact under retries.
+New riders, and riders whose final second a write first sets, are always written in a
+transaction with one race-record update per race that counts them (riders, per class, finished),
+so the counts stay exact under retries. The race record is the organiser's (``POST /races``):
+every update of it here is conditional on its existence, so none can create one.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
@@ -168,17 +171,6 @@ class DynamoStandingsStore:
             resend(send, request, BATCH_GET_BACKOFF, what="load standings: unprocessed keys")
         return found
 
-    def get_standing(self, rider: RiderKey) -> Standing | None:
-        key = {k: {"S": v} for k, v in keys.standing_key(rider.race_id, rider.rider_id).items()}
-        try:
-            response = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True)
-        except (ClientError, BotoCoreError) as exc:
-            if is_transient(exc):
-                raise TransientError(f"get standing: {exc}") from exc
-            raise
-        item = response.get("Item")
-        return items.standing_from_item(item) if item else None
-
     def _ranked_above(
         self,
         race_id: str,
@@ -239,14 +231,21 @@ class DynamoStandingsStore:
         )
 
     # -- writes ----------------------------------------------------------------------------
-    def save(self, standings: Sequence[Standing]) -> list[WriteResult]:
+    def save(
+        self, standings: Sequence[Standing], finishing: Collection[RiderKey] = ()
+    ) -> list[WriteResult]:
         if any(s.version < 1 for s in standings):
             raise ValueError("a standing to save carries its next version (1 creates it)")
+        finishes = frozenset(finishing)
         results: dict[RiderKey, WriteResult] = {}
-        creates = [s for s in standings if s.version == 1]
-        updates = [s for s in standings if s.version > 1]
-        for chunk in _chunks(creates, TRANSACT_LIMIT - 1):
-            for r in self._transact(chunk, self._count_riders):
+        counting = [s for s in standings if s.version == 1 or s.key in finishes]
+        updates = [s for s in standings if s.version > 1 and s.key not in finishes]
+
+        def count(pending: Sequence[Standing], _: int) -> list[dict[str, Any]]:
+            return self._race_counts(pending, finishes)
+
+        for chunk in _counting_chunks(counting):
+            for r in self._transact(chunk, count):
                 results[r.key] = r
         if self._write_mode == "item":
             for r in self._map(self._put, updates):
@@ -300,8 +299,9 @@ class DynamoStandingsStore:
 
         A cancelled transaction wrote nothing: the standings whose condition failed come back
         as conflicts (with what is stored), the rest are sent again in a smaller transaction.
-        ``extra`` adds actions for the standings being written (the race counters of new
-        riders), so they take effect exactly when those standings do.
+        ``extra`` adds actions for the standings being written (the race counters of new and
+        finishing riders), so they take effect exactly when those standings do; if one of
+        those fails its own condition (no race record), the standings are left unwritten.
         """
         done: list[WriteResult] = []
 
@@ -317,6 +317,8 @@ class DynamoStandingsStore:
                     if is_transient(exc):
                         raise UnfinishedError(str(exc), pending) from exc
                     raise
+                if _extra_failed(exc, len(pending)):
+                    raise UnfinishedError("race record: no such race", pending) from exc
                 failed, still = _split_cancelled(exc, pending)
                 done.extend(
                     WriteResult(
@@ -344,81 +346,57 @@ class DynamoStandingsStore:
             return done + _transient(cast("list[Standing]", exc.pending), str(exc))
         return done
 
-    def _count_riders(self, created: Sequence[Standing], expires_at: int) -> list[dict[str, Any]]:
-        by_race: dict[str, dict[int, int]] = {}
-        for s in created:
-            per_class = by_race.setdefault(s.race_id, {})
-            per_class[s.class_id] = per_class.get(s.class_id, 0) + 1
+    def _race_counts(
+        self, pending: Sequence[Standing], finishing: frozenset[RiderKey]
+    ) -> list[dict[str, Any]]:
+        """One update per race of the riders these standings create (overall and in their
+        class) and finish, on condition that the race record exists (the organiser creates
+        it; a write here never does)."""
+        by_race: dict[str, Counter[str]] = {}
+        for s in pending:
+            counts = by_race.setdefault(s.race_id, Counter())
+            if s.version == 1:
+                counts["riders"] += 1
+                counts[keys.class_count_attribute(s.class_id)] += 1
+            if s.key in finishing:
+                counts["finished"] += 1
         actions = []
-        for race_id, per_class in by_race.items():
-            adds = ["#riders :n"] + [f"#c{c} :c{c}" for c in per_class]
-            names = {"#riders": "riders"} | {
-                f"#c{c}": keys.class_count_attribute(c) for c in per_class
-            }
-            values = {":n": {"N": str(sum(per_class.values()))}} | {
-                f":c{c}": {"N": str(n)} for c, n in per_class.items()
-            }
+        for race_id, counts in by_race.items():
+            adds, names, values = [], {"#pk": keys.PK}, {}
+            for i, (attribute, n) in enumerate(counts.items()):
+                adds.append(f"#a{i} :n{i}")
+                names[f"#a{i}"] = attribute
+                values[f":n{i}"] = {"N": str(n)}
             actions.append(
                 {
                     "Update": {
                         "TableName": self._table,
                         "Key": {k: {"S": v} for k, v in keys.race_key(race_id).items()},
-                        "UpdateExpression": "ADD " + ", ".join(adds) + self._race_set_clause(),
-                        "ExpressionAttributeNames": names | self._race_set_names(),
-                        "ExpressionAttributeValues": values
-                        | self._race_set_values(race_id, expires_at),
+                        "UpdateExpression": "ADD " + ", ".join(adds),
+                        "ConditionExpression": "attribute_exists(#pk)",
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
                     }
                 }
             )
         return actions
 
-    RACE_SET_ASSIGNMENTS = "#raceId = :raceId, #racesPk = :racesPk, #ttl = :ttl"
-    """What every write of a race record sets, so that none can leave a partial record."""
-
-    @classmethod
-    def _race_set_clause(cls) -> str:
-        return " SET " + cls.RACE_SET_ASSIGNMENTS
-
-    @staticmethod
-    def _race_set_names() -> dict[str, str]:
-        return {"#raceId": "raceId", "#racesPk": keys.INDEX_RECENT_PK, "#ttl": keys.TTL_ATTRIBUTE}
-
-    @staticmethod
-    def _race_set_values(race_id: str, expires_at: int) -> dict[str, Any]:
-        return {
-            ":raceId": {"S": race_id},
-            ":racesPk": {"S": keys.RECENT_RACES_PARTITION},
-            ":ttl": {"N": str(expires_at)},
-        }
-
     def record_activity(self, activity: Sequence[RaceActivity]) -> None:
         def touch(a: RaceActivity) -> None:
-            key = {k: {"S": v} for k, v in keys.race_key(a.race_id).items()}
             try:
                 self._db.update_item(
                     TableName=self._table,
-                    Key=key,
-                    UpdateExpression=(
-                        "SET #last = :last, #started = if_not_exists(#started, :first), "
-                        + self.RACE_SET_ASSIGNMENTS
+                    Key={k: {"S": v} for k, v in keys.race_key(a.race_id).items()},
+                    UpdateExpression="SET #last = :at",
+                    ConditionExpression=(
+                        "attribute_exists(#pk) AND (attribute_not_exists(#last) OR #last < :at)"
                     ),
-                    ConditionExpression="attribute_not_exists(#last) OR #last < :last",
-                    ExpressionAttributeNames={
-                        "#last": "lastReadingAt",
-                        "#started": keys.INDEX_RECENT_SK,
-                    }
-                    | self._race_set_names(),
-                    ExpressionAttributeValues={
-                        ":last": {"N": str(a.last_device_ts)},
-                        ":first": {"N": str(a.first_device_ts)},
-                    }
-                    | self._race_set_values(a.race_id, self._expires_at()),
+                    ExpressionAttributeNames={"#last": "lastReadingAt", "#pk": keys.PK},
+                    ExpressionAttributeValues={":at": {"N": str(a.at)}},
                 )
             except ClientError as exc:
                 if error_code(exc) == "ConditionalCheckFailedException":
-                    # A later reading is already recorded; set startedAt if it is still unset.
-                    self._set_started(key, a.race_id, a.first_device_ts)
-                    return
+                    return  # a later time is recorded already (or there is no such race)
                 if is_transient(exc):
                     raise TransientError(f"race record: {exc}") from exc
                 raise
@@ -427,21 +405,23 @@ class DynamoStandingsStore:
 
         self._map(touch, list(activity))
 
-    def _set_started(self, key: dict[str, Any], race_id: str, first: int) -> None:
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=key,
-                UpdateExpression="SET #started = :first, " + self.RACE_SET_ASSIGNMENTS,
-                ConditionExpression="attribute_not_exists(#started) OR #started > :first",
-                ExpressionAttributeNames={"#started": keys.INDEX_RECENT_SK}
-                | self._race_set_names(),
-                ExpressionAttributeValues={":first": {"N": str(first)}}
-                | self._race_set_values(race_id, self._expires_at()),
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return
-            if is_transient(exc):
-                raise TransientError(f"race record: {exc}") from exc
-            raise
+
+def _extra_failed(exc: ClientError, standings: int) -> bool:
+    """Whether an action after the standings (a race record's update) failed its condition."""
+    reasons: list[Any] = list(exc.response.get("CancellationReasons", []))
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[standings:])
+
+
+def _counting_chunks(standings: Sequence[Standing]) -> Iterator[list[Standing]]:
+    """Standings in transactions of at most 100 actions: the standings and one race-record
+    update for each race among them."""
+    chunk: list[Standing] = []
+    races: set[str] = set()
+    for s in standings:
+        if len(chunk) + 1 + len(races | {s.race_id}) > TRANSACT_LIMIT:
+            yield chunk
+            chunk, races = [], set()
+        chunk.append(s)
+        races.add(s.race_id)
+    if chunk:
+        yield chunk

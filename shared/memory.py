@@ -8,8 +8,8 @@ DynamoDB write does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 from shared import keys
 from shared.placings import Placing, Placings
@@ -26,21 +26,27 @@ from shared.races import (
 from shared.standings import RiderKey, Standing
 
 
-@dataclass
-class _Race:
-    race_id: str
-    started_at: int | None = None
-    last_reading_at: int | None = None
-    riders: int = 0
-    class_counts: dict[int, int] = field(default_factory=dict)
-    finished: int = 0
+def _counted(race: Race, s: Standing, created: bool, finishes: bool) -> Race:
+    """The race record once this standing's write has counted its rider and finish."""
+    counts = dict(race.class_counts)
+    if created:
+        counts[s.class_id] = counts.get(s.class_id, 0) + 1
+    return replace(
+        race,
+        riders=race.riders + created,
+        class_counts=counts,
+        finished=race.finished + finishes,
+    )
 
 
 class InMemoryStandingsStore:
-    def __init__(self) -> None:
+    """:class:`shared.dynamodb.DynamoStandingsStore` in memory. The race records it counts
+    riders in are those of ``races`` (the same table, in DynamoDB): a write that would count
+    a rider in a race that does not exist fails, as the adapter's conditional update does."""
+
+    def __init__(self, races: InMemoryRaceStore | None = None) -> None:
         self.standings: dict[RiderKey, Standing] = {}
-        self.results: dict[RiderKey, FinalResult] = {}
-        self._races: dict[str, _Race] = {}
+        self.races = races if races is not None else InMemoryRaceStore()
         self.fail_next: set[RiderKey] = set()
         """Riders whose next write reports TRANSIENT (each entry is used once)."""
         self.fail_activity = 0
@@ -50,29 +56,15 @@ class InMemoryStandingsStore:
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
 
-    def race(self, race_id: str) -> RaceRecord | None:
-        r = self._races.get(race_id)
-        if r is None:
-            return None
-        return RaceRecord(
-            race_id=r.race_id,
-            started_at=r.started_at or 0,
-            last_reading_at=r.last_reading_at or 0,
-            riders=r.riders,
-            class_counts=dict(r.class_counts),
-            finished=r.finished,
-        )
-
     def load(self, riders: Sequence[RiderKey]) -> dict[RiderKey, Standing]:
         self._count("load")
         return {k: self.standings[k] for k in riders if k in self.standings}
 
-    def get_standing(self, rider: RiderKey) -> Standing | None:
-        self._count("get_standing")
-        return self.standings.get(rider)
-
-    def save(self, standings: Sequence[Standing]) -> list[WriteResult]:
+    def save(
+        self, standings: Sequence[Standing], finishing: Collection[RiderKey] = ()
+    ) -> list[WriteResult]:
         self._count("save")
+        finishes = frozenset(finishing)
         results = []
         for s in standings:
             key = RiderKey(s.race_id, s.rider_id)
@@ -84,11 +76,13 @@ class InMemoryStandingsStore:
             if (stored.version if stored else 0) != s.version - 1:
                 results.append(WriteResult(key, WriteStatus.CONFLICT, current=stored))
                 continue
+            if stored is None or key in finishes:  # counted in the race record, which exists
+                race = self.races.races.get(s.race_id)
+                if race is None:
+                    results.append(WriteResult(key, WriteStatus.TRANSIENT, error="no such race"))
+                    continue
+                self.races.races[s.race_id] = _counted(race, s, stored is None, key in finishes)
             self.standings[key] = s  # standings are immutable: storing shares nothing mutable
-            if stored is None:
-                race = self._races.setdefault(s.race_id, _Race(s.race_id))
-                race.riders += 1
-                race.class_counts[s.class_id] = race.class_counts.get(s.class_id, 0) + 1
             results.append(WriteResult(key, WriteStatus.OK))
         return results
 
@@ -98,11 +92,9 @@ class InMemoryStandingsStore:
             self.fail_activity -= 1
             raise TransientError("injected")
         for a in activity:
-            race = self._races.setdefault(a.race_id, _Race(a.race_id))
-            if race.started_at is None or a.first_device_ts < race.started_at:
-                race.started_at = a.first_device_ts
-            if race.last_reading_at is None or a.last_device_ts > race.last_reading_at:
-                race.last_reading_at = a.last_device_ts
+            race = self.races.races.get(a.race_id)
+            if race is not None and a.at > race.last_reading_at:
+                self.races.races[a.race_id] = replace(race, last_reading_at=a.at)
 
     def rank(self, race_id: str, class_id: int | None, points: int) -> int:
         self._count("rank")

@@ -7,7 +7,7 @@ in-memory fake with the same semantics, for benchmarks and property tests).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,11 +37,11 @@ class WriteResult:
 
 @dataclass(frozen=True, slots=True)
 class RaceActivity:
-    """What one batch saw of one race: the device-time span of its counted readings."""
+    """A batch counted readings of this race at ``at`` (epoch ms, the processor's clock: never
+    a device's)."""
 
     race_id: str
-    first_device_ts: int
-    last_device_ts: int
+    at: int
 
 
 class StandingsStore(Protocol):
@@ -50,18 +50,19 @@ class StandingsStore(Protocol):
         Raises TransientError."""
         ...
 
-    def save(self, standings: Sequence[Standing]) -> list[WriteResult]:
+    def save(
+        self, standings: Sequence[Standing], finishing: Collection[RiderKey] = ()
+    ) -> list[WriteResult]:
         """Write each standing, on condition that the stored version is ``standing.version - 1``
-        (version 1: not stored yet, so create it). A created standing counts its rider, once,
-        in the race record. One result per standing, in order."""
+        (version 1: not stored yet, so create it). A created standing counts its rider (and its
+        class), and a standing of a rider in ``finishing`` (its final second set by this write)
+        counts the rider finished, once, in the race record, in the same transaction: never in
+        a race record that does not exist. One result per standing, in order."""
         ...
 
     def record_activity(self, activity: Sequence[RaceActivity]) -> None:
-        """Create the race record if new; move ``lastReadingAt`` forward. Raises TransientError."""
-        ...
-
-    def get_standing(self, rider: RiderKey) -> Standing | None:
-        """One stored standing (strongly consistent). Raises TransientError."""
+        """Move each existing race record's ``lastReadingAt`` forward to ``at`` (a race record
+        is never created here). Raises TransientError."""
         ...
 
 
@@ -77,6 +78,19 @@ class DeadLetter:
     partition_key: str
     event_source_arn: str
     approximate_arrival: float
+
+
+class RaceCards(Protocol):
+    """What the stream processor reads of the race book (:class:`RaceBook`): race records, a
+    batch's at once, and a race's entries when they changed."""
+
+    def get_races(self, race_ids: Sequence[str], *, consistent: bool = True) -> dict[str, Race]:
+        """The records of these races that exist. Raises TransientError."""
+        ...
+
+    def entries(self, race_id: str, *, consistent: bool = False) -> list[EnteredRider]:
+        """Every entry of the race. Raises TransientError."""
+        ...
 
 
 class DeadLetterSink(Protocol):

@@ -5,15 +5,19 @@ counted) and a version. Merging readings into a standing counts only the seconds
 clear and gives the next version; the store writes it on condition that the stored version is
 still the one merged from. So a reading delivered twice, late, out of order, in a replayed or
 bisected batch, or resent by the producer, changes nothing the second time.
+
+The rider's name and class come from its entry in the race (:class:`shared.races.Entry`),
+never from a reading; its ``final`` reading sets the final second, after which nothing counts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from shared.contract import Telemetry
+from shared.contract import EVENT_FINAL, MAX_RACE_SECONDS, Telemetry
+from shared.races import Entry
 from shared.scoring import reading_points
 
 
@@ -58,23 +62,27 @@ class Merge:
     """The outcome of merging readings into a standing."""
 
     standing: Standing
-    """The standing to write, at the next version."""
+    """The standing to write, at the next version (the one merged from when nothing changed)."""
     applied: tuple[Telemetry, ...]
     """Readings that counted, one per new second, in the order given."""
     duplicates: int
     """Readings that counted nothing: their second was already counted."""
+    after_final: tuple[Telemetry, ...] = ()
+    """Readings refused because their second comes after the rider's final second
+    (:attr:`shared.counting.Refusal.AFTER_FINAL`), in the order given."""
+    changed: bool = False
+    """The standing must be written: a second counted, or the final second set or moved."""
+    finishes: bool = False
+    """This merge first sets the rider's final second: the write that stores it counts the
+    rider finished in the race record, once."""
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.applied)
 
-
-def empty_standing(first: Telemetry) -> Standing:
+def empty_standing(race_id: str, rider_id: str, entry: Entry) -> Standing:
     return Standing(
-        race_id=first.race_id,
-        rider_id=first.rider_id,
-        name=first.name,
-        class_id=first.class_id,
+        race_id=race_id,
+        rider_id=rider_id,
+        name=entry.name,
+        class_id=entry.class_id,
         points=0,
         seconds=0,
         last_second=-1,
@@ -85,28 +93,50 @@ def empty_standing(first: Telemetry) -> Standing:
     )
 
 
-def merge(current: Standing | None, readings: Iterable[Telemetry], now_ms: int) -> Merge:
-    """Count each reading whose second is not counted yet; everything else is a duplicate.
+def final_second(current: int, readings: Sequence[Telemetry]) -> int:
+    """The smallest final second among ``current`` (-1: none) and the ``final`` readings."""
+    finals = [r.second for r in readings if r.event == EVENT_FINAL]
+    if current >= 0:
+        finals.append(current)
+    return min(finals, default=-1)
 
-    ``readings`` all belong to one (raceId, riderId). The name and class follow the newest
-    counted second (a rider's display name may be corrected mid-race).
+
+def merge(
+    current: Standing | None, readings: Iterable[Telemetry], now_ms: int, entry: Entry
+) -> Merge:
+    """Count each reading whose second is not counted yet and not after the rider's final
+    second; a second counted already is a duplicate, one after the final second is refused.
+
+    ``readings`` all belong to one (raceId, riderId), the rider of ``entry``, whose name and
+    class the standing takes (never a reading's). The final second is the smallest second of
+    any ``final`` reading seen, in this batch or before, whatever the order of arrival: in a
+    batch ``[update 101, final 100]`` second 101 is refused. A second that counted before a
+    smaller final second arrived stays counted (a standing only ever adds).
     """
     readings = tuple(readings)
     if not readings:
         raise ValueError("merge needs at least one reading")
-    base = current if current is not None else empty_standing(readings[0])
+    first = readings[0]
+    base = current if current is not None else empty_standing(first.race_id, first.rider_id, entry)
+    race_id, rider_id = base.race_id, base.rider_id
+    if entry.rider_id != rider_id:
+        raise ValueError(f"entry of {entry.rider_id} merged into {base.key}")
+    final = final_second(base.final_second, readings)
+    limit = final if final >= 0 else MAX_RACE_SECONDS
     counted = base.counted
     points = base.points
     seconds = base.seconds
     last_second = base.last_second
     last_device_ts = base.last_device_ts
-    name, class_id = base.name, base.class_id
-    race_id, rider_id = base.race_id, base.rider_id
     applied: list[Telemetry] = []
-    for r in readings:  # the hot loop of the processor: locals, no calls but the scoring
+    after_final: list[Telemetry] = []
+    for r in readings:  # the hot loop of the processor: locals, one call
         if r.rider_id != rider_id or r.race_id != race_id:
             raise ValueError(f"reading for {r.race_id}/{r.rider_id} merged into {base.key}")
         second = r.second
+        if second > limit:
+            after_final.append(r)
+            continue
         bit = 1 << second
         if counted & bit:
             continue
@@ -114,18 +144,18 @@ def merge(current: Standing | None, readings: Iterable[Telemetry], now_ms: int) 
         points += reading_points(r)
         seconds += 1
         applied.append(r)
-        if second >= last_second:
+        if second > last_second:  # noqa: PLR1730 - no call in the hot loop
             last_second = second
-            name, class_id = r.name, r.class_id
         if r.device_timestamp > last_device_ts:  # noqa: PLR1730 - no call in the hot loop
             last_device_ts = r.device_timestamp
-    if not applied:
-        return Merge(standing=base, applied=(), duplicates=len(readings))
+    duplicates = len(readings) - len(applied) - len(after_final)
+    if not applied and final == base.final_second:
+        return Merge(base, (), duplicates, tuple(after_final))
     merged = Standing(
-        race_id=base.race_id,
-        rider_id=base.rider_id,
-        name=name,
-        class_id=class_id,
+        race_id=race_id,
+        rider_id=rider_id,
+        name=entry.name,
+        class_id=entry.class_id,
         points=points,
         seconds=seconds,
         last_second=last_second,
@@ -133,5 +163,13 @@ def merge(current: Standing | None, readings: Iterable[Telemetry], now_ms: int) 
         version=base.version + 1,
         updated_at=now_ms,
         last_device_ts=last_device_ts,
+        final_second=final,
     )
-    return Merge(standing=merged, applied=tuple(applied), duplicates=len(readings) - len(applied))
+    return Merge(
+        standing=merged,
+        applied=tuple(applied),
+        duplicates=duplicates,
+        after_final=tuple(after_final),
+        changed=True,
+        finishes=base.final_second < 0 <= final,
+    )

@@ -1,4 +1,4 @@
-"""Adapters of the processor's side ports: dead-letter stores and the finish queue."""
+"""Adapters of the processor's side port: the dead-letter stores."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.finishing import Finish, encode
 from shared.ports import DeadLetter, TransientError
 from shared.retry import Backoff, resend
 
@@ -125,19 +124,3 @@ class S3DeadLetters:
             )
         except (ClientError, BotoCoreError) as exc:
             raise TransientError(f"S3 dead-letter bucket: {exc}") from exc
-
-
-class SqsFinishQueue:
-    """The finish queue: one message per batch's finishing riders (more only past
-    ``MAX_FINISHES_PER_MESSAGE``), each sent with SendMessage (the SDK retries throttling)."""
-
-    def __init__(self, client: Any, queue_url: str) -> None:
-        self._sqs = client
-        self._url = queue_url
-
-    def send(self, finishes: Sequence[Finish]) -> None:
-        for body in encode(finishes):
-            try:
-                self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
-            except (ClientError, BotoCoreError) as exc:
-                raise TransientError(f"SQS finish queue: {exc}") from exc

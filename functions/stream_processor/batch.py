@@ -4,9 +4,10 @@
 decodes each record's data and parses the reading against the telemetry contract. A record that
 fails can never succeed, so instead of reporting it as a batch item failure (which
 would block the shard until it expires) it becomes a dead letter with its payload, shard,
-sequence number and the reason.
-After the per-record loop the valid readings go to the logic as one batch; the records it
-reports as transient failures become ``batchItemFailures``.
+sequence number and the reason (``invalid reading: ...``, or ``contract v1: ...`` for a v1
+payload). After the per-record loop the valid readings go to the logic as one batch, which
+checks them against the counting rules and stores every dead letter; the records it reports
+as transient failures become ``batchItemFailures``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from functions.stream_processor.logic import BatchOutcome, Delivery, Poison, StreamProcessor
-from shared.contract import MAX_READING_BYTES, ContractError, parse_reading
+from shared.contract import MAX_READING_BYTES, V1_REFUSED, ContractError, parse_reading
+from shared.counting import Refusal
 from shared.ports import DeadLetter
 
 
@@ -49,6 +51,15 @@ def dead_letter(record: dict[str, Any], reason: str) -> DeadLetter:
         event_source_arn=str(record.get("eventSourceARN", "")),
         approximate_arrival=float(kinesis.get("approximateArrivalTimestamp") or 0.0),
     )
+
+
+def record_letter(record: KinesisStreamRecord, reason: str) -> DeadLetter:
+    """The dead letter of a record whose reading was refused (the logic's ``letter``)."""
+    return dead_letter(record.raw_event, reason)
+
+
+def contract_refusal(error: ContractError) -> Refusal:
+    return Refusal.CONTRACT_V1 if str(error) == V1_REFUSED else Refusal.INVALID_READING
 
 
 class TelemetryBatchProcessor(BatchProcessor):
@@ -80,7 +91,8 @@ class TelemetryBatchProcessor(BatchProcessor):
         try:
             reading = parse_reading(decode((raw.get("kinesis") or {}).get("data")))
         except ContractError as exc:
-            self._poison.append(Poison(dead_letter(raw, str(exc)), record))
+            rule = contract_refusal(exc)
+            self._poison.append(Poison(dead_letter(raw, f"{rule.text}: {exc}"), record, rule))
             return
         self._deliveries.append(Delivery(reading, record))
 

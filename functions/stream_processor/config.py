@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared import names
 from shared.dynamodb import WriteMode
+from shared.races import DEFAULT_FUTURE_SLACK_S
 from shared.settings import DEFAULT_LIVE_TTL_SECONDS, ConfigError, settings_from_env
 
 __all__ = ["DEFAULT_LIVE_TTL_SECONDS", "ConfigError", "ProcessorSettings"]
+
+MAX_FUTURE_SLACK_S: Final = 300
+"""Five minutes: past that, a device's clock running ahead would no longer be refused at all
+in a short race."""
 
 
 class ProcessorSettings(BaseModel):
@@ -20,8 +25,8 @@ class ProcessorSettings(BaseModel):
     standings_table: Annotated[str, Field(min_length=3, max_length=255)]
     dead_letter_target: str
     """``sqs:<queue url>`` or ``s3:<bucket>[/<prefix>]``."""
-    finish_queue_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
-    """Where riders whose ``final`` reading is counted go, for the race finisher."""
+    future_slack_s: Annotated[int, Field(ge=0, le=MAX_FUTURE_SLACK_S)] = DEFAULT_FUTURE_SLACK_S
+    """How far a reading's second may run ahead of the race clock (the processor's)."""
     live_ttl_seconds: Annotated[int, Field(ge=60)] = DEFAULT_LIVE_TTL_SECONDS
     standings_writes: WriteMode = "item"
     """How standings are sent: see :mod:`shared.dynamodb`."""
@@ -47,7 +52,7 @@ class ProcessorSettings(BaseModel):
         variables = {
             "standings_table": names.ENV_STANDINGS_TABLE,
             "dead_letter_target": names.ENV_DEAD_LETTER_TARGET,
-            "finish_queue_url": names.ENV_FINISH_QUEUE_URL,
+            "future_slack_s": names.ENV_FUTURE_SLACK_S,
             "live_ttl_seconds": names.ENV_LIVE_TTL_SECONDS,
             "standings_writes": names.ENV_STANDINGS_WRITES,
         }

@@ -1,30 +1,33 @@
 """Kinesis -> DynamoDB stream processor (Lambda entry point: ``handler``).
 
-Thin: Powertools wiring, then one call. Parsing happens in the batch processor (the parser
-model), the logic in :mod:`functions.stream_processor.logic`, persistence behind the ports.
+Thin: Powertools wiring, then one call. Parsing happens in the batch processor (the
+contract), the counting rules and the merge in :mod:`functions.stream_processor.logic`,
+persistence behind the ports (standings, the race book, dead letters).
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.stream_processor.adapters import S3DeadLetters, SqsDeadLetters, SqsFinishQueue
-from functions.stream_processor.batch import TelemetryBatchProcessor
+from functions.stream_processor.adapters import S3DeadLetters, SqsDeadLetters
+from functions.stream_processor.batch import TelemetryBatchProcessor, record_letter
 from functions.stream_processor.config import ProcessorSettings
 from functions.stream_processor.logic import BatchOutcome, StreamProcessor
 from shared import names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG, DynamoStandingsStore
 from shared.ports import DeadLetterSink
+from shared.race_store import DynamoRaceStore
 from shared.warm import Warm
 
 logger = Logger(service=names.POWERTOOLS_SERVICE_PROCESSOR)
@@ -55,18 +58,20 @@ def publish_metrics(outcome: BatchOutcome[Any]) -> None:
     metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=outcome.dead_lettered)
     metrics.add_metric(name="RidersWritten", unit=MetricUnit.Count, value=outcome.riders_written)
     metrics.add_metric(name="WriteConflicts", unit=MetricUnit.Count, value=outcome.conflicts)
-    metrics.add_metric(name="RidersFinishing", unit=MetricUnit.Count, value=outcome.finishing)
+    metrics.add_metric(name="RidersFinished", unit=MetricUnit.Count, value=outcome.finished)
     metrics.add_metric(name="RecordsRetried", unit=MetricUnit.Count, value=len(outcome.failed))
     if outcome.lag_count:
         lag_max = outcome.lag_max_ms
         metrics.add_metric(name="EndToEndLagMax", unit=MetricUnit.Milliseconds, value=lag_max)
         lag_mean = outcome.lag_total_ms / outcome.lag_count
         metrics.add_metric(name="EndToEndLagMean", unit=MetricUnit.Milliseconds, value=lag_mean)
+    publish_dead_letters(outcome)
     if outcome.dead_lettered or outcome.failed:
         logger.warning(
-            "batch had poison or retried records",
+            "batch had dead-lettered or retried records",
             extra={
                 "dead_lettered": outcome.dead_lettered,
+                "dead_letters": {r.value: n for r, n in outcome.dead_letters.items()},
                 "retried_total": len(outcome.failed),
                 "retried": [
                     {**record_ids(handle), "reason": reason}
@@ -74,6 +79,22 @@ def publish_metrics(outcome: BatchOutcome[Any]) -> None:
                 ],
             },
         )
+
+
+def publish_dead_letters(outcome: BatchOutcome[Any]) -> None:
+    """``DeadLetters`` with a ``Reason`` dimension, one metric per reason present in the batch.
+    A dimension set of its own, so each goes out in an EMF blob of its own (Powertools'
+    ``single_metric``, as its documentation says for a metric with different dimensions)."""
+    for refusal, count in sorted(outcome.dead_letters.items(), key=lambda rc: rc[0].value):
+        with single_metric(
+            name="DeadLetters",
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=names.METRICS_NAMESPACE,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="service", value=names.POWERTOOLS_SERVICE_PROCESSOR)
+            metric.add_dimension(name="Reason", value=refusal.value)
 
 
 def record_ids(handle: KinesisStreamRecord) -> dict[str, str]:
@@ -91,9 +112,12 @@ def record_ids(handle: KinesisStreamRecord) -> dict[str, str]:
 
 
 def build_runtime(
-    settings: ProcessorSettings, session: boto3.session.Session | None = None
+    settings: ProcessorSettings,
+    session: boto3.session.Session | None = None,
+    clock_ms: Callable[[], int] = now_ms,
 ) -> Runtime:
-    """Wire the adapters the settings name (clients honour AWS_ENDPOINT_URL: the local stack)."""
+    """Wire the adapters the settings name (clients honour AWS_ENDPOINT_URL: the local stack).
+    ``clock_ms`` is the processor's clock, the only one readings are judged by."""
     session = session or boto3.session.Session()
     ddb = session.client("dynamodb", config=DEFAULT_CLIENT_CONFIG)
     store = DynamoStandingsStore(
@@ -108,8 +132,10 @@ def build_runtime(
     else:
         bucket, _, prefix = settings.dead_letter_location.partition("/")
         dead_letters = S3DeadLetters(session.client("s3"), bucket, prefix or "dead-letters")
-    finishes = SqsFinishQueue(session.client("sqs"), settings.finish_queue_url)
-    logic: StreamProcessor[Any] = StreamProcessor(store, dead_letters, finishes, now_ms)
+    races = DynamoRaceStore(ddb, settings.standings_table)
+    logic: StreamProcessor[KinesisStreamRecord] = StreamProcessor(
+        store, races, dead_letters, clock_ms, record_letter, slack_s=settings.future_slack_s
+    )
     return Runtime(TelemetryBatchProcessor(logic, publish_metrics))
 
 

@@ -1,17 +1,22 @@
 """The stream processor's logic: one batch of readings in, standings written once per rider.
 
-Per batch:
+Per batch, by the processor's clock read once (``now``; a device's clock is never trusted):
 
-1. dead letters (records that can never succeed) are stored durably first;
-2. readings are grouped per rider; each rider's standing comes from the warm cache of what this
-   environment last wrote, or one BatchGetItem for the riders it has not seen;
-3. :func:`shared.standings.merge` counts only the seconds not counted yet;
-4. each changed rider is written once, on condition that the stored version is the one merged
-   from; on a conflict the stored standing comes back with the failure and is merged again;
-5. the race record moves forward; riders whose ``final`` reading is in the batch are handed,
-   standing as counted, to the race finisher in one finish-queue message (the finisher ranks,
-   stores and announces them: :mod:`functions.race_finisher.logic`), so the shard never waits
-   for a read of the whole ranking.
+1. readings are grouped per rider, and the batch's races' cards (record and entries) come from
+   this environment's cache (:mod:`functions.stream_processor.cards`): no request per reading;
+2. every reading is checked against the counting rules (:func:`shared.counting.refusal`): a
+   refused one becomes a dead letter whose reason names the rule;
+3. each rider's standing comes from the warm cache of what this environment last wrote, or one
+   BatchGetItem for the riders it has not seen;
+4. :func:`shared.standings.merge` counts only the seconds not counted yet and not after the
+   rider's final second (those are dead letters too), with the name and class of the entry;
+5. each changed rider is written once, on condition that the stored version is the one merged
+   from; on a conflict the stored standing comes back with the failure and is merged again.
+   A new rider, and a rider whose final second is set, are counted in the race record in the
+   same transaction;
+6. the race records' ``lastReadingAt`` moves to ``now`` (races with readings that passed);
+7. every dead letter of the batch, poison records and refused readings alike, is stored in
+   one send and counted per reason. None is ever retried: the shard moves on.
 
 Anything transient is reported per record, at the first record of the rider (or race) it
 concerns, so that Lambda retries from there; the records after it come again and count nothing.
@@ -20,22 +25,24 @@ concerns, so that Lambda retries from there; the records after it come again and
 from __future__ import annotations
 
 import operator
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
-from shared.contract import EVENT_FINAL, Telemetry
-from shared.finishing import Finish
+from functions.stream_processor.cards import RaceCardCache
+from shared.contract import Telemetry
+from shared.counting import Refusal, refusal
 from shared.ports import (
     DeadLetter,
     DeadLetterSink,
-    FinishQueue,
     RaceActivity,
+    RaceCards,
     StandingsStore,
     TransientError,
     WriteStatus,
 )
+from shared.races import DEFAULT_FUTURE_SLACK_S, Entry
 from shared.standings import Merge, RiderKey, Standing, merge
 
 H = TypeVar("H")
@@ -52,8 +59,12 @@ class Delivery(NamedTuple, Generic[H]):
 
 @dataclass(frozen=True, slots=True)
 class Poison(Generic[H]):
+    """A record that will never count: its dead letter, and the rule it broke (the metric's
+    reason)."""
+
     letter: DeadLetter
     handle: H
+    refusal: Refusal
 
 
 @dataclass
@@ -61,10 +72,12 @@ class BatchOutcome(Generic[H]):
     applied: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    dead_letters: Counter[Refusal] = field(default_factory=Counter)
+    """The dead letters stored, by the rule each broke."""
     riders_written: int = 0
     conflicts: int = 0
-    finishing: int = 0
-    """Riders handed to the race finisher (their ``final`` reading counted, now or before)."""
+    finished: int = 0
+    """Riders whose final second this batch set (counted finished in the race record)."""
     lag_count: int = 0
     """Readings counted, and the total and largest of their lags (processing time minus device
     time): kept as sums rather than one figure per reading, which the metrics never need."""
@@ -110,34 +123,60 @@ class StandingsCache:
         self._items.clear()
 
 
+@dataclass
+class _Batch(Generic[H]):
+    """One batch on its way through: what counts, per rider, and what does not."""
+
+    now: int
+    groups: dict[RiderKey, list[Delivery[H]]] = field(default_factory=dict)
+    """The readings that passed the rules, per rider."""
+    entries: dict[RiderKey, Entry] = field(default_factory=dict)
+    letters: list[Poison[H]] = field(default_factory=list)
+    failed: dict[RiderKey, str] = field(default_factory=dict)
+    settled: dict[RiderKey, Merge] = field(default_factory=dict)
+    """Each rider's last merge, once written (or once there was nothing to write)."""
+
+
 class StreamProcessor(Generic[H]):
     def __init__(
         self,
         store: StandingsStore,
+        races: RaceCards,
         dead_letters: DeadLetterSink,
-        finishes: FinishQueue,
         clock_ms: Callable[[], int],
+        letter: Callable[[H, str], DeadLetter],
+        *,
+        slack_s: int = DEFAULT_FUTURE_SLACK_S,
         cache: StandingsCache | None = None,
+        cards: RaceCardCache | None = None,
     ) -> None:
         self.store = store
         self.dead_letters = dead_letters
-        self.finishes = finishes
         self.clock_ms = clock_ms
+        self.letter = letter
+        """The dead letter of a record, with a reason (the record as it arrived)."""
+        self.slack_s = slack_s
         self.cache = cache if cache is not None else StandingsCache()
+        self.cards = cards if cards is not None else RaceCardCache(races)
 
     def process(
         self, deliveries: Sequence[Delivery[H]], poison: Sequence[Poison[H]] = ()
     ) -> BatchOutcome[H]:
         out: BatchOutcome[H] = BatchOutcome()
-        if poison:
-            try:
-                self.dead_letters.send([p.letter for p in poison])
-                out.dead_lettered = len(poison)
-            except TransientError as exc:
-                out.failed.extend((p.handle, f"dead-letter store: {exc}") for p in poison)
+        batch: _Batch[H] = _Batch(self.clock_ms(), letters=list(poison))
+        if deliveries:
+            self._check(deliveries, batch, out)
+        if batch.groups:
+            self._write_standings(batch, out)
+            self._record_activity(batch, out)
+        self._dead_letter(batch.letters, out)
+        return out
 
+    def _check(
+        self, deliveries: Sequence[Delivery[H]], batch: _Batch[H], out: BatchOutcome[H]
+    ) -> None:
+        """Group the readings per rider, keeping those the counting rules let count."""
         by_rider: dict[tuple[str, str], list[Delivery[H]]] = {}
-        first_final: dict[tuple[str, str], Delivery[H]] = {}
         for d in deliveries:  # once per reading: plain dict and attribute work only
             reading = d.reading
             key = (reading.race_id, reading.rider_id)
@@ -146,75 +185,65 @@ class StreamProcessor(Generic[H]):
                 by_rider[key] = [d]
             else:
                 group.append(d)
-            if reading.event == EVENT_FINAL and key not in first_final:
-                first_final[key] = d
-        if not by_rider:
-            return out
-        groups = {RiderKey(*k): ds for k, ds in by_rider.items()}
-
-        now = self.clock_ms()
-        failed_riders = self._write_standings(groups, now, out)
-
-        written = [k for k in groups if k not in failed_riders]
-        self._record_activity(groups, written, out)
-
-        finals = {key: first_final[key] for key in written if key in first_final}
-        if finals:
-            self._finish(finals, now, out)
-        return out
-
-    def _finish(self, finals: dict[RiderKey, Delivery[H]], now: int, out: BatchOutcome[H]) -> None:
-        """Hand every rider whose ``final`` reading is in the batch to the race finisher
-        (counted now, or before: a replay must still finish a rider whose hand-over failed)."""
-        finishes: list[Finish] = []
-        for key, final in finals.items():
-            try:  # just written or just loaded, so cached; the store if the cache let it go
-                standing = self.cache.get(key) or self.store.get_standing(key)
-            except TransientError as exc:
-                out.failed.append((final.handle, f"finish {key.rider_id}: {exc}"))
+        cards, unreadable = self.cards.cards({race for race, _ in by_rider}, batch.now)
+        now, slack = batch.now, self.slack_s
+        for (race_id, rider_id), ds in by_rider.items():
+            if race_id in unreadable:
+                out.failed.append((ds[0].handle, f"race {race_id}: {unreadable[race_id]}"))
                 continue
-            if standing is None:
-                out.failed.append((final.handle, f"finish {key.rider_id}: no standing stored"))
-                continue
-            finishes.append(Finish.of(standing, now))
-        if not finishes:
-            return
-        try:
-            self.finishes.send(finishes)
-        except TransientError as exc:
-            out.failed.extend(
-                (finals[RiderKey(f.race_id, f.rider_id)].handle, f"finish queue: {exc}")
-                for f in finishes
-            )
-            return
-        out.finishing += len(finishes)
+            card = cards[race_id]
+            # Once per reading: the one definition of the rules.
+            verdicts = [refusal(d.reading, card, now, slack) for d in ds]
+            kept = ds
+            if any(verdicts):
+                kept = [d for d, v in zip(ds, verdicts, strict=True) if v is None]
+                batch.letters.extend(
+                    self._refused(d.handle, *v) for d, v in zip(ds, verdicts, strict=True) if v
+                )
+            if kept and card is not None:
+                key = RiderKey(race_id, rider_id)
+                batch.groups[key] = kept
+                batch.entries[key] = card.entries[rider_id].entry
 
-    def _write_standings(
-        self, groups: dict[RiderKey, list[Delivery[H]]], now: int, out: BatchOutcome[H]
-    ) -> set[RiderKey]:
-        failed: dict[RiderKey, str] = {}
-        known = self._known_standings(list(groups), failed)
+    def _refused(self, handle: H, rule: Refusal, reason: str) -> Poison[H]:
+        return Poison(self.letter(handle, reason), handle, rule)
+
+    def _write_standings(self, batch: _Batch[H], out: BatchOutcome[H]) -> None:
+        known = self._known_standings(list(batch.groups), batch.failed)
         pending: dict[RiderKey, Merge] = {}
-        for key, ds in groups.items():
-            if key in failed:
+        for key, ds in batch.groups.items():
+            if key in batch.failed:
                 continue
-            m = merge(known[key], [d.reading for d in ds], now)
+            m = merge(known[key], [d.reading for d in ds], batch.now, batch.entries[key])
             if m.changed:
                 pending[key] = m
             else:
-                out.duplicates += m.duplicates
+                batch.settled[key] = m
 
         for _ in range(MAX_CONFLICT_ROUNDS):
             if not pending:
                 break
-            pending = self._save(pending, groups, now, out, failed)
+            pending = self._save(pending, batch, out)
         for key in pending:
             self.cache.drop(key)
-            failed[key] = "write: conflicts did not settle"
+            batch.failed[key] = "write: conflicts did not settle"
 
-        for key, reason in failed.items():
-            out.failed.append((groups[key][0].handle, f"rider {key.rider_id}: {reason}"))
-        return set(failed)
+        for key, reason in batch.failed.items():
+            out.failed.append((batch.groups[key][0].handle, f"rider {key.rider_id}: {reason}"))
+        for key, m in batch.settled.items():
+            out.duplicates += m.duplicates
+            if m.after_final:
+                self._refuse_after_final(key, m, batch)
+
+    def _refuse_after_final(self, key: RiderKey, m: Merge, batch: _Batch[H]) -> None:
+        late = {id(r) for r in m.after_final}
+        for d in batch.groups[key]:
+            if id(d.reading) in late:
+                reason = (
+                    f"{Refusal.AFTER_FINAL.text}: second {d.reading.second} comes after "
+                    f"{key.rider_id}'s final second {m.standing.final_second}"
+                )
+                batch.letters.append(self._refused(d.handle, Refusal.AFTER_FINAL, reason))
 
     def _known_standings(
         self, riders: list[RiderKey], failed: dict[RiderKey, str]
@@ -240,25 +269,17 @@ class StreamProcessor(Generic[H]):
         return known
 
     def _save(
-        self,
-        pending: dict[RiderKey, Merge],
-        groups: dict[RiderKey, list[Delivery[H]]],
-        now: int,
-        out: BatchOutcome[H],
-        failed: dict[RiderKey, str],
+        self, pending: dict[RiderKey, Merge], batch: _Batch[H], out: BatchOutcome[H]
     ) -> dict[RiderKey, Merge]:
         """One write per pending rider; returns the riders to write again after a conflict."""
         retry: dict[RiderKey, Merge] = {}
-        for r in self.store.save([m.standing for m in pending.values()]):
+        finishing = [k for k, m in pending.items() if m.finishes]
+        for r in self.store.save([m.standing for m in pending.values()], finishing):
             m = pending[r.key]
             if r.status is WriteStatus.OK:
                 self.cache.put(m.standing)
-                out.applied += len(m.applied)
-                out.duplicates += m.duplicates
-                out.riders_written += 1
-                out.lag_count += len(m.applied)
-                out.lag_total_ms += now * len(m.applied) - sum(map(_device_ts, m.applied))
-                out.lag_max_ms = max(out.lag_max_ms, now - min(map(_device_ts, m.applied)))
+                batch.settled[r.key] = m
+                self._count_written(m, batch, out)
             elif r.status is WriteStatus.CONFLICT:
                 # Someone else wrote this rider (a replay, another environment after a
                 # reshard): merge again from what is stored, which came back with the failure.
@@ -267,35 +288,51 @@ class StreamProcessor(Generic[H]):
                     self.cache.put(r.current)
                 else:
                     self.cache.drop(r.key)
-                again = merge(r.current, [d.reading for d in groups[r.key]], now)
+                readings = [d.reading for d in batch.groups[r.key]]
+                again = merge(r.current, readings, batch.now, batch.entries[r.key])
                 if again.changed:
                     retry[r.key] = again
                 else:
-                    out.duplicates += again.duplicates
+                    batch.settled[r.key] = again
             else:
                 self.cache.drop(r.key)
-                failed[r.key] = f"write: {r.error}"
+                batch.failed[r.key] = f"write: {r.error}"
         return retry
 
-    def _record_activity(
-        self,
-        groups: dict[RiderKey, list[Delivery[H]]],
-        written: Sequence[RiderKey],
-        out: BatchOutcome[H],
-    ) -> None:
-        spans: dict[str, tuple[int, int]] = {}
-        for key in written:
-            stamps = [d.reading.device_timestamp for d in groups[key]]
-            lo, hi = spans.get(key.race_id, (stamps[0], stamps[0]))
-            spans[key.race_id] = (min(lo, *stamps), max(hi, *stamps))
-        if not spans:
+    @staticmethod
+    def _count_written(m: Merge, batch: _Batch[H], out: BatchOutcome[H]) -> None:
+        out.riders_written += 1
+        out.finished += m.finishes
+        if not m.applied:
+            return
+        now = batch.now
+        out.applied += len(m.applied)
+        out.lag_count += len(m.applied)
+        out.lag_total_ms += now * len(m.applied) - sum(map(_device_ts, m.applied))
+        out.lag_max_ms = max(out.lag_max_ms, now - min(map(_device_ts, m.applied)))
+
+    def _record_activity(self, batch: _Batch[H], out: BatchOutcome[H]) -> None:
+        """``lastReadingAt`` of each race with readings that passed the rules (counted now or
+        before): the batch's clock. Retried, with its riders' first records, if it fails."""
+        first: dict[str, H] = {}
+        for key, ds in batch.groups.items():
+            if key not in batch.failed:
+                first.setdefault(key.race_id, ds[0].handle)
+        if not first:
             return
         try:
-            self.store.record_activity(
-                [RaceActivity(race, lo, hi) for race, (lo, hi) in spans.items()]
-            )
+            self.store.record_activity([RaceActivity(race, batch.now) for race in first])
         except TransientError as exc:
-            first: dict[str, H] = {}
-            for key in written:
-                first.setdefault(key.race_id, groups[key][0].handle)
             out.failed.extend((h, f"race {race}: {exc}") for race, h in first.items())
+
+    def _dead_letter(self, letters: Sequence[Poison[H]], out: BatchOutcome[H]) -> None:
+        """Store every dead letter of the batch at once, or retry them all."""
+        if not letters:
+            return
+        try:
+            self.dead_letters.send([p.letter for p in letters])
+        except TransientError as exc:
+            out.failed.extend((p.handle, f"dead-letter store: {exc}") for p in letters)
+            return
+        out.dead_lettered = len(letters)
+        out.dead_letters.update(p.refusal for p in letters)

@@ -1,5 +1,5 @@
-"""The stream processor: its function, the Kinesis event source mapping, and its grants (the
-race closer, in race_closer.py, places the riders once a race is over)."""
+"""The stream processor: its function, the Kinesis event source mapping, and its grants (it
+reads races and entries and counts readings; placing riders is the race closer's)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from infra.components.storage import grant_item_actions
 from infra.config import DEAD_LETTER_SCHEME_SQS, BreakawayConfig, EventSourceConfig
 from infra.nag import acknowledge, iam5_resource, imported
 from shared import names
+from shared.races import DEFAULT_FUTURE_SLACK_S
 
 FUNCTION_NAME: Final = "stream_processor"
 
@@ -94,6 +95,7 @@ class StreamProcessing(Construct):
                 names.ENV_STANDINGS_TABLE: standings.table_name,
                 names.ENV_DEAD_LETTER_TARGET: f"{DEAD_LETTER_SCHEME_SQS}:{dead_letters.queue_url}",
                 names.ENV_LIVE_TTL_SECONDS: str(config.live_ttl_seconds),
+                names.ENV_FUTURE_SLACK_S: str(DEFAULT_FUTURE_SLACK_S),
                 "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE_PROCESSOR,
                 "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
             },
@@ -103,8 +105,9 @@ class StreamProcessing(Construct):
         )
         fn = self.processor.function
         # shared/dynamodb.py: standings by key (cache misses), one write per rider, the race
-        # record; no query (placing is the race closer's), no scan, no delete.
-        grant_item_actions(fn, standings, "GetItem", "BatchGetItem", "PutItem", "UpdateItem")
+        # record's counters; shared/race_store.py: race records by key (BatchGetItem) and a
+        # race's entries (Query on the table, not an index). No scan, no delete.
+        grant_item_actions(fn, standings, "BatchGetItem", "Query", "PutItem", "UpdateItem")
         dead_letters.grant_send_messages(fn)
         self.event_source = event_source(stream, config.event_source, on_failure)
         fn.add_event_source(self.event_source)

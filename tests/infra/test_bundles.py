@@ -39,7 +39,14 @@ def _function(name: str, *modules: str, shared: tuple[str, ...] = ()) -> list[st
 
 EXPECTED: dict[str, list[str]] = {
     "stream_processor": _function(
-        "stream_processor", "adapters.py", "batch.py", "config.py", "handler.py", "logic.py"
+        "stream_processor",
+        "adapters.py",
+        "batch.py",
+        "cards.py",
+        "config.py",
+        "handler.py",
+        "logic.py",
+        shared=("shared/counting.py", "shared/race_store.py"),
     ),
     "race_closer": _function(
         "race_closer",

@@ -7,10 +7,11 @@ calls"):
 * DynamoDB authorizes a transaction's ``Put``/``Update`` with ``dynamodb:PutItem``/``UpdateItem``
   on the item's table ("Using IAM with DynamoDB transactions", DynamoDB Developer Guide); a
   ``Query`` naming an index is authorized on ``table/<table>/index/<index>``.
-* The stream processor (``shared/dynamodb.py``): ``GetItem`` and ``BatchGetItem`` (standings not
-  in its cache), ``PutItem`` (one per rider; ``Put`` in a transaction for new riders and in
-  the local stack's transaction mode), ``UpdateItem`` (the race record; ``Update`` in those
-  transactions). No query: placing riders is the race closer's.
+* The stream processor (``shared/dynamodb.py``, ``shared/race_store.py``): ``BatchGetItem``
+  (standings not in its cache, and race records), ``Query`` on the table (a race's entries, when
+  they changed), ``PutItem`` (one per rider; ``Put`` in a transaction for new and finishing
+  riders and in the local stack's transaction mode), ``UpdateItem`` (the race record's counters;
+  ``Update`` in those transactions). No index query: ranking is the API's and the closer's.
 * The race closer (``shared/race_store.py``, ``functions/race_closer/adapters.py``): ``GetItem``
   (the race record), ``Query`` on the table, no index (the entries, the stored placings),
   ``BatchGetItem`` (the standings, 100 a request), ``UpdateItem`` (the race's state) and
@@ -75,7 +76,7 @@ def test_processor_holds_exactly_the_dynamodb_actions_it_calls(dev: Assembly) ->
     standings = _table_arn(dev, "Standings")
     assert _dynamodb(_function_grants(dev, PROCESSOR)) == {
         "dynamodb:BatchGetItem": [standings],
-        "dynamodb:GetItem": [standings],
+        "dynamodb:Query": [standings],
         "dynamodb:PutItem": [standings],
         "dynamodb:UpdateItem": [standings],
     }

@@ -183,6 +183,7 @@ def test_processor_function_and_environment(dev: Assembly) -> None:
         names.ENV_STANDINGS_TABLE,
         names.ENV_DEAD_LETTER_TARGET,
         names.ENV_LIVE_TTL_SECONDS,
+        names.ENV_FUTURE_SLACK_S,
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
     }
@@ -193,6 +194,7 @@ def test_processor_function_and_environment(dev: Assembly) -> None:
     # A queue's Ref is its URL.
     assert exported(dev, queue_url) == {"Ref": queue_id(dev, "PoisonRecords")}
     assert env[names.ENV_LIVE_TTL_SECONDS] == "604800"
+    assert env[names.ENV_FUTURE_SLACK_S] == "5"
     assert env["POWERTOOLS_SERVICE_NAME"] == names.POWERTOOLS_SERVICE_PROCESSOR
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == names.METRICS_NAMESPACE
 
@@ -202,7 +204,7 @@ def test_processor_grants(dev: Assembly) -> None:
     assert grants["xray:PutTraceSegments"] == ["*"]
     poison = import_of(dev, queue_id(dev, "PoisonRecords"), "Arn")
     assert grants["sqs:SendMessage"] == [poison]
-    # Send only: nobody here reads a queue.
+    # Send only, and only to its dead-letter queue: nobody here reads a queue.
     assert sorted(a for a in grants if a.startswith("sqs:")) == [
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
@@ -214,7 +216,7 @@ def test_processor_grants(dev: Assembly) -> None:
     # The exact DynamoDB actions and resources: tests/infra/test_grants.py.
     idempotency = import_of(dev, data_ids(dev, "AWS::DynamoDB::Table", "Idempotency"), "Arn")
     assert not [a for a, rs in grants.items() if idempotency in rs]
-    # Announcing placings is the race closer's: no IoT at all.
+    # Announcing results is the race closer's: no IoT at all.
     assert not [a for a in grants if a.startswith("iot:")]
     assert "kinesis:GetRecords" in grants
     wildcard_resources = sorted(a for a, rs in grants.items() if "*" in rs)

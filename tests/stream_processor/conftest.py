@@ -1,5 +1,6 @@
-"""The stream processor and the race finisher against moto: tables, the dead-letter and finish
-queues, IoT data; Kinesis events for the processor, SQS events for the finisher."""
+"""The stream processor against moto: the table and the dead-letter queue, races created and
+riders entered first (as an organiser does, through the race book), Kinesis events in the shape
+Lambda delivers, and the processor's clock in the test's hands."""
 
 from __future__ import annotations
 
@@ -14,18 +15,16 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.iotdata.models import iotdata_backends
 
-from functions.race_finisher import handler as finisher_handler
-from functions.race_finisher.config import FinisherSettings
 from functions.stream_processor import handler as processor_handler
 from functions.stream_processor.config import ProcessorSettings
 from local.aws.lambda_runtime import LambdaContext
 from shared import items, keys
 from shared.contract import Telemetry
 from shared.dynamodb import WRITE_MODES, WriteMode
-from shared.standings import FinalResult, RaceRecord, Standing
+from shared.race_store import DynamoRaceStore
+from shared.races import RACE_REFRESH_S, Entry, NewRace, Race
+from shared.standings import Standing
 from shared.tables import create_tables
 from tests.support.faults import FaultInjector
 
@@ -34,8 +33,20 @@ REGION = "us-east-1"
 STANDINGS = "standings"
 IDEMPOTENCY = "idempotency"
 DLQ = "dead-letters"
-FINISHES = "finishes"
-IOT_DATA = "data-ats.iot.us-east-1.amazonaws.com"
+
+RACE_START = 1_763_800_000_000
+"""When the tests' races start (epoch ms): the fixtures' device clocks start there too."""
+RACE_DURATION_S = 3 * 3600
+NOW = RACE_START + 600_000
+"""The processor's clock when a test begins: ten minutes into the race."""
+ROSTER: dict[str, tuple[str, int]] = {
+    "ann": ("Ann Rider", 2),
+    "bob": ("Bob Rider", 3),
+    "cid": ("Cid Rider", 1),
+    "dee": ("Dee Rider", 4),
+    "cat": ("Cat Rider", 5),
+}
+"""Who is entered in ``race-1`` (name, class) before a test begins (the fixtures' riders)."""
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -44,9 +55,6 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 RECORD_TEMPLATE = fixture("kinesis_batch.json")["Records"][0]
-SQS_RECORD_TEMPLATE = json.loads(
-    (Path(__file__).parents[1] / "race_finisher" / "fixtures" / "sqs_finish_event.json").read_text()
-)["Records"][0]
 
 
 def reading(
@@ -56,23 +64,45 @@ def reading(
     resistance: int = 50,
     *,
     race: str = "race-1",
-    class_id: int = 1,
     event: str = "update",
-    name: str | None = None,
+    device: str | None = None,
+    event_id: str | None = None,
 ) -> Telemetry:
+    """A v2 reading: no name, no class (those are the entry's)."""
     return Telemetry(
-        v=1,
-        event_id=f"{race}-{rider}-{second}",
+        v=2,
+        event_id=event_id or f"{race}-{rider}-{second}",
         race_id=race,
         rider_id=rider,
-        name=name or rider.title(),
-        class_id=class_id,
         second=second,
         cadence=cadence,
         resistance=resistance,
-        device_timestamp=1_763_800_000_000 + second * 1000,
-        event=event,  # type: ignore[arg-type]
+        device_timestamp=RACE_START + second * 1000,
+        event=event,
+        device_id=device,
     )
+
+
+def new_race(
+    race_id: str = "race-1",
+    *,
+    starts_at: int = RACE_START,
+    duration_s: int = RACE_DURATION_S,
+    grace_s: int = 30,
+) -> Race:
+    request = NewRace(
+        race_id=race_id,
+        name=f"Race {race_id}",
+        starts_at=starts_at,
+        duration_s=duration_s,
+        grace_s=grace_s,
+    )
+    return Race.new(request, created_at=starts_at - 86_400_000)
+
+
+def entry(rider: str, class_id: int | None = None, device: str | None = None) -> Entry:
+    name, roster_class = ROSTER.get(rider, (rider.title(), 1))
+    return Entry(rider_id=rider, name=name, class_id=class_id or roster_class, device_id=device)
 
 
 def kinesis_record(
@@ -118,18 +148,21 @@ def LambdaContextStub(function_name: str = "breakaway-stream-processor") -> Lamb
     return LambdaContext(function_name=function_name, region=REGION)
 
 
-def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    """One record of Lambda's SQS event, from a ReceiveMessage message (fixture's shape)."""
-    record = copy.deepcopy(SQS_RECORD_TEMPLATE)
-    record.update(
-        messageId=message["MessageId"],
-        receiptHandle=message["ReceiptHandle"],
-        body=message["Body"],
-        md5OfBody=message["MD5OfBody"],
-        eventSourceARN=queue_arn,
-    )
-    record["attributes"] = {**record["attributes"], **message.get("Attributes", {})}
-    return record
+class Clock:
+    """The processor's clock, moved by the test (epoch ms)."""
+
+    def __init__(self, now: int = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+    def past_refresh(self) -> None:
+        """Far enough on that every cached race card is read again."""
+        self.advance(RACE_REFRESH_S * 1000)
 
 
 @dataclass
@@ -137,51 +170,24 @@ class Aws:
     ddb: Any
     sqs: Any
     queue_url: str
-    finish_queue_url: str
     faults: FaultInjector
     mode: WriteMode
+    clock: Clock
+    book: DynamoRaceStore
 
     def invoke(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """One invocation of the deployed entry point, as Lambda makes it."""
         response: dict[str, Any] = processor_handler.handler(event(records), LambdaContextStub())
         return response
 
-    def finish_messages(self) -> list[dict[str, Any]]:
-        """Every message waiting in the finish queue (each received once: hidden for 30 s)."""
-        messages: list[dict[str, Any]] = []
-        while True:
-            got = self.sqs.receive_message(
-                QueueUrl=self.finish_queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-            )
-            if not got.get("Messages"):
-                return messages
-            messages.extend(got["Messages"])
-
-    def finish(self, messages: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """One invocation of the race finisher with what waits in the finish queue, then what
-        Lambda's SQS event source does: delete the messages not reported as failed, and (as
-        their visibility timeout would) make the failed ones visible again."""
-        messages = self.finish_messages() if messages is None else messages
-        arn = self.sqs.get_queue_attributes(
-            QueueUrl=self.finish_queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
-        context = LambdaContextStub("breakaway-race-finisher")
-        response: dict[str, Any] = finisher_handler.handler(
-            event([sqs_record(m, arn) for m in messages]), context
-        )
-        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
-        for m in messages:
-            if m["MessageId"] in failed:
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.finish_queue_url,
-                    ReceiptHandle=m["ReceiptHandle"],
-                    VisibilityTimeout=0,
-                )
-            else:
-                self.sqs.delete_message(
-                    QueueUrl=self.finish_queue_url, ReceiptHandle=m["ReceiptHandle"]
-                )
-        return response
+    def enter(
+        self,
+        *riders: str,
+        race: str = "race-1",
+        class_id: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.book.enter(race, [entry(r, class_id, device) for r in riders], self.clock.now)
 
     def standing(self, rider: str, race: str = "race-1") -> Standing | None:
         got = self.ddb.get_item(TableName=STANDINGS, Key=_key(keys.standing_key(race, rider)))
@@ -197,48 +203,29 @@ class Aws:
                     out[s.rider_id] = (s.points, s.seconds, s.last_second)
         return out
 
-    def race(self, race: str = "race-1") -> RaceRecord:
-        got = self.ddb.get_item(TableName=STANDINGS, Key=_key(keys.race_key(race)))
-        return items.race_from_item(got["Item"])
-
-    def result(self, rider: str, race: str = "race-1") -> FinalResult | None:
-        got = self.ddb.get_item(TableName=STANDINGS, Key=_key(keys.result_key(race, rider)))
-        return items.result_from_item(got["Item"]) if "Item" in got else None
+    def race(self, race: str = "race-1") -> Race:
+        found = self.book.get_race(race)
+        assert found is not None
+        return found
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        letters = []
+        letters: list[dict[str, Any]] = []
         while True:
             got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
             if not got.get("Messages"):
                 return sorted(letters, key=lambda m: m["sequence_number"])
             letters.extend(json.loads(m["Body"]) for m in got["Messages"])
 
-    @staticmethod
-    def notifications() -> list[tuple[str, dict[str, Any]]]:
-        backend = iotdata_backends[DEFAULT_ACCOUNT_ID][REGION]
-        return [(topic, json.loads(payload)) for topic, payload in backend.published_payloads]
-
 
 def _key(key: dict[str, str]) -> dict[str, dict[str, str]]:
     return {k: {"S": v} for k, v in key.items()}
 
 
-def settings(queue_url: str, finish_queue_url: str, mode: WriteMode = "item") -> ProcessorSettings:
+def settings(queue_url: str, mode: WriteMode = "item") -> ProcessorSettings:
     return ProcessorSettings(
         standings_writes=mode,
         standings_table=STANDINGS,
         dead_letter_target=f"sqs:{queue_url}",
-        finish_queue_url=finish_queue_url,
-        live_ttl_seconds=3600,
-    )
-
-
-def finisher_settings() -> FinisherSettings:
-    return FinisherSettings(
-        standings_table=STANDINGS,
-        idempotency_table=IDEMPOTENCY,
-        notify_target="iot",
-        iot_data_endpoint=IOT_DATA,
         live_ttl_seconds=3600,
     )
 
@@ -251,31 +238,34 @@ def _aws(mode: WriteMode) -> Iterator[Aws]:
         ddb = session.client("dynamodb")
         sqs = session.client("sqs")
         create_tables(ddb, STANDINGS, IDEMPOTENCY)
+        clock = Clock()
+        book = DynamoRaceStore(ddb, STANDINGS)
+        for race in ("race-1", "race-2"):
+            book.create_race(new_race(race))
+        book.enter("race-1", [entry(r) for r in ROSTER], RACE_START - 60_000)
         queue_url = sqs.create_queue(QueueName=DLQ)["QueueUrl"]
-        finish_queue_url = sqs.create_queue(QueueName=FINISHES)["QueueUrl"]
-        runtime = processor_handler.build_runtime(
-            settings(queue_url, finish_queue_url, mode), session
-        )
+        runtime = processor_handler.build_runtime(settings(queue_url, mode), session, clock)
         processor_handler.install(runtime)
-        finisher_handler.install(finisher_handler.build_runtime(finisher_settings(), session))
+        faults.calls.clear()  # the set-up is not the processor's
         try:
             yield Aws(
                 ddb=ddb,
                 sqs=sqs,
                 queue_url=queue_url,
-                finish_queue_url=finish_queue_url,
                 faults=faults,
                 mode=mode,
+                clock=clock,
+                book=book,
             )
         finally:
             processor_handler.install(None)
-            finisher_handler.install(None)
 
 
 @pytest.fixture(params=WRITE_MODES)
 def aws(request: pytest.FixtureRequest) -> Iterator[Aws]:
-    """Moto with the tables, the queues, and the processor's and finisher's runtimes installed,
-    once for each way of sending standings (``STANDINGS_WRITES``)."""
+    """Moto with the table, the queue, ``race-1`` (the roster entered) and ``race-2`` (nobody
+    entered), and the processor's runtime installed on the test's clock, once for each way of
+    sending standings (``STANDINGS_WRITES``)."""
     yield from _aws(request.param)
 
 

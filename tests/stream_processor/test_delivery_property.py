@@ -15,13 +15,22 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.stream_processor.batch import TelemetryBatchProcessor
+from functions.stream_processor.batch import TelemetryBatchProcessor, record_letter
 from functions.stream_processor.logic import StreamProcessor
-from shared.memory import InMemoryFinishQueue, InMemoryStandingsStore
+from shared.memory import InMemoryRaceStore, InMemoryStandingsStore
 from shared.ports import DeadLetter
 from shared.scoring import ground_truth
 from shared.standings import RiderKey
-from tests.stream_processor.conftest import kinesis_record, reading, redeliver_after_failure
+from tests.stream_processor.conftest import (
+    NOW,
+    RACE_START,
+    Clock,
+    entry,
+    kinesis_record,
+    new_race,
+    reading,
+    redeliver_after_failure,
+)
 
 
 class ListSink:
@@ -40,13 +49,7 @@ def schedules(draw: st.DrawFn) -> dict[str, Any]:
     riders = draw(st.integers(1, len(RIDERS)))
     seconds = draw(st.integers(1, 12))
     readings = [
-        reading(
-            RIDERS[i],
-            s,
-            draw(st.integers(0, 200)),
-            draw(st.integers(0, 100)),
-            class_id=1 + i,
-        )
+        reading(RIDERS[i], s, draw(st.integers(0, 200)), draw(st.integers(0, 100)))
         for i in range(riders)
         for s in range(seconds)
     ]
@@ -70,10 +73,13 @@ def schedules(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schedule=schedules())
 def test_any_delivery_schedule_ends_at_the_ground_truth(schedule: dict[str, Any]) -> None:
-    store = InMemoryStandingsStore()
-    logic: StreamProcessor[Any] = StreamProcessor(
-        store, ListSink(), InMemoryFinishQueue(), lambda: 1
-    )
+    book = InMemoryRaceStore()
+    book.create_race(new_race())
+    book.enter("race-1", [entry(r, class_id=1 + i) for i, r in enumerate(RIDERS)], RACE_START)
+    store = InMemoryStandingsStore(book)
+    sink = ListSink()
+    clock = Clock(NOW)
+    logic: StreamProcessor[Any] = StreamProcessor(store, book, sink, clock, record_letter)
     batch = TelemetryBatchProcessor(logic)
     records = [kinesis_record(r, i) for i, r in enumerate(schedule["stream"])]
 
@@ -84,8 +90,10 @@ def test_any_delivery_schedule_ends_at_the_ground_truth(schedule: dict[str, Any]
     for size, throttled, cold, replay in schedule["steps"]:
         if position >= len(records):
             break
+        clock.advance(700)  # batches come and go; the race card is read again now and then
         if cold:
             logic.cache.clear()
+            logic.cards.clear()
         store.fail_next = {RiderKey("race-1", r) for r in throttled}
         delivered = records[position : position + size]
         response = invoke(delivered)
@@ -106,6 +114,7 @@ def test_any_delivery_schedule_ends_at_the_ground_truth(schedule: dict[str, Any]
         for k, s in store.standings.items()
     }
     assert stored == {k: (v.points, v.seconds, v.last_second) for k, v in truth.items()}
-    race = store.race("race-1")
-    assert race is not None
+    race = book.races["race-1"]
     assert race.riders == len(truth)
+    assert race.class_counts == {1 + i: 1 for i in range(len(truth))}  # one rider a class
+    assert sink.letters == []

@@ -4,8 +4,8 @@ and logs are read by more people, and kept longer, than the dead-letter queue th
 payload (docs/decisions.md, "Logs name failed records by id").
 
 Each test sends a record carrying a recognisable secret, makes its processing fail so that the
-record is retried (the dead-letter store, or the finisher's storage, refuses), and reads what
-the function logged through its own formatter.
+record is retried (the dead-letter store, or the standings table, refuses), and reads what the
+function logged through its own formatter.
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ from typing import Any
 
 import pytest
 
-from functions.race_finisher import handler as finisher_handler
 from functions.stream_processor import handler as processor_handler
 from shared import names
-from shared.finishing import Finish, encode
 from tests.stream_processor.conftest import Aws, kinesis_record, reading
 
 SECRET = "hunter2-SECRET-7f3a9c"
@@ -45,11 +43,6 @@ def _capture(logger: Any, service: str) -> Iterator[io.StringIO]:
 @pytest.fixture
 def processor_logs() -> Iterator[io.StringIO]:
     yield from _capture(processor_handler.logger, names.POWERTOOLS_SERVICE_PROCESSOR)
-
-
-@pytest.fixture
-def finisher_logs() -> Iterator[io.StringIO]:
-    yield from _capture(finisher_handler.logger, names.POWERTOOLS_SERVICE_FINISHER)
 
 
 def _warnings(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -100,10 +93,29 @@ def test_a_retried_poison_record_is_logged_by_id_and_reason_not_payload(
     assert warning["retried_total"] == 1
 
 
+def test_a_retried_refused_reading_is_logged_by_id_and_reason_not_payload(
+    aws_items: Aws, processor_logs: io.StringIO
+) -> None:
+    """A reading the rules refuse is a dead letter too; when the store is down it is retried,
+    and named by id."""
+    refused = kinesis_record(reading("zed", 0, event_id=SECRET), 0)  # zed is not entered
+    aws_items.faults.fail("SendMessageBatch", times=100)
+
+    response = aws_items.invoke([refused])
+
+    assert response["batchItemFailures"] == [
+        {"itemIdentifier": refused["kinesis"]["sequenceNumber"]}
+    ]
+    assert SECRET not in processor_logs.getvalue()
+    (warning,) = _warnings(processor_logs)
+    assert (warning["dead_lettered"], warning["dead_letters"]) == (0, {})
+    assert [r["partitionKey"] for r in warning["retried"]] == ["zed"]
+
+
 def test_a_retried_reading_is_logged_by_id_and_reason_not_payload(
     aws_items: Aws, processor_logs: io.StringIO
 ) -> None:
-    record = kinesis_record(reading("ann", 0, name=SECRET), 0)
+    record = kinesis_record(reading("ann", 0, event_id=SECRET), 0)
     aws_items.faults.fail("TransactWriteItems", times=100)  # the standings table throttles
 
     response = aws_items.invoke([record])
@@ -117,33 +129,3 @@ def test_a_retried_reading_is_logged_by_id_and_reason_not_payload(
         record["kinesis"]["sequenceNumber"]
     ]
     assert warning["retried"][0]["reason"].startswith("rider ann: ")
-
-
-def test_a_retried_finish_message_is_logged_by_message_id_not_body(
-    aws_items: Aws, finisher_logs: io.StringIO
-) -> None:
-    finish = Finish(
-        race_id="race-1",
-        rider_id="ann",
-        name=SECRET,
-        class_id=1,
-        points=1000,
-        seconds=10,
-        last_second=9,
-        finished_at=1_763_800_000_000,
-    )
-    (body,) = encode([finish])
-    aws_items.sqs.send_message(QueueUrl=aws_items.finish_queue_url, MessageBody=body)
-    messages = aws_items.finish_messages()
-    aws_items.faults.fail("TransactWriteItems", times=100)  # results cannot be stored
-
-    response = aws_items.finish(messages)
-
-    (message,) = messages
-    assert response["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
-    assert SECRET not in finisher_logs.getvalue()
-    (warning,) = _warnings(finisher_logs)
-    (retried,) = warning["retried"]
-    assert retried["messageId"] == message["MessageId"]
-    assert retried["reason"]
-    assert warning["retried_total"] == 1

@@ -1,14 +1,16 @@
-"""The stream processor end to end against moto, with events in the shape Lambda sends."""
+"""The stream processor end to end against moto, with events in the shape Lambda sends: exactly
+once per second under every kind of redelivery and fault, and the race record's counts."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from shared import keys
 from shared.scoring import points
 from shared.standings import RiderKey
 from tests.stream_processor.conftest import (
+    NOW,
+    RACE_START,
     STANDINGS,
     Aws,
     fixture,
@@ -29,8 +31,10 @@ def test_fixture_batch_scores_each_rider_exactly(aws: Aws) -> None:
     assert response == {"batchItemFailures": []}
     assert aws.standings() == {"ann": (ANN_0 + ANN_1, 2, 1), "bob": (BOB_0 + BOB_1, 2, 1)}
     race = aws.race()
-    assert (race.riders, race.class_counts[2], race.class_counts[3]) == (2, 1, 1)
-    assert (race.started_at, race.last_reading_at) == (1_763_800_000_000, 1_763_800_001_000)
+    # ann is entered in class 2 and bob in class 3; the readings name no class.
+    assert (race.riders, race.class_counts[2], race.class_counts[3], race.finished) == (2, 1, 1, 0)
+    # The processor's clock, never a device's; the start is the organiser's, untouched.
+    assert (race.last_reading_at, race.starts_at) == (NOW, RACE_START)
 
 
 def test_the_same_batch_delivered_twice_counts_once(aws: Aws) -> None:
@@ -76,15 +80,6 @@ def test_seconds_out_of_order_across_batches(aws: Aws) -> None:
     assert aws.standings() == {"ann": (expected, 6, 5)}
 
 
-def test_name_and_class_follow_the_newest_second(aws: Aws) -> None:
-    aws.invoke([kinesis_record(reading("ann", 5, name="Ann B", class_id=4), 1)])
-    aws.invoke([kinesis_record(reading("ann", 2, name="Ann A", class_id=2), 2)])
-
-    standing = aws.standing("ann")
-    assert standing is not None
-    assert (standing.name, standing.class_id, standing.last_second) == ("Ann B", 4, 5)
-
-
 def test_poison_records_go_to_the_dead_letter_queue_and_the_shard_moves_on(aws: Aws) -> None:
     records = fixture("kinesis_poison.json")["Records"]
 
@@ -100,21 +95,23 @@ def test_poison_records_go_to_the_dead_letter_queue_and_the_shard_moves_on(aws: 
     ]
     assert [x["payload"] for x in letters] == [r["kinesis"]["data"] for r in records[1:4]]
     reasons = [x["reason"] for x in letters]
-    assert reasons[0].startswith("data: not valid base64")
-    assert reasons[1].startswith("reading: Invalid JSON: EOF while parsing")
-    assert reasons[2] == "cadence: Input should be less than or equal to 200 (got 250)"
+    assert reasons[0].startswith("invalid reading: data: not valid base64")
+    assert reasons[1].startswith("invalid reading: reading: Invalid JSON: EOF while parsing")
+    assert reasons[2] == (
+        "invalid reading: cadence: Input should be less than or equal to 200 (got 250)"
+    )
     assert {x["event_source_arn"] for x in letters} == {
         "arn:aws:kinesis:us-east-1:123456789012:stream/breakaway-telemetry"
     }
 
 
 def test_oversized_reading_is_a_dead_letter(aws: Aws) -> None:
-    big = b'{"v":1,"name":"' + b"x" * 1100 + b'"}'
+    big = b'{"v":2,"eventId":"' + b"x" * 1100 + b'"}'
 
     assert aws.invoke([kinesis_record(big, 1)]) == {"batchItemFailures": []}
 
     [letter] = aws.dead_letters()
-    assert letter["reason"] == "data: reading is 1117 bytes, the limit is 1024"
+    assert letter["reason"] == "invalid reading: data: reading is 1120 bytes, the limit is 1024"
 
 
 def test_an_unavailable_dead_letter_queue_retries_the_poison_records(aws: Aws) -> None:
@@ -130,74 +127,23 @@ def test_an_unavailable_dead_letter_queue_retries_the_poison_records(aws: Aws) -
     assert aws.standings() == {"ann": (ANN_0, 1, 0), "bob": (BOB_1, 1, 1)}
 
 
-def test_a_final_delivered_three_times_gives_one_result_and_one_notification(aws: Aws) -> None:
-    aws.invoke([kinesis_record(reading("bob", s, 70, 40, class_id=3), s) for s in range(3)])
-    final = reading("ann", 2, 90, 50, class_id=3, event="final")
-    aws.invoke([kinesis_record(reading("ann", s, 90, 50, class_id=3), 10 + s) for s in range(2)])
-
-    for attempt in range(3):
-        assert aws.invoke([kinesis_record(final, 20 + attempt)]) == {"batchItemFailures": []}
-    assert aws.result("ann") is None  # the race finisher has not run yet
-    messages = aws.finish_messages()
-    assert len(messages) == 3  # each delivery hands ann over again
-
-    assert aws.finish(messages) == {"batchItemFailures": []}  # the three, in one batch
-    result = aws.result("ann")
-    assert result is not None
-    assert (result.points, result.seconds, result.rank_overall, result.rank_class) == (
-        3 * points(90, 50),
-        3,
-        1,
-        1,
-    )
-    assert aws.notifications() == [
-        (
-            "breakaway/races/race-1/riders/ann/result",
-            {
-                "raceId": "race-1",
-                "riderId": "ann",
-                "name": "Ann",
-                "classId": 3,
-                "points": 3 * points(90, 50),
-                "seconds": 3,
-                "lastSecond": 2,
-                "rankOverall": 1,
-                "rankClass": 1,
-                "finishedAt": result.finished_at,
-            },
-        )
-    ]
-    assert aws.race().finished == 1
-
-
-def test_rank_at_finish_counts_riders_ahead_overall_and_in_class(aws: Aws) -> None:
-    riders = {"a": (120, 90, 1), "b": (100, 80, 2), "c": (100, 80, 1), "d": (60, 20, 1)}
-    aws.invoke(
-        [
-            kinesis_record(reading(r, 0, cad, res, class_id=cls), i)
-            for i, (r, (cad, res, cls)) in enumerate(riders.items())
-        ]
-    )
-    aws.invoke([kinesis_record(reading("d", 1, 0, 0, class_id=1, event="final"), 10)])
-    aws.finish()
-
-    result = aws.result("d")
-    assert result is not None
-    assert (result.rank_overall, result.rank_class) == (4, 3)
-    assert aws.result("a") is None
-
-
 def test_records_of_two_races_update_both_race_records(aws: Aws) -> None:
+    aws.enter("ann", "bob", race="race-2", class_id=6)
     aws.invoke(
         [
-            kinesis_record(reading("ann", 0, race="race-1", class_id=1), 1),
-            kinesis_record(reading("ann", 0, race="race-2", class_id=6), 2),
-            kinesis_record(reading("bob", 0, race="race-2", class_id=6), 3),
+            kinesis_record(reading("ann", 0, race="race-1"), 1),
+            kinesis_record(reading("ann", 0, race="race-2"), 2),
+            kinesis_record(reading("bob", 0, race="race-2"), 3),
         ]
     )
 
-    assert aws.race("race-1").riders == 1
-    assert (aws.race("race-2").riders, aws.race("race-2").class_counts[6]) == (2, 2)
+    one, two = aws.race("race-1"), aws.race("race-2")
+    assert (one.riders, one.class_counts, one.last_reading_at) == (
+        1,
+        {1: 0, 2: 1, 3: 0, 4: 0, 5: 0, 6: 0},
+        NOW,
+    )
+    assert (two.riders, two.class_counts[6], two.last_reading_at) == (2, 2, NOW)
 
 
 RIDERS_ABC = ("ann", "bob", "cid")
@@ -336,28 +282,7 @@ def test_a_throttled_race_record_update_retries_without_double_counting(aws: Aws
     aws.invoke(redeliver_after_failure(batch, response))
     assert aws.standings() == {"ann": (3 * points(90, 50), 3, 2)}
     race = aws.race()
-    assert (race.riders, race.started_at, race.last_reading_at) == (
-        1,
-        1_763_800_000_000,
-        1_763_800_002_000,
-    )
-
-
-def test_a_failed_notification_is_retried_and_sent_once(aws: Aws) -> None:
-    final = reading("ann", 0, event="final")
-    aws.faults.fail("Publish", code="ThrottlingException")
-    assert aws.invoke([kinesis_record(final, 1)]) == {"batchItemFailures": []}
-    (message,) = aws.finish_messages()
-
-    first = aws.finish([message])
-
-    assert first == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
-    assert aws.notifications() == []
-    assert aws.finish() == {"batchItemFailures": []}  # the message, visible again
-    assert aws.race().finished == 1
-    assert [topic for topic, _ in aws.notifications()] == [
-        "breakaway/races/race-1/riders/ann/result"
-    ]
+    assert (race.riders, race.starts_at, race.last_reading_at) == (1, RACE_START, NOW)
 
 
 def test_a_write_that_took_effect_but_answered_an_error_counts_once(aws: Aws) -> None:
@@ -396,165 +321,77 @@ def test_a_rider_creation_that_took_effect_but_answered_an_error_counts_the_ride
     assert aws.race().riders == 2
 
 
-def test_riders_finishing_together_are_ranked_with_one_read_of_each_ranking(aws: Aws) -> None:
-    # (cadence, resistance, class): ties on points overall and inside class 2.
-    riders = {
-        "a": (120, 90, 1),
-        "b": (100, 80, 2),
-        "c": (100, 80, 2),
-        "d": (100, 80, 1),
-        "e": (60, 20, 2),
-        "f": (200, 100, 1),
-    }
-    finals = [
-        kinesis_record(reading(r, 0, cad, res, class_id=cls, event="final"), i)
-        for i, (r, (cad, res, cls)) in enumerate(riders.items())
-    ]
-    assert aws.invoke(finals) == {"batchItemFailures": []}
-    aws.faults.calls.clear()
+def test_names_and_classes_come_from_the_entries(aws: Aws) -> None:
+    aws.invoke([kinesis_record(reading("ann", 5), 1), kinesis_record(reading("cid", 2), 2)])
 
-    assert aws.finish() == {"batchItemFailures": []}
-
-    ranks = {}
-    for r in riders:
-        result = aws.result(r)
-        assert result is not None
-        ranks[r] = (result.rank_overall, result.rank_class)
-    assert ranks == {
-        "f": (1, 1),
-        "a": (2, 2),
-        "b": (3, 1),
-        "c": (3, 1),
-        "d": (3, 3),
-        "e": (6, 3),
-    }
-    # One query per overall ranking-index shard (the class ranks are counted from the same
-    # entries): not per rider, not per class.
-    assert aws.faults.calls["Query"] == 52
-    assert len(aws.notifications()) == 6
-    assert aws.race().finished == 6
+    ann, cid = aws.standing("ann"), aws.standing("cid")
+    assert ann is not None
+    assert cid is not None
+    assert (ann.name, ann.class_id, cid.name, cid.class_id) == ("Ann Rider", 2, "Cid Rider", 1)
 
 
-def test_a_crowd_finishing_together_is_stored_in_transactions_and_counted_once(
-    aws: Aws,
+def test_a_final_delivered_three_times_finishes_the_rider_once(aws: Aws) -> None:
+    aws.invoke([kinesis_record(reading("ann", s), s) for s in range(2)])
+    final = reading("ann", 2, event="final")
+
+    for attempt in range(3):
+        assert aws.invoke([kinesis_record(final, 10 + attempt)]) == {"batchItemFailures": []}
+
+    ann = aws.standing("ann")
+    assert ann is not None
+    assert (ann.points, ann.seconds, ann.final_second, ann.version) == (3 * ANN_0, 3, 2, 2)
+    assert (aws.race().riders, aws.race().finished) == (1, 1)
+    assert aws.dead_letters() == []
+
+
+def test_a_crowd_finishing_together_is_counted_once_in_transactions_of_at_most_100(
+    aws_items: Aws,
 ) -> None:
-    riders = [f"r{i:03d}" for i in range(150)]
-    finals = [kinesis_record(reading(r, 0, event="final"), i) for i, r in enumerate(riders)]
-    assert aws.invoke(finals) == {"batchItemFailures": []}
-    # The first results transaction takes effect but answers an error: the SDK sends it
-    # again, it is cancelled on the stored results, and they come back as stored.
-    aws.faults.lose_response("TransactWriteItems", contains="RESULT", times=1)
+    """Finishing riders are written in transactions whatever the write mode (the deployed
+    one here), as new riders are."""
+    aws = aws_items
+    riders = [f"r{i:03d}" for i in range(105)]
+    aws.enter(*riders)
+    aws.clock.past_refresh()
+    aws.invoke([kinesis_record(reading(r, 0), i) for i, r in enumerate(riders)])
+    finals = [kinesis_record(reading(r, 1, event="final"), 200 + i) for i, r in enumerate(riders)]
+    # The first transaction takes effect but answers an error: the SDK sends it again, it is
+    # cancelled on the versions it already moved, and those riders are merged again from what
+    # is stored (their final second set): counted finished once.
+    aws.faults.lose_response("TransactWriteItems", times=1)
     aws.faults.calls.clear()
 
-    assert aws.finish() == {"batchItemFailures": []}
+    assert aws.invoke(finals) == {"batchItemFailures": []}
 
-    assert aws.race().finished == 150
-    assert sorted(p["riderId"] for _, p in aws.notifications()) == riders
-    # 150 results in transactions of 99 (+ the finish count): 2 requests, not 150 result
-    # writes (the SDK's second attempt of the lost one is inside its request).
+    race = aws.race()
+    assert (race.riders, race.finished) == (105, 105)
+    # 105 finishing standings and the race's count: 99 + 1 and 6 + 1 actions (the SDK's
+    # second attempt of the lost one is inside its request), and no other write of a rider.
     assert aws.faults.calls["TransactWriteItems"] == 2
-    assert aws.faults.injected == 1
-    results = [aws.result(r) for r in riders]
-    assert [r.rank_overall if r else None for r in results] == [1] * 150  # all tied
+    assert aws.faults.calls.get("PutItem", 0) == 0
+    assert {aws.standings()[r] for r in riders} == {(2 * ANN_0, 2, 1)}
 
 
-def test_announcements_retried_after_a_failure_leave_every_result_counted_once(
-    aws: Aws,
-) -> None:
-    riders = ["ann", "bob", "cat"]
-    finals = [kinesis_record(reading(r, 0, event="final"), i) for i, r in enumerate(riders)]
-    assert aws.invoke(finals) == {"batchItemFailures": []}
-    aws.faults.fail("Publish", contains="bob", code="ThrottlingException")
-    (message,) = aws.finish_messages()
-
-    first = aws.finish([message])
-
-    assert first == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
-    assert aws.race().finished == 3
-    stored = aws.result("cat")
-    assert aws.finish() == {"batchItemFailures": []}
-    assert aws.race().finished == 3
-    assert sorted(p["riderId"] for _, p in aws.notifications()) == riders
-    assert aws.result("cat") == stored  # stored once: the replay's ranks and time are not
-
-
-def test_a_race_record_written_after_it_vanished_is_whole(aws_items: Aws) -> None:
-    from shared.dynamodb import DynamoStandingsStore
-
-    aws_items.invoke([kinesis_record(reading("ann", 5), 1)])
-    aws_items.ddb.delete_item(
-        TableName=STANDINGS, Key={k: {"S": v} for k, v in keys.race_key("race-1").items()}
-    )
-    store = DynamoStandingsStore(aws_items.ddb, STANDINGS, 3600, clock=lambda: 1_000)
-
-    store._set_started(  # what record_activity does when a later reading is already there
-        {k: {"S": v} for k, v in keys.race_key("race-1").items()}, "race-1", 1_763_800_000_000
-    )
-
-    race = aws_items.race()
-    assert (race.race_id, race.started_at) == ("race-1", 1_763_800_000_000)
-
-
-def test_the_processor_hands_finishing_riders_over_without_reading_the_ranking(aws: Aws) -> None:
-    aws.invoke([kinesis_record(reading(r, 0), i) for i, r in enumerate(("ann", "bob"))])
-    aws.faults.calls.clear()
-
-    final = kinesis_record(reading("ann", 1, 100, 60, event="final"), 10)
-    assert aws.invoke([final, kinesis_record(reading("bob", 1), 11)]) == {"batchItemFailures": []}
-
-    assert aws.faults.calls.get("Query", 0) == 0
-    assert aws.faults.calls["SendMessage"] == 1
-    (message,) = aws.finish_messages()
-    assert json.loads(message["Body"]) == {
-        "v": 1,
-        "finishes": [
-            {
-                "raceId": "race-1",
-                "riderId": "ann",
-                "name": "Ann",
-                "classId": 1,
-                "points": points(90, 50) + points(100, 60),
-                "seconds": 2,
-                "lastSecond": 1,
-                "finishedAt": json.loads(message["Body"])["finishes"][0]["finishedAt"],
-            }
-        ],
-    }
-
-
-def test_a_failed_hand_over_retries_the_final_and_finishes_the_rider_once(aws: Aws) -> None:
-    batch = [
-        kinesis_record(reading("ann", 0), 1),
-        kinesis_record(reading("ann", 1, event="final"), 2),
-        kinesis_record(reading("bob", 0), 3),
-    ]
-    aws.faults.fail("SendMessage", contains="finishes", code="ServiceUnavailable")
+def test_the_processor_never_creates_a_race_record(aws: Aws) -> None:
+    aws.invoke([kinesis_record(reading("ann", 0), 1)])  # race-1's card is cached now
+    aws.ddb.delete_item(TableName=STANDINGS, Key=_key(keys.race_key("race-1")))
+    batch = [kinesis_record(reading("ann", 1), 2), kinesis_record(reading("bob", 0), 3)]
 
     response = aws.invoke(batch)
 
+    # bob's creation would count him in a race record that is gone: not written, retried (the
+    # next card read finds no race, and his readings become dead letters); ann's update is
+    # written, and no update recreates the record.
     assert response == {
         "batchItemFailures": [{"itemIdentifier": batch[1]["kinesis"]["sequenceNumber"]}]
     }
-    assert aws.finish_messages() == []
+    assert aws.book.get_race("race-1") is None
+    assert sorted(aws.standings()) == ["ann"]
+    aws.clock.past_refresh()
     assert aws.invoke(redeliver_after_failure(batch, response)) == {"batchItemFailures": []}
-    assert aws.finish() == {"batchItemFailures": []}
-    assert aws.standings() == {
-        "ann": (2 * points(90, 50), 2, 1),
-        "bob": (points(90, 50), 1, 0),
-    }
-    assert (aws.race().riders, aws.race().finished) == (2, 1)
-    assert [p["riderId"] for _, p in aws.notifications()] == ["ann"]
+    assert [x["reason"] for x in aws.dead_letters()] == ["unknown race: no race race-1"]
+    assert aws.book.get_race("race-1") is None
 
 
-def test_a_malformed_finish_message_is_retried_alone(aws: Aws) -> None:
-    aws.invoke([kinesis_record(reading("ann", 0, event="final"), 1)])
-    aws.sqs.send_message(QueueUrl=aws.finish_queue_url, MessageBody='{"v":1,"finishes":[{}]}')
-    messages = aws.finish_messages()
-    bad = next(m for m in messages if '"finishes":[{}]' in m["Body"])
-
-    response = aws.finish(messages)
-
-    # Reported, so SQS keeps it: after the queue's receives run out, its dead-letter queue.
-    assert response == {"batchItemFailures": [{"itemIdentifier": bad["MessageId"]}]}
-    assert [p["riderId"] for _, p in aws.notifications()] == ["ann"]
-    assert aws.race().finished == 1
+def _key(key: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {k: {"S": v} for k, v in key.items()}
