@@ -1,4 +1,4 @@
-"""Read the leaderboard back through the API (what a user sees): top N and every standing."""
+"""Read the race back through the API (what a user sees): top N, every standing, the results."""
 
 from __future__ import annotations
 
@@ -50,3 +50,21 @@ def all_standings(api_url: str, race_id: str) -> dict[str, dict[str, Any]]:
         cursor = page.get("nextCursor")
         if not cursor:
             return out
+
+
+def all_results(api_url: str, race_id: str, class_id: int | None = None) -> list[dict[str, Any]]:
+    """Every placing of a closed race, overall or in a class, following the cursor."""
+    out: list[dict[str, Any]] = []
+    query = {"limit": str(PAGE)}
+    if class_id is not None:
+        query["classId"] = str(class_id)
+    race_path = urllib.parse.quote(race_id, safe="")
+    while True:
+        page = get_json(
+            f"{api_url.rstrip('/')}/races/{race_path}/results?{urllib.parse.urlencode(query)}"
+        )
+        out.extend(page["entries"])
+        cursor = page.get("nextCursor")
+        if not cursor:
+            return out
+        query["cursor"] = cursor

@@ -13,7 +13,13 @@ watches the API while it rides:
 - iterator age: the event source mapping's IteratorAge (the age of the last record of each
   batch when the function is invoked), if the stack runs in this process;
 - exactness: after the run, every standing read back through the API is compared with the
-  simulator's ground truth (``simulator.truth.compare``).
+  simulator's ground truth (``simulator.truth.compare``);
+- placings: the race closes itself (its schedule runs the closer at ``closesAt`` and the settle
+  time); once the API says ``closed``, every page of its results, overall and per class, is
+  compared with the placings the ground truth implies (``GroundTruth.placings``).
+
+Races run by the wall clock (``time_compression`` 1): the processor refuses a second that runs
+ahead of the race clock, so a compressed race would be refused from its sixth second on.
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S
-from local.api_client import all_standings, race, top
+from local.api_client import all_results, all_standings, race, top
 from local.procs import cli_command
+from shared.contract import CLASS_IDS
+from shared.races import CLOSE_SETTLE_S
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,14 @@ class RaceSpec:
     reorder_window: int = 0
     probe_limit: int = 100
     probe_interval_s: float = 0.5
+    grace_s: int = 2
+    """Seconds after the last race second that late readings still count; then it closes."""
+    cheats: tuple[tuple[str, int], ...] = ()
+    """(simulate's cheating option, how many readings): each must be refused."""
+    no_shows: int = 0
+    """Riders entered who never ride: DNS in the placings."""
+    close_timeout_s: float = 60.0
+    """How long after its scheduled close the race may take to show as closed."""
 
 
 @dataclass
@@ -63,12 +79,21 @@ class RaceReport:
     wall_s: float = 0.0
     drained: bool = False
     finished: int | None = None
-    """Riders the race record counts as finished (each rider's result stored once), after the
-    drain; None if the race could not be read."""
+    """Riders the race record counts as finished (their final reading counted, each once),
+    after the drain; None if the race could not be read."""
+    closed: bool = False
+    """The API showed the race closed within ``close_timeout_s`` of its scheduled close."""
+    placing_differences: list[str] = field(default_factory=list)
+    placings_checked: int = 0
+    """Placings compared (overall and in every class)."""
 
     @property
     def exact(self) -> bool:
         return self.simulator_exit == 0 and not self.differences and self.riders_checked > 0
+
+    @property
+    def placings_exact(self) -> bool:
+        return self.closed and not self.placing_differences and self.placings_checked > 0
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -104,7 +129,13 @@ def simulate_command(
         str(spec.time_compression),
         "--ground-truth",
         str(truth_file),
+        "--grace",
+        str(spec.grace_s),
     )
+    for option, count in spec.cheats:
+        cmd += [f"--{option}", str(count)]
+    if spec.no_shows:
+        cmd += ["--no-shows", str(spec.no_shows)]
     if spec.duplicate_fraction:
         cmd += ["--duplicate-fraction", str(spec.duplicate_fraction)]
     if spec.reorder_window:
@@ -202,7 +233,72 @@ def run_race(
     report.finished = finished_count(api_url, spec.race_id)
     if report.finished is None:
         log.warning("cannot read race %s through the API", spec.race_id)
+    report.closed = wait_closed(api_url, spec.race_id, spec.close_timeout_s)
+    if report.closed:
+        report.placing_differences, report.placings_checked = check_placings(
+            api_url, spec.race_id, truth_file
+        )
     return report
+
+
+def wait_closed(api_url: str, race_id: str, timeout_s: float, every_s: float = 0.5) -> bool:
+    """Poll the race until the API says ``closed`` (True), or until ``timeout_s`` after its
+    scheduled close and settle time (False): nobody closes it, its schedule does. A race that
+    cannot be read at all is given ``timeout_s`` from now."""
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            body = race(api_url, race_id)
+        except Exception as exc:  # a transient error: the deadline still holds
+            log.debug("race %s: %s", race_id, exc)
+            body = {}
+        if body.get("status") == "closed":
+            return True
+        if "closesAt" in body:
+            deadline = body["closesAt"] / 1000 + CLOSE_SETTLE_S + timeout_s
+        if time.time() > deadline:
+            return False
+        time.sleep(every_s)
+
+
+PLACING_FIELDS = ("rank", "riderId", "name", "classId", "points", "seconds", "outcome")
+
+
+def check_placings(api_url: str, race_id: str, truth_file: Path) -> tuple[list[str], int]:
+    """Compare every page of the race's results, overall and per class, with the placings the
+    ground truth implies: the same riders in the same order with the same fields."""
+    from simulator.truth import load_ground_truth
+
+    expected = load_ground_truth(truth_file).placings()
+    differences: list[str] = []
+    checked = 0
+    for class_id in (None, *CLASS_IDS):
+        want = [
+            {
+                "rank": p.rank,
+                "riderId": p.rider_id,
+                "name": p.name,
+                "classId": p.class_id,
+                "points": p.points,
+                "seconds": p.seconds,
+                "outcome": p.outcome,
+            }
+            for p in (expected.overall if class_id is None else expected.by_class[class_id])
+        ]
+        try:
+            got = [
+                {k: e[k] for k in PLACING_FIELDS} for e in all_results(api_url, race_id, class_id)
+            ]
+        except Exception as exc:
+            return [f"cannot read the results through the API: {exc}"], checked
+        scope = "overall" if class_id is None else f"class {class_id}"
+        if len(got) != len(want):
+            differences.append(f"{scope}: {len(got)} placings, expected {len(want)}")
+        for i, (g, w) in enumerate(zip(got, want, strict=False)):
+            if g != w:
+                differences.append(f"{scope} #{i + 1}: got {g}, expected {w}")
+        checked += len(want)
+    return differences, checked
 
 
 def wait_until_exact(

@@ -86,6 +86,7 @@ RANK_INDEX_PROJECTION: Final = (
     "points",
     "seconds",
     "lastSecond",
+    "finalSecond",
     "updatedAt",
 )
 """Non-key attributes the ranking indexes carry (INCLUDE projection); never the bitmap."""

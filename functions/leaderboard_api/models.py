@@ -48,6 +48,7 @@ class Entry(_Out):
     points: Annotated[int, Field(ge=0, description="hundredths of an output unit")]
     seconds: Annotated[Count, Field(description="distinct race seconds counted")]
     last_second: Annotated[int, Field(ge=-1, description="newest race second counted")]
+    finished: Annotated[bool, Field(description="the rider's final reading counted")]
 
 
 class Leaderboard(_Out):
@@ -72,6 +73,7 @@ class Leaderboard(_Out):
                     points=e.standing.points,
                     seconds=e.standing.seconds,
                     last_second=e.standing.last_second,
+                    finished=e.standing.final_second >= 0,
                 )
                 for e in page.entries
             ],
