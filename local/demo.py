@@ -40,12 +40,18 @@ def register(subparsers: Any) -> None:
         help="start the local stack, race simulated riders, show the leaderboard, check it",
         description="Start the local stack (unless one runs), race simulated riders over MQTT "
         "(or Kinesis PutRecords), show the live leaderboard here and at a local URL, then "
-        "check every standing read through the API against the simulator's ground truth.",
+        "check every standing read through the API against the simulator's ground truth, let "
+        "the race close itself, and check its final placings the same way.",
     )
     p.add_argument("--transport", choices=("mqtt", "kinesis"), default="mqtt")
     p.add_argument("--riders", type=int, default=1000)
     p.add_argument("--duration", type=int, default=300, help="race seconds (default 300)")
-    p.add_argument("--time-compression", type=float, default=1.0)
+    p.add_argument(
+        "--grace",
+        type=int,
+        default=5,
+        help="seconds after the last race second that late readings count (default 5)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--state-dir", type=Path, default=Path(names.LOCAL_STATE_DIR))
     p.set_defaults(func=run_demo)
@@ -145,31 +151,50 @@ def _race_spec(race_id: str, args: argparse.Namespace) -> RaceSpec:
         duration=args.duration,
         transport=args.transport,
         seed=args.seed,
-        time_compression=args.time_compression,
+        grace_s=args.grace,
         probe_limit=TOP,
         probe_interval_s=1.0,
     )
 
 
 def _conclude(report: RaceReport, api_url: str, race_id: str, riders: int) -> int:
-    """Print what the race showed and the check of every standing: 0 if exact."""
+    """Print what the race showed, the check of every standing and of the final placings: 0 if
+    both are exact."""
     print(report.simulator_output.splitlines()[-1] if report.simulator_output else "")
     lat = sorted(report.latencies_s)
     if lat:
         p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
         print(f"reading -> API visibility: p95 {p95:.2f} s over {len(lat)} samples")
     finished = wait_finished(api_url, race_id, riders)
-    print(f"finished: {finished} of {riders} riders' results stored, each once")
-    if report.exact:
-        print(
-            f"CHECK: exact. All {report.riders_checked} riders' points and seconds read "
-            "through the API equal the ground truth."
-        )
-        return 0
-    print(f"CHECK: NOT exact ({len(report.differences)} differences):")
-    for line in report.differences[:20]:
+    print(f"finished: {finished} of {riders} riders sent their final reading, each counted once")
+    live = _verdict(
+        "CHECK",
+        report.exact,
+        f"All {report.riders_checked} riders' points and seconds read through the API equal "
+        "the ground truth.",
+        report.differences,
+    )
+    if not report.closed:
+        print("PLACINGS: NOT checked: the race did not close by itself in time")
+        return 1
+    placings = _verdict(
+        "PLACINGS",
+        report.placings_exact,
+        f"The race closed itself; all {report.placings_checked} placings (overall and per "
+        f"class) read through {api_url}races/{race_id}/results equal the ground truth.",
+        report.placing_differences,
+    )
+    return 0 if live and placings else 1
+
+
+def _verdict(what: str, exact: bool, detail: str, differences: list[str]) -> bool:
+    if exact:
+        print(f"{what}: exact. {detail}")
+        return True
+    print(f"{what}: NOT exact ({len(differences)} differences):")
+    for line in differences[:20]:
         print(f"  {line}")
-    return 1
+    return False
 
 
 def _stop_stack(proc: subprocess.Popen[bytes], state: Path) -> None:
