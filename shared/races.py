@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from shared.contract import MAX_RACE_SECONDS, NUM_CLASSES, WIRE_MODEL, Id, Name
 
@@ -86,23 +86,15 @@ class Entry(BaseModel):
     device_id: Id | None = None
 
 
-def _array_as_tuple(value: object) -> object:
-    """A JSON array is a list in Python: validators that take a request body already parsed
-    (Powertools' REST resolver validates ``json.loads(body)``) must accept it where strict mode
-    wants a tuple; anything else is left to the strict check."""
-    return tuple(value) if isinstance(value, list) else value
-
-
 class Entries(BaseModel):
     """``POST /races/{raceId}/entries``: at most 1,000 riders a request, each once."""
 
     model_config = WIRE_MODEL
 
-    entries: Annotated[
-        tuple[Entry, ...],
-        Field(min_length=1, max_length=MAX_ENTRIES_PER_REQUEST),
-        BeforeValidator(_array_as_tuple),
-    ]
+    entries: Annotated[list[Entry], Field(min_length=1, max_length=MAX_ENTRIES_PER_REQUEST)]
+    """A list, not a tuple: a JSON array is a list in Python, and Powertools' resolver validates
+    the body already parsed (strict mode takes a list only as a list). A tuple with a length
+    bound also reports a second, misleading error when an item fails."""
 
     @model_validator(mode="after")
     def _each_rider_once(self) -> Entries:

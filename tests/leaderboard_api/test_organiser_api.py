@@ -344,13 +344,13 @@ def test_a_thousand_entries_in_one_request(spring: Db) -> None:
             "/races/spring-classic/entries",
             entries(1001),
             422,
-            "entries: Tuple should have at most 1000 items after validation, not 1001",
+            "entries: List should have at most 1000 items after validation, not 1001",
         ),
         (
             "/races/spring-classic/entries",
             {"entries": []},
             422,
-            "entries: Tuple should have at least 1 item after validation, not 0",
+            "entries: List should have at least 1 item after validation, not 0",
         ),
         (
             "/races/spring-classic/entries",

@@ -1,4 +1,4 @@
-"""The telemetry contract v1: every rule, with the message a producer will see."""
+"""The telemetry contract v2: every rule, with the message a producer will see."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ import pytest
 from shared.contract import ContractError, Telemetry, parse_reading
 
 VALID: dict[str, Any] = {
-    "v": 1,
+    "v": 2,
     "eventId": "0b6f9a52-5a4e-4b8e-9a3f-2f1e1c9d0a11",
     "raceId": "race-2026_11",
     "riderId": "rider-0042",
-    "name": "Ann Rider",
-    "classId": 3,
     "second": 17,
     "cadence": 92,
     "resistance": 48,
@@ -31,29 +29,47 @@ def parse(**changes: Any) -> Telemetry:
 def test_a_valid_reading_round_trips_in_camel_case() -> None:
     reading = parse()
 
-    assert (reading.race_id, reading.rider_id, reading.class_id, reading.second) == (
+    assert (reading.race_id, reading.rider_id, reading.second, reading.device_id) == (
         "race-2026_11",
         "rider-0042",
-        3,
         17,
+        None,
     )
-    assert json.loads(reading.to_json()) == VALID
+    assert json.loads(reading.to_json()) == VALID  # no deviceId when there is none
     assert not reading.is_final
     assert parse(event="final").is_final
+
+
+def test_a_device_id_set_by_the_ingest_path_round_trips() -> None:
+    reading = parse(deviceId="bike-07")
+
+    assert reading.device_id == "bike-07"
+    assert json.loads(reading.to_json()) == {**VALID, "deviceId": "bike-07"}
+
+
+def test_a_v1_reading_is_refused_with_a_reason_that_says_so() -> None:
+    v1 = {**VALID, "v": 1, "name": "Ann Rider", "classId": 3}
+
+    with pytest.raises(ContractError) as caught:
+        parse_reading(json.dumps(v1))
+
+    assert str(caught.value) == (
+        "v: contract v1 is no longer accepted: a rider's name and class come from the race's "
+        "entries, send v2 readings without them"
+    )
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"v": 2}, "v: Input should be 1 (got 2)"),
-        ({"v": "1"}, "v: Input should be 1 (got '1')"),
-        ({"classId": "3"}, "classId: Input should be a valid integer (got '3')"),
-        ({"classId": True}, "classId: Input should be a valid integer (got True)"),
+        ({"v": 3}, "v: Input should be 2 (got 3)"),
+        ({"v": "1"}, "v: Input should be 2 (got '1')"),
+        ({"v": True}, "v: Input should be 2 (got True)"),
+        ({"second": "3"}, "second: Input should be a valid integer (got '3')"),
+        ({"cadence": True}, "cadence: Input should be a valid integer (got True)"),
         ({"second": 1.0}, "second: Input should be a valid integer (got 1.0)"),
-        ({"classId": 0}, "classId: Input should be greater than or equal to 1 (got 0)"),
-        ({"classId": 7}, "classId: Input should be less than or equal to 6 (got 7)"),
         ({"second": -1}, "second: Input should be greater than or equal to 0 (got -1)"),
-        ({"second": 86401}, "second: Input should be less than or equal to 86400 (got 86401)"),
+        ({"second": 86400}, "second: Input should be less than 86400 (got 86400)"),
         ({"cadence": 201}, "cadence: Input should be less than or equal to 200 (got 201)"),
         ({"resistance": 101}, "resistance: Input should be less than or equal to 100 (got 101)"),
         (
@@ -71,15 +87,12 @@ def test_a_valid_reading_round_trips_in_camel_case() -> None:
             + "r" * 36
             + "...)",
         ),
-        ({"name": ""}, "name: String should have at least 1 character (got '')"),
         (
-            {"name": "n" * 65},
-            "name: String should have at most 64 characters (got '" + "n" * 36 + "...)",
+            {"deviceId": "bike 7"},
+            "deviceId: String should match pattern '^[A-Za-z0-9_-]{1,64}$' (got 'bike 7')",
         ),
-        (
-            {"name": "Ann\tRider"},
-            "name: must contain only printable characters (got 'Ann\\tRider')",
-        ),
+        ({"name": "Ann Rider"}, "name: Extra inputs are not permitted (got 'Ann Rider')"),
+        ({"classId": 3}, "classId: Extra inputs are not permitted (got 3)"),
         (
             {"event": "start"},
             "event: Input should be 'update' or 'final' (got 'start')",
@@ -105,10 +118,10 @@ def test_a_missing_field_is_named() -> None:
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ContractError) as caught:
-        parse(cadence=300, classId=9)
+        parse(cadence=300, second=-2)
 
     assert str(caught.value) == (
-        "classId: Input should be less than or equal to 6 (got 9); "
+        "second: Input should be greater than or equal to 0 (got -2); "
         "cadence: Input should be less than or equal to 200 (got 300)"
     )
 
@@ -123,7 +136,11 @@ def test_oversized_and_malformed_payloads_are_refused() -> None:
 
 
 def test_a_printable_unicode_name_is_accepted() -> None:
-    assert parse(name="Zoë Ødegård 🚴").name == "Zoë Ødegård 🚴"
+    from pydantic import TypeAdapter
+
+    from shared.contract import Name
+
+    assert TypeAdapter(Name).validate_python("Zoë Ødegård 🚴") == "Zoë Ødegård 🚴"
 
 
 def test_the_printable_pattern_is_str_isprintable_for_every_assigned_character() -> None:

@@ -8,12 +8,10 @@ from shared.scoring import MAX_POINTS_PER_SECOND, Score, ground_truth, points
 
 def r(rider: str, second: int, cadence: int, resistance: int, race: str = "r1") -> Telemetry:
     return Telemetry(
-        v=1,
+        v=2,
         event_id=f"{rider}-{second}",
         race_id=race,
         rider_id=rider,
-        name=rider,
-        class_id=1,
         second=second,
         cadence=cadence,
         resistance=resistance,
