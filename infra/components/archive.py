@@ -34,11 +34,20 @@ _GLUE_TYPES: Final = {"integer": "bigint", "string": "string"}
 
 
 def telemetry_columns() -> list[tuple[str, str]]:
-    """Glue columns from the telemetry contract itself (wire names, lower-cased by Glue)."""
+    """Glue columns from the telemetry contract itself (wire names, lower-cased by Glue). An
+    optional field (``deviceId``: ``anyOf`` a type and null) is a column of that type, null where
+    a reading has none."""
     schema = Telemetry.model_json_schema(by_alias=True)
     return [
-        (name.lower(), _GLUE_TYPES[prop["type"]]) for name, prop in schema["properties"].items()
+        (name.lower(), _GLUE_TYPES[_json_type(prop)]) for name, prop in schema["properties"].items()
     ]
+
+
+def _json_type(prop: dict[str, Any]) -> str:
+    if "type" in prop:
+        return str(prop["type"])
+    (kind,) = {p["type"] for p in prop["anyOf"] if p.get("type") != "null"}
+    return str(kind)
 
 
 def location_template(bucket_name: str) -> str:
