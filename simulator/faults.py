@@ -304,7 +304,7 @@ def check_cheats(config: RaceConfig, fleet: Fleet, cheats: Cheats, no_shows: int
     if cheats.wrong_device and not (fleet.devices and (fleet.in_payload or len(fleet.devices) > 1)):
         raise ValueError(
             "a reading from the wrong device needs riders entered with devices, "
-            "and over MQTT at least two connections"
+            "and over MQTT at least two connections (--connections)"
         )
     if cheats.spoof_device and (fleet.in_payload or not fleet.devices):
         raise ValueError(

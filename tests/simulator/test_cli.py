@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -518,3 +519,41 @@ def test_env_is_for_a_deployed_target(in_tmp: Path, capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         main(["simulate", "--target", "aws", "--env", "Prod"])
     assert "'Prod' must be lowercase letters and digits" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def device_policy_broker() -> Iterator[int]:
+    """The local stack's own broker (aedes), which closes the connection of a client that
+    publishes on another client's device topic, as IoT Core's device policy makes it."""
+    from local import procs
+
+    port = procs.free_port()
+    proc = procs.start_module("local.aws.iot_broker", ["--port", str(port), "--broker", "aedes"])
+    try:
+        procs.wait_for_port(port, proc=proc)
+        yield port
+    finally:
+        procs.stop_process(proc)
+
+
+@pytest.mark.parametrize("basic_ingest", [False, True])
+def test_every_device_publishes_on_its_own_topic_even_when_cheating(
+    in_tmp: Path,
+    device_policy_broker: int,
+    api: Api,
+    capsys: pytest.CaptureFixture[str],
+    basic_ingest: bool,
+) -> None:
+    url, _ = api
+    write_endpoints(
+        in_tmp, kinesis_url="http://127.0.0.1:1", mqtt_port=device_policy_broker, api_url=url
+    )
+    argv = ["simulate", "--transport", "mqtt", "--riders", "12", "--duration", "10"]
+    argv += ["--connections", "3", "--time-compression", "0", "--max-publish-rate", "0"]
+    argv += ["--wrong-device", "2", "--spoof-device", "2", "--unentered", "1"]
+    argv += ["--basic-ingest"] if basic_ingest else []
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    # nothing refused by the broker: no connection closed, no publish retried
+    assert ", 0 retried, 0 throttled, 0 failed," in out
+    assert "121 sent (0 resent by fault injection, 3 of them to be refused)" in out
