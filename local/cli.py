@@ -17,6 +17,7 @@ from shared.cli import CliError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "simulator.cli",
+    "simulator.race_cli",
     "local.commands",
     "local.demo",
     "infra.capacity.command",

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from shared.contract import Telemetry
+
 APP: Final = "Breakaway"
 
 # --- Environments ------------------------------------------------------------------------------
@@ -40,14 +42,26 @@ DEVICE_ID_TOPIC_LEVEL: Final = 3
 """``topic(3)`` of ``breakaway/devices/{deviceId}/telemetry`` (IoT SQL counts from 1)."""
 RESULT_TOPIC: Final = "breakaway/races/{race_id}/riders/{rider_id}/result"
 """Where the closer announces each rider's final placing, once."""
-RULE_SQL: Final = (
-    f"SELECT *, topic({DEVICE_ID_TOPIC_LEVEL}) AS deviceId "  # noqa: S608 (constant, IoT SQL)
-    f"FROM '{TELEMETRY_TOPIC_FILTER}'"
+DEVICE_ID_FIELD: Final = "deviceId"
+RULE_FIELDS: Final = tuple(
+    f.alias or name for name, f in Telemetry.model_fields.items() if f.alias != DEVICE_ID_FIELD
 )
+"""What the rule copies from a device's payload: every field of the contract but ``deviceId``."""
+RULE_SQL: Final = (
+    f"SELECT {', '.join(RULE_FIELDS)}, "  # noqa: S608 (constants, IoT SQL)
+    f"topic({DEVICE_ID_TOPIC_LEVEL}) AS {DEVICE_ID_FIELD} FROM '{TELEMETRY_TOPIC_FILTER}'"
+)
+"""The contract's fields, named one by one, and ``deviceId`` from the topic: the payload's own
+``deviceId`` is never selected, so the record's is the topic's whatever the device wrote. (AWS
+documents ``SELECT *, expr AS key`` as adding a key to the payload, not what happens when the
+payload has that key already: docs/decisions.md.) A field the payload lacks is left out of the
+record (IoT SQL's Undefined), and one the contract does not know is dropped."""
 RULE_SQL_VERSION: Final = "2016-03-23"
 RULE_PARTITION_KEY: Final = "${riderId}"
 """The Kinesis partition key of the rule: the payload's rider id, so a rider's readings stay in
-order on one shard whichever device carries it. Never ``${timestamp()}``."""
+order on one shard whichever device carries it. Never ``${timestamp()}``. A substitution template
+reads the incoming payload (not the SELECT's output); a payload without ``riderId`` renders an
+empty key, which Kinesis refuses: the rule's error action keeps the message."""
 
 
 def rule_name(env: str) -> str:
@@ -60,10 +74,15 @@ LOCAL_RULE_NAME: Final = rule_name(LOCAL_ENV)
 """The rule the local stack's bridge plays (its Basic Ingest topics name it)."""
 
 
+BASIC_INGEST_ROOT: Final = "$aws/rules/"
+"""Basic Ingest topics are ``$aws/rules/<rule>/<topic>``; the rule's ``topic(n)`` counts the levels
+of ``<topic>`` only (the prefix "isn't available to the topic(Decimal) function")."""
+
+
 def basic_ingest_topic_prefix(rule: str) -> str:
     """Basic Ingest: publishing to this prefix + the telemetry topic reaches ``rule`` without
     the message broker."""
-    return f"$aws/rules/{rule}/"
+    return f"{BASIC_INGEST_ROOT}{rule}/"
 
 
 def telemetry_topic(device_id: str) -> str:

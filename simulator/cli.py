@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import sys
 import time
+from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Final, TypeVar
 
-from shared.cli import FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_INT, CliError
-from shared.contract import CLASS_IDS, ID_PATTERN, MAX_RACE_SECONDS
+from pydantic import Field
+
+from shared.cli import (
+    FRACTION,
+    NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    CliError,
+    arg_type,
+)
+from shared.contract import CLASS_IDS, ID_PATTERN, MAX_ID_LENGTH, MAX_RACE_SECONDS, Name
 from shared.limits import CONNECTION_HEADROOM, IOT_PUBLISHES_PER_CONNECTION
 from shared.names import (
     DEFAULT_ENV,
@@ -24,10 +34,30 @@ from shared.names import (
     rule_name,
     valid_env_name,
 )
+from shared.races import DEFAULT_GRACE_S, MAX_GRACE_S, NewRace
+from simulator.faults import Cheats, check_cheats
+from simulator.fleet import PRODUCER_ID, Fleet, entries, local_device_ids
 from simulator.model import RaceConfig
+from simulator.organiser import ApiError, ApiUnreachableError, Organiser
 from simulator.runner import RunOptions, simulate
 from simulator.targets import TargetError
 from simulator.transports.base import Transport, TransportError
+
+T = TypeVar("T")
+DEFAULT_DURATION_S: Final = 60
+GRACE_S = arg_type(Annotated[int, Field(ge=0, le=MAX_GRACE_S)])
+_race_name = arg_type(Name)
+CHEAT_OPTIONS: Final = {
+    "future": "readings of a second beyond the race clock and its slack (sent early)",
+    "past-duration": "readings of seconds at and past the race's duration",
+    "wrong-device": "riders' readings published by a device their entry does not name",
+    "spoof-device": "readings whose payload names another device, on the rider's own topic "
+    "(MQTT; they still count: the topic says whose)",
+    "unknown-race": "readings for a race that does not exist",
+    "unentered": "readings of riders nobody entered",
+    "after-final": "readings of seconds after a rider's final one (riders who stop early)",
+}
+"""The cheating options: each sends that many readings (``simulator.faults.Cheats``)."""
 
 CREDENTIALS_DIR = f"{LOCAL_STATE_DIR}/iot/<env>"
 """Where ``provision`` writes and ``simulate``/``deprovision`` read an environment's things."""
@@ -76,10 +106,14 @@ def _register_simulate(subparsers: Any) -> None:
         "score (the ground truth) to a JSON file.",
     )
     _add_race_arguments(p.add_argument_group("race"))
+    _add_schedule_arguments(p.add_argument_group("the race's schedule and entries (the API)"))
     where = p.add_argument_group("where to send")
     _add_target_arguments(where)
     _add_mqtt_arguments(where)
     _add_fault_arguments(p.add_argument_group("fault injection"))
+    _add_cheat_arguments(
+        p.add_argument_group("cheating: readings that must not count (kept out of the truth)")
+    )
     p.set_defaults(func=run_simulate)
 
 
@@ -91,7 +125,11 @@ def _add_race_arguments(race: Any) -> None:
         default=len(CLASS_IDS),
         help=f"exercise classes in play, 1-{len(CLASS_IDS)} (default {len(CLASS_IDS)})",
     )
-    race.add_argument("--duration", type=POSITIVE_INT, default=60, help="race seconds (default 60)")
+    race.add_argument(
+        "--duration",
+        type=POSITIVE_INT,
+        help=f"race seconds (default {DEFAULT_DURATION_S}; an --existing-race has its own)",
+    )
     race.add_argument(
         "--rate",
         type=float,
@@ -117,6 +155,38 @@ def _add_race_arguments(race: Any) -> None:
         "--ground-truth",
         type=Path,
         help=f"where to write the ground truth (default {LOCAL_STATE_DIR}/truth/<race>.json)",
+    )
+
+
+def _add_schedule_arguments(group: Any) -> None:
+    group.add_argument(
+        "--race-name", type=_race_name, help="the race's name (default: Simulated race <id>)"
+    )
+    group.add_argument(
+        "--grace",
+        type=GRACE_S,
+        default=DEFAULT_GRACE_S,
+        help=f"seconds after the last race second that late readings still count, 0-{MAX_GRACE_S} "
+        f"(default {DEFAULT_GRACE_S}); the race closes itself then",
+    )
+    group.add_argument(
+        "--existing-race",
+        action="store_true",
+        help="ride the race --race-id names, as scheduled, instead of creating it (its riders "
+        "must be entered as the simulator enters them: same seed, riders and devices)",
+    )
+    group.add_argument("--api-url", help="the API's URL (default: endpoints file / ApiUrl)")
+
+
+def _add_cheat_arguments(group: Any) -> None:
+    for option, what in CHEAT_OPTIONS.items():
+        group.add_argument(f"--{option}", type=NON_NEGATIVE_INT, default=0, metavar="N", help=what)
+    group.add_argument(
+        "--no-shows",
+        type=NON_NEGATIVE_INT,
+        default=0,
+        metavar="N",
+        help="riders entered who never ride (DNS in the placings)",
     )
 
 
@@ -231,16 +301,38 @@ def _race_config(args: argparse.Namespace) -> RaceConfig:
         raise CliError(f"--rate {args.rate} must be above 0 and at most 1 (Hz per rider)")
     if args.classes > len(CLASS_IDS):
         raise CliError(f"--classes {args.classes} must be 1-{len(CLASS_IDS)}")
-    if args.duration > MAX_RACE_SECONDS + 1:
-        raise CliError(f"--duration must be at most {MAX_RACE_SECONDS + 1} seconds")
+    duration = args.duration or DEFAULT_DURATION_S
+    if duration > MAX_RACE_SECONDS:
+        raise CliError(f"--duration must be at most {MAX_RACE_SECONDS} seconds")
     return RaceConfig(
         race_id=args.race_id or f"race-{args.seed}",
         riders=args.riders,
-        duration=args.duration,
+        duration=duration,
         seed=args.seed,
         classes=args.classes,
         start_ms=args.start_ms if args.start_ms is not None else int(time.time() * 1000),
         period=max(1, round(1 / args.rate)),
+    )
+
+
+def race_starts_at(start_ms: int, duration_s: int, compression: float) -> int:
+    """The ``startsAt`` of a race whose second 0 is sent at ``start_ms``: the same in real
+    time (or slower). Faster, the race clock (the processor's, by which a reading may not be
+    from the future) must run ahead of the compressed ride and end when it does: the race
+    starts ``duration * (1 - 1/compression)`` earlier, all of it past at compression 0, and
+    closes ``graceS`` after the last second is sent."""
+    if compression == 0:
+        back = float(duration_s)
+    elif compression > 1:
+        back = duration_s * (1 - 1 / compression)
+    else:
+        back = 0.0
+    return max(0, start_ms - round(back * 1000))
+
+
+def _cheats(args: argparse.Namespace) -> Cheats:
+    return Cheats(
+        **{o.replace("-", "_"): getattr(args, o.replace("-", "_")) for o in CHEAT_OPTIONS}
     )
 
 
@@ -288,7 +380,11 @@ def _kinesis(args: argparse.Namespace) -> tuple[Transport, str]:
             raise CliError(f"cannot reach {where}: {hint}") from None
         raise CliError(str(explain_aws_error(exc, f"describe stream {stream!r}"))) from None
     return KinesisTransport(
-        client, stream, max_in_flight=args.max_in_flight, endpoint_description=where
+        client,
+        stream,
+        max_in_flight=args.max_in_flight,
+        endpoint_description=where,
+        producer_id=PRODUCER_ID,
     ), f"Kinesis stream {stream} ({where})"
 
 
@@ -302,7 +398,6 @@ def _mqtt(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]
         count = max(1, math.ceil(per_second / (args.max_publish_rate * CONNECTION_HEADROOM)))
     else:
         count = 1
-    suffix = f"{os.getpid()}"
     if args.target == "local":
         from simulator.targets import load_local_endpoints
 
@@ -311,9 +406,8 @@ def _mqtt(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]
         else:
             ep = load_local_endpoints(args.endpoints_file)
             host, port = ep.mqtt_host, args.mqtt_port or ep.mqtt_port
-        connections = [
-            tcp_connection(host, port, f"breakaway-sim-{suffix}-{i}") for i in range(count)
-        ]
+        devices = local_device_ids(config.race_id, count)
+        connections = [tcp_connection(host, port, device) for device in devices]
         where = f"the MQTT broker at {host}:{port}"
     else:
         from simulator.provision import load_things
@@ -352,18 +446,104 @@ def _mqtt(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]
     return transport, f"MQTT, {count} connection(s), QoS {args.qos}, {where}"
 
 
-def run_simulate(args: argparse.Namespace) -> int:
-    config = _race_config(args)
-    if args.env and args.target == "local":
-        raise CliError("--env picks a deployed environment: use it with --target aws")
-    truth_path = args.ground_truth or Path(LOCAL_STATE_DIR) / "truth" / f"{config.race_id}.json"
+def _transport(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]:
     try:
         if args.transport == "kinesis":
-            transport, description = _kinesis(args)
-        else:
-            transport, description = _mqtt(args, config)
+            return _kinesis(args)
+        return _mqtt(args, config)
     except (TargetError, TransportError) as exc:
         raise CliError(str(exc)) from None
+
+
+def _organiser(args: argparse.Namespace) -> Organiser:
+    from simulator.targets import organiser_for
+
+    try:
+        return organiser_for(
+            args.target,
+            env=_env(args),
+            endpoints_file=args.endpoints_file,
+            region=args.region,
+            api_url=args.api_url,
+        )
+    except TargetError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _existing_race(args: argparse.Namespace, organiser: Organiser, config: RaceConfig) -> int:
+    """Ride the race as scheduled: its duration, from its start. Its ``startsAt``."""
+    race = _api(lambda: organiser.race(config.race_id), f"read race {config.race_id}")
+    starts_at, duration = int(race["startsAt"]), int(race["durationS"])
+    args.duration, args.start_ms = duration, starts_at
+    return starts_at
+
+
+def _schedule(
+    args: argparse.Namespace, organiser: Organiser, config: RaceConfig, fleet: Fleet
+) -> int:
+    """Create the race and enter its riders; its ``startsAt``."""
+    starts_at = race_starts_at(config.start_ms, config.duration, args.time_compression)
+    race = NewRace(
+        race_id=config.race_id,
+        name=args.race_name or f"Simulated race {config.race_id}"[:MAX_ID_LENGTH],
+        starts_at=starts_at,
+        duration_s=config.duration,
+        grace_s=args.grace,
+    )
+    _api(lambda: organiser.create_race(race), f"create race {config.race_id}", exists=True)
+    _api(lambda: organiser.enter(config.race_id, entries(config, fleet)), "enter the riders")
+    return starts_at
+
+
+def _api(call: Callable[[], T], what: str, *, exists: bool = False) -> T:
+    try:
+        return call()
+    except ApiError as exc:
+        if exists and exc.status == HTTPStatus.CONFLICT:
+            raise CliError(
+                f"could not {what}: {exc.message} (ride it with --existing-race, or choose "
+                "another --race-id)"
+            ) from None
+        raise CliError(f"could not {what}: the API answered {exc}") from None
+    except ApiUnreachableError as exc:
+        raise CliError(f"could not {what}: {exc}") from None
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Check the options, connect, create the race and enter its riders (or read the race
+    given), ride it; exit 0 if every reading was acknowledged."""
+    if args.env and args.target == "local":
+        raise CliError("--env picks a deployed environment: use it with --target aws")
+    if args.existing_race and (args.start_ms is not None or args.duration is not None):
+        raise CliError("an --existing-race has its schedule: leave out --start-ms and --duration")
+    config = _race_config(args)
+    transport, description = _transport(args, config)
+    try:
+        organiser = _organiser(args)
+        starts_at = None
+        if args.existing_race:
+            starts_at = _existing_race(args, organiser, config)
+            config = _race_config(args)
+        fleet = Fleet(transport.devices, transport.device_in_payload)
+        try:
+            check_cheats(config, fleet, _cheats(args), args.no_shows)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        if starts_at is None:
+            starts_at = _schedule(args, organiser, config, fleet)
+        return _ride(args, config, transport, description, starts_at)
+    finally:
+        transport.close()
+
+
+def _ride(
+    args: argparse.Namespace,
+    config: RaceConfig,
+    transport: Transport,
+    description: str,
+    starts_at: int,
+) -> int:
+    truth_path = args.ground_truth or Path(LOCAL_STATE_DIR) / "truth" / f"{config.race_id}.json"
     tty = sys.stdout.isatty()
     if tty:
         print(f"riding {config.riders} riders for {config.duration} s over {description}")
@@ -374,6 +554,9 @@ def run_simulate(args: argparse.Namespace) -> int:
         truth_path=truth_path,
         progress=tty,
         start_at=config.start_ms / 1000,
+        race_start_at=starts_at / 1000,
+        cheats=_cheats(args),
+        no_shows=args.no_shows,
     )
     try:
         summary = simulate(config, transport, options, clock=time.time)
@@ -381,8 +564,6 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     except TimeoutError as exc:
         raise CliError(f"gave up waiting for acknowledgements ({exc})") from None
-    finally:
-        transport.close()
     print(summary.line())
     return 0 if summary.ok else 1
 

@@ -1,8 +1,9 @@
 """The rider model: seeded and pure.
 
 Every reading is a function of (seed, race id, rider index, race second) and nothing else:
-``reading(config, rider, second)`` always returns the same :class:`Telemetry`, and the same
-seed gives byte-identical wire payloads. ``deviceTimestamp`` is derived too: it is
+``reading(config, rider, second)`` always returns the same :class:`Telemetry` (contract v2: no
+name or class; the device it comes from is the ingest path's to say), and the same seed gives
+byte-identical wire payloads. ``deviceTimestamp`` is derived too: it is
 ``start_ms + second * 1000`` (the race clock), where ``start_ms`` is part of the config (the
 CLI defaults it to the wall clock when the run starts; pass ``--start-ms`` to pin it). So two
 runs with the same seed and start_ms produce the same bytes; two runs with the same seed but
@@ -12,7 +13,8 @@ A rider has a class (spread round-robin over the classes in play, shuffled by th
 ability, a preferred cadence and resistance, a warm-up, efforts (30-second blocks where the
 rider pushes harder, chosen by a hash of the block), fatigue (output falls over the race),
 per-second noise, and a last second: most riders ride the whole race, a few stop early. The
-last reading carries ``event="final"``.
+last reading carries ``event="final"``. A rider's name and class go into the race's entries
+(:func:`entry`), never into its readings.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from shared.contract import (
     MAX_RACE_SECONDS,
     Telemetry,
 )
+from shared.races import Entry
 
 _FIRST = (
     "Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Greta", "Hugo", "Ines", "Jonas", "Kaia",
@@ -161,15 +164,25 @@ def event_id(config: RaceConfig, index: int, second: int) -> str:
     return _uuid5(rider(config, index).key + str(second).encode())
 
 
-def reading(config: RaceConfig, index: int, second: int) -> Telemetry:
-    """Rider ``index``'s reading at race ``second`` (pure)."""
+def entry(config: RaceConfig, index: int, device_id: str | None = None) -> Entry:
+    """Rider ``index``'s entry in the race: its name and class, and the device that carries it."""
+    r = rider(config, index)
+    return Entry(rider_id=r.rider_id, name=r.name, class_id=r.class_id, device_id=device_id)
+
+
+def reading(config: RaceConfig, index: int, second: int, device_id: str | None = None) -> Telemetry:
+    """Rider ``index``'s reading at race ``second`` (pure); ``device_id`` is set only by a
+    producer trusted to say it (a PutRecords gateway), never by a device."""
     r = rider(config, index)
     if second > r.last_second:
         raise ValueError(f"rider {index} stopped at second {r.last_second}")
-    return _reading(config, r, second)
+    return reading_of(config, r, second, device_id)
 
 
-def _reading(config: RaceConfig, r: Rider, second: int) -> Telemetry:
+def reading_of(
+    config: RaceConfig, r: Rider, second: int, device_id: str | None = None
+) -> Telemetry:
+    """``r``'s reading at ``second`` (the same as :func:`reading`, without the checks)."""
     progress = second / max(1, config.duration - 1)
     warm = min(1.0, 0.55 + 0.45 * second / r.warmup)
     tired = 1.0 - r.fatigue * progress * progress
@@ -186,19 +199,18 @@ def _reading(config: RaceConfig, r: Rider, second: int) -> Telemetry:
         event_id=_uuid5(name),
         race_id=config.race_id,
         rider_id=r.rider_id,
-        name=r.name,
-        class_id=r.class_id,
         second=second,
         cadence=max(0, min(200, round(cadence))),
         resistance=max(0, min(100, round(resistance))),
         device_timestamp=config.start_ms + second * 1000,
         event=EVENT_FINAL if second == r.last_second else EVENT_UPDATE,
+        device_id=device_id,
     )
 
 
 def tick(config: RaceConfig, second: int) -> list[Telemetry]:
     """Every still-riding rider's reading at ``second``, in rider order."""
-    return [_reading(config, r, second) for r in riders_of(config) if second <= r.last_second]
+    return [reading_of(config, r, second) for r in riders_of(config) if second <= r.last_second]
 
 
 @lru_cache(maxsize=16)

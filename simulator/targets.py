@@ -5,7 +5,7 @@
 ``archive_bucket``. The emulator accepts any credentials; dummy ones are used.
 
 ``aws``: the normal boto3 configuration (profile, environment, instance role). The stream
-name and the IoT policy come from the outputs of one environment's stacks
+name, the API's URL and the IoT policy come from the outputs of one environment's stacks
 (``Breakaway-<Env>-Data`` and ``-App``, ``shared.names.stack_name``) unless given explicitly:
 dev and prod may share an account and region, and each command acts on the one ``--env`` names.
 """
@@ -26,7 +26,8 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
-from shared.names import LOCAL_ENDPOINTS_FILE, STACK_PARTS, stack_name
+from shared.names import LOCAL_ENDPOINTS_FILE, OUTPUT_API_URL, STACK_PARTS, stack_name
+from simulator.organiser import Organiser, SigV4Signer, region_of
 
 LOCAL_ACCESS_KEY = "breakaway-local"
 LOCAL_SECRET_KEY = "breakaway-local"  # noqa: S105 (the emulator accepts anything)
@@ -135,3 +136,32 @@ def iot_data_endpoint(session: boto3.Session, region: str | None = None) -> str:
     except (BotoCoreError, ClientError) as exc:
         raise explain_aws_error(exc, "find the IoT data endpoint") from None
     return address
+
+
+def organiser_for(
+    target: str,
+    *,
+    env: str,
+    endpoints_file: str | Path = LOCAL_ENDPOINTS_FILE,
+    region: str | None = None,
+    api_url: str | None = None,
+) -> Organiser:
+    """The organiser's API of the local stack (its endpoints file's ``api_url``, no credentials)
+    or of a deployed environment (the stack output ``ApiUrl``; each request signed with the
+    caller's AWS credentials). ``api_url`` overrides where."""
+    if target == "local":
+        url = api_url or load_local_endpoints(endpoints_file).api_url
+        if not url:
+            raise TargetError(
+                f"{endpoints_file} names no API: restart the local stack (`breakaway up`)"
+            )
+        return Organiser(url)
+    session = boto3.Session(region_name=region) if region else boto3.Session()
+    url = api_url or stack_output(session, env, OUTPUT_API_URL, "--api-url", region)
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise TargetError(NO_CREDENTIALS)
+    signing_region = region_of(url) or region or session.region_name
+    if not signing_region:
+        raise TargetError(NO_REGION)
+    return Organiser(url, SigV4Signer(credentials, signing_region))

@@ -315,13 +315,17 @@ class Sizes:
         }
 
 
+SAMPLE_DEVICE_ID: Final = "gym-hub-0001"
+"""A device's id as it appears in its topic (the thing name), for the metered topic bytes."""
+
+
 def scenario_sizes(s: Scenario) -> Sizes:
     reading = sample_reading()
     payload = len(reading.to_json())
     topic = (
-        basic_ingest_topic(rule_name(DEFAULT_ENV), reading.race_id, reading.rider_id)
+        basic_ingest_topic(rule_name(DEFAULT_ENV), SAMPLE_DEVICE_ID)
         if s.transport == "basic-ingest"
-        else telemetry_topic(reading.race_id, reading.rider_id)
+        else telemetry_topic(SAMPLE_DEVICE_ID)
     )
     return Sizes(
         reading=payload,

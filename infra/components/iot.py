@@ -1,5 +1,10 @@
 """IoT Core ingest: the topic rule into Kinesis (with an error action that keeps each failed
-message and its payload) and the device policy for simulator things."""
+message and its payload) and the device policy for simulator things.
+
+Contract v2: a thing publishes every rider it carries on its own topic
+(``breakaway/devices/<thing name>/telemetry``), the only one its policy allows; the rule
+(``shared.names.RULE_SQL``) copies the contract's fields and sets ``deviceId`` from the topic, and
+keys the Kinesis record by the payload's ``riderId``."""
 
 from __future__ import annotations
 
@@ -36,18 +41,20 @@ def topic_arn_as_nag_reports(topic_filter: str) -> str:
 
 
 def telemetry_publish_topics(rule: str | None) -> list[str]:
-    """The telemetry topics a device may publish on; with Basic Ingest (``rule`` given) also
-    their ``$aws/rules/<rule>/...`` form, which reaches the rule without the message broker."""
-    topics = [names.TELEMETRY_TOPIC_FILTER]
+    """The topics a device may publish on: its own telemetry topic (the thing name a policy
+    variable), and with Basic Ingest (``rule`` given) that topic's ``$aws/rules/<rule>/...``
+    form, which reaches the rule without the message broker. No other: the rule takes the
+    reading's ``deviceId`` from the topic, so a device can speak only for itself."""
+    topics = [names.telemetry_topic(THING_NAME_VARIABLE)]
     if rule is not None:
-        topics.append(names.basic_ingest_topic_prefix(rule) + names.TELEMETRY_TOPIC_FILTER)
+        topics.append(names.basic_ingest_topic(rule, THING_NAME_VARIABLE))
     return topics
 
 
 def device_policy_document(basic_ingest_rule: str | None) -> dict[str, Any]:
-    """What a simulator thing may do: connect only under its own thing name with its attached
-    certificate (so one certificate cannot pose as another rider's device), and publish only
-    telemetry."""
+    """What a device (a thing) may do: connect only as itself (its client id its thing name,
+    with the certificate attached to that thing) and publish only on its own telemetry topic.
+    Nothing to subscribe to or receive: the simulator's devices only publish."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -62,7 +69,7 @@ def device_policy_document(basic_ingest_rule: str | None) -> dict[str, Any]:
                 "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
             },
             {
-                "Sid": "PublishTelemetryOnly",
+                "Sid": "PublishOwnTelemetryOnly",
                 "Effect": "Allow",
                 "Action": "iot:Publish",
                 "Resource": [topic_arn(t) for t in telemetry_publish_topics(basic_ingest_rule)],
@@ -115,8 +122,10 @@ class IotIngest(Construct):
         return role
 
     def _topic_rule(self, stream: kinesis.IStream, role: iam.IRole) -> iot.CfnTopicRule:
-        """Each reading into Kinesis keyed by rider id, so one rider's readings stay in order on
-        one shard; the error action writes each failed message as its own log event."""
+        """Each reading into Kinesis with the device the topic names, keyed by rider id, so one
+        rider's readings stay in order on one shard whichever device carries it; the error
+        action writes each failed message (a payload without ``riderId`` renders no partition
+        key) as its own log event."""
         return iot.CfnTopicRule(
             self,
             "TelemetryRule",
@@ -125,7 +134,8 @@ class IotIngest(Construct):
                 sql=names.RULE_SQL,
                 aws_iot_sql_version=names.RULE_SQL_VERSION,
                 rule_disabled=False,
-                description="Telemetry readings into the Kinesis stream, keyed by rider id",
+                description="Telemetry readings into the Kinesis stream, deviceId from the "
+                "topic, keyed by rider id",
                 actions=[
                     iot.CfnTopicRule.ActionProperty(
                         kinesis=iot.CfnTopicRule.KinesisActionProperty(

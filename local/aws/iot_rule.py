@@ -1,22 +1,38 @@
 """IoT Core's topic rule, locally: each MQTT telemetry message becomes one Kinesis record.
 
-The deployed topic rule is ``shared.names.RULE_SQL`` (``SELECT * FROM '<TELEMETRY_TOPIC_FILTER>'``)
-with a Kinesis action whose partition key is ``shared.names.RULE_PARTITION_KEY``
-(``${topic(5)}``, the rider id). The bridge (:class:`RuleBridge`) subscribes to the same filter
-(and to the rule's Basic Ingest topics, where the broker allows ``$`` topics) and, for each
-message, puts one Kinesis record: the payload unchanged (``SELECT *``), the partition key
-rendered by :func:`render` from the topic the rule sees (Basic Ingest prefix removed).
+The deployed topic rule is ``shared.names.RULE_SQL`` (the contract's fields, named one by one,
+and ``topic(3) AS deviceId``, from ``breakaway/devices/+/telemetry``) with a Kinesis action whose
+partition key is ``shared.names.RULE_PARTITION_KEY`` (``${riderId}``). The bridge
+(:class:`RuleBridge`) subscribes to the rule's topic filter (and to the rule's Basic Ingest
+topics, where the broker allows ``$`` topics) and, for each message, puts one Kinesis record:
+the SELECT evaluated on the message (:class:`RuleSql`, the same statement, parsed), keyed by the
+partition key rendered by :func:`render` from the incoming payload. Both see the topic the rule
+sees: a Basic Ingest topic without its ``$aws/rules/<rule>/`` prefix, which AWS documents as
+not available to ``topic(n)``.
 
-Substitution templates (``${...}``) are evaluated the way IoT Core does:
+The SELECT is evaluated as IoT SQL (version 2016-03-23) evaluates the subset the rule uses:
+
+- each item is an attribute path (``riderId``, ``a.b``) or a function (``topic(n)``,
+  ``clientid()``, ``timestamp()``, ``newuuid()``), named by ``AS`` (an attribute unnamed keeps
+  its last segment's name), or ``*`` alone (the payload as it is);
+- an attribute the payload lacks is Undefined and left out of the record, and the payload's
+  other keys are not copied: so the record's ``deviceId`` is always the topic's;
+- a whole number written as a decimal (``90.0``) is an Int (``90``), as SQL version 2016-03-23
+  processes it.
+
+Substitution templates (``${...}``) are evaluated the way IoT Core does, on the incoming
+payload (not the SELECT's output: AWS says a template cannot see an ``AS`` alias):
 
 - ``${topic()}`` is the whole topic, ``${topic(n)}`` its n-th level, 1-based;
 - ``${clientid()}``, ``${timestamp()}`` (epoch ms), ``${newuuid()}``;
 - ``${field}`` / ``${a.b}`` an attribute of the JSON payload;
 - text outside ``${...}`` is copied as is.
 
-A reference that yields nothing (a missing level or attribute) makes IoT Core's action fail
-with an error, because Kinesis refuses an empty partition key; here it raises
-:class:`TemplateError` and the bridge counts a failed action: logged, not sent.
+A reference that yields nothing (a missing level or attribute, or a payload that is not JSON)
+makes IoT Core's action fail with an error, because Kinesis refuses an empty partition key (an
+Undefined value renders as an empty string); here it raises :class:`TemplateError` and the
+bridge counts a failed action: logged, not sent. So a message reaches Kinesis only if its
+payload is a JSON object with a ``riderId``, as from the deployed rule.
 
 The local stack runs the bridge in a process of its own (``python -m local.aws.iot_rule``,
 driven by :class:`BridgeProcess`), as IoT Core's rule engine is its own service: its messages
@@ -41,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import decimal
 import json
 import logging
 import os
@@ -58,7 +75,7 @@ from typing import Any
 from shared.names import (
     LOCAL_RULE_NAME,
     RULE_PARTITION_KEY,
-    TELEMETRY_TOPIC_FILTER,
+    RULE_SQL,
     basic_ingest_topic_prefix,
 )
 from shared.retry import Backoff, resend
@@ -147,12 +164,87 @@ def render(template: str, message: MessageContext) -> str:
     return out
 
 
+# --- the rule's SELECT ------------------------------------------------------------------------
+_SQL = re.compile(r"^\s*SELECT\s+(?P<items>.+?)\s+FROM\s+'(?P<topic>[^']+)'\s*$", re.I | re.S)
+_ITEM = re.compile(r"^\s*(?P<expr>.+?)(?:\s+AS\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*))?\s*$", re.I)
+_UNDEFINED: Any = object()
+"""IoT SQL's Undefined: not a value, left out of a JSON object."""
+
+
+def _whole_as_int(text: str) -> int | float:
+    """SQL version 2016-03-23 processes a whole-number decimal (``10.0``) as an Int."""
+    value = decimal.Decimal(text)
+    return int(value) if value == value.to_integral_value() else float(text)
+
+
+@dataclass(frozen=True)
+class RuleSql:
+    """A rule's ``SELECT <items> FROM '<topic filter>'``, in the subset the module docstring
+    describes; anything else is refused when parsed (ValueError), not when a message comes."""
+
+    items: tuple[tuple[str, str], ...]
+    """(expression, output name); ``("*", "*")`` alone: the payload as it is."""
+    topic_filter: str
+
+    @classmethod
+    def parse(cls, sql: str) -> RuleSql:
+        found = _SQL.match(sql)
+        if found is None:
+            raise ValueError(f"unsupported rule SQL {sql!r}")
+        items = [cls._item(part) for part in found.group("items").split(",")]
+        if ("*", "*") in items and len(items) > 1:
+            raise ValueError(f"unsupported rule SQL {sql!r}: * with other items")
+        return cls(tuple(items), found.group("topic"))
+
+    @staticmethod
+    def _item(text: str) -> tuple[str, str]:
+        found = _ITEM.match(text)
+        expr, name = (found.group("expr"), found.group("name")) if found else (text, None)
+        expr = expr.strip()
+        if expr == "*" and name is None:
+            return "*", "*"
+        if _FUNCTION.match(expr):
+            if name is None:
+                raise ValueError(f"unsupported rule SQL item {text.strip()!r}: name it with AS")
+            return expr, name
+        if not _ATTRIBUTE.match(expr):
+            raise ValueError(f"unsupported rule SQL item {text.strip()!r}")
+        return expr, name or expr.rsplit(".", 1)[-1]
+
+    def select(self, message: MessageContext) -> bytes:
+        """The record the rule's action gets for this message (compact JSON)."""
+        if self.items == (("*", "*"),):
+            return message.payload
+        try:
+            payload: Any = json.loads(message.payload, parse_float=_whole_as_int)
+        except ValueError:
+            raise TemplateError("the payload is not JSON: the SELECT names JSON fields") from None
+        out: dict[str, Any] = {}
+        for expr, name in self.items:
+            value = self._value(expr, payload, message)
+            if value is not _UNDEFINED:
+                out[name] = value
+        return json.dumps(out, separators=(",", ":")).encode()
+
+    @staticmethod
+    def _value(expr: str, payload: Any, message: MessageContext) -> Any:
+        if _FUNCTION.match(expr):
+            value: Any = _evaluate(expr, message)
+            return int(value) if expr.replace(" ", "").startswith("timestamp(") else value
+        for part in expr.split("."):
+            if not isinstance(payload, dict) or part not in payload:
+                return _UNDEFINED
+            payload = payload[part]
+        return payload
+
+
 @dataclass(frozen=True)
 class BridgeConfig:
     stream_name: str
     mqtt_host: str
     mqtt_port: int
-    topic_filter: str = TELEMETRY_TOPIC_FILTER
+    sql: str = RULE_SQL
+    """The rule's SQL: what each record holds, and (its FROM) the topics the bridge takes."""
     partition_key: str = RULE_PARTITION_KEY
     basic_ingest_prefix: str = basic_ingest_topic_prefix(LOCAL_RULE_NAME)
     client_id: str = "breakaway-local-rule"
@@ -267,6 +359,7 @@ class RuleBridge:
     def __init__(self, *, kinesis: Any, config: BridgeConfig) -> None:
         self.kinesis = kinesis
         self.config = config
+        self.rule = RuleSql.parse(config.sql)
         self.stats = BridgeStats()
         self._queue: collections.deque[Entry] = collections.deque()
         self._journal = Journal(Path(config.journal)) if config.journal else None
@@ -288,18 +381,19 @@ class RuleBridge:
         return topic[len(prefix) :] if topic.startswith(prefix) else topic
 
     def on_message(self, topic: str, payload: bytes, **_: Any) -> None:
-        """One message from the broker: render the partition key, queue one record."""
+        """One message from the broker: the rule's record and partition key, queued; a message
+        the action cannot put (no key) is a failed action, logged."""
         self.stats.received += 1
-        rule_topic = self.rule_topic(topic)
+        message = MessageContext(self.rule_topic(topic), bytes(payload))
         try:
-            key = render(self.config.partition_key, MessageContext(rule_topic, bytes(payload)))
+            key = render(self.config.partition_key, message)
             if not 1 <= len(key.encode()) <= 256:
                 raise TemplateError(f"partition key {key!r} must be 1-256 bytes")
+            data = self.rule.select(message)
         except TemplateError as exc:
             self.stats.failed_actions += 1
             log.warning("rule action failed for topic %s: %s", topic, exc)
             return
-        data = bytes(payload)
         end = self._journal.append(data, key) if self._journal is not None else 0
         with self._wakeup:
             self._queue.append((data, key, end))
@@ -332,9 +426,9 @@ class RuleBridge:
         self._connection.on_message(self.on_message)
         self._connection.connect().result(timeout=20)
         qos = mqtt.QoS(self.config.subscription_qos)
-        future, _ = self._connection.subscribe(self.config.topic_filter, qos)
+        future, _ = self._connection.subscribe(self.rule.topic_filter, qos)
         future.result(timeout=20)
-        ingest = self.config.basic_ingest_prefix + self.config.topic_filter
+        ingest = self.config.basic_ingest_prefix + self.rule.topic_filter
         try:
             future, _ = self._connection.subscribe(ingest, qos)
             result = future.result(timeout=5)

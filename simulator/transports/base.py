@@ -14,6 +14,9 @@ class Outgoing(NamedTuple):
     rider_id: str
     event_id: str
     payload: bytes
+    device_id: str | None = None
+    """The device that publishes it (over MQTT: the connection with this client id, on its own
+    topic); None: any (a rider keeps to one connection)."""
 
 
 @dataclass
@@ -68,6 +71,11 @@ class TransportError(Exception):
 
 class Transport(Protocol):
     stats: Stats
+    devices: tuple[str, ...]
+    """The device ids this transport publishes under (``simulator.fleet``)."""
+    device_in_payload: bool
+    """Whether the producer writes ``deviceId`` into a reading (PutRecords) or the ingest path
+    takes it from where the reading was published (MQTT)."""
 
     def send(self, items: list[Outgoing]) -> None:
         """Queue items for sending; blocks when too much is in flight (back-pressure)."""

@@ -3,6 +3,8 @@
 - A call carries at most 500 records and 5 MiB (data + partition keys); a record is at most
   1 MiB including its partition key (a larger one is counted failed, never sent).
 - Partition key = rider id, so a rider's readings land on one shard.
+- The producer is trusted (it holds IAM credentials): with ``producer_id`` the readings it is
+  given carry that ``deviceId`` (the runner writes it; ``simulator.fleet``).
 - PutRecords answers HTTP 200 with per-entry ``ErrorCode`` (``ProvisionedThroughputExceeded
   Exception`` or ``InternalFailure``): only those entries are resent, after an exponential
   backoff with jitter. A whole call refused (throttling, 5xx, connection trouble) is resent
@@ -135,8 +137,12 @@ class KinesisTransport:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         endpoint_description: str = "the Kinesis endpoint",
+        producer_id: str | None = None,
     ) -> None:
         self.stats = Stats()
+        self.devices: tuple[str, ...] = (producer_id,) if producer_id else ()
+        """A trusted producer writes its id into each reading (``simulator.fleet``)."""
+        self.device_in_payload = True
         self._client = client
         self._stream = stream_name
         self._max_attempts = max_attempts

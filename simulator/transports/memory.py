@@ -6,9 +6,11 @@ from simulator.transports.base import Outgoing, Stats, TransportError
 
 
 class MemoryTransport:
-    def __init__(self) -> None:
+    def __init__(self, devices: tuple[str, ...] = (), *, device_in_payload: bool = False) -> None:
         self.stats = Stats()
         self.items: list[Outgoing] = []
+        self.devices = devices
+        self.device_in_payload = device_in_payload
 
     def send(self, items: list[Outgoing]) -> None:
         self.items.extend(items)

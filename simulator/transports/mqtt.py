@@ -3,8 +3,11 @@
 - IoT Core drops what a connection publishes beyond 100 messages/s, so each connection has a
   sliding-window limiter: at most ``max_rate`` publishes in any one-second window (0 = no
   limit, for local benchmarks). 1,000 riders at 1 Hz need at least 10 connections.
-- Riders are assigned to connections round-robin on first sight, so a rider's readings stay
-  on one connection, in order, and the load is even.
+- Each connection is one device: its client id is the thing name, and it publishes every rider
+  it carries on its own topic (``breakaway/devices/<client id>/telemetry``, or that topic's Basic
+  Ingest form), the only one the device policy allows. A reading goes out on the connection its
+  ``device_id`` names (``simulator.fleet`` assigns riders to devices); one without is assigned
+  round-robin on first sight. Either way a rider's readings stay on one connection, in order.
 - QoS 1: a reading counts as acknowledged when its PUBACK arrives. A publish that fails
   (connection lost, operation timeout) is queued again on its connection and republished
   after the reconnect (awscrt reconnects by itself): nothing is lost, a reading may arrive
@@ -99,12 +102,14 @@ class RateLimiter:
 
 
 class _Lane:
-    """One connection, its queue, its limiter and its publishing thread."""
+    """One connection (one device), its queue, its limiter and its publishing thread."""
 
     def __init__(self, owner: MqttTransport, connection: mqtt.Connection, index: int) -> None:
         self.owner = owner
         self.connection = connection
         self.index = index
+        self.client_id: str = connection.client_id
+        self.topic = owner.topic_of(self.client_id)
         self.queue: queue.Queue[Any] = queue.Queue()
         self.limiter = RateLimiter(owner.max_rate)
         self.inflight = threading.BoundedSemaphore(owner.max_inflight)
@@ -114,7 +119,7 @@ class _Lane:
         self.thread = threading.Thread(target=self.run, name=f"mqtt-{index}", daemon=True)
 
     def run(self) -> None:
-        topic, qos, publish = self.owner.topic, self.owner.qos, self.connection.publish
+        topic, qos, publish = self.topic, self.owner.qos, self.connection.publish
         while True:
             chunk = self.queue.get()
             if chunk is _STOP:
@@ -123,7 +128,7 @@ class _Lane:
                 self.limiter.acquire()
                 self.inflight.acquire()
                 try:
-                    fut, _ = publish(topic(outgoing), outgoing.payload, qos)
+                    fut, _ = publish(topic, outgoing.payload, qos)
                 except Exception:
                     self._finish(outgoing, ok=False)
                     continue
@@ -172,6 +177,10 @@ class MqttTransport:
         self._error: TransportError | None = None
         self._assigned: dict[str, _Lane] = {}
         self._lanes = [_Lane(self, c, i) for i, c in enumerate(connections)]
+        self._by_device = {lane.client_id: lane for lane in self._lanes}
+        self.devices: tuple[str, ...] = tuple(self._by_device)
+        self.device_in_payload = False
+        """The rule takes ``deviceId`` from the topic: a device does not write it."""
         self._connect(connect_timeout, where)
         for lane in self._lanes:
             lane.thread.start()
@@ -195,23 +204,30 @@ class MqttTransport:
     def error(self) -> TransportError | None:
         return self._error
 
-    def topic(self, item: Outgoing) -> str:
+    def topic_of(self, device_id: str) -> str:
+        """The one topic the device may publish on (plain, or its Basic Ingest form)."""
         if self.basic_ingest_rule is not None:
-            return basic_ingest_topic(self.basic_ingest_rule, item.race_id, item.rider_id)
-        return telemetry_topic(item.race_id, item.rider_id)
+            return basic_ingest_topic(self.basic_ingest_rule, device_id)
+        return telemetry_topic(device_id)
 
-    def lane_of(self, rider_id: str) -> _Lane:
-        lane = self._assigned.get(rider_id)
+    def lane_of(self, item: Outgoing) -> _Lane:
+        """The connection of the item's device, else the rider's (round-robin on first sight)."""
+        if item.device_id is not None:
+            lane = self._by_device.get(item.device_id)
+            if lane is None:
+                raise ValueError(f"no connection is device {item.device_id!r}")
+            return lane
+        lane = self._assigned.get(item.rider_id)
         if lane is None:
             lane = self._lanes[len(self._assigned) % len(self._lanes)]
-            self._assigned[rider_id] = lane
+            self._assigned[item.rider_id] = lane
         return lane
 
     def send(self, items: list[Outgoing]) -> None:
         self.stats.add(sent=len(items))
         chunks: dict[int, list[Outgoing]] = {}
         for item in items:
-            chunks.setdefault(self.lane_of(item.rider_id).index, []).append(item)
+            chunks.setdefault(self.lane_of(item).index, []).append(item)
         for index, chunk in chunks.items():
             self._lanes[index].put(chunk)
 

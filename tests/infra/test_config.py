@@ -83,8 +83,8 @@ def test_the_names_of_an_environment_are_valid_where_they_go(env: str) -> None:
     rule = names.rule_name(env)
     assert re.fullmatch(r"[a-zA-Z0-9_]{1,128}", rule), rule  # IoT CreateTopicRule
     assert env in rule
-    assert names.basic_ingest_topic(rule, "r", "x") == f"$aws/rules/{rule}/" + (
-        names.telemetry_topic("r", "x")
+    assert names.basic_ingest_topic(rule, "hub-1") == f"$aws/rules/{rule}/" + (
+        names.telemetry_topic("hub-1")
     )
     database = names.glue_database_name(env)
     assert re.fullmatch(r"[a-z0-9_]{1,255}", database), database  # Athena: no quoting needed

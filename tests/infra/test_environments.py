@@ -187,7 +187,8 @@ def test_names_follow_the_environment(env: str, synths: Synths) -> None:
     policy = assembly.one("App", "AWS::IoT::Policy")["Properties"]["PolicyDocument"]
     publish = [joined(r) for r in policy["Statement"][1]["Resource"]]
     assert publish[1].endswith(
-        f":topic/$aws/rules/{rule['RuleName']}/breakaway/races/*/riders/*/telemetry"
+        f":topic/$aws/rules/{rule['RuleName']}/breakaway/devices/"
+        "${iot:Connection.Thing.ThingName}/telemetry"
     )
     (metric_filter,) = assembly.resources("App", "AWS::Logs::MetricFilter").values()
     (transformation,) = metric_filter["Properties"]["MetricTransformations"]

@@ -74,14 +74,21 @@ def test_iot_rule_sql_partition_key_and_error_action(dev: Assembly) -> None:
     rule = dev.one("App", "AWS::IoT::TopicRule")["Properties"]
     assert rule["RuleName"] == names.rule_name("dev") == "breakaway_dev_telemetry_to_kinesis"
     payload = rule["TopicRulePayload"]
+    # The contract's fields one by one (never the payload's deviceId) and the topic's device.
     assert (
-        payload["Sql"] == names.RULE_SQL == "SELECT * FROM 'breakaway/races/+/riders/+/telemetry'"
+        payload["Sql"]
+        == names.RULE_SQL
+        == (
+            "SELECT v, eventId, raceId, riderId, second, cadence, resistance, deviceTimestamp, "
+            "event, topic(3) AS deviceId FROM 'breakaway/devices/+/telemetry'"
+        )
     )
-    assert payload["AwsIotSqlVersion"] == names.RULE_SQL_VERSION
+    assert payload["AwsIotSqlVersion"] == names.RULE_SQL_VERSION == "2016-03-23"
     assert payload["RuleDisabled"] is False
     (action,) = payload["Actions"]
     kinesis = action["Kinesis"]
-    assert kinesis["PartitionKey"] == names.RULE_PARTITION_KEY == "${topic(5)}"
+    # a substitution template reads the incoming payload: its riderId
+    assert kinesis["PartitionKey"] == names.RULE_PARTITION_KEY == "${riderId}"
     assert exported(dev, kinesis["StreamName"]) == {"Ref": data_id(dev, "AWS::Kinesis::Stream")}
     # The error action keeps the whole error message (topic, client id, base64 payload).
     logs = payload["ErrorAction"]["CloudwatchLogs"]
@@ -115,19 +122,38 @@ def test_iot_rule_role_can_only_put_to_the_stream_and_write_its_error_log(dev: A
     ]
 
 
-def test_iot_policy_connects_as_own_thing_and_publishes_telemetry_only(dev: Assembly) -> None:
+def test_iot_policy_connects_as_itself_and_publishes_on_its_own_topic_only(dev: Assembly) -> None:
     document = dev.one("App", "AWS::IoT::Policy")["Properties"]["PolicyDocument"]
     connect, publish = document["Statement"]
-    assert connect["Action"] == "iot:Connect"
-    assert joined(connect["Resource"]) == ARN + "client/${iot:Connection.Thing.ThingName}"
-    assert connect["Condition"] == {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}
-    assert publish["Action"] == "iot:Publish"
-    assert [joined(r) for r in publish["Resource"]] == [
-        ARN + "topic/breakaway/races/*/riders/*/telemetry",
-        ARN + "topic/$aws/rules/breakaway_dev_telemetry_to_kinesis/"
-        "breakaway/races/*/riders/*/telemetry",
-    ]
-    assert all(s["Effect"] == "Allow" for s in document["Statement"])
+    rendered = {
+        "Version": document["Version"],
+        "Statement": [
+            connect | {"Resource": joined(connect["Resource"])},
+            publish | {"Resource": [joined(r) for r in publish["Resource"]]},
+        ],
+    }
+    assert rendered == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ConnectAsOwnThing",
+                "Effect": "Allow",
+                "Action": "iot:Connect",
+                "Resource": ARN + "client/${iot:Connection.Thing.ThingName}",
+                "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
+            },
+            {
+                "Sid": "PublishOwnTelemetryOnly",
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": [
+                    ARN + "topic/breakaway/devices/${iot:Connection.Thing.ThingName}/telemetry",
+                    ARN + "topic/$aws/rules/breakaway_dev_telemetry_to_kinesis/"
+                    "breakaway/devices/${iot:Connection.Thing.ThingName}/telemetry",
+                ],
+            },
+        ],
+    }
 
 
 # --- Processing ---------------------------------------------------------------------------------
@@ -919,8 +945,9 @@ def test_outputs(dev: Assembly) -> None:
 def test_basic_ingest_topics_follow_the_config() -> None:
     from infra.components.iot import telemetry_publish_topics
 
-    assert telemetry_publish_topics(None) == [names.TELEMETRY_TOPIC_FILTER]
+    own = "breakaway/devices/${iot:Connection.Thing.ThingName}/telemetry"
+    assert telemetry_publish_topics(None) == [own]
     assert telemetry_publish_topics("breakaway_qa_telemetry_to_kinesis") == [
-        names.TELEMETRY_TOPIC_FILTER,
-        "$aws/rules/breakaway_qa_telemetry_to_kinesis/breakaway/races/+/riders/+/telemetry",
+        own,
+        "$aws/rules/breakaway_qa_telemetry_to_kinesis/" + own,
     ]

@@ -1,4 +1,5 @@
-"""Fixtures for the simulator's tests: a stand-in Kinesis endpoint and an MQTT broker."""
+"""Fixtures for the simulator's tests: a stand-in Kinesis endpoint, an MQTT broker, a fake of
+the organiser's API, and the `breakaway` CLI with the simulator's commands."""
 
 from __future__ import annotations
 
@@ -11,8 +12,27 @@ import boto3
 import pytest
 from moto import mock_aws
 
+import local.cli
 from simulator.localbroker import free_port, start_broker, stop
 from simulator.standin import StandinServer
+from tests.simulator.fake_api import FakeState, fake_api
+
+SIMULATOR_COMMANDS = ("simulator.cli", "simulator.race_cli")
+
+
+@pytest.fixture(autouse=True)
+def simulator_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`breakaway` with the simulator's commands only: these tests exercise them, and need not
+    import every other command's module (the CLI imports each one it registers)."""
+    build = local.cli.build_parser
+    monkeypatch.setattr(local.cli, "build_parser", lambda: build(SIMULATOR_COMMANDS))
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[str, FakeState]]:
+    """A fake organiser API: its URL and what it holds and was asked."""
+    with fake_api() as served:
+        yield served
 
 
 @pytest.fixture

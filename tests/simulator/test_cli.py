@@ -1,4 +1,5 @@
-"""`breakaway simulate`: the happy paths and every user-fixable error as one clear line."""
+"""`breakaway simulate`: the happy paths (the race created and entered through the API first,
+or an existing one read), and every user-fixable error as one clear line."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from local.cli import main
+from shared.contract import parse_reading
+from shared.counting import Refusal
 from shared.names import LOCAL_ENDPOINTS_FILE
+from simulator.fleet import PRODUCER_ID, local_device_ids
+from simulator.model import RaceConfig, riders_of
 from simulator.standin import StandinServer
 from simulator.truth import load_ground_truth
+from tests.simulator.fake_api import FakeState
+
+Api = tuple[str, FakeState]
 
 
 def closed_port() -> int:
@@ -26,7 +35,12 @@ def closed_port() -> int:
 
 
 def write_endpoints(
-    root: Path, *, kinesis_url: str, stream: str = "standin-stream", mqtt_port: int = 1
+    root: Path,
+    *,
+    kinesis_url: str,
+    stream: str = "standin-stream",
+    mqtt_port: int = 1,
+    api_url: str = "http://127.0.0.1:1",
 ) -> Path:
     path = root / LOCAL_ENDPOINTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +51,7 @@ def write_endpoints(
                 "region": "us-east-1",
                 "mqtt_host": "127.0.0.1",
                 "mqtt_port": mqtt_port,
-                "api_url": "http://127.0.0.1:1",
+                "api_url": api_url,
                 "stream_name": stream,
                 "archive_bucket": "breakaway-archive",
             }
@@ -78,11 +92,11 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_simulate_to_the_local_stack_writes_truth_and_one_summary(
-    in_tmp: Path, standin: StandinServer, capsys: pytest.CaptureFixture[str]
+    in_tmp: Path, standin: StandinServer, api: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_endpoints(in_tmp, kinesis_url=standin.url)
+    write_endpoints(in_tmp, kinesis_url=standin.url, api_url=api[0])
     argv = ["simulate", "--riders", "50", "--duration", "20", "--seed", "3"]
-    assert main([*argv, "--time-compression", "0", "--start-ms", "1000"]) == 0
+    assert main([*argv, "--time-compression", "0", "--start-ms", "1000000"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert len(lines) == 1  # not a terminal: no progress, just the summary
@@ -92,12 +106,147 @@ def test_simulate_to_the_local_stack_writes_truth_and_one_summary(
     truth = load_ground_truth(in_tmp / ".breakaway" / "truth" / "race-3.json")
     assert len(truth.riders) == 50
     assert sum(t.seconds for t in truth.riders.values()) == produced
+    # PutRecords: the simulator is one trusted producer, named in every reading and entry
+    assert {parse_reading(data).device_id for _, data in standin.received} == {PRODUCER_ID}
+    assert {key for key, _ in standin.received} == {r.rider_id for r in riders_of(CONFIG_3)}
+
+
+CONFIG_3 = RaceConfig("race-3", riders=50, duration=20, seed=3)
+
+
+def test_simulate_creates_its_race_and_enters_its_riders_before_it_rides(
+    in_tmp: Path, standin: StandinServer, api: Api
+) -> None:
+    url, state = api
+    write_endpoints(in_tmp, kinesis_url=standin.url, api_url=url)
+    argv = ["simulate", "--riders", "50", "--duration", "20", "--seed", "3", "--grace", "7"]
+    past = int(time.time() * 1000) - 20_000  # every second already due: sent at once
+    assert main([*argv, "--time-compression", "1", "--start-ms", str(past)]) == 0
+    create, enter = state.requests
+    assert (create.method, create.path, enter.path) == ("POST", "/races", "/races/race-3/entries")
+    assert create.body == {
+        "raceId": "race-3",
+        "name": "Simulated race race-3",
+        "startsAt": past,  # in real time, the race starts when its second 0 is sent
+        "durationS": 20,
+        "graceS": 7,
+    }
+    truth = load_ground_truth(in_tmp / ".breakaway" / "truth" / "race-3.json")
+    assert enter.body["entries"] == [
+        {"riderId": rid, "name": t.name, "classId": t.class_id, "deviceId": PRODUCER_ID}
+        for rid, t in sorted(truth.riders.items())
+    ]
+
+
+def test_simulate_in_fast_motion_starts_its_race_early_so_that_it_closes_after_the_ride(
+    in_tmp: Path, standin: StandinServer, api: Api
+) -> None:
+    url, state = api
+    write_endpoints(in_tmp, kinesis_url=standin.url, api_url=url)
+    start = int(time.time() * 1000) - 40_000  # its second 0 is past: all sent at once
+    argv = ["simulate", "--riders", "5", "--duration", "40", "--time-compression", "4"]
+    assert main([*argv, "--start-ms", str(start)]) == 0
+    assert state.requests[0].body["startsAt"] == start - 30_000
+
+
+def test_an_existing_race_is_ridden_as_scheduled_and_not_created_again(
+    in_tmp: Path, standin: StandinServer, api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, state = api
+    write_endpoints(in_tmp, kinesis_url=standin.url, api_url=url)
+    state.races["gp"] = {
+        "raceId": "gp",
+        "startsAt": 1_000_000,
+        "durationS": 12,
+        "status": "closing",
+    }
+    argv = ["simulate", "--race-id", "gp", "--riders", "4", "--time-compression", "0"]
+    assert main([*argv, "--existing-race"]) == 0
+    assert [(r.method, r.path) for r in state.requests] == [("GET", "/races/gp")]
+    assert "race gp: 4 riders, 48 readings produced" in capsys.readouterr().out
+    stamps = {parse_reading(data).device_timestamp for _, data in standin.received}
+    assert min(stamps), max(stamps) == (1_000_000, 1_011_000)
+    assert error_of(capsys, [*argv, "--existing-race", "--duration", "5"]) == (
+        "breakaway simulate: an --existing-race has its schedule: leave out --start-ms and "
+        "--duration"
+    )
+    assert error_of(capsys, ["simulate", "--race-id", "nope", "--existing-race"]) == (
+        "breakaway simulate: could not read race nope: the API answered 404: no race nope"
+    )
+
+
+def test_a_race_that_exists_is_not_ridden_over(
+    in_tmp: Path, standin: StandinServer, api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, state = api
+    write_endpoints(in_tmp, kinesis_url=standin.url, api_url=url)
+    state.races["race-1"] = {"raceId": "race-1"}
+    assert error_of(capsys, ["simulate", "--time-compression", "0"]) == (
+        "breakaway simulate: could not create race race-1: race race-1 exists (ride it with "
+        "--existing-race, or choose another --race-id)"
+    )
+    assert standin.received == []
+
+
+def test_without_the_api_nothing_is_ridden(
+    in_tmp: Path, standin: StandinServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = closed_port()
+    write_endpoints(in_tmp, kinesis_url=standin.url, api_url=f"http://127.0.0.1:{port}/")
+    err = error_of(capsys, ["simulate", "--time-compression", "0"])
+    assert err.startswith(
+        f"breakaway simulate: could not create race race-1: cannot reach http://127.0.0.1:{port} ("
+    )
+    assert standin.received == []
+
+
+def test_cheats_are_sent_and_tallied_in_the_truth(
+    in_tmp: Path, standin: StandinServer, api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = api
+    write_endpoints(in_tmp, kinesis_url=standin.url, api_url=url)
+    argv = ["simulate", "--riders", "30", "--duration", "40", "--time-compression", "0"]
+    argv += ["--past-duration", "2", "--wrong-device", "3", "--unknown-race", "1"]
+    argv += ["--unentered", "2", "--no-shows", "2", "--ground-truth", "t.json"]
+    assert main(argv) == 0
+    truth = load_ground_truth(in_tmp / "t.json")
+    assert truth.dead_letters == {
+        Refusal.SECOND_OUT_OF_RANGE: 2,
+        Refusal.WRONG_DEVICE: 3,
+        Refusal.UNKNOWN_RACE: 1,
+        Refusal.NOT_ENTERED: 2,
+    }
+    assert sum(1 for t in truth.riders.values() if t.seconds == 0) == 2
+    counted = sum(t.seconds for t in truth.riders.values())
+    assert len(standin.received) == counted + 8
+    assert ", 8 of them to be refused)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--spoof-device", "1"], "a spoofed deviceId is an MQTT cheat"),
+        (["--no-shows", "5", "--riders", "5", "--future", "1"], "5 riders cannot hold 5 no-shows"),
+    ],
+)
+def test_cheats_the_race_cannot_hold_are_refused_before_the_race_is_made(
+    in_tmp: Path,
+    standin: StandinServer,
+    api: Api,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    url, state = api
+    write_endpoints(in_tmp, kinesis_url=standin.url, api_url=url)
+    assert message in error_of(capsys, ["simulate", *argv])
+    assert state.requests == []
 
 
 def test_simulate_sends_each_second_when_its_device_timestamp_falls_due(
-    in_tmp: Path, standin: StandinServer
+    in_tmp: Path, standin: StandinServer, api: Api
 ) -> None:
-    write_endpoints(in_tmp, kinesis_url=standin.url)
+    write_endpoints(in_tmp, kinesis_url=standin.url, api_url=api[0])
     start = time.time() + 1.5
     argv = ["simulate", "--riders", "5", "--duration", "2", "--start-ms", str(int(start * 1000))]
     assert main(argv) == 0
@@ -107,9 +256,9 @@ def test_simulate_sends_each_second_when_its_device_timestamp_falls_due(
 
 
 def test_simulate_with_fault_injection_counts_the_resends(
-    in_tmp: Path, standin: StandinServer, capsys: pytest.CaptureFixture[str]
+    in_tmp: Path, standin: StandinServer, api: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_endpoints(in_tmp, kinesis_url=standin.url)
+    write_endpoints(in_tmp, kinesis_url=standin.url, api_url=api[0])
     truth = in_tmp / "t.json"
     argv = ["simulate", "--riders", "30", "--duration", "20", "--time-compression", "0"]
     argv += ["--duplicate-fraction", "0.1", "--reorder-window", "40", "--ground-truth", str(truth)]
@@ -122,15 +271,21 @@ def test_simulate_with_fault_injection_counts_the_resends(
 
 
 def test_simulate_over_mqtt_to_the_local_broker(
-    in_tmp: Path, broker_port: int, capsys: pytest.CaptureFixture[str]
+    in_tmp: Path, broker_port: int, api: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_endpoints(in_tmp, kinesis_url="http://127.0.0.1:1", mqtt_port=broker_port)
+    url, state = api
+    write_endpoints(in_tmp, kinesis_url="http://127.0.0.1:1", mqtt_port=broker_port, api_url=url)
     argv = ["simulate", "--transport", "mqtt", "--riders", "20", "--duration", "10"]
+    argv += ["--connections", "3"]
     assert main([*argv, "--time-compression", "0", "--max-publish-rate", "0"]) == 0
     out = capsys.readouterr().out
     assert " 0 failed" in out
     assert "race race-1: 20 riders, 200 readings produced, 200 sent" in out
     assert "200 acknowledged" in out
+    devices = local_device_ids("race-1", 3)
+    assert devices == ("race-1-d000", "race-1-d001", "race-1-d002")
+    entered = state.requests[1].body["entries"]
+    assert [e["deviceId"] for e in entered] == [devices[i % 3] for i in range(20)]
 
 
 def test_missing_endpoints_file(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -198,7 +353,7 @@ def test_no_aws_credentials(
     [
         (["--rate", "2"], "--rate 2.0 must be above 0 and at most 1 (Hz per rider)"),
         (["--classes", "7"], "--classes 7 must be 1-6"),
-        (["--duration", "90000"], "--duration must be at most 86401 seconds"),
+        (["--duration", "90000"], "--duration must be at most 86400 seconds"),
     ],
 )
 def test_bad_option_values(
@@ -364,3 +519,41 @@ def test_env_is_for_a_deployed_target(in_tmp: Path, capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         main(["simulate", "--target", "aws", "--env", "Prod"])
     assert "'Prod' must be lowercase letters and digits" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def device_policy_broker() -> Iterator[int]:
+    """The local stack's own broker (aedes), which closes the connection of a client that
+    publishes on another client's device topic, as IoT Core's device policy makes it."""
+    from local import procs
+
+    port = procs.free_port()
+    proc = procs.start_module("local.aws.iot_broker", ["--port", str(port), "--broker", "aedes"])
+    try:
+        procs.wait_for_port(port, proc=proc)
+        yield port
+    finally:
+        procs.stop_process(proc)
+
+
+@pytest.mark.parametrize("basic_ingest", [False, True])
+def test_every_device_publishes_on_its_own_topic_even_when_cheating(
+    in_tmp: Path,
+    device_policy_broker: int,
+    api: Api,
+    capsys: pytest.CaptureFixture[str],
+    basic_ingest: bool,
+) -> None:
+    url, _ = api
+    write_endpoints(
+        in_tmp, kinesis_url="http://127.0.0.1:1", mqtt_port=device_policy_broker, api_url=url
+    )
+    argv = ["simulate", "--transport", "mqtt", "--riders", "12", "--duration", "10"]
+    argv += ["--connections", "3", "--time-compression", "0", "--max-publish-rate", "0"]
+    argv += ["--wrong-device", "2", "--spoof-device", "2", "--unentered", "1"]
+    argv += ["--basic-ingest"] if basic_ingest else []
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    # nothing refused by the broker: no connection closed, no publish retried
+    assert ", 0 retried, 0 throttled, 0 failed," in out
+    assert "121 sent (0 resent by fault injection, 3 of them to be refused)" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -12,8 +13,9 @@ from statistics import mean
 import pytest
 
 from shared.contract import CLASS_IDS, EVENT_FINAL, parse_reading
+from shared.races import Entry
 from simulator import model
-from simulator.model import RaceConfig, race, reading, rider, tick
+from simulator.model import RaceConfig, entry, race, reading, rider, tick
 
 CFG = RaceConfig("race-7", riders=60, duration=300, seed=7, start_ms=1_700_000_000_000)
 
@@ -73,6 +75,24 @@ def test_readings_are_valid_wire_payloads() -> None:
         for r in batch:
             assert parse_reading(r.to_json()) == r
             assert len(r.to_json()) < 300
+
+
+def test_a_reading_is_contract_v2_and_the_name_and_class_go_into_the_entry() -> None:
+    r = rider(CFG, 4)
+    wire = json.loads(reading(CFG, 4, 10).to_json())
+    assert set(wire) == {
+        "v", "eventId", "raceId", "riderId", "second", "cadence", "resistance",
+        "deviceTimestamp", "event",
+    }  # fmt: skip
+    assert wire["v"] == 2
+    assert entry(CFG, 4, "hub-2") == Entry(
+        rider_id="rider-00004", name=r.name, class_id=r.class_id, device_id="hub-2"
+    )
+    assert entry(CFG, 4).device_id is None
+    # a trusted producer says which device: it is in the reading, nothing else changes
+    stamped = reading(CFG, 4, 10, device_id="gw")
+    assert stamped == reading(CFG, 4, 10).model_copy(update={"device_id": "gw"})
+    assert json.loads(stamped.to_json())["deviceId"] == "gw"
 
 
 def test_one_reading_per_rider_per_second_and_final_on_the_last() -> None:

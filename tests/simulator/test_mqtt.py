@@ -1,6 +1,6 @@
-"""MQTT transport: against a broker on 127.0.0.1 (every QoS 1 reading accounted for), through
-a proxy that cuts the connections (nothing lost), and with fake connections for the pool's
-own rules (rate limit, rider assignment, republishing, topics)."""
+"""MQTT transport: against a broker on 127.0.0.1 (every QoS 1 reading accounted for, each on
+its device's own topic), through a proxy that cuts the connections (nothing lost), and with
+fake connections for the pool's own rules (rate limit, devices, republishing, topics)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from awscrt import mqtt
 
 from shared.contract import parse_reading
 from shared.names import TELEMETRY_TOPIC_FILTER, basic_ingest_topic, telemetry_topic
+from simulator.fleet import Fleet
 from simulator.model import RaceConfig, race
 from simulator.runner import RunOptions, simulate
 from simulator.transports.base import Outgoing
@@ -30,6 +31,8 @@ class Subscriber:
     def __init__(self, port: int, name: str) -> None:
         self.lock = threading.Lock()
         self.event_ids: Counter[str] = Counter()
+        self.topics: dict[str, set[str]] = {}
+        """The topics each rider's readings came on."""
         self.connection = tcp_connection("127.0.0.1", port, name)
         self.connection.connect().result(10)
         fut, _ = self.connection.subscribe(
@@ -39,9 +42,18 @@ class Subscriber:
 
     def on_message(self, topic: str, payload: bytes, **_: Any) -> None:
         reading = parse_reading(payload)
-        assert topic == telemetry_topic(reading.race_id, reading.rider_id)
+        assert reading.device_id is None  # a device does not say: its topic does
         with self.lock:
             self.event_ids[reading.event_id] += 1
+            self.topics.setdefault(reading.rider_id, set()).add(topic)
+
+    def assert_each_rider_on_its_device(self, config: RaceConfig, devices: list[str]) -> None:
+        fleet = Fleet(tuple(devices))
+        with self.lock:
+            assert self.topics == {
+                f"rider-{i:05d}": {telemetry_topic(str(fleet.device_of(i)))}
+                for i in range(config.riders)
+            }
 
     def wait_for(self, wanted: set[str], timeout: float = 30.0) -> set[str]:
         deadline = time.monotonic() + timeout
@@ -72,13 +84,19 @@ def test_qos1_every_reading_is_acknowledged_and_arrives(
     broker_port: int, subscriber: Subscriber
 ) -> None:
     config = RaceConfig("race-q1", riders=40, duration=15, seed=3, start_ms=1)
-    connections = [tcp_connection("127.0.0.1", broker_port, f"q1-{i}") for i in range(3)]
+    devices = [f"q1-{i}" for i in range(3)]
+    connections = [tcp_connection("127.0.0.1", broker_port, d) for d in devices]
     transport = MqttTransport(connections, qos=1, max_rate=0)
+    assert transport.devices == tuple(devices)
     summary = simulate(config, transport, RunOptions(time_compression=0, flush_timeout=60))
     transport.close()
     want = event_ids(config)
     got = subscriber.wait_for(want)
     assert got == want
+    subscriber.assert_each_rider_on_its_device(config, devices)
+    assert {rid: t.device_id for rid, t in summary.truth.riders.items()} == {
+        f"rider-{i:05d}": devices[i % 3] for i in range(40)
+    }
     c = summary.counts
     assert (c.sent, c.acknowledged, c.failed) == (len(want), len(want), 0)
 
@@ -188,7 +206,8 @@ def done(value: Any = None, error: Exception | None = None) -> Future[Any]:
 
 
 class FakeConnection:
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, client_id: str = "dev") -> None:
+        self.client_id = client_id
         self.published: list[tuple[str, bytes]] = []
         self.fail_first = fail_first
         self.lock = threading.Lock()
@@ -208,12 +227,38 @@ class FakeConnection:
         return done({"packet_id": 1}), 1
 
 
-def items(n: int, race_id: str = "r") -> list[Outgoing]:
-    return [Outgoing(race_id, f"rider-{i:05d}", f"e{i}", b"{}") for i in range(n)]
+def items(n: int, race_id: str = "r", device: str | None = None) -> list[Outgoing]:
+    return [Outgoing(race_id, f"rider-{i:05d}", f"e{i}", b"{}", device) for i in range(n)]
 
 
-def test_riders_are_spread_round_robin_and_stay_on_their_connection() -> None:
-    fakes = [FakeConnection() for _ in range(10)]
+def fakes_of(n: int, **kwargs: Any) -> list[FakeConnection]:
+    return [FakeConnection(client_id=f"dev-{i}", **kwargs) for i in range(n)]
+
+
+def test_each_connection_publishes_on_its_own_topic_only() -> None:
+    fakes = fakes_of(3)
+    transport = MqttTransport(fakes, max_rate=0)  # type: ignore[arg-type]
+    assert (transport.devices, transport.device_in_payload) == (("dev-0", "dev-1", "dev-2"), False)
+    transport.send(items(4, device="dev-2") + items(2, device="dev-0"))
+    transport.flush(10)
+    transport.close()
+    assert [[t for t, _ in f.published] for f in fakes] == [
+        [telemetry_topic("dev-0")] * 2,
+        [],
+        [telemetry_topic("dev-2")] * 4,
+    ]
+    assert telemetry_topic("dev-2") == "breakaway/devices/dev-2/telemetry"
+
+
+def test_a_reading_for_a_device_the_pool_does_not_hold_is_refused() -> None:
+    transport = MqttTransport(fakes_of(2), max_rate=0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no connection is device 'dev-9'"):
+        transport.send(items(1, device="dev-9"))
+    transport.close()
+
+
+def test_readings_without_a_device_are_spread_and_each_rider_stays_on_its_connection() -> None:
+    fakes = fakes_of(10)
     transport = MqttTransport(fakes, max_rate=0)  # type: ignore[arg-type]
     transport.send(items(1000))
     transport.send(items(1000))
@@ -221,12 +266,17 @@ def test_riders_are_spread_round_robin_and_stay_on_their_connection() -> None:
     transport.close()
     assert [len(f.published) for f in fakes] == [200] * 10
     for f in fakes:
-        topics = Counter(t for t, _ in f.published)
-        assert set(topics.values()) == {2}
+        assert {t for t, _ in f.published} == {telemetry_topic(f.client_id)}
+    # on first sight, round-robin; after that, the same connection
+    lanes = [transport.lane_of(item).index for item in items(1000)]
+    assert lanes == [i % 10 for i in range(1000)]
 
 
 def test_failed_publishes_are_republished_until_acknowledged() -> None:
-    fakes = [FakeConnection(fail_first=7), FakeConnection(fail_first=3)]
+    fakes = [
+        FakeConnection(fail_first=7, client_id="a"),
+        FakeConnection(fail_first=3, client_id="b"),
+    ]
     transport = MqttTransport(fakes, max_rate=0)  # type: ignore[arg-type]
     transport.send(items(50))
     transport.flush(10)
@@ -236,20 +286,16 @@ def test_failed_publishes_are_republished_until_acknowledged() -> None:
     assert sum(len(f.published) for f in fakes) == 60
 
 
-def test_basic_ingest_uses_the_rule_topic() -> None:
-    fake = FakeConnection()
+def test_basic_ingest_uses_the_rule_topic_of_the_device() -> None:
+    fake = FakeConnection(client_id="gym-7")
     rule = "breakaway_qa_telemetry_to_kinesis"
     transport = MqttTransport([fake], max_rate=0, basic_ingest_rule=rule)  # type: ignore[list-item]
-    transport.send(items(2, race_id="race-b"))
+    transport.send(items(2, race_id="race-b", device="gym-7"))
     transport.flush(10)
     transport.close()
-    assert [t for t, _ in fake.published] == [
-        basic_ingest_topic(rule, "race-b", "rider-00000"),
-        basic_ingest_topic(rule, "race-b", "rider-00001"),
-    ]
+    assert [t for t, _ in fake.published] == [basic_ingest_topic(rule, "gym-7")] * 2
     assert fake.published[0][0] == (
-        "$aws/rules/breakaway_qa_telemetry_to_kinesis/breakaway/races/race-b/riders/rider-00000"
-        "/telemetry"
+        "$aws/rules/breakaway_qa_telemetry_to_kinesis/breakaway/devices/gym-7/telemetry"
     )
 
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from local.cli import main
-from shared.names import OUTPUT_IOT_POLICY, OUTPUT_STREAM_NAME, stack_name
+from shared.names import OUTPUT_API_URL, OUTPUT_IOT_POLICY, OUTPUT_STREAM_NAME, stack_name
 from simulator.provision import (
     CERT_FILE,
     KEY_FILE,
@@ -23,6 +23,7 @@ from simulator.provision import (
 )
 from simulator.targets import TargetError, stack_outputs
 from tests.simulator.conftest import POLICY_DOC
+from tests.simulator.fake_api import FakeState
 
 
 def mode(path: Path) -> int:
@@ -76,22 +77,19 @@ def test_deprovision_removes_everything(iot: Any, tmp_path: Path) -> None:
         deprovision(iot, folder)
 
 
-def template(policy: str, stream: str) -> str:
-    return json.dumps(
-        {
-            "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-            "Outputs": {
-                OUTPUT_IOT_POLICY: {"Value": policy},
-                OUTPUT_STREAM_NAME: {"Value": stream},
-            },
-        }
-    )
+def template(policy: str, stream: str, api_url: str | None = None) -> str:
+    outputs = {OUTPUT_IOT_POLICY: {"Value": policy}, OUTPUT_STREAM_NAME: {"Value": stream}}
+    if api_url is not None:
+        outputs[OUTPUT_API_URL] = {"Value": api_url}
+    return json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs})
 
 
-def deploy(env: str, policy: str, stream: str) -> None:
+def deploy(env: str, policy: str, stream: str, api_url: str | None = None) -> None:
     """The two stacks of ``env``, as far as the CLI reads them: their outputs."""
     cfn = boto3.client("cloudformation", region_name="us-east-1")
-    cfn.create_stack(StackName=stack_name(env, "Data"), TemplateBody=template(policy, stream))
+    cfn.create_stack(
+        StackName=stack_name(env, "Data"), TemplateBody=template(policy, stream, api_url)
+    )
 
 
 def test_each_environment_reads_its_own_stacks(
@@ -179,12 +177,17 @@ def test_deprovision_without_teardown_still_wants_the_folder(
     assert "no IoT credentials in" in capsys.readouterr().err
 
 
-def test_simulate_to_aws_finds_the_stream_in_the_stack_outputs(
-    iot: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_simulate_to_aws_finds_the_stream_and_the_api_in_the_stack_outputs(
+    iot: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    api: tuple[str, FakeState],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    deploy("dev", "sim-policy", "telemetry-stream")
-    deploy("prod", "sim-policy", "prod-stream")
+    url, state = api
+    deploy("dev", "sim-policy", "telemetry-stream", url)
+    deploy("prod", "sim-policy", "prod-stream", url)
     kinesis = boto3.client("kinesis", region_name="us-east-1")
     kinesis.create_stream(StreamName="telemetry-stream", ShardCount=1)
     argv = ["simulate", "--target", "aws", "--riders", "10", "--duration", "5"]
@@ -198,6 +201,12 @@ def test_simulate_to_aws_finds_the_stream_in_the_stack_outputs(
         StreamName="telemetry-stream", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
     assert len(kinesis.get_records(ShardIterator=it)["Records"]) == 50
+    # the race was created and its riders entered, each request signed for execute-api
+    assert [r.path for r in state.requests] == ["/races", "/races/race-1/entries"]
+    for r in state.requests:
+        assert r.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
+        assert "/us-east-1/execute-api/aws4_request, " in r.headers["authorization"]
+        assert "x-amz-security-token" in r.headers
     # --env prod reads prod's stack: its stream, which is not there.
     assert main([*argv, "--env", "prod"]) == 2
     assert "'prod-stream'" in capsys.readouterr().err

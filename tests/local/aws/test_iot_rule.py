@@ -1,5 +1,6 @@
-"""The local IoT rule: substitution templates evaluated as IoT Core does, and the bridge: one
-Kinesis record per MQTT message, keyed by the rule's template."""
+"""The local IoT rule: its SELECT and substitution templates evaluated as IoT Core does, and the
+bridge: one Kinesis record per MQTT message, the device the topic's, keyed by the payload's
+rider; what a device may not publish never reaches it."""
 
 from __future__ import annotations
 
@@ -22,26 +23,34 @@ from local.aws.iot_rule import (
     Journal,
     MessageContext,
     RuleBridge,
+    RuleSql,
     TemplateError,
     render,
 )
+from shared.contract import Telemetry, parse_reading
 from shared.names import (
     LOCAL_REGION,
     LOCAL_RULE_NAME,
     RULE_PARTITION_KEY,
+    RULE_SQL,
+    TELEMETRY_TOPIC_FILTER,
     basic_ingest_topic,
     telemetry_topic,
 )
+from tests.local.aws.mqtt_wire import connect, publish_qos1, until_closed
 
 # --- substitution templates -------------------------------------------------------------------
-TOPIC = telemetry_topic("race-7", "rider_42")
+TOPIC = telemetry_topic("hub-7")
 MSG = MessageContext(
-    topic=TOPIC, payload=b'{"raceId":"race-7","a":{"b":3}}', client_id="bike-1", timestamp_ms=1234
+    topic=TOPIC,
+    payload=b'{"raceId":"race-7","riderId":"rider_42","a":{"b":3}}',
+    client_id="hub-7",
+    timestamp_ms=1234,
 )
 
 
-def test_rule_partition_key_is_the_rider_id_from_the_topic() -> None:
-    assert TOPIC == "breakaway/races/race-7/riders/rider_42/telemetry"
+def test_rule_partition_key_is_the_rider_id_of_the_payload() -> None:
+    assert TOPIC == "breakaway/devices/hub-7/telemetry"
     assert render(RULE_PARTITION_KEY, MSG) == "rider_42"
 
 
@@ -50,14 +59,14 @@ def test_rule_partition_key_is_the_rider_id_from_the_topic() -> None:
     [
         ("${topic()}", TOPIC),
         ("${topic(1)}", "breakaway"),
-        ("${topic(3)}", "race-7"),
-        ("${topic(6)}", "telemetry"),
-        ("${ topic( 5 ) }", "rider_42"),
+        ("${topic(3)}", "hub-7"),
+        ("${topic(4)}", "telemetry"),
+        ("${ topic( 3 ) }", "hub-7"),
         ("${raceId}", "race-7"),
         ("${a.b}", "3"),
-        ("${clientid()}", "bike-1"),
+        ("${clientid()}", "hub-7"),
         ("${timestamp()}", "1234"),
-        ("k-${topic(3)}/${topic(5)}", "k-race-7/rider_42"),
+        ("k-${topic(3)}/${riderId}", "k-hub-7/rider_42"),
         ("plain", "plain"),
     ],
 )
@@ -74,7 +83,7 @@ def test_newuuid_is_a_fresh_uuid_each_time() -> None:
 @pytest.mark.parametrize(
     ("template", "reason"),
     [
-        ("${topic(7)}", "has no level 7"),
+        ("${topic(5)}", "has no level 5"),
         ("${topic(0)}", "has no level 0"),
         ("${missing}", "no such attribute"),
         ("${a.c}", "no such attribute"),
@@ -92,21 +101,132 @@ def test_attribute_of_a_non_json_payload_is_an_error() -> None:
         render("${raceId}", MessageContext(topic=TOPIC, payload=b"\x00binary"))
 
 
+# --- the rule's SELECT ------------------------------------------------------------------------
+RULE = RuleSql.parse(RULE_SQL)
+READING = Telemetry(
+    v=2,
+    event_id="e-1",
+    race_id="race-7",
+    rider_id="rider_42",
+    second=12,
+    cadence=90,
+    resistance=40,
+    device_timestamp=1_800_000_012_000,
+    event="update",
+)
+
+
+def selected(payload: bytes, topic: str = TOPIC) -> bytes:
+    return RULE.select(MessageContext(topic=topic, payload=payload))
+
+
+def test_the_record_is_the_reading_with_the_topic_s_device() -> None:
+    assert RULE.topic_filter == TELEMETRY_TOPIC_FILTER
+    record = selected(READING.to_json())
+    assert parse_reading(record) == READING.model_copy(update={"device_id": "hub-7"})
+    assert record == (
+        b'{"v":2,"eventId":"e-1","raceId":"race-7","riderId":"rider_42","second":12,'
+        b'"cadence":90,"resistance":40,"deviceTimestamp":1800000012000,"event":"update",'
+        b'"deviceId":"hub-7"}'
+    )
+
+
+def test_a_payload_s_own_device_id_is_overridden_by_the_topic_s() -> None:
+    spoofed = READING.model_copy(update={"device_id": "hub-9"}).to_json()
+    assert parse_reading(selected(spoofed)).device_id == "hub-7"
+    assert b"hub-9" not in selected(spoofed)
+
+
+def test_what_the_contract_does_not_know_is_dropped_and_what_is_missing_left_out() -> None:
+    assert selected(b'{"riderId":"a","name":"Ann","classId":3,"second":1}') == (
+        b'{"riderId":"a","second":1,"deviceId":"hub-7"}'
+    )
+    assert selected(b"{}") == b'{"deviceId":"hub-7"}'
+    assert selected(b"[1,2]") == b'{"deviceId":"hub-7"}'
+    assert selected(b'{"v":null,"second":[1]}') == b'{"v":null,"second":[1],"deviceId":"hub-7"}'
+
+
+def test_a_whole_number_written_as_a_decimal_is_an_int_as_in_sql_2016_03_23() -> None:
+    assert selected(b'{"second":3.0,"cadence":90.5,"resistance":1e2}') == (
+        b'{"second":3,"cadence":90.5,"resistance":100,"deviceId":"hub-7"}'
+    )
+
+
+def test_a_payload_that_is_not_json_has_no_record() -> None:
+    with pytest.raises(TemplateError, match="the payload is not JSON"):
+        selected(b"\x00binary")
+
+
+def test_the_basic_ingest_prefix_is_not_a_level_of_the_topic() -> None:
+    ingest = basic_ingest_topic(LOCAL_RULE_NAME, "hub-3")
+    bridge = RuleBridge(
+        kinesis=None, config=BridgeConfig(stream_name="s", mqtt_host="127.0.0.1", mqtt_port=1)
+    )
+    assert bridge.rule_topic(ingest) == telemetry_topic("hub-3")
+    assert parse_reading(selected(READING.to_json(), bridge.rule_topic(ingest))).device_id == (
+        "hub-3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sql", "items"),
+    [
+        ("SELECT * FROM 'a/+'", (("*", "*"),)),
+        (
+            "select a.b, c AS d, topic(2) as t from 'a/#'",
+            (("a.b", "b"), ("c", "d"), ("topic(2)", "t")),
+        ),
+    ],
+)
+def test_the_rule_sql_the_bridge_reads(sql: str, items: tuple[tuple[str, str], ...]) -> None:
+    assert RuleSql.parse(sql).items == items
+    star = RuleSql.parse("SELECT * FROM 'a'")
+    assert star.select(MessageContext(topic="a", payload=b"\x00raw")) == b"\x00raw"
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("SELECT *, topic(3) AS deviceId FROM 'a'", "* with other items"),
+        ("SELECT topic(3) FROM 'a'", "name it with AS"),
+        ("SELECT upper(x) AS y FROM 'a'", "unsupported rule SQL item"),
+        ("SELECT a FROM 'a' WHERE b > 1", "unsupported rule SQL"),
+        ("DELETE FROM 'a'", "unsupported rule SQL"),
+    ],
+)
+def test_rule_sql_beyond_what_the_bridge_evaluates_is_refused_up_front(
+    sql: str, reason: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        RuleSql.parse(sql)
+
+
 # --- the bridge ---------------------------------------------------------------------------
 
 
-def publisher(port: int) -> mqtt.Connection:
+def publisher(port: int, device: str) -> mqtt.Connection:
+    """A device's connection: its client id is the device's id."""
     client = mqtt.Client(io.ClientBootstrap.get_or_create_static_default(), tls_ctx=None)
     conn = mqtt.Connection(
         client,
         host_name="127.0.0.1",
         port=port,
-        client_id=f"pub-{uuid.uuid4().hex[:8]}",
+        client_id=device,
         keep_alive_secs=30,
         disable_metrics=True,
     )
     conn.connect().result(timeout=10)
     return conn
+
+
+def device() -> str:
+    return f"hub-{uuid.uuid4().hex[:8]}"
+
+
+def record(payload: bytes, device_id: str) -> bytes:
+    """What the rule puts for a payload of these tests (riderId, second) from a device."""
+    fields = json.loads(payload)
+    return json.dumps(fields | {"deviceId": device_id}, separators=(",", ":")).encode()
 
 
 def read_all(kinesis: Any, stream: str) -> list[dict[str, Any]]:
@@ -145,24 +265,23 @@ def wait(check: Any, timeout: float = 10.0, what: Any = None) -> None:
 def test_each_message_becomes_one_record_keyed_by_the_rider_id(
     bridge: RuleBridge, kinesis: Any, stream: str, mqtt_port: int
 ) -> None:
-    race = f"race-{uuid.uuid4().hex[:6]}"
-    conn = publisher(mqtt_port)
+    hub = device()
+    conn = publisher(mqtt_port, hub)
     sent = []
     try:
         for rider in ("ann", "bob", "cy"):
             for s in range(4):
                 payload = f'{{"riderId":"{rider}","second":{s}}}'.encode()
-                sent.append((rider, payload))
-                conn.publish(telemetry_topic(race, rider), payload, mqtt.QoS.AT_LEAST_ONCE)[
-                    0
-                ].result(timeout=10)
+                sent.append((rider, record(payload, hub)))
+                conn.publish(telemetry_topic(hub), payload, mqtt.QoS.AT_LEAST_ONCE)[0].result(
+                    timeout=10
+                )
         # the same payload published twice is two messages, so two records
-        conn.publish(telemetry_topic(race, "ann"), sent[0][1], mqtt.QoS.AT_LEAST_ONCE)[0].result(
-            timeout=10
-        )
+        again = b'{"riderId":"ann","second":0}'
+        conn.publish(telemetry_topic(hub), again, mqtt.QoS.AT_LEAST_ONCE)[0].result(timeout=10)
         sent.append(sent[0])
         # not the rule's topic: not forwarded
-        conn.publish(f"breakaway/races/{race}/other", b"{}", mqtt.QoS.AT_LEAST_ONCE)[0].result(
+        conn.publish(f"breakaway/devices/{hub}/other", b"{}", mqtt.QoS.AT_LEAST_ONCE)[0].result(
             timeout=10
         )
     finally:
@@ -176,16 +295,76 @@ def test_each_message_becomes_one_record_keyed_by_the_rider_id(
     assert ann[:4] == [p for k, p in sent[:4]]
 
 
-def test_basic_ingest_topic_is_keyed_from_the_topic_the_rule_sees(
+def test_a_device_s_reading_reaches_kinesis_with_its_device_whatever_its_payload_says(
     bridge: RuleBridge, kinesis: Any, stream: str, mqtt_port: int
 ) -> None:
-    assert bridge.rule_topic(basic_ingest_topic(LOCAL_RULE_NAME, "r", "dee")) == telemetry_topic(
-        "r", "dee"
-    )
-    bridge.on_message(basic_ingest_topic(LOCAL_RULE_NAME, "r", "dee"), b'{"x":1}')
+    hub = device()
+    conn = publisher(mqtt_port, hub)
+    spoofed = READING.model_copy(update={"device_id": "someone-else"})
+    try:
+        conn.publish(telemetry_topic(hub), spoofed.to_json(), mqtt.QoS.AT_LEAST_ONCE)[0].result(
+            timeout=10
+        )
+    finally:
+        conn.disconnect().result(timeout=10)
     wait(lambda: bridge.stats.put == 1)
-    (record,) = read_all(kinesis, stream)
-    assert (record["PartitionKey"], record["Data"]) == ("dee", b'{"x":1}')
+    (put,) = read_all(kinesis, stream)
+    assert put["PartitionKey"] == "rider_42"
+    assert parse_reading(put["Data"]) == READING.model_copy(update={"device_id": hub})
+
+
+def test_a_reading_on_another_device_s_topic_is_refused_and_reaches_nothing(
+    bridge: RuleBridge, kinesis: Any, stream: str, mqtt_port: int, request: pytest.FixtureRequest
+) -> None:
+    """The broker closes the connection of a client that publishes on another's device topic
+    (as IoT Core does: the device policy), so the rule never sees it: only the device's own
+    reading, published after, reaches Kinesis."""
+    hub, other = device(), device()
+    sock, _ = connect(mqtt_port, hub)
+    publish_qos1(sock, telemetry_topic(other), READING.to_json())
+    closed_with = until_closed(sock)
+    sock.close()
+    amqtt = request.node.callspec.params["mqtt_port"] == "amqtt"
+    assert closed_with in ([[], [0x40]] if amqtt else [[]])  # amqtt acks before it looks
+    conn = publisher(mqtt_port, other)
+    try:
+        conn.publish(telemetry_topic(other), READING.to_json(), mqtt.QoS.AT_LEAST_ONCE)[0].result(
+            timeout=10
+        )
+    finally:
+        conn.disconnect().result(timeout=10)
+    wait(lambda: bridge.stats.put == 1)
+    (put,) = read_all(kinesis, stream)
+    assert parse_reading(put["Data"]).device_id == other
+    assert bridge.stats.received == 1
+
+
+def test_basic_ingest_topic_is_keyed_and_stamped_from_the_topic_the_rule_sees(
+    bridge: RuleBridge, kinesis: Any, stream: str
+) -> None:
+    bridge.on_message(basic_ingest_topic(LOCAL_RULE_NAME, "dee"), b'{"riderId":"r1"}')
+    wait(lambda: bridge.stats.put == 1)
+    (put,) = read_all(kinesis, stream)
+    assert (put["PartitionKey"], put["Data"]) == ("r1", b'{"riderId":"r1","deviceId":"dee"}')
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"\x00binary", b"not json", b"{}", b'{"riderId":""}', b"[1,2]", b'{"second":1}'],
+)
+def test_a_message_without_a_rider_is_a_failed_action_not_a_record(
+    kinesis: Any, stream: str, payload: bytes
+) -> None:
+    """IoT Core renders ``${riderId}`` of such a payload as an empty string (Undefined), which
+    Kinesis refuses as a partition key: the action fails (the error action keeps the message)."""
+    b = RuleBridge(
+        kinesis=kinesis,
+        config=BridgeConfig(stream_name=stream, mqtt_host="127.0.0.1", mqtt_port=1),
+    )
+    b.on_message(telemetry_topic("hub-1"), payload)
+    assert (b.stats.received, b.stats.failed_actions) == (1, 1)
+    assert b.idle
+    assert read_all(kinesis, stream) == []
 
 
 def test_a_key_that_cannot_be_rendered_is_a_failed_action(kinesis: Any, stream: str) -> None:
@@ -195,7 +374,7 @@ def test_a_key_that_cannot_be_rendered_is_a_failed_action(kinesis: Any, stream: 
             stream_name=stream, mqtt_host="127.0.0.1", mqtt_port=1, partition_key="${topic(9)}"
         ),
     )
-    b.on_message("breakaway/races/r/riders/x/telemetry", b"{}")
+    b.on_message(telemetry_topic("hub-1"), b'{"riderId":"a"}')
     assert (b.stats.received, b.stats.failed_actions) == (1, 0 + 1)
     assert read_all(kinesis, stream) == []
 
@@ -255,13 +434,14 @@ def test_as_a_process_the_bridge_reports_what_it_put_and_goes_when_stopped(
     assert process.proc is not None
     pid = process.proc.pid
     try:
-        conn = publisher(mqtt_port)
+        hub = device()
+        conn = publisher(mqtt_port, hub)
         try:
             for s in range(5):
                 payload = f'{{"riderId":"eve","second":{s}}}'.encode()
-                conn.publish(telemetry_topic("r", "eve"), payload, mqtt.QoS.AT_LEAST_ONCE)[
-                    0
-                ].result(timeout=10)
+                conn.publish(telemetry_topic(hub), payload, mqtt.QoS.AT_LEAST_ONCE)[0].result(
+                    timeout=10
+                )
         finally:
             conn.disconnect().result(timeout=10)
         wait(lambda: process.stats.put == 5 and process.idle)
@@ -275,16 +455,17 @@ def test_as_a_process_the_bridge_reports_what_it_put_and_goes_when_stopped(
 
 
 # --- a persistent session: nothing lost while the bridge is away ------------------------------
-def publish(port: int, race: str, rider: str, seconds: range) -> list[bytes]:
-    conn = publisher(port)
+def publish(port: int, hub: str, rider: str, seconds: range) -> list[bytes]:
+    """Publish a rider's seconds from a device; the records the rule makes of them."""
+    conn = publisher(port, hub)
     sent = []
     try:
         for s in seconds:
             payload = f'{{"riderId":"{rider}","second":{s}}}'.encode()
-            conn.publish(telemetry_topic(race, rider), payload, mqtt.QoS.AT_LEAST_ONCE)[0].result(
+            conn.publish(telemetry_topic(hub), payload, mqtt.QoS.AT_LEAST_ONCE)[0].result(
                 timeout=10
             )
-            sent.append(payload)
+            sent.append(record(payload, hub))
     finally:
         conn.disconnect().result(timeout=10)
     return sent
@@ -302,14 +483,14 @@ def test_what_is_published_while_the_bridge_is_stopped_reaches_kinesis_when_it_i
     """The broker keeps the bridge's session (its subscriptions and the QoS 1 messages meant
     for it) while it is away, as IoT Core keeps a persistent session: on both brokers."""
     config = config_for(stream, mqtt_port, f"rule-{uuid.uuid4().hex[:8]}")
-    race = f"race-{uuid.uuid4().hex[:6]}"
+    hub = device()
     first = RuleBridge(kinesis=kinesis, config=config)
     first.start()
-    sent = publish(mqtt_port, race, "ann", range(3))
+    sent = publish(mqtt_port, hub, "ann", range(3))
     wait(lambda: first.stats.put == 3 and first.idle)
     first.stop()
 
-    sent += publish(mqtt_port, race, "ann", range(3, 10))  # nobody is subscribed right now
+    sent += publish(mqtt_port, hub, "ann", range(3, 10))  # nobody is subscribed right now
     again = RuleBridge(kinesis=kinesis, config=config)
     again.start()
     try:
@@ -342,7 +523,7 @@ def test_what_the_bridge_took_but_did_not_put_is_put_by_the_next_one(
     down = DownKinesis()
     crashed = RuleBridge(kinesis=down, config=config)
     crashed.start()
-    sent = publish(mqtt_port, f"race-{uuid.uuid4().hex[:6]}", "bob", range(6))
+    sent = publish(mqtt_port, device(), "bob", range(6))
     wait(lambda: crashed.stats.received == 6 and down.calls > 0)
     crashed.stop(drain_timeout=0)  # what it holds is lost with it, as with SIGKILL
     assert crashed.stats.put == 0
@@ -374,15 +555,15 @@ def test_a_bridge_process_killed_and_started_again_loses_nothing(
     config = config_for(stream, mqtt_port, f"rule-{uuid.uuid4().hex[:8]}")
     (tmp_path / "logs").mkdir()
     process = BridgeProcess(config, emulator_url, LOCAL_REGION, tmp_path).start()
-    race = f"race-{uuid.uuid4().hex[:6]}"
+    hub = device()
     try:
-        sent = publish(mqtt_port, race, "cy", range(20))
+        sent = publish(mqtt_port, hub, "cy", range(20))
         assert process.proc is not None
         os.kill(process.proc.pid, signal.SIGKILL)
         process.proc.wait(timeout=10)
-        sent += publish(mqtt_port, race, "cy", range(20, 40))  # the bridge is down
+        sent += publish(mqtt_port, hub, "cy", range(20, 40))  # the bridge is down
         process.start()
-        sent += publish(mqtt_port, race, "cy", range(40, 50))
+        sent += publish(mqtt_port, hub, "cy", range(40, 50))
         wait(
             lambda: len({r["Data"] for r in read_all(kinesis, stream)}) == 50,
             timeout=30,
