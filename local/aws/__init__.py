@@ -14,7 +14,6 @@ module                    stands in for
                           partial batch responses, stopping, statistics)
 ``kinesis_esm``           the Kinesis event source mapping (shards, checkpoints, bisect,
                           retries, record age, on-failure destination)
-``sqs_esm``               the SQS event source mapping (receive, delete, visibility, concurrency)
 ``scheduler``             EventBridge Scheduler's one-time schedules: at their time, the target
                           invoked with the schedule's Input, retries, dead-letter queue, deletion
                           after completion (the schedules themselves live in moto)

@@ -23,7 +23,8 @@ does. What AWS documents for every poll-based source, and what this module does 
 - statistics: invocations, function errors, partial failures (each service adds its own).
 
 What is the service's own (where the records come from, what success and failure do to them)
-is in :mod:`local.aws.kinesis_esm` and :mod:`local.aws.sqs_esm`.
+is in :mod:`local.aws.kinesis_esm` (the SQS mapping that also stood on this core went with the
+finish queue).
 """
 
 from __future__ import annotations

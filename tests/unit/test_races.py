@@ -62,9 +62,7 @@ def test_entries_name_each_rider_once_and_at_most_a_thousand() -> None:
         Entries.model_validate({"entries": [one, one]})
     assert "entries: rider ana is given twice" in describe(twice.value)
     with pytest.raises(ValidationError) as many:
-        Entries.model_validate(
-            {"entries": [{**one, "riderId": f"r{i}"} for i in range(1001)]}
-        )
+        Entries.model_validate({"entries": [{**one, "riderId": f"r{i}"} for i in range(1001)]})
     assert describe(many.value).startswith("entries: List should have at most 1000 items")
 
 
