@@ -71,6 +71,7 @@ from infra.capacity.facts import (
 from infra.capacity.measured import Measured
 from infra.capacity.prices import PRICE_DATE, PRICES, REGION, price_table, usd
 from infra.capacity.sizes import (
+    SAMPLE_DEVICE_ID,
     SAMPLE_RACE_ID,
     SAMPLE_RIDER_ID,
     announcement_bytes,
@@ -313,10 +314,6 @@ class Sizes:
             "standing_write_units_mean": round(self.standing_wru, 4),
             "index_entry_bytes": self.index_entry,
         }
-
-
-SAMPLE_DEVICE_ID: Final = "gym-hub-0001"
-"""A device's id as it appears in its topic (the thing name), for the metered topic bytes."""
 
 
 def scenario_sizes(s: Scenario) -> Sizes:

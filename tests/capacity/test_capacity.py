@@ -259,10 +259,15 @@ def test_archive_compression_assumption_is_conservative() -> None:
 
 
 def test_sample_reading_is_the_size_of_a_simulated_one() -> None:
+    """As the stream carries it: the simulator's reading with the deviceId the rule adds."""
+    from infra.capacity.sizes import SAMPLE_DEVICE_ID
     from simulator.model import RaceConfig, reading
 
     config = RaceConfig("race-2026-11-22-1900", 5_000, 3_600, start_ms=SAMPLE_START_MS)
-    sizes = [len(reading(config, i, 1_799).to_json()) for i in range(0, 5_000, 97)]
+    sizes = [
+        len(reading(config, i, 1_799).model_copy(update={"device_id": SAMPLE_DEVICE_ID}).to_json())
+        for i in range(0, 5_000, 97)
+    ]
     assert abs(sum(sizes) / len(sizes) - len(sample_reading().to_json())) < 4
 
 

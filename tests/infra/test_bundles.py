@@ -63,7 +63,9 @@ EXPECTED: dict[str, list[str]] = {
         "handler.py",
         "logic.py",
         "models.py",
+        "organiser.py",
         "static/index.html",
+        shared=("shared/race_store.py",),  # the organiser's routes write through the race book
     ),
 }
 NEVER_SHIPPED = (

@@ -146,6 +146,7 @@ def standing(
     seconds: int = 10,
     last_second: int = 9,
     name: str | None = None,
+    final_second: int = -1,
 ) -> Standing:
     return Standing(
         race_id=race,
@@ -159,6 +160,7 @@ def standing(
         version=1,
         updated_at=1_795_374_300_000,
         last_device_ts=1_795_374_299_000,
+        final_second=final_second,
     )
 
 

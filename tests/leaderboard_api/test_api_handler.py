@@ -42,6 +42,7 @@ def entry(rank: int, rider: str, name: str, class_id: int, points: int) -> dict[
         "points": points,
         "seconds": 10,
         "lastSecond": 9,
+        "finished": False,
     }
 
 
@@ -151,7 +152,25 @@ def test_races_do_not_mix(ties: Db) -> None:
             "points": 1,
             "seconds": 10,
             "lastSecond": 9,
+            "finished": False,
         }
+    ]
+
+
+def test_a_rider_whose_final_reading_counted_is_shown_finished(ties: Db) -> None:
+    ties.put_race(
+        "race-3",
+        [
+            standing("rider-01", 5, 1, race="race-3", name="Ana", final_second=9),
+            standing("rider-02", 4, 1, race="race-3", name="Bo"),
+        ],
+    )
+
+    reply = get("/races/race-3/leaderboard")
+
+    assert [(e["riderId"], e["finished"]) for e in reply.body["entries"]] == [
+        ("rider-01", True),
+        ("rider-02", False),
     ]
 
 

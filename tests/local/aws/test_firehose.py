@@ -16,12 +16,10 @@ from shared.names import archive_prefix
 
 def reading(race: str, rider: str, second: int) -> bytes:
     return Telemetry(
-        v=1,
+        v=2,
         event_id=f"e-{race}-{rider}-{second}",
         race_id=race,
         rider_id=rider,
-        name="Ann",
-        class_id=1,
         second=second,
         cadence=90,
         resistance=40,
