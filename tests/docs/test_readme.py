@@ -53,6 +53,8 @@ from infra.config import CONTEXT_KEY, BreakawayConfig, ConfigError, load_config
 from local import cli
 from local.aws.api_gateway import LocalApiGateway, match_resource
 from shared.limits import CONNECTION_HEADROOM
+from shared.placings import Tally, compute_placings
+from shared.races import EnteredRider, Entry
 from shared.tables import create_tables
 from simulator.cli import _race_config
 from simulator.model import RaceConfig, riders_of
@@ -88,6 +90,19 @@ END_TO_END_RACE = (
 )
 """Runs ``local.race.run_race`` (``breakaway simulate`` into the local stack, every standing
 read back through the API against the ground truth), as ``breakaway demo`` does."""
+RACE_COMMANDS = {
+    action: f"tests/simulator/test_race_cli.py::{test}"
+    for action, test in (
+        ("create", "test_create_schedules_the_race_and_shows_it"),
+        ("enter", "test_riders_are_entered_from_json_csv_and_options"),
+        ("list", "test_list_shows_the_races_of_a_status"),
+        ("close", "test_close_and_disqualify_say_what_they_did"),
+        ("disqualify", "test_close_and_disqualify_say_what_they_did"),
+        ("results", "test_results_show_every_page_overall_or_in_a_class"),
+    )
+}
+"""``breakaway race`` needs a running API: each action is mapped to the test that runs it against
+one on 127.0.0.1."""
 UP_AND_DOWN = "tests/local/test_cli.py::test_up_serves_and_stops_cleanly_leaving_no_process[{how}]"
 SEEDED_RIDERS = 60
 """Riders of the README's race put in the table: more than any page the README asks for."""
@@ -262,6 +277,8 @@ def check_breakaway(command: Command, args: Sequence[str]) -> str:
         return f"simulate: race {race.race_id} of {race.riders} riders built; sending needs AWS"
     if name in ("provision", "deprovision"):
         return f"{name}: parsed; it needs AWS"
+    if name == "race":
+        return mapped(command, RACE_COMMANDS[ns.race_command])
     if name == "demo":
         runs_race = "run_race" in local.demo.run_demo.__code__.co_names
         assert runs_race, f"{command}: breakaway demo no longer runs run_race"
@@ -327,7 +344,7 @@ RACE_KEYS = {
     "raceId", "name", "status", "startsAt", "durationS", "graceS", "closesAt", "entrants",
     "riders", "finished", "lastReadingAt", "classes",
 }  # fmt: skip
-ENTRY_KEYS = {"rank", "riderId", "name", "classId", "points", "seconds", "lastSecond"}
+ENTRY_KEYS = {"rank", "riderId", "name", "classId", "points", "seconds", "lastSecond", "finished"}
 BOARD_KEYS = {"raceId", "classId", "asOf", "entries", "nextCursor"}
 RIDER_KEYS = {
     "raceId", "riderId", "name", "classId", "points", "seconds", "lastSecond", "rank",
@@ -366,6 +383,23 @@ def board_shape(command: Command, body: Any, params: dict[str, str], query: dict
         expect(command, in_class, f"class {class_id} only", body)
 
 
+RESULT_KEYS = {"rank", "riderId", "name", "classId", "points", "seconds", "outcome"}
+
+
+def results_shape(
+    command: Command, body: Any, params: dict[str, str], query: dict[str, str]
+) -> None:
+    expect(
+        command, set(body) == BOARD_KEYS - {"asOf"}, "raceId, classId, entries, nextCursor", body
+    )
+    expect(command, body["raceId"] == params["raceId"], "the race asked for", body)
+    entries = body["entries"]
+    limit = int(query.get("limit", DEFAULT_LIMIT))
+    expect(command, len(entries) == limit, f"{limit} placings", body)
+    expect(command, all(set(e) == RESULT_KEYS for e in entries), "placings", body)
+    expect(command, entries[0]["rank"] == 1, "the winner first", body)
+
+
 def rider_shape(command: Command, body: Any, params: dict[str, str], _: dict[str, str]) -> None:
     expect(command, set(body) == RIDER_KEYS, f"the keys {sorted(RIDER_KEYS)}", body)
     asked = (body["raceId"], body["riderId"]) == (params["raceId"], params["riderId"])
@@ -377,6 +411,7 @@ SHAPES: dict[str, Shape] = {
     "/races/{raceId}": race_shape,
     "/races/{raceId}/leaderboard": board_shape,
     "/races/{raceId}/riders/{riderId}": rider_shape,
+    "/races/{raceId}/results": results_shape,
 }
 
 
@@ -404,14 +439,19 @@ def readme_api() -> Iterator[str]:
         create_tables(client, STANDINGS, IDEMPOTENCY)
         scheduler = boto3.client("scheduler", region_name=REGION)
         scheduler.create_schedule_group(Name=SCHEDULE_GROUP)
-        Db(client, scheduler, Clock()).put_race(
-            race.race_id,
-            [
-                standing(r.rider_id, 100 * (race.riders - r.index), r.class_id, race=race.race_id)
-                for r in riders_of(race)
-                if r.index < SEEDED_RIDERS or r.rider_id in named
-            ],
-        )
+        db = Db(client, scheduler, Clock())
+        seeded = [
+            standing(r.rider_id, 100 * (race.riders - r.index), r.class_id, race=race.race_id)
+            for r in riders_of(race)
+            if r.index < SEEDED_RIDERS or r.rider_id in named
+        ]
+        db.put_race(race.race_id, seeded)
+        entered = [
+            EnteredRider(Entry(rider_id=s.rider_id, name=s.name, class_id=s.class_id))
+            for s in seeded
+        ]
+        tallies = {s.rider_id: Tally(s.points, s.seconds) for s in seeded}
+        db.close(race.race_id, compute_placings(entered, tallies))  # the results are served
         api.install(None)
         try:
             with LocalApiGateway(api.handler, stage=STAGE, resources=RESOURCES) as gateway:
@@ -624,7 +664,8 @@ def test_an_edited_readme_fails_on_every_edited_command(request: pytest.FixtureR
 
     assert {c.text for c in edited} == {
         "make deploy ENV=production",
-        ".venv/bin/breakaway simulate --target aws --transport pigeon --riders 1000 --duration 300",
+        ".venv/bin/breakaway simulate --target aws --transport pigeon --riders 1000 --duration 300 "
+        "--race-id race-2",
         'curl "${API_URL}races/race-1/rider/rider-00042"',
         "make test-quick",
     }
