@@ -1,9 +1,12 @@
-"""End to end through the local stack: simulator -> MQTT or Kinesis -> processor -> API.
+"""End to end through the local stack: a race created and entered, ridden (simulator -> MQTT or
+Kinesis -> processor -> API), and closed by its own schedule (scheduler -> closer -> placings).
 
 One stack for the module (started in this process exactly as ``breakaway up`` starts it, with
 a fault-injecting wrapper around the real stream processor). Races are small and time
-compressed; every check reads the standings back through the API and compares them with the
-simulator's ground truth, for every rider.
+compressed (the simulator starts the race that much earlier, so that no fair reading runs ahead
+of the race clock); every check reads the standings back through the API and compares them with
+the simulator's ground truth, for every rider, and once the race has closed itself, every
+placing, overall and per class.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from typing import Any
 
 import pytest
 
+from local.api_client import all_results
 from local.aws.lambda_runtime import Handler
 from local.aws.moto_server import aws_client
 from local.race import RaceSpec, run_race, wait_finished
 from local.stack import LocalStack, StackOptions
+from shared.contract import Telemetry
+from shared.counting import Refusal
 from shared.names import archive_prefix
 from simulator.truth import load_ground_truth
 
@@ -90,6 +96,7 @@ def race(stack: LocalStack, tmp_path: Path, **spec: Any) -> Any:
     spec.setdefault("riders", 25)
     spec.setdefault("duration", 20)
     spec.setdefault("time_compression", 10.0)
+    drain_dead_letters(stack)
     report = run_race(
         RaceSpec(**spec),
         stack.options.state_dir / "endpoints.json",
@@ -100,29 +107,114 @@ def race(stack: LocalStack, tmp_path: Path, **spec: Any) -> Any:
     )
     assert report.simulator_exit == 0, report.simulator_output
     assert report.drained
+    assert report.closed, "the race did not close itself"
+    assert report.placing_differences == []
     return report
+
+
+def drain_dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
+    """Every dead letter in the processor's queue, taken off it."""
+    assert stack.endpoints is not None
+    sqs = aws_client("sqs", stack.endpoints.aws_endpoint_url)
+    url = stack.endpoints.dead_letter_queue_url
+    letters: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return letters
+        letters.extend(json.loads(m["Body"]) for m in got)
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)
+            ],
+        )
+
+
+def by_reason(letters: list[dict[str, Any]]) -> dict[Refusal, int]:
+    counts: collections.Counter[Refusal] = collections.Counter()
+    for letter in letters:
+        (reason,) = [r for r in Refusal if letter["reason"].startswith(r.text + ":")]
+        counts[reason] += 1
+    return dict(counts)
+
+
+CHEATS = (
+    ("future", 3),
+    ("past-duration", 3),
+    ("wrong-device", 3),
+    ("spoof-device", 3),
+    ("unknown-race", 2),
+    ("unentered", 2),
+    ("after-final", 3),
+)
 
 
 @pytest.mark.parametrize("transport", ["mqtt", "kinesis"])
 def test_standings_equal_the_ground_truth_despite_resends_and_reordering(
     stack: LocalStack, tmp_path: Path, transport: str
 ) -> None:
+    """A race created, its riders entered (two who never ride), ridden with resends, reordering
+    and every kind of cheating reading, closed by its own schedule: the standings and then the
+    placings read through the API equal the ground truth, each cheating reading is a dead
+    letter with the rule it broke, and a reading after the close changes nothing."""
+    race_id = f"e2e-{transport}"
+    cheats = tuple(c for c in CHEATS if transport == "mqtt" or c[0] != "spoof-device")
     report = race(
         stack,
         tmp_path,
-        race_id=f"e2e-{transport}",
+        race_id=race_id,
         transport=transport,
         duplicate_fraction=0.1,
         reorder_window=30,
         seed=7,
+        cheats=cheats,
+        no_shows=2,
     )
     assert report.differences == []
-    assert report.riders_checked == 25
-    assert report.finished == 25  # by the race finisher, each once despite the resends
+    assert report.riders_checked == 27  # every entered rider, the two who never rode included
+    assert report.placings_checked == 2 * 27  # overall, and each rider in its class
+    assert report.finished == 25  # each rider's final counted once despite the resends
     assert stack.endpoints is not None
-    assert wait_finished(stack.endpoints.api_url, f"e2e-{transport}", 25, timeout_s=5) == 25
+    assert wait_finished(stack.endpoints.api_url, race_id, 25, timeout_s=5) == 25
     assert "resent by fault injection" in report.simulator_output
     assert "(0 resent" not in report.simulator_output
+    truth = load_ground_truth(tmp_path / "truth.json")
+    letters = drain_dead_letters(stack)
+    assert by_reason(letters) == truth.dead_letters
+    assert sum(truth.dead_letters.values()) == sum(n for c, n in cheats if c != "spoof-device")
+    assert truth.spoofed_counted == (3 if transport == "mqtt" else 0)
+    placings = all_results(stack.endpoints.api_url, race_id)
+    assert [p["outcome"] for p in placings].count("DNS") == 2
+
+    late_reading_after_the_close(stack, race_id, placings)
+
+
+def late_reading_after_the_close(
+    stack: LocalStack, race_id: str, placings: list[dict[str, Any]]
+) -> None:
+    """A valid-looking reading of an entered rider, put on the stream after the close: a dead
+    letter ("race closed"), and the placings as they were."""
+    assert stack.endpoints is not None
+    ep = stack.endpoints
+    rider = placings[0]["riderId"]
+    reading = Telemetry(
+        v=2,
+        event_id="after-the-close",
+        race_id=race_id,
+        rider_id=rider,
+        second=1,
+        cadence=200,
+        resistance=100,
+        device_timestamp=int(time.time() * 1000),
+        event="update",
+    )
+    kinesis = aws_client("kinesis", ep.aws_endpoint_url)
+    kinesis.put_record(StreamName=ep.stream_name, Data=reading.to_json(), PartitionKey=rider)
+    assert stack.wait_idle(timeout=30)
+    (letter,) = drain_dead_letters(stack)
+    assert letter["reason"].startswith(f"race closed: race {race_id} closed at ")
+    assert all_results(ep.api_url, race_id) == placings
 
 
 def test_transient_processor_failures_lose_nothing_and_double_count_nothing(
