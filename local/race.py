@@ -64,6 +64,8 @@ class RaceSpec:
     """(simulate's cheating option, how many readings): each must be refused."""
     no_shows: int = 0
     """Riders entered who never ride: DNS in the placings."""
+    connections: int = 0
+    """MQTT connections (devices) to ride on; 0: as many as the riders' rate needs."""
     close_timeout_s: float = 60.0
     """How long after its scheduled close the race may take to show as closed."""
 
@@ -136,6 +138,8 @@ def simulate_command(
         cmd += [f"--{option}", str(count)]
     if spec.no_shows:
         cmd += ["--no-shows", str(spec.no_shows)]
+    if spec.connections:
+        cmd += ["--connections", str(spec.connections)]
     if spec.duplicate_fraction:
         cmd += ["--duplicate-fraction", str(spec.duplicate_fraction)]
     if spec.reorder_window:

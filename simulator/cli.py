@@ -35,7 +35,7 @@ from shared.names import (
     valid_env_name,
 )
 from shared.races import DEFAULT_GRACE_S, MAX_GRACE_S, NewRace
-from simulator.faults import Cheats, check_cheats
+from simulator.faults import Cheater, Cheats
 from simulator.fleet import PRODUCER_ID, Fleet, entries, local_device_ids
 from simulator.model import RaceConfig
 from simulator.organiser import ApiError, ApiUnreachableError, Organiser
@@ -525,8 +525,8 @@ def run_simulate(args: argparse.Namespace) -> int:
             starts_at = _existing_race(args, organiser, config)
             config = _race_config(args)
         fleet = Fleet(transport.devices, transport.device_in_payload)
-        try:
-            check_cheats(config, fleet, _cheats(args), args.no_shows)
+        try:  # every cheat the race can hold, before the race is created
+            Cheater(config, fleet, _cheats(args), args.no_shows)
         except ValueError as exc:
             raise CliError(str(exc)) from None
         if starts_at is None:
@@ -564,6 +564,8 @@ def _ride(
         raise CliError(str(exc)) from None
     except TimeoutError as exc:
         raise CliError(f"gave up waiting for acknowledgements ({exc})") from None
+    except ValueError as exc:  # cheating readings the race left no room for
+        raise CliError(str(exc)) from None
     print(summary.line())
     return 0 if summary.ok else 1
 

@@ -172,6 +172,28 @@ class Cheater:
         self._future = self._take(cheats.future)
         self.refusals: dict[Refusal, int] = {}
         self.spoofed_counted = 0
+        if cheats.after_final > len(self._after_final_seconds()):
+            raise ValueError(
+                f"{cheats.after_final} readings after a rider's final need riders who stop "
+                f"early: race {config.race_id} (seed {config.seed}) has "
+                f"{len(self._after_final_seconds())} seconds after such a final; try another "
+                "--seed or fewer"
+            )
+
+    def _after_final_seconds(self) -> list[tuple[int, int]]:
+        """(rider, second) of every second after a riding rider's final one."""
+        return [
+            (i, s)
+            for i in range(self.config.riders)
+            if i not in self.no_shows
+            for s in seconds_of(self.config)
+            if s > rider(self.config, i).last_second
+        ]
+
+    def unsent(self) -> dict[str, int]:
+        """Cheating readings asked for that the race gave no room to send (a reading from the
+        future needs a second far enough ahead of the race clock within the race)."""
+        return {"future": len(self._future)} if self._future else {}
 
     def _take(self, n: int) -> list[int]:
         return [self._others[k % len(self._others)] for k in range(n)]

@@ -188,6 +188,14 @@ class _Ride:
         if after:
             self.send(after)
             self.flush(timeout)
+        unsent = self.cheater.unsent()
+        if unsent:
+            raise ValueError(
+                "cheating readings never sent, the race left no room for them: "
+                + ", ".join(f"{n} --{what}" for what, n in unsent.items())
+                + " (a reading from the future needs the race clock plus "
+                "20 s inside the race: a longer race, or less time compression)"
+            )
         for reason, count in self.cheater.refusals.items():
             self.truth.refused(reason, count)
         self.truth.spoofed_counted = self.cheater.spoofed_counted

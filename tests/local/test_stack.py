@@ -165,18 +165,22 @@ def test_standings_equal_the_ground_truth_despite_resends_and_reordering(
         tmp_path,
         race_id=race_id,
         transport=transport,
+        duration=60,
+        time_compression=2.0,  # the race clock is 30 s ahead at the start: a reading from the
+        # future (20 s ahead of it) must still be a second inside the race
         duplicate_fraction=0.1,
         reorder_window=30,
-        seed=7,
+        seed=6,  # a seed whose races have riders who stop early (readings after their final)
         cheats=cheats,
         no_shows=2,
+        connections=3 if transport == "mqtt" else 0,  # a wrong device needs another device
     )
     assert report.differences == []
-    assert report.riders_checked == 27  # every entered rider, the two who never rode included
-    assert report.placings_checked == 2 * 27  # overall, and each rider in its class
-    assert report.finished == 25  # each rider's final counted once despite the resends
+    assert report.riders_checked == 25  # every entered rider, the two who never rode included
+    assert report.placings_checked == 2 * 25  # overall, and each rider in its class
+    assert report.finished == 23  # each rider who rode: the final counted once despite resends
     assert stack.endpoints is not None
-    assert wait_finished(stack.endpoints.api_url, race_id, 25, timeout_s=5) == 25
+    assert wait_finished(stack.endpoints.api_url, race_id, 23, timeout_s=5) == 23
     assert "resent by fault injection" in report.simulator_output
     assert "(0 resent" not in report.simulator_output
     truth = load_ground_truth(tmp_path / "truth.json")
@@ -260,6 +264,7 @@ def test_a_bridge_killed_mid_race_and_started_again_leaves_the_standings_exact(
                 duration=60,
                 time_compression=6.0,
                 seed=13,
+                grace_s=20,  # what the broker kept for the bridge arrives well after the ride
             )
         except BaseException as exc:  # reported below, in the test's thread
             result["error"] = exc
