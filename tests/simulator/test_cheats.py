@@ -243,10 +243,20 @@ def test_under_time_compression_the_race_starts_early_and_nothing_fair_is_from_t
     assert last_sent < r.race_card.race.closes_at / 1000
 
 
-def test_no_room_ahead_sends_no_future_reading() -> None:
-    r = ride(Cheats(future=2), compression=0)  # every second is past at the start
-    assert r.summary.truth.dead_letters == {}
-    check_against_the_rules(r)
+def test_no_room_ahead_for_a_future_reading_is_said_not_left_out() -> None:
+    with pytest.raises(ValueError, match=r"^cheating readings never sent") as caught:
+        ride(Cheats(future=2), compression=0)  # every second is past at the start
+    assert str(caught.value) == (
+        "cheating readings never sent, the race left no room for them: 2 --future (a reading "
+        "from the future needs the race clock plus 20 s inside the race: a longer race, or "
+        "less time compression)"
+    )
+
+
+def test_readings_after_a_final_need_riders_who_stop_early() -> None:
+    config = RaceConfig("race-cheat", riders=2, duration=10, seed=1)
+    with pytest.raises(ValueError, match=r"^5 readings after a rider's final need riders who"):
+        Cheater(config, Fleet(MQTT_DEVICES), Cheats(after_final=5))
 
 
 def test_the_choice_of_cheating_riders_is_the_seed_s() -> None:
