@@ -265,43 +265,22 @@ def wait_closed(api_url: str, race_id: str, timeout_s: float, every_s: float = 0
         time.sleep(every_s)
 
 
-PLACING_FIELDS = ("rank", "riderId", "name", "classId", "points", "seconds", "outcome")
-
-
 def check_placings(api_url: str, race_id: str, truth_file: Path) -> tuple[list[str], int]:
     """Compare every page of the race's results, overall and per class, with the placings the
     ground truth implies: the same riders in the same order with the same fields."""
-    from simulator.truth import load_ground_truth
+    from simulator.truth import compare_results, expected_results, load_ground_truth
 
-    expected = load_ground_truth(truth_file).placings()
+    truth = load_ground_truth(truth_file)
     differences: list[str] = []
     checked = 0
     for class_id in (None, *CLASS_IDS):
-        want = [
-            {
-                "rank": p.rank,
-                "riderId": p.rider_id,
-                "name": p.name,
-                "classId": p.class_id,
-                "points": p.points,
-                "seconds": p.seconds,
-                "outcome": p.outcome,
-            }
-            for p in (expected.overall if class_id is None else expected.by_class[class_id])
-        ]
         try:
-            got = [
-                {k: e[k] for k in PLACING_FIELDS} for e in all_results(api_url, race_id, class_id)
-            ]
+            got = all_results(api_url, race_id, class_id)
         except Exception as exc:
             return [f"cannot read the results through the API: {exc}"], checked
         scope = "overall" if class_id is None else f"class {class_id}"
-        if len(got) != len(want):
-            differences.append(f"{scope}: {len(got)} placings, expected {len(want)}")
-        for i, (g, w) in enumerate(zip(got, want, strict=False)):
-            if g != w:
-                differences.append(f"{scope} #{i + 1}: got {g}, expected {w}")
-        checked += len(want)
+        differences += [f"{scope} {d}" for d in compare_results(truth, got, class_id)]
+        checked += len(expected_results(truth, class_id))
     return differences, checked
 
 

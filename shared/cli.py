@@ -10,10 +10,14 @@ pydantic's own messages.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError
+
+from shared.contract import ID_PATTERN
+from shared.names import valid_env_name
 
 T = TypeVar("T")
 
@@ -44,3 +48,17 @@ NON_NEGATIVE_INT = arg_type(Annotated[int, Field(ge=0)])
 PORT = arg_type(Annotated[int, Field(ge=0, le=65_535)])
 FRACTION = arg_type(Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)])
 NON_NEGATIVE_FLOAT = arg_type(Annotated[float, Field(ge=0.0, allow_inf_nan=False)])
+
+
+def id_argument(text: str) -> str:
+    """A race, rider or thing id: what the contract's ids allow."""
+    if not re.fullmatch(ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1-64 of A-Z a-z 0-9 _ -")
+    return text
+
+
+def env_argument(text: str) -> str:
+    """An environment's name (``--env``): what ``shared.names`` allows in resource names."""
+    if not valid_env_name(text):
+        raise argparse.ArgumentTypeError(f"{text!r} must be lowercase letters and digits")
+    return text

@@ -81,6 +81,18 @@ def is_transient(exc: Exception) -> bool:
     return isinstance(exc, BotoCoreError)
 
 
+def request(client: Any, what: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+    """One DynamoDB request by its client method's name; a failure worth retrying becomes
+    :class:`TransientError` naming ``what``, anything else is raised as it is."""
+    try:
+        response: dict[str, Any] = getattr(client, operation)(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        if is_transient(exc):
+            raise TransientError(f"{what}: {exc}") from exc
+        raise
+    return response
+
+
 def _transient(standings: Sequence[Standing], error: str) -> list[WriteResult]:
     return [WriteResult(s.key, WriteStatus.TRANSIENT, error=error) for s in standings]
 

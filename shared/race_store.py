@@ -17,12 +17,11 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from shared import items, keys
-from shared.dynamodb import error_code, is_transient
+from shared.dynamodb import error_code, request
 from shared.placings import Placing, Placings
-from shared.ports import TransientError
 from shared.races import (
     EnteredRider,
     Entry,
@@ -61,14 +60,7 @@ class DynamoRaceStore:
 
     # -- plumbing ----------------------------------------------------------------------------
     def _call(self, what: str, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """One request; transient failures become :class:`TransientError`."""
-        try:
-            response: dict[str, Any] = getattr(self._db, operation)(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            if is_transient(exc):
-                raise TransientError(f"{what}: {exc}") from exc
-            raise
-        return response
+        return request(self._db, what, operation, **kwargs)
 
     def _batch_get(self, keys_: Sequence[dict[str, Any]], consistent: bool) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

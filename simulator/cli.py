@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -21,8 +20,10 @@ from shared.cli import (
     POSITIVE_INT,
     CliError,
     arg_type,
+    env_argument,
+    id_argument,
 )
-from shared.contract import CLASS_IDS, ID_PATTERN, MAX_ID_LENGTH, MAX_RACE_SECONDS, Name
+from shared.contract import CLASS_IDS, MAX_ID_LENGTH, MAX_RACE_SECONDS, Name
 from shared.limits import CONNECTION_HEADROOM, IOT_PUBLISHES_PER_CONNECTION
 from shared.names import (
     DEFAULT_ENV,
@@ -32,7 +33,6 @@ from shared.names import (
     OUTPUT_IOT_POLICY,
     OUTPUT_STREAM_NAME,
     rule_name,
-    valid_env_name,
 )
 from shared.races import DEFAULT_GRACE_S, MAX_GRACE_S, NewRace
 from simulator.faults import Cheater, Cheats
@@ -64,22 +64,10 @@ CREDENTIALS_DIR = f"{LOCAL_STATE_DIR}/iot/<env>"
 MQTT_TLS_PORT = 8883
 
 
-def _race_id(text: str) -> str:
-    if not re.fullmatch(ID_PATTERN, text):
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1-64 of A-Z a-z 0-9 _ -")
-    return text
-
-
-def _env_name(text: str) -> str:
-    if not valid_env_name(text):
-        raise argparse.ArgumentTypeError(f"{text!r} must be lowercase letters and digits")
-    return text
-
-
 def _add_env_argument(parser: Any, what: str) -> None:
     parser.add_argument(
         "--env",
-        type=_env_name,
+        type=env_argument,
         help=f"the deployed environment {what} (as `make deploy ENV=`; default {DEFAULT_ENV})",
     )
 
@@ -136,7 +124,7 @@ def _add_race_arguments(race: Any) -> None:
         default=1.0,
         help="readings per rider per race second, at most 1 (0.5 = every other second)",
     )
-    race.add_argument("--race-id", type=_race_id, help="race id (default race-<seed>)")
+    race.add_argument("--race-id", type=id_argument, help="race id (default race-<seed>)")
     race.add_argument("--seed", type=int, default=1, help="model seed (default 1)")
     race.add_argument(
         "--start-ms",
@@ -268,7 +256,7 @@ def _register_provision(subparsers: Any) -> None:
         "provision", help="create IoT things, keys and certificates for `simulate --target aws`"
     )
     pv.add_argument("--count", type=POSITIVE_INT, default=1, help="things (one per connection)")
-    pv.add_argument("--prefix", type=_race_id, default="breakaway-sim", help="thing name prefix")
+    pv.add_argument("--prefix", type=id_argument, default="breakaway-sim", help="thing name prefix")
     pv.add_argument("--policy", help="IoT policy (default: the stack output IotPolicyName)")
     _add_env_argument(pv, "whose device policy the things get")
     pv.add_argument("--dir", type=Path, help=f"credentials folder (default {CREDENTIALS_DIR})")

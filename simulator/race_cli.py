@@ -22,9 +22,9 @@ from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import Field, ValidationError
 
-from shared.cli import POSITIVE_INT, CliError, arg_type
-from shared.contract import ID_PATTERN, MAX_RACE_SECONDS, NUM_CLASSES, Name, describe
-from shared.names import DEFAULT_ENV, LOCAL_ENDPOINTS_FILE, valid_env_name
+from shared.cli import POSITIVE_INT, CliError, arg_type, env_argument, id_argument
+from shared.contract import MAX_RACE_SECONDS, NUM_CLASSES, Name, describe
+from shared.names import DEFAULT_ENV, LOCAL_ENDPOINTS_FILE
 from shared.races import DEFAULT_GRACE_S, MAX_GRACE_S, RACE_STATUSES, Entry, NewRace
 from simulator.organiser import ApiError, ApiUnreachableError, Organiser
 
@@ -37,18 +37,6 @@ CLASS_ID = arg_type(Annotated[int, Field(ge=1, le=NUM_CLASSES)])
 _name = arg_type(Name)
 _RELATIVE = re.compile(r"^\+(\d+)([smh]?)$")
 _UNIT_S: Final = {"": 1, "s": 1, "m": 60, "h": 3600}
-
-
-def _id(text: str) -> str:
-    if not re.fullmatch(ID_PATTERN, text):
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1-64 of A-Z a-z 0-9 _ -")
-    return text
-
-
-def _env_name(text: str) -> str:
-    if not valid_env_name(text):
-        raise argparse.ArgumentTypeError(f"{text!r} must be lowercase letters and digits")
-    return text
 
 
 def starts_at(text: str, now: Callable[[], float] = time.time) -> int:
@@ -87,13 +75,13 @@ def register(subparsers: Any) -> None:
     close = commands.add_parser(
         "close", parents=[target], help="close a race: graceS from now, or at its close if sooner"
     )
-    close.add_argument("race_id", type=_id, metavar="RACE_ID")
+    close.add_argument("race_id", type=id_argument, metavar="RACE_ID")
     close.set_defaults(func=run_close)
     dsq = commands.add_parser(
         "disqualify", parents=[target], help="disqualify an entered rider (listed as DSQ)"
     )
-    dsq.add_argument("race_id", type=_id, metavar="RACE_ID")
-    dsq.add_argument("rider_id", type=_id, metavar="RIDER_ID")
+    dsq.add_argument("race_id", type=id_argument, metavar="RACE_ID")
+    dsq.add_argument("rider_id", type=id_argument, metavar="RIDER_ID")
     dsq.set_defaults(func=run_disqualify)
     listing = commands.add_parser("list", parents=[target], help="races, newest first")
     listing.add_argument("--status", choices=RACE_STATUSES, help="only races in this status")
@@ -102,7 +90,7 @@ def register(subparsers: Any) -> None:
     results = commands.add_parser(
         "results", parents=[target], help="a closed race's final placings"
     )
-    results.add_argument("race_id", type=_id, metavar="RACE_ID")
+    results.add_argument("race_id", type=id_argument, metavar="RACE_ID")
     results.add_argument("--class", dest="class_id", type=CLASS_ID, help="one class (1-6)")
     results.set_defaults(func=run_results)
 
@@ -115,7 +103,7 @@ def _add_target_arguments(where: Any) -> None:
         help="the local stack (its endpoints file) or a deployed environment (default local)",
     )
     where.add_argument(
-        "--env", type=_env_name, help=f"the deployed environment (default {DEFAULT_ENV})"
+        "--env", type=env_argument, help=f"the deployed environment (default {DEFAULT_ENV})"
     )
     where.add_argument(
         "--endpoints-file",
@@ -129,7 +117,7 @@ def _add_target_arguments(where: Any) -> None:
 
 def _register_create(commands: Any, target: argparse.ArgumentParser) -> None:
     create = commands.add_parser("create", parents=[target], help="schedule a race")
-    create.add_argument("race_id", type=_id, metavar="RACE_ID")
+    create.add_argument("race_id", type=id_argument, metavar="RACE_ID")
     create.add_argument("--name", type=_name, required=True, help="the race's name")
     create.add_argument(
         "--starts-at",
@@ -161,7 +149,7 @@ def _register_enter(commands: Any, target: argparse.ArgumentParser) -> None:
         "file has those as its header. deviceId, when given, is the only device whose readings "
         "count for the rider.",
     )
-    enter.add_argument("race_id", type=_id, metavar="RACE_ID")
+    enter.add_argument("race_id", type=id_argument, metavar="RACE_ID")
     enter.add_argument("--file", type=Path, help="entries, .json or .csv")
     enter.add_argument(
         "--rider",

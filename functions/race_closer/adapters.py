@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import items, keys, names
-from shared.dynamodb import is_transient
+from shared.dynamodb import request
 from shared.placings import OVERALL, Placing, Tally
 from shared.ports import TransientError
 from shared.retry import Backoff, resend
@@ -60,13 +60,7 @@ class DynamoTallyReader:
         """How the BatchGetItem requests are sent: one after another, or at once."""
 
     def _call(self, what: str, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response: dict[str, Any] = getattr(self._db, operation)(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            if is_transient(exc):
-                raise TransientError(f"{what}: {exc}") from exc
-            raise
-        return response
+        return request(self._db, what, operation, **kwargs)
 
     def _batch_get(
         self, what: str, item_keys: Sequence[dict[str, str]], projection: Sequence[str] = ()
