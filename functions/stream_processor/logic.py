@@ -32,7 +32,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 from functions.stream_processor.cards import RaceCardCache
 from shared.contract import Telemetry
-from shared.counting import Refusal, refusal
+from shared.counting import Refusal, refusal, rider_gate
 from shared.ports import (
     DeadLetter,
     DeadLetterSink,
@@ -192,14 +192,15 @@ class StreamProcessor(Generic[H]):
                 out.failed.append((ds[0].handle, f"race {race_id}: {unreadable[race_id]}"))
                 continue
             card = cards[race_id]
-            # Once per reading: the one definition of the rules.
-            verdicts = [refusal(d.reading, card, now, slack) for d in ds]
-            kept = ds
-            if any(verdicts):
-                kept = [d for d, v in zip(ds, verdicts, strict=True) if v is None]
-                batch.letters.extend(
-                    self._refused(d.handle, *v) for d, v in zip(ds, verdicts, strict=True) if v
-                )
+            # The rules settled once for the rider; each reading's second and device checked
+            # against them, and a reading refused given its reason by the rules themselves.
+            admits = rider_gate(card, rider_id, now, slack).admits
+            kept = [d for d in ds if admits(d.reading)]
+            if len(kept) != len(ds):
+                for d in ds:
+                    verdict = refusal(d.reading, card, now, slack)
+                    if verdict is not None:
+                        batch.letters.append(self._refused(d.handle, *verdict))
             if kept and card is not None:
                 key = RiderKey(race_id, rider_id)
                 batch.groups[key] = kept
