@@ -4,8 +4,10 @@
 a stack started in this process exactly as ``breakaway up`` starts it. Reports the event
 source mapping's iterator age (p50/p99/max), the time from publishing a reading to seeing it
 through the API (p50/p95/p99, from polling the top 100), whether every standing read
-back through the API equals the simulator's ground truth, and how many riders the race record
-counts as finished (by the race finisher, each once).
+back through the API equals the simulator's ground truth, how many riders the race record
+counts as finished (their final reading counted, each once), and, once the race has closed
+itself (its schedule running the closer), whether every placing read through the results route,
+overall and per class, equals the placings the ground truth implies.
 
 Environment overrides (for a quicker look): BREAKAWAY_BENCH_RIDERS, BREAKAWAY_BENCH_DURATION,
 BREAKAWAY_BENCH_TRANSPORT, BREAKAWAY_BENCH_WINDOW (batching window, s),
@@ -100,12 +102,17 @@ def _results(
         "function_errors": stats.function_errors,
         "records_delivered": stats.records_delivered,
         "riders_finished": report.finished,
+        "closed_by_its_schedule": report.closed,
+        "placings_exact": report.placings_exact,
+        "placings_checked": report.placings_checked,
+        "placing_differences": report.placing_differences[:20],
         "closer_invocations": closing.invocations,
         "closer_failures": closing.failures,
         "bridge_records_put": stack.bridge.stats.put,
         "stack_process_cpu_s": round(cpu_s, 1),
         "within_budget": bool(
             report.exact
+            and report.placings_exact
             and report.finished == spec.riders
             and age_p99 is not None
             and age_p99 <= BUDGET_ITERATOR_AGE_P99_S
