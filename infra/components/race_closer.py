@@ -40,11 +40,10 @@ SCHEDULER_PRINCIPAL: Final = "scheduler.amazonaws.com"
 SCHEDULING_ACTIONS: Final = (
     "scheduler:CreateSchedule",
     "scheduler:UpdateSchedule",
-    "scheduler:GetSchedule",
 )
-"""What the API does with a race's schedule: create it with the race, move it on an early
-close, read it to see whether it exists. It never deletes one (a schedule deletes itself after
-it ran: ``ActionAfterCompletion=DELETE``)."""
+"""What the API does with a race's schedule: create it with the race (or update it, when a
+create finds one left by a failed attempt), move it on an early close. It never reads or
+deletes one (a schedule deletes itself after it ran: ``ActionAfterCompletion=DELETE``)."""
 
 
 class RaceScheduling(Construct):
@@ -129,7 +128,7 @@ class RaceScheduling(Construct):
                     "arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/"
                     f"{self.group_name}/*"
                 ),
-                "scheduler:CreateSchedule/UpdateSchedule/GetSchedule on the schedules of this "
+                "scheduler:CreateSchedule/UpdateSchedule on the schedules of this "
                 "environment's group only: one schedule per race, named by a race id known at "
                 "run time.",
             )

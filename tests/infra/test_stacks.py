@@ -442,7 +442,7 @@ def test_the_api_may_schedule_in_its_group_and_pass_the_role_to_scheduler_only(
     ]
     assert scheduling == [
         (
-            ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:GetSchedule"],
+            ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"],
             "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:"
             "schedule/breakaway-dev-race-closes/*",
             None,
