@@ -310,8 +310,9 @@ def finished_count(api_url: str, race_id: str) -> int | None:
 def wait_finished(
     api_url: str, race_id: str, riders: int, timeout_s: float = 30.0, every_s: float = 1.0
 ) -> int | None:
-    """Poll the race record until it counts ``riders`` finished (the race finisher works a
-    second or so behind the stream); the last count read, None if the race could not be read."""
+    """Poll the race record until it counts ``riders`` finished (their final readings counted:
+    the stream drains a moment after the simulator stops); the last count read, None if the
+    race could not be read."""
     deadline = time.monotonic() + timeout_s
     finished: int | None = None
     while True:

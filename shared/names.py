@@ -124,7 +124,7 @@ ENV_NOTIFY_TARGET: Final = "NOTIFY_TARGET"
 """``iot`` (publish on RESULT_TOPIC through the IoT data plane), ``log`` or ``none``."""
 ENV_IOT_DATA_ENDPOINT: Final = "IOT_DATA_ENDPOINT"
 """Optional, with NOTIFY_TARGET=iot: the account's ``iot:Data-ATS`` endpoint host. When unset
-the race finisher looks it up once at cold start (``iot:DescribeEndpoint``)."""
+the race closer looks it up once at cold start (``iot:DescribeEndpoint``)."""
 ENV_FUTURE_SLACK_S: Final = "FUTURE_SLACK_S"
 """How many seconds a reading's second may run ahead of the race clock (default 5)."""
 ENV_SCHEDULE_GROUP: Final = "SCHEDULE_GROUP"

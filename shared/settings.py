@@ -25,7 +25,7 @@ def settings_from_env(
 ) -> M:
     """``model`` from the environment variables named per field (``variables``: field ->
     variable). An unset or empty variable leaves the field's default; a bad one raises
-    :class:`ConfigError` naming the variable, e.g. ``race finisher configuration:
+    :class:`ConfigError` naming the variable, e.g. ``race closer configuration:
     NOTIFY_TARGET: Input should be 'iot', 'log' or 'none'``."""
     env = os.environ if env is None else env
     raw = {field: env[var] for field, var in variables.items() if env.get(var)}
