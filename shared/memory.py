@@ -9,7 +9,7 @@ DynamoDB write does.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from shared import keys
 from shared.placings import Placing, Placings
@@ -26,17 +26,23 @@ from shared.races import (
 from shared.standings import RiderKey, Standing
 
 
-def _counted(race: Race, s: Standing, created: bool, finishes: bool) -> Race:
-    """The race record once this standing's write has counted its rider and finish."""
-    counts = dict(race.class_counts)
-    if created:
-        counts[s.class_id] = counts.get(s.class_id, 0) + 1
-    return replace(
-        race,
-        riders=race.riders + created,
-        class_counts=counts,
-        finished=race.finished + finishes,
-    )
+@dataclass
+class _Counts:
+    """What one ``save`` counts in one race record: new riders per class, and finishes."""
+
+    riders: dict[int, int] = field(default_factory=dict)
+    finished: int = 0
+
+    def applied_to(self, race: Race) -> Race:
+        classes = dict(race.class_counts)
+        for class_id, n in self.riders.items():
+            classes[class_id] = classes.get(class_id, 0) + n
+        return replace(
+            race,
+            riders=race.riders + sum(self.riders.values()),
+            class_counts=classes,
+            finished=race.finished + self.finished,
+        )
 
 
 class InMemoryStandingsStore:
@@ -65,6 +71,7 @@ class InMemoryStandingsStore:
     ) -> list[WriteResult]:
         self._count("save")
         finishes = frozenset(finishing)
+        counts: dict[str, _Counts] = {}
         results = []
         for s in standings:
             key = RiderKey(s.race_id, s.rider_id)
@@ -77,13 +84,19 @@ class InMemoryStandingsStore:
                 results.append(WriteResult(key, WriteStatus.CONFLICT, current=stored))
                 continue
             if stored is None or key in finishes:  # counted in the race record, which exists
-                race = self.races.races.get(s.race_id)
-                if race is None:
+                if s.race_id not in self.races.races:
                     results.append(WriteResult(key, WriteStatus.TRANSIENT, error="no such race"))
                     continue
-                self.races.races[s.race_id] = _counted(race, s, stored is None, key in finishes)
+                c = counts.setdefault(s.race_id, _Counts())
+                if stored is None:
+                    c.riders[s.class_id] = c.riders.get(s.class_id, 0) + 1
+                c.finished += key in finishes
             self.standings[key] = s  # standings are immutable: storing shares nothing mutable
             results.append(WriteResult(key, WriteStatus.OK))
+        # Each race record once per call, as the adapter updates it once per transaction (and a
+        # record rebuilt per rider made the fake, not the processor, what the CPU benchmark timed).
+        for race_id, c in counts.items():
+            self.races.races[race_id] = c.applied_to(self.races.races[race_id])
         return results
 
     def record_activity(self, activity: Sequence[RaceActivity]) -> None:
