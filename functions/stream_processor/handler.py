@@ -16,6 +16,7 @@ from typing import Any, Final
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -84,7 +85,11 @@ def publish_metrics(outcome: BatchOutcome[Any]) -> None:
 def publish_dead_letters(outcome: BatchOutcome[Any]) -> None:
     """``DeadLetters`` with a ``Reason`` dimension, one metric per reason present in the batch.
     A dimension set of its own, so each goes out in an EMF blob of its own (Powertools'
-    ``single_metric``, as its documentation says for a metric with different dimensions)."""
+    ``single_metric``, as its documentation says for a metric with different dimensions).
+    ``single_metric`` prints whatever ``POWERTOOLS_METRICS_DISABLED`` says, so the switch every
+    other metric obeys is asked here, through Powertools' own reading of it."""
+    if is_metrics_disabled():
+        return
     for refusal, count in sorted(outcome.dead_letters.items(), key=lambda rc: rc[0].value):
         with single_metric(
             name="DeadLetters",

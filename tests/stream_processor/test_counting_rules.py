@@ -289,3 +289,17 @@ def test_a_refused_readings_letter_carries_the_record_as_it_arrived(aws: Aws) ->
     [letter] = aws.dead_letters()
     assert base64.b64decode(letter["payload"]) == refused.to_json()
     assert letter["partition_key"] == "zed"
+
+
+def test_no_dead_letter_metric_is_printed_when_metrics_are_off(
+    aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``POWERTOOLS_METRICS_DISABLED`` (the local stack's quiet mode) turns off every metric,
+    the per-reason ones too: Powertools' ``single_metric`` does not read it by itself."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    batch = [kinesis_record(reading("ann", 0, race="race-9"), 1)]
+    capsys.readouterr()
+
+    assert aws.invoke(batch) == {"batchItemFailures": []}
+
+    assert "DeadLetters" not in capsys.readouterr().out
