@@ -11,7 +11,7 @@ entries'.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from shared.contract import CLASS_IDS
@@ -115,22 +115,8 @@ def compute_placings(entries: Iterable[EnteredRider], tallies: Mapping[str, Tall
     overall = [placed(e, t, "ranked", r) for (e, t), r in zip(ranked, overall_ranks, strict=True)]
     overall += [placed(e, tallies.get(e.rider_id), "DNS", None) for e in dns]
     overall += [placed(e, tallies.get(e.rider_id), "DSQ", None) for e in dsq]
-    by_class = {
-        c: tuple(
-            Placing(
-                rank=p.rank_class,
-                rider_id=p.rider_id,
-                name=p.name,
-                class_id=p.class_id,
-                points=p.points,
-                seconds=p.seconds,
-                outcome=p.outcome,
-                rank_overall=p.rank_overall,
-                rank_class=p.rank_class,
-            )
-            for p in overall
-            if p.class_id == c
-        )
+    by_class = {  # the same placings, ranked within the class
+        c: tuple(replace(p, rank=p.rank_class) for p in overall if p.class_id == c)
         for c in CLASS_IDS
     }
     return Placings(tuple(overall), by_class)
