@@ -93,6 +93,36 @@ def request(client: Any, what: str, operation: str, **kwargs: Any) -> dict[str, 
     return response
 
 
+def batch_get(
+    client: Any,
+    table: str,
+    item_keys: Sequence[dict[str, Any]],
+    *,
+    what: str,
+    consistent: bool = True,
+    projection: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The items of these keys (low-level form) that exist: one ``BatchGetItem`` per 100 keys,
+    the keys DynamoDB leaves unprocessed asked for again with jittered backoff, only the
+    ``projection`` attributes when given. The one batch read of the standings store, the race
+    book and the closer."""
+    found: list[dict[str, Any]] = []
+    names = {f"#a{i}": a for i, a in enumerate(projection)}
+    for chunk in chunks(item_keys, BATCH_GET_LIMIT):
+        wanted: dict[str, Any] = {"Keys": list(chunk), "ConsistentRead": consistent}
+        if names:
+            wanted["ProjectionExpression"] = ", ".join(names)
+            wanted["ExpressionAttributeNames"] = names
+
+        def send(pending: dict[str, Any]) -> dict[str, Any]:
+            response = request(client, what, "batch_get_item", RequestItems=pending)
+            found.extend(response.get("Responses", {}).get(table, []))
+            return dict(response.get("UnprocessedKeys") or {})
+
+        resend(send, {table: wanted}, BATCH_GET_BACKOFF, what=f"{what}: unprocessed keys")
+    return found
+
+
 def _transient(standings: Sequence[Standing], error: str) -> list[WriteResult]:
     return [WriteResult(s.key, WriteStatus.TRANSIENT, error=error) for s in standings]
 
@@ -115,7 +145,8 @@ def _split_cancelled(
     return failed, still
 
 
-def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """``seq`` in consecutive slices of at most ``size`` (a batch API's limit)."""
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
 
@@ -157,30 +188,13 @@ class DynamoStandingsStore:
     # -- reads -----------------------------------------------------------------------------
     def load(self, riders: Sequence[RiderKey]) -> dict[RiderKey, Standing]:
         found: dict[RiderKey, Standing] = {}
-        for chunk in _chunks(riders, BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [
-                        {k: {"S": v} for k, v in keys.standing_key(r.race_id, r.rider_id).items()}
-                        for r in chunk
-                    ],
-                    "ConsistentRead": True,
-                }
-            }
-
-            def send(request: dict[str, Any]) -> dict[str, Any]:
-                try:
-                    response = self._db.batch_get_item(RequestItems=request)
-                except (ClientError, BotoCoreError) as exc:
-                    if is_transient(exc):
-                        raise TransientError(f"load standings: {exc}") from exc
-                    raise
-                for item in response.get("Responses", {}).get(self._table, []):
-                    s = items.standing_from_item(item)
-                    found[s.key] = s
-                return dict(response.get("UnprocessedKeys") or {})
-
-            resend(send, request, BATCH_GET_BACKOFF, what="load standings: unprocessed keys")
+        wanted = [
+            {k: {"S": v} for k, v in keys.standing_key(r.race_id, r.rider_id).items()}
+            for r in riders
+        ]
+        for item in batch_get(self._db, self._table, wanted, what="load standings"):
+            s = items.standing_from_item(item)
+            found[s.key] = s
         return found
 
     def _ranked_above(
@@ -263,8 +277,8 @@ class DynamoStandingsStore:
             for r in self._map(self._put, updates):
                 results[r.key] = r
         else:
-            chunks = list(_chunks(updates, TRANSACT_LIMIT))
-            for chunk_results in self._map(self._transact, chunks):
+            pieces = list(chunks(updates, TRANSACT_LIMIT))
+            for chunk_results in self._map(self._transact, pieces):
                 for r in chunk_results:
                     results[r.key] = r
         return [results[s.key] for s in standings]

@@ -14,13 +14,13 @@ and a race that closes meanwhile takes no entry.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
 from shared import items, keys
-from shared.dynamodb import error_code, request
+from shared.dynamodb import batch_get, chunks, error_code, request
 from shared.placings import Placing, Placings
 from shared.races import (
     EnteredRider,
@@ -36,17 +36,11 @@ from shared.retry import Backoff, resend
 ENTRIES_PER_TRANSACTION: Final = 99
 """TransactWriteItems takes 100 actions: 99 entries and the race record's update."""
 BATCH_WRITE_LIMIT: Final = 25
-BATCH_GET_LIMIT: Final = 100
 BACKOFF: Final = Backoff(attempts=5, base_s=0.05)
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
 
 
 def _key(k: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -63,22 +57,12 @@ class DynamoRaceStore:
         return request(self._db, what, operation, **kwargs)
 
     def _batch_get(self, keys_: Sequence[dict[str, Any]], consistent: bool) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for chunk in _chunks(keys_, BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                self._table: {"Keys": list(chunk), "ConsistentRead": consistent}
-            }
-
-            def send(request: dict[str, Any]) -> dict[str, Any]:
-                response = self._call("race book: read", "batch_get_item", RequestItems=request)
-                found.extend(response.get("Responses", {}).get(self._table, []))
-                return dict(response.get("UnprocessedKeys") or {})
-
-            resend(send, request, BACKOFF, what="race book: unprocessed keys")
-        return found
+        return batch_get(
+            self._db, self._table, keys_, what="race book: read", consistent=consistent
+        )
 
     def _batch_put(self, puts: Sequence[dict[str, Any]]) -> None:
-        for chunk in _chunks(puts, BATCH_WRITE_LIMIT):
+        for chunk in chunks(puts, BATCH_WRITE_LIMIT):
             request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": i}} for i in chunk]}
 
             def send(request: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +186,7 @@ class DynamoRaceStore:
                     )
                 updated.append(EnteredRider(e, old.disqualified))
         changes = [(e, True) for e in added] + [(e, False) for e in updated]
-        for chunk in _chunks(changes, ENTRIES_PER_TRANSACTION):
+        for chunk in chunks(changes, ENTRIES_PER_TRANSACTION):
             self._enter_chunk(race_id, chunk, now)
         return len(added), len(updated)
 
@@ -337,7 +321,7 @@ class DynamoRaceStore:
         race is marked closed: the same placings overwrite the same items."""
         puts: list[dict[str, Any]] = []
         for scope, rows in placings.scopes().items():
-            pages = list(_chunks(rows, keys.PLACINGS_PER_ITEM)) or [()]
+            pages = list(chunks(rows, keys.PLACINGS_PER_ITEM)) or [()]
             for page, chunk in enumerate(pages):
                 puts.append(items.placings_item(race_id, scope, page, len(rows), chunk))
         self._batch_put(puts)

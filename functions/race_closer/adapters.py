@@ -4,26 +4,22 @@ how a rider's placing is announced (IoT Core, a log line, or nothing)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import items, keys, names
-from shared.dynamodb import request
+from shared.dynamodb import BATCH_GET_LIMIT, batch_get, chunks
 from shared.placings import OVERALL, Placing, Tally
 from shared.ports import TransientError
-from shared.retry import Backoff, resend
 
-BATCH_GET_LIMIT: Final = 100
-BACKOFF: Final = Backoff(attempts=5, base_s=0.05)
 """Unprocessed keys of a BatchGetItem are asked for again this way (shared/retry.py)."""
 TALLY_ATTRIBUTES: Final = ("riderId", "points", "seconds")
 """All the closer reads of a standing (never the bitmap of counted seconds)."""
 
 Mapper = Callable[[Callable[[Any], Any], Sequence[Any]], Iterable[Any]]
-T = TypeVar("T")
 
 
 def announcement(race_id: str, placing: Placing) -> dict[str, Any]:
@@ -42,11 +38,6 @@ def announcement(race_id: str, placing: Placing) -> dict[str, Any]:
     }
 
 
-def _chunks(seq: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
-
-
 class DynamoTallyReader:
     """:class:`functions.race_closer.logic.TallyReader` on the standings table, strongly
     consistent throughout: each rider's standing by its key (only points and seconds), and the
@@ -59,29 +50,12 @@ class DynamoTallyReader:
         self._map = chunk_map
         """How the BatchGetItem requests are sent: one after another, or at once."""
 
-    def _call(self, what: str, operation: str, **kwargs: Any) -> dict[str, Any]:
-        return request(self._db, what, operation, **kwargs)
-
     def _batch_get(
         self, what: str, item_keys: Sequence[dict[str, str]], projection: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
-        """The items of these keys that exist (at most 100 keys)."""
-        found: list[dict[str, Any]] = []
-        wanted: dict[str, Any] = {
-            "Keys": [{k: {"S": v} for k, v in key.items()} for key in item_keys],
-            "ConsistentRead": True,
-        }
-        if projection:
-            wanted["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(projection)))
-            wanted["ExpressionAttributeNames"] = {f"#a{i}": a for i, a in enumerate(projection)}
-
-        def send(request: dict[str, Any]) -> dict[str, Any]:
-            response = self._call(what, "batch_get_item", RequestItems=request)
-            found.extend(response.get("Responses", {}).get(self._table, []))
-            return dict(response.get("UnprocessedKeys") or {})
-
-        resend(send, {self._table: wanted}, BACKOFF, what=f"{what}: unprocessed keys")
-        return found
+        """The items of these keys that exist, strongly consistent."""
+        wanted = [{k: {"S": v} for k, v in key.items()} for key in item_keys]
+        return batch_get(self._db, self._table, wanted, what=what, projection=projection)
 
     def tallies(self, race_id: str, rider_ids: Sequence[str]) -> dict[str, Tally]:
         def chunk_of(chunk: Sequence[str]) -> list[dict[str, Any]]:
@@ -89,7 +63,7 @@ class DynamoTallyReader:
             return self._batch_get("standings", standing_keys, TALLY_ATTRIBUTES)
 
         tallies: dict[str, Tally] = {}
-        for found in self._map(chunk_of, list(_chunks(rider_ids, BATCH_GET_LIMIT))):
+        for found in self._map(chunk_of, list(chunks(rider_ids, BATCH_GET_LIMIT))):
             for item in found:
                 tallies[item["riderId"]["S"]] = Tally(
                     points=int(item["points"]["N"]), seconds=int(item["seconds"]["N"])
@@ -105,7 +79,7 @@ class DynamoTallyReader:
         pages = range(1, -(-total // keys.PLACINGS_PER_ITEM))
         wanted = [keys.placings_key(race_id, OVERALL, p) for p in pages]
         found: dict[int, list[Placing]] = {}
-        for chunk in _chunks(wanted, BATCH_GET_LIMIT):
+        for chunk in chunks(wanted, BATCH_GET_LIMIT):
             for item in self._batch_get("stored placings", chunk):
                 found[int(item["page"]["N"])] = items.placings_from_item(item)[0]
         for page in pages:
