@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from shared import keys
 from shared.contract import CLASS_IDS
+from shared.history import Best, ClassRecords, RaceRef, RiderResult
 from shared.placings import Placing
 from shared.races import EnteredRider, Entry, Race, StoredState
 from shared.standings import Standing
@@ -196,3 +197,116 @@ def placings_from_item(item: Mapping[str, Any]) -> tuple[list[Placing], int]:
     """The rows of a stored page, and the scope's total."""
     rows = [Placing(*row) for row in json.loads(item["rows"]["S"])]
     return rows, _int(item, "total")
+
+
+# --- history, personal bests and records (shared.history) ---------------------------------------
+def _race_ref_attrs(race: RaceRef) -> Item:
+    return {
+        "raceId": _s(race.race_id),
+        "raceName": _s(race.name),
+        "startsAt": _n(race.starts_at),
+        "durationS": _n(race.duration_s),
+    }
+
+
+def _race_ref(item: Mapping[str, Any]) -> RaceRef:
+    return RaceRef(
+        race_id=item["raceId"]["S"],
+        name=item["raceName"]["S"],
+        starts_at=_int(item, "startsAt"),
+        duration_s=_int(item, "durationS"),
+    )
+
+
+def result_item(r: RiderResult) -> Item:
+    """A race in a rider's history (kept: no TTL)."""
+    return {
+        **{
+            k: _s(v)
+            for k, v in keys.result_key(r.rider_id, r.race.starts_at, r.race.race_id).items()
+        },
+        **_race_ref_attrs(r.race),
+        "riderId": _s(r.rider_id),
+        "name": _s(r.name),
+        "classId": _n(r.class_id),
+        "rankOverall": _n(r.rank_overall),
+        "rankClass": _n(r.rank_class),
+        "points": _n(r.points),
+        "seconds": _n(r.seconds),
+        "personalBest": {"BOOL": r.personal_best},
+        "record": {"BOOL": r.record},
+    }
+
+
+def result_from_item(item: Mapping[str, Any]) -> RiderResult:
+    return RiderResult(
+        rider_id=item["riderId"]["S"],
+        name=item["name"]["S"],
+        race=_race_ref(item),
+        class_id=_int(item, "classId"),
+        rank_overall=_int(item, "rankOverall"),
+        rank_class=_int(item, "rankClass"),
+        points=_int(item, "points"),
+        seconds=_int(item, "seconds"),
+        personal_best=bool(item["personalBest"]["BOOL"]),
+        record=bool(item["record"]["BOOL"]),
+    )
+
+
+def best_item(b: Best) -> Item:
+    """A rider's personal best in a class over races of one length."""
+    return {
+        **{k: _s(v) for k, v in keys.best_key(b.rider_id, b.class_id, b.duration_s).items()},
+        **_race_ref_attrs(b.race),
+        "riderId": _s(b.rider_id),
+        "name": _s(b.name),
+        "classId": _n(b.class_id),
+        "points": _n(b.points),
+        "seconds": _n(b.seconds),
+    }
+
+
+def best_from_item(item: Mapping[str, Any]) -> Best:
+    return Best(
+        rider_id=item["riderId"]["S"],
+        name=item["name"]["S"],
+        class_id=_int(item, "classId"),
+        points=_int(item, "points"),
+        seconds=_int(item, "seconds"),
+        race=_race_ref(item),
+    )
+
+
+_BEST_FIELDS = ("rider_id", "name", "points", "seconds")
+
+
+def records_item(r: ClassRecords) -> Item:
+    """The records of a class and race length: the rows as compact JSON arrays (rider id, name,
+    points, seconds, race id, race name, startsAt), at ``version``."""
+    body = json.dumps(
+        [
+            [getattr(b, f) for f in _BEST_FIELDS] + [b.race.race_id, b.race.name, b.race.starts_at]
+            for b in r.rows
+        ],
+        separators=(",", ":"),
+    )
+    return {
+        **{k: _s(v) for k, v in keys.records_key(r.class_id, r.duration_s).items()},
+        "classId": _n(r.class_id),
+        "durationS": _n(r.duration_s),
+        "rows": _s(body),
+        "ver": _n(r.version),
+    }
+
+
+def records_from_item(item: Mapping[str, Any]) -> ClassRecords:
+    class_id, duration_s = _int(item, "classId"), _int(item, "durationS")
+    rows = tuple(
+        Best(
+            rider, name, class_id, points, seconds, RaceRef(race_id, race_name, starts, duration_s)
+        )
+        for rider, name, points, seconds, race_id, race_name, starts in json.loads(
+            item["rows"]["S"]
+        )
+    )
+    return ClassRecords(class_id, duration_s, rows, _int(item, "ver"))

@@ -19,9 +19,17 @@ pk                              sk                     what
 ``RACE#{raceId}#RIDER#{id}``    ``STANDING``           a rider's live standing: points, seconds,
                                                        lastSecond, finalSecond, name, classId, the
                                                        bitmap of counted seconds, version
+``RIDER#{riderId}``             ``RESULT#{t}#{race}``  a race in the rider's history (``t``: the
+                                                       race's startsAt, 13 digits: newest last)
+``RIDER#{riderId}``             ``BEST#{c}#{d}``       the rider's personal best in class ``c`` over
+                                                       races of ``d`` seconds (5 digits)
+``RECORDS#{c}#{d}``             ``RECORDS``            the records of class ``c`` over races of
+                                                       ``d`` seconds: the top rows, one per rider
 ==============================  =====================  =============================================
 
-Races, entries and placings are kept (no TTL); live standings expire some days after the race.
+Races, entries, placings, history, bests and records are kept (no TTL); live standings expire
+some days after the race. A rider's history is one partition read newest first, so a rider with
+a thousand races still costs one page.
 
 Every rider has a partition key of its own, so the table is never hot. The ranking indexes
 are keyed by race (and class), so they are *write-sharded*: a rider lives on shard
@@ -130,10 +138,6 @@ def race_pk(race_id: str) -> str:
     return f"RACE#{race_id}"
 
 
-def rider_pk(race_id: str, rider_id: str) -> str:
-    return f"RACE#{race_id}#RIDER#{rider_id}"
-
-
 def race_key(race_id: str) -> dict[str, str]:
     return {PK: race_pk(race_id), SK: SK_RACE}
 
@@ -144,6 +148,42 @@ def standing_key(race_id: str, rider_id: str) -> dict[str, str]:
 
 def entry_key(race_id: str, rider_id: str) -> dict[str, str]:
     return {PK: race_pk(race_id), SK: SK_ENTRY_PREFIX + rider_id}
+
+
+RIDER_PREFIX: Final = "RIDER#"
+SK_RESULT_PREFIX: Final = "RESULT#"
+SK_BEST_PREFIX: Final = "BEST#"
+SK_RECORDS: Final = "RECORDS"
+TIME_DIGITS: Final = 13
+"""Epoch milliseconds, zero-padded so that sort keys order by time until the year 2286."""
+DURATION_DIGITS: Final = len(str(MAX_RACE_SECONDS))
+
+
+def rider_pk(race_id: str, rider_id: str) -> str:
+    return f"RACE#{race_id}#RIDER#{rider_id}"
+
+
+def history_pk(rider_id: str) -> str:
+    return f"{RIDER_PREFIX}{rider_id}"
+
+
+def result_sk(starts_at: int, race_id: str) -> str:
+    return f"{SK_RESULT_PREFIX}{starts_at:0{TIME_DIGITS}d}#{race_id}"
+
+
+def result_key(rider_id: str, starts_at: int, race_id: str) -> dict[str, str]:
+    return {PK: history_pk(rider_id), SK: result_sk(starts_at, race_id)}
+
+
+def best_key(rider_id: str, class_id: int, duration_s: int) -> dict[str, str]:
+    return {
+        PK: history_pk(rider_id),
+        SK: f"{SK_BEST_PREFIX}{class_id}#{duration_s:0{DURATION_DIGITS}d}",
+    }
+
+
+def records_key(class_id: int, duration_s: int) -> dict[str, str]:
+    return {PK: f"RECORDS#{class_id}#{duration_s:0{DURATION_DIGITS}d}", SK: SK_RECORDS}
 
 
 def placings_pk(race_id: str, scope: str, page: int) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 from shared import keys
+from shared.history import Best, ClassRecords, RiderResult
 from shared.placings import Placing, Placings
 from shared.ports import RaceActivity, TransientError, WriteResult, WriteStatus
 from shared.races import (
@@ -245,3 +246,62 @@ class InMemoryRaceStore:
             return False
         self.races[race_id] = replace(race, state="closed", closed_at=now)
         return True
+
+
+class InMemoryHistoryStore:
+    """:class:`shared.history_store.DynamoHistoryStore` in memory, with the same conditions.
+    ``fail_next`` makes the next calls of a method raise TransientError (a throttled request),
+    for the closer's retry tests."""
+
+    def __init__(self) -> None:
+        self.bests: dict[tuple[str, int, int], Best] = {}
+        self.stored_records: dict[tuple[int, int], ClassRecords] = {}
+        self.results: dict[str, dict[str, RiderResult]] = {}
+        """rider id -> history position (the item's sort key) -> result"""
+        self.calls: dict[str, int] = {}
+        self.fail_next: dict[str, int] = {}
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if self.fail_next.get(name, 0) > 0:
+            self.fail_next[name] -= 1
+            raise TransientError(f"{name}: injected failure")
+
+    def claim_personal_best(self, best: Best) -> bool:
+        self._count("claim_personal_best")
+        key = (best.rider_id, best.class_id, best.duration_s)
+        held = self.bests.get(key)
+        if held is None or held.points < best.points or held.race.race_id == best.race.race_id:
+            self.bests[key] = best
+            return True
+        return False
+
+    def records(self, class_id: int, duration_s: int, *, consistent: bool = False) -> ClassRecords:
+        self._count("records")
+        return self.stored_records.get((class_id, duration_s), ClassRecords(class_id, duration_s))
+
+    def save_records(self, records: ClassRecords) -> bool:
+        self._count("save_records")
+        key = (records.class_id, records.duration_s)
+        stored = self.stored_records.get(key)
+        if (stored.version if stored else 0) != records.version - 1:
+            return False
+        self.stored_records[key] = records
+        return True
+
+    def put_results(self, results: Sequence[RiderResult]) -> None:
+        self._count("put_results")
+        for r in results:
+            sk = keys.result_sk(r.race.starts_at, r.race.race_id)
+            self.results.setdefault(r.rider_id, {})[sk] = r
+
+    def rider_results(
+        self, rider_id: str, limit: int, after: str | None = None
+    ) -> tuple[list[RiderResult], str | None]:
+        self._count("rider_results")
+        positions = sorted(self.results.get(rider_id, {}), reverse=True)
+        if after is not None:
+            positions = [p for p in positions if p < after]
+        page = positions[:limit]
+        more = len(positions) > limit
+        return [self.results[rider_id][p] for p in page], (page[-1] if more else None)

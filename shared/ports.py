@@ -11,6 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from shared.history import Best, ClassRecords, RiderResult
 from shared.placings import Placing, Placings
 from shared.races import EnteredRider, Entry, Race, RaceCard
 from shared.standings import RiderKey, Standing
@@ -127,3 +128,35 @@ class RaceBook(Protocol):
     def mark_closing(self, race_id: str) -> None: ...
     def store_placings(self, race_id: str, placings: Placings) -> int: ...
     def mark_closed(self, race_id: str, now: int) -> bool: ...
+
+
+class HistoryBook(Protocol):
+    """Riders' history, personal bests and class records (:mod:`shared.history`):
+    :class:`shared.history_store.DynamoHistoryStore` and its twin
+    :class:`shared.memory.InMemoryHistoryStore`. Raises TransientError."""
+
+    def claim_personal_best(self, best: Best) -> bool:
+        """Store ``best`` as the rider's personal best if it beats the stored one (or there is
+        none), or if the stored one was set in the same race (a close run again). True when the
+        stored best is now this one: the result set a personal best."""
+        ...
+
+    def records(self, class_id: int, duration_s: int, *, consistent: bool = False) -> ClassRecords:
+        """The records of a class over races of one length (empty, version 0, if none)."""
+        ...
+
+    def save_records(self, records: ClassRecords) -> bool:
+        """Store ``records`` on condition that the stored version is ``records.version - 1``.
+        False when another close stored a version first: read again and merge."""
+        ...
+
+    def put_results(self, results: Sequence[RiderResult]) -> None:
+        """Store these races in the riders' histories (the same item, however often)."""
+        ...
+
+    def rider_results(
+        self, rider_id: str, limit: int, after: str | None = None
+    ) -> tuple[list[RiderResult], str | None]:
+        """Up to ``limit`` results of the rider, newest race first, from after the position
+        ``after`` (a value this method returned); and the position of the next page, if any."""
+        ...
