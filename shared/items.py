@@ -174,6 +174,8 @@ _PLACING_FIELDS = (
     "outcome",
     "rank_overall",
     "rank_class",
+    "personal_best",
+    "record",
 )
 
 
@@ -194,7 +196,8 @@ def placings_item(race_id: str, scope: str, page: int, total: int, rows: Sequenc
 
 
 def placings_from_item(item: Mapping[str, Any]) -> tuple[list[Placing], int]:
-    """The rows of a stored page, and the scope's total."""
+    """The rows of a stored page, and the scope's total. Pages stored before the personal-best
+    and record flags existed have nine fields a row; the flags default to false."""
     rows = [Placing(*row) for row in json.loads(item["rows"]["S"])]
     return rows, _int(item, "total")
 

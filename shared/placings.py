@@ -49,6 +49,11 @@ class Placing:
     outcome: Outcome
     rank_overall: int | None
     rank_class: int | None
+    personal_best: bool = False
+    """Set when the race closed: the rider's best points in this class over races of this
+    length (:mod:`shared.history`)."""
+    record: bool = False
+    """Set when the race closed: the result holds the class record for races of this length."""
 
 
 @dataclass(frozen=True, slots=True)
