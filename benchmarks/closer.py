@@ -37,7 +37,7 @@ from local.aws.lambda_runtime import ACCOUNT_ID, LambdaContext
 from shared import items, keys
 from shared.contract import CLASS_IDS
 from shared.history import RECORDS_KEPT
-from shared.placings import OVERALL
+from shared.placings import OVERALL, Placing
 from shared.race_store import DynamoRaceStore, now_ms
 from shared.races import CloseRace, EnteredRider, Entry, NewRace, Race
 from shared.standings import Standing
@@ -179,6 +179,18 @@ def _history_items(ddb: Any) -> Counter[str]:
     return kinds
 
 
+def _weighed_exactly(rows: list[Placing], kept: Counter[str]) -> bool:
+    """The riders' first race: each ranked rider has a result and a personal best (flagged in
+    the placings), and each class's records hold its top riders."""
+    ranked = [p for p in rows if p.outcome == "ranked"]
+    by_class = Counter(p.class_id for p in ranked)
+    return all(p.personal_best for p in ranked) and kept == {
+        "results": len(ranked),
+        "personal_bests": len(ranked),
+        "records_rows": sum(min(RECORDS_KEPT, n) for n in by_class.values()),
+    }
+
+
 def _announce_requests(counts: Counter[str]) -> int:
     return sum(n for k, n in counts.items() if IDEMPOTENCY in k or k.startswith("iot-data "))
 
@@ -222,13 +234,6 @@ def run() -> dict[str, Any]:
         published = iotdata_backends[ACCOUNT_ID][REGION].published_payloads
         announced = Counter(json.loads(payload)["riderId"] for _, payload in published)
         kept = _history_items(ddb)
-    ranked = sum(1 for p in rows if p.outcome == "ranked")
-    by_class = Counter(p.class_id for p in rows if p.outcome == "ranked")
-    weighed = kept == {
-        "results": ranked,
-        "personal_bests": ranked,
-        "records_rows": sum(min(RECORDS_KEPT, n) for n in by_class.values()),
-    }
     model = _model_requests(entries, rode)
     exact = (
         [(p.rider_id, p.rank, p.outcome) for p in rows] == _expected(entries, rode)
@@ -236,8 +241,7 @@ def run() -> dict[str, Any]:
         and announced == dict.fromkeys((e.rider_id for e in entries), 1)
         and response["status"] == "closed"
         and again["status"] == "closed before"
-        and weighed
-        and all(p.personal_best for p in rows if p.outcome == "ranked")
+        and _weighed_exactly(rows, kept)
     )
     return {
         "riders": RIDERS,
