@@ -125,6 +125,11 @@ class ApiConfig:
     cors_origin: str = "*"
     """One origin, ``*``, or a comma-separated list (the API handler reads the same format)."""
 
+    @property
+    def cors_origins(self) -> list[str]:
+        """``cors_origin`` as a list: API Gateway's preflight and the distribution's CORS."""
+        return [o.strip() for o in self.cors_origin.split(",") if o.strip()]
+
 
 WAF_EVALUATION_WINDOWS: Final = (60, 120, 300, 600)
 """The evaluation windows (seconds) AWS WAF accepts for a rate-based rule."""

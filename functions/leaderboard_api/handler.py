@@ -45,7 +45,12 @@ from functions.leaderboard_api.adapters import (
     DynamoLeaderboardReader,
     EventBridgeCloseScheduler,
 )
-from functions.leaderboard_api.config import SECURITY_HEADERS, ApiSettings, CorsSettings
+from functions.leaderboard_api.config import (
+    CORS_MAX_AGE_S,
+    SECURITY_HEADERS,
+    ApiSettings,
+    CorsSettings,
+)
 from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S
 from functions.leaderboard_api.models import (
     Disqualified,
@@ -113,7 +118,7 @@ def cors_config(settings: CorsSettings) -> CORSConfig | None:
     origins = settings.cors_origins
     if not origins:
         return None
-    return CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], max_age=300)
+    return CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], max_age=CORS_MAX_AGE_S)
 
 
 app = APIGatewayRestResolver(enable_validation=True, cors=cors_config(CorsSettings.from_env()))

@@ -25,6 +25,7 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from functions.leaderboard_api.config import CORS_MAX_AGE_S
 from infra.config import BreakawayConfig, CdnConfig
 from infra.nag import acknowledge
 from shared.routes import ERROR_MAX_AGE_S, READS, Route
@@ -88,6 +89,7 @@ class ViewerCdn(Construct):
             code=cloudfront.FunctionCode.from_inline(viewer_request_code(READS.values())),
             runtime=cloudfront.FunctionRuntime.JS_2_0,
         )
+        self.cors = self._cors(config)
         self._policies: dict[tuple[str, ...], cloudfront.CachePolicy] = {}
         routes = by_specificity(r for r in READS.values() if r.path != "/")
         self.distribution = cloudfront.Distribution(
@@ -115,6 +117,7 @@ class ViewerCdn(Construct):
             viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
             compress=True,
             cache_policy=self._policy(route.query),
+            response_headers_policy=self.cors,
             function_associations=[
                 cloudfront.FunctionAssociation(
                     function=self.function, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
@@ -122,6 +125,24 @@ class ViewerCdn(Construct):
             ]
             if route.query
             else None,
+        )
+
+    def _cors(self, config: BreakawayConfig) -> cloudfront.ResponseHeadersPolicy:
+        """The API's CORS answered by CloudFront itself: the ``Origin`` header is neither in the
+        cache key nor forwarded (the API, seeing none, adds no CORS header), so the edge adds
+        them from the viewer's request, for the origins the API allows (``api.cors_origin``)."""
+        return cloudfront.ResponseHeadersPolicy(
+            self,
+            "Cors",
+            comment="The API's CORS for the public reads",
+            cors_behavior=cloudfront.ResponseHeadersCorsBehavior(
+                access_control_allow_credentials=False,
+                access_control_allow_headers=apigw.Cors.DEFAULT_HEADERS,
+                access_control_allow_methods=["GET", "HEAD", "OPTIONS"],
+                access_control_allow_origins=config.api.cors_origins,
+                access_control_max_age=Duration.seconds(CORS_MAX_AGE_S),
+                origin_override=True,
+            ),
         )
 
     def _policy(self, query: tuple[str, ...]) -> cloudfront.CachePolicy:

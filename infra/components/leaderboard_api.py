@@ -138,7 +138,7 @@ class LeaderboardApi(Construct):
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=True,
             default_cors_preflight_options=apigw.CorsOptions(
-                allow_origins=[o.strip() for o in api_config.cors_origin.split(",") if o.strip()],
+                allow_origins=api_config.cors_origins,
                 allow_methods=["GET", "OPTIONS"],
             ),
             deploy_options=apigw.StageOptions(

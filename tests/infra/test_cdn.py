@@ -299,3 +299,33 @@ def test_the_function_sorts_and_keeps_only_documented_parameters() -> None:
         "",
         "",
     ]
+
+
+def test_cloudfront_answers_the_api_s_cors_itself(dev: Assembly) -> None:
+    """``Origin`` is not forwarded (not in the cache key), so the edge adds the CORS headers
+    for the origins ``api.cors_origin`` allows (``*`` by default)."""
+    (policy_id, found) = next(
+        iter(dev.resources("App", "AWS::CloudFront::ResponseHeadersPolicy").items())
+    )
+    cors = found["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"]
+    config = distribution(dev)
+
+    assert cors == {
+        "AccessControlAllowCredentials": False,
+        "AccessControlAllowHeaders": {
+            "Items": [
+                "Content-Type",
+                "X-Amz-Date",
+                "Authorization",
+                "X-Api-Key",
+                "X-Amz-Security-Token",
+                "X-Amz-User-Agent",
+            ]
+        },
+        "AccessControlAllowMethods": {"Items": ["GET", "HEAD", "OPTIONS"]},
+        "AccessControlAllowOrigins": {"Items": ["*"]},
+        "AccessControlMaxAgeSec": 300,
+        "OriginOverride": True,
+    }
+    for behaviour in [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]:
+        assert behaviour["ResponseHeadersPolicyId"] == {"Ref": policy_id}
