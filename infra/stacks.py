@@ -127,6 +127,7 @@ class AppStack(Stack):
         archive = Archive(
             self, "Archive", config=config, stream=data.stream, bucket=data.archive_bucket
         )
+        archive.archive_cards_from(closing.closer.function)
         queries = ArchiveQueries(
             self,
             "ArchiveQueries",

@@ -62,13 +62,13 @@ def day_of(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime(DAY_FORMAT)
 
 
-def day_range(race: Race) -> tuple[str, str]:
-    """The ``day`` partitions that hold every reading a race could count: Firehose names an
-    object by the arrival of its oldest record, which may be the day before a reading's own
-    arrival (an object open across midnight); a reading counts only if it arrives before
+def day_range(starts_at: int, closes_at: int) -> tuple[str, str]:
+    """The ``day`` partitions that hold every record a race could count: Firehose names an
+    object by the arrival of its oldest record, which may be the day before a record's own
+    arrival (an object open across midnight); a record counts only if it arrives before
     ``closesAt``."""
-    first = datetime.fromtimestamp(race.starts_at / 1000, UTC) - timedelta(days=1)
-    return first.strftime(DAY_FORMAT), day_of(race.closes_at)
+    first = datetime.fromtimestamp(starts_at / 1000, UTC) - timedelta(days=1)
+    return first.strftime(DAY_FORMAT), day_of(closes_at)
 
 
 def card_lines(race_card: RaceCard) -> list[dict[str, Any]]:

@@ -138,6 +138,8 @@ ENV_STANDINGS_WRITES: Final = "STANDINGS_WRITES"
 """``item`` (one conditional PutItem per rider; the default, cheapest in DynamoDB units) or
 ``transaction`` (conditional puts 100 to a TransactWriteItems; fewest requests)."""
 ENV_CORS_ORIGIN: Final = "CORS_ORIGIN"
+ENV_ARCHIVE_BUCKET: Final = "ARCHIVE_BUCKET"
+"""The archive bucket: the race closer writes each closed race's card there."""
 ENV_AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
 """Honoured by boto3 itself; the local stack points it at the emulator."""
 

@@ -13,8 +13,9 @@ retried after failing half way, ends exactly as a clean one:
    processors refuse readings from ``closesAt`` on, and entries and disqualifications need an
    ``open`` race;
 4. compute the placings (:func:`shared.placings.compute_placings`), store them (the same items
-   with the same content, however often) and mark the race ``closed`` (only the first call
-   does; the others find it closed);
+   with the same content, however often), archive the race's card (:mod:`shared.archive`:
+   the same object, however often) and mark the race ``closed`` (only the first call does;
+   the others find it closed);
 5. announce each rider's placing through ``announce``, which does so once per race and rider
    (the handler wraps the notifier in Powertools' idempotency utility): a retry announces only
    the riders not announced before.
@@ -32,9 +33,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Protocol
 
+from shared.archive import ArchiveWriter, card_object
 from shared.placings import Placing, Tally, compute_placings
 from shared.ports import RaceBook, TransientError
-from shared.races import Race
+from shared.races import Race, card
 
 MAX_EARLY_S: Final = 60
 """An invocation at most this early waits for the race to be due; an earlier one leaves it."""
@@ -112,6 +114,7 @@ class RaceCloser:
         clock: Callable[[], int],
         sleep: Callable[[float], None],
         announce_map: Mapper = map,
+        archive: ArchiveWriter | None = None,
     ) -> None:
         self.book = book
         self.reader = reader
@@ -122,6 +125,8 @@ class RaceCloser:
         self.announce_map = announce_map
         """How the riders are announced: each is independent (its own idempotency record and
         notification), so the handler runs them at once."""
+        self.archive = archive
+        """Where the race's card is archived (None: nowhere)."""
 
     def close(self, race_id: str) -> CloseOutcome:
         race = self.book.get_race(race_id, consistent=True)
@@ -149,6 +154,8 @@ class RaceCloser:
         tallies = self.reader.tallies(race.race_id, [e.rider_id for e in entries])
         placings = compute_placings(entries, tallies)
         self.book.store_placings(race.race_id, placings)
+        if self.archive is not None:
+            self.archive.put(card_object(card(race, entries)))
         closed_now = self.book.mark_closed(race.race_id, self.clock())
         return list(placings.overall), closed_now
 

@@ -12,6 +12,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -79,6 +80,8 @@ def json_storage(
 
 ENTRIES_PREFIX: Final = names.ARCHIVE_ENTRIES_KEY.rsplit("/", 1)[0] + "/"
 """``entries/day={date}/``: where the closer writes the races' cards."""
+CARD_OBJECTS: Final = ENTRIES_PREFIX.split("/", maxsplit=1)[0] + "/*"
+"""The objects the closer may write: every card, no telemetry."""
 
 
 class Archive(Construct):
@@ -131,6 +134,26 @@ class Archive(Construct):
             ENTRIES_PREFIX,
             ENTRY_COLUMNS,
         )
+        self.bucket = bucket
+
+    def archive_cards_from(self, closer: lambda_.Function) -> None:
+        """The race closer writes each closed race's card into the archive: the bucket's name
+        in its environment, and ``s3:PutObject`` on the cards' prefix, nothing else."""
+        closer.add_environment(names.ENV_ARCHIVE_BUCKET, self.bucket.bucket_name)
+        closer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(CARD_OBJECTS)]
+            )
+        )
+        if closer.role is not None:
+            acknowledge(
+                closer.role,
+                iam5_resource(
+                    imported(Stack.of(self.bucket), self.bucket.bucket_arn) + "/" + CARD_OBJECTS
+                ),
+                "The closer names each race card object by the race's start day and id, known "
+                "at run time: s3:PutObject under the archive's entries/ prefix only.",
+            )
 
     def _delivery_stream(
         self, archive: ArchiveConfig, stream: kinesis.IStream, bucket: s3.IBucket
