@@ -84,10 +84,10 @@ RACE_READINGS: Final = Query(
 
 RACE_DELIVERIES: Final = Query(
     "race_deliveries",
-    "Every distinct record archived for one race, whatever its contract version, in the "
-    "order the audit counts them (per rider, the device's clock, then eventId): what "
+    "Every record archived for one race, every copy and whatever its contract version, in "
+    "the order the audit counts them (per rider, the device's clock, then eventId): what "
     "`breakaway audit` recomputes the placings from.",
-    f"SELECT DISTINCT {', '.join(READING_COLUMNS)}\n"
+    f"SELECT {', '.join(READING_COLUMNS)}\n"
     f"FROM {names.GLUE_TABLE}\n"
     f"WHERE {DAY} BETWEEN ? AND ? AND raceid = ?\n"
     f"ORDER BY riderid, {COPY_ORDER}, second, cadence, resistance, event, deviceid",
