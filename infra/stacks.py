@@ -79,9 +79,10 @@ class DataStack(Stack):
         CfnOutput(self, names.OUTPUT_ARCHIVE_BUCKET, value=self.archive_bucket.bucket_name)
         self.query_results = QueryResults(
             self,
-            "ArchiveQueries",
+            "QueryResults",
             access_logs=self.access_logs,
             expiration_days=config.archive.query_results_expiration_days,
+            retain=config.retain_data,
         ).bucket
 
 

@@ -24,7 +24,8 @@ DESCRIPTION_LIMIT: Final = 1024
 
 class QueryResults(Construct):
     """Where the workgroup writes query results: private, encrypted, TLS only, access-logged,
-    each result expired after a few days (a result is rerun, never kept)."""
+    each result expired after a few days (a result is rerun, never kept). Kept on stack
+    deletion where the environment keeps its data, as every bucket is."""
 
     def __init__(
         self,
@@ -33,6 +34,7 @@ class QueryResults(Construct):
         *,
         access_logs: s3.IBucket,
         expiration_days: int,
+        retain: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = SecureBucket(
@@ -40,7 +42,7 @@ class QueryResults(Construct):
             "Results",
             access_logs=access_logs,
             log_prefix="athena-results/",
-            retain=False,
+            retain=retain,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     expiration=Duration.days(expiration_days),
