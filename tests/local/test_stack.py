@@ -247,7 +247,7 @@ def the_audit_is_exact_and_names_a_tampered_placing(stack: LocalStack, race_id: 
     status, lines = audit(stack, race_id)
     assert (status, lines[-1]) == (0, "exact"), lines
     assert "placings compared" in lines[0]
-    db = aws_client("dynamodb", stack.endpoints.aws_endpoint_url)
+    db = aws_client("dynamodb", stack.endpoints.dynamodb_endpoint_url)
     table = stack.endpoints.standings_table
     key = {k: {"S": v} for k, v in keys.placings_key(race_id, OVERALL, 0).items()}
     item = db.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
