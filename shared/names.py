@@ -174,7 +174,6 @@ ARCHIVE_PREFIX: Final = "telemetry/day={date}/"
 """``date`` is YYYY-MM-DD (UTC): the arrival day of the oldest record in the object, which is
 what Firehose's ``!{timestamp:...}`` evaluates to. No race in the key: one prefix per day
 whatever the number of races (docs/decisions.md, "The archive answers across races")."""
-ARCHIVE_ERROR_PREFIX: Final = "errors/{error_type}/day={date}/"
 ARCHIVE_FIREHOSE_PREFIX: Final = "telemetry/day=!{timestamp:yyyy-MM-dd}/"
 ARCHIVE_FIREHOSE_ERROR_PREFIX: Final = (
     "errors/!{firehose:error-output-type}/day=!{timestamp:yyyy-MM-dd}/"
