@@ -178,13 +178,18 @@ ARCHIVE_FIREHOSE_PREFIX: Final = "telemetry/day=!{timestamp:yyyy-MM-dd}/"
 ARCHIVE_FIREHOSE_ERROR_PREFIX: Final = (
     "errors/!{firehose:error-output-type}/day=!{timestamp:yyyy-MM-dd}/"
 )
-ARCHIVE_ENTRIES_KEY: Final = "entries/day={date}/{race_id}.json.gz"
+ARCHIVE_ENTRIES_PREFIX: Final = "entries/day={date}/"
+ARCHIVE_ENTRIES_KEY: Final = ARCHIVE_ENTRIES_PREFIX + "{race_id}.json.gz"
 """A closed race's card (the race and its entries, one line per entry), written by the closer:
 ``date`` is the UTC day of the race's start."""
 
 
 def archive_prefix(date: str) -> str:
     return ARCHIVE_PREFIX.format(date=date)
+
+
+def archive_entries_prefix(date: str) -> str:
+    return ARCHIVE_ENTRIES_PREFIX.format(date=date)
 
 
 def archive_entries_key(race_id: str, date: str) -> str:

@@ -110,12 +110,13 @@ def archive_prefixes(days: Sequence[str]) -> list[str]:
     """The telemetry of every day from the first to the last, and the card's day."""
     from datetime import date, timedelta
 
-    from shared.names import archive_entries_key, archive_prefix
+    from shared.names import archive_entries_prefix, archive_prefix
 
     first, last, card_day = (date.fromisoformat(d) for d in days)
     span = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    cards = archive_entries_key("", card_day.isoformat()).rsplit("/", 1)[0] + "/"
-    return [archive_prefix(d.isoformat()) for d in span] + [cards]
+    return [archive_prefix(d.isoformat()) for d in span] + [
+        archive_entries_prefix(card_day.isoformat())
+    ]
 
 
 def local_s3(endpoint_url: str, region: str) -> Any:

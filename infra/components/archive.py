@@ -78,7 +78,7 @@ def json_storage(
     )
 
 
-ENTRIES_PREFIX: Final = names.ARCHIVE_ENTRIES_KEY.rsplit("/", 1)[0] + "/"
+ENTRIES_PREFIX: Final = names.ARCHIVE_ENTRIES_PREFIX
 """``entries/day={date}/``: where the closer writes the races' cards."""
 CARD_OBJECTS: Final = ENTRIES_PREFIX.split("/", maxsplit=1)[0] + "/*"
 """The objects the closer may write: every card, no telemetry."""
