@@ -52,8 +52,6 @@ IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"
 """Powertools' DynamoDBPersistenceLayer defaults (key_attr, expiry_attr)."""
 NOTIFY_TARGET_IOT: Final = "iot"
 DEAD_LETTER_SCHEME_SQS: Final = "sqs"
-ARCHIVE_PARTITION_KEYS: Final = ("raceId",)
-"""The keys ARCHIVE_PARTITION_QUERY extracts (``!{partitionKeyFromQuery:raceId}``)."""
 ARCHIVE_PROJECTION_START: Final = "2025-01-01"
 """First day the Glue table's date projection covers."""
 LOG_RETENTION_DAYS: Final = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
@@ -114,6 +112,8 @@ class ArchiveConfig:
     transition_to_ia_days: int = 30
     """Archive objects move to S3 Glacier Instant Retrieval after this many days."""
     expiration_days: int = 365
+    query_results_expiration_days: int = 7
+    """Athena's query results (the workgroup's bucket) are deleted after this many days."""
 
 
 @dataclass(frozen=True)

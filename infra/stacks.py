@@ -8,6 +8,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.components.archive import Archive
+from infra.components.athena import ArchiveQueries, QueryResults
 from infra.components.buckets import AccessLogsBucket, SecureBucket
 from infra.components.cdn import RateLimitAcl, ViewerCdn
 from infra.components.deadletters import DeadLetters
@@ -77,6 +78,13 @@ class DataStack(Stack):
         self.scheduling = RaceScheduling(self, "RaceCloses", config=config)
         CfnOutput(self, names.OUTPUT_STREAM_NAME, value=self.stream.stream_name)
         CfnOutput(self, names.OUTPUT_ARCHIVE_BUCKET, value=self.archive_bucket.bucket_name)
+        self.query_results = QueryResults(
+            self,
+            "QueryResults",
+            access_logs=self.access_logs,
+            expiration_days=config.archive.query_results_expiration_days,
+            retain=config.retain_data,
+        ).bucket
 
 
 EDGE_REGION = "us-east-1"
@@ -153,6 +161,14 @@ class AppStack(Stack):
         archive = Archive(
             self, "Archive", config=config, stream=data.stream, bucket=data.archive_bucket
         )
+        archive.archive_cards_from(closing.closer.function)
+        queries = ArchiveQueries(
+            self,
+            "ArchiveQueries",
+            env_name=config.env_name,
+            database=archive.database,
+            results=data.query_results,
+        )
         api = LeaderboardApi(self, "Leaderboard", config=config, standings=data.storage.standings)
         # The API creates each race's schedule (functions/leaderboard_api): what it needs for it.
         data.scheduling.grant_scheduling(api.handler.function)
@@ -189,3 +205,4 @@ class AppStack(Stack):
         CfnOutput(self, names.OUTPUT_VIEWER_URL, value=cdn.url)
         CfnOutput(self, names.OUTPUT_IOT_POLICY, value=ingest.policy.ref)
         CfnOutput(self, names.OUTPUT_GLUE_DATABASE, value=archive.database.ref)
+        CfnOutput(self, names.OUTPUT_ATHENA_WORKGROUP, value=queries.workgroup.ref)

@@ -18,6 +18,7 @@ from shared.cli import CliError
 COMMAND_MODULES: tuple[str, ...] = (
     "simulator.cli",
     "simulator.race_cli",
+    "simulator.audit_cli",
     "local.commands",
     "local.demo",
     "infra.capacity.command",

@@ -253,6 +253,7 @@ class LocalStack:
             names.ENV_NOTIFY_TARGET: "log",
             names.ENV_STANDINGS_WRITES: self.options.standings_writes,
             names.ENV_CORS_ORIGIN: "*",
+            names.ENV_ARCHIVE_BUCKET: names.LOCAL_ARCHIVE_BUCKET,
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
         if self.options.quiet_handlers:

@@ -138,6 +138,8 @@ ENV_STANDINGS_WRITES: Final = "STANDINGS_WRITES"
 """``item`` (one conditional PutItem per rider; the default, cheapest in DynamoDB units) or
 ``transaction`` (conditional puts 100 to a TransactWriteItems; fewest requests)."""
 ENV_CORS_ORIGIN: Final = "CORS_ORIGIN"
+ENV_ARCHIVE_BUCKET: Final = "ARCHIVE_BUCKET"
+"""The archive bucket: the race closer writes each closed race's card there."""
 ENV_AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
 """Honoured by boto3 itself; the local stack points it at the emulator."""
 
@@ -167,22 +169,31 @@ LOCAL_SCHEDULE_DEAD_LETTER_QUEUE: Final = "breakaway-race-closes-dead-letters"
 LOCAL_STATE_DIR: Final = ".breakaway"
 LOCAL_ENDPOINTS_FILE: Final = ".breakaway/endpoints.json"
 
-# --- Archive layout (Firehose dynamic partitioning; the local archiver writes the same) --------
-ARCHIVE_PREFIX: Final = "telemetry/raceId={race_id}/date={date}/"
-"""``date`` is YYYY-MM-DD (UTC) of the arrival time."""
-ARCHIVE_ERROR_PREFIX: Final = "errors/{error_type}/date={date}/"
-ARCHIVE_FIREHOSE_PREFIX: Final = (
-    "telemetry/raceId=!{partitionKeyFromQuery:raceId}/date=!{timestamp:yyyy-MM-dd}/"
-)
+# --- Archive layout (Firehose; the local archiver writes the same) ----------------------------
+ARCHIVE_PREFIX: Final = "telemetry/day={date}/"
+"""``date`` is YYYY-MM-DD (UTC): the arrival day of the oldest record in the object, which is
+what Firehose's ``!{timestamp:...}`` evaluates to. No race in the key: one prefix per day
+whatever the number of races (docs/decisions.md, "The archive answers across races")."""
+ARCHIVE_FIREHOSE_PREFIX: Final = "telemetry/day=!{timestamp:yyyy-MM-dd}/"
 ARCHIVE_FIREHOSE_ERROR_PREFIX: Final = (
-    "errors/!{firehose:error-output-type}/date=!{timestamp:yyyy-MM-dd}/"
+    "errors/!{firehose:error-output-type}/day=!{timestamp:yyyy-MM-dd}/"
 )
-ARCHIVE_PARTITION_QUERY: Final = "{raceId: .raceId}"
-"""The jq query Firehose's dynamic partitioning runs on each record."""
+ARCHIVE_ENTRIES_PREFIX: Final = "entries/day={date}/"
+ARCHIVE_ENTRIES_KEY: Final = ARCHIVE_ENTRIES_PREFIX + "{race_id}.json.gz"
+"""A closed race's card (the race and its entries, one line per entry), written by the closer:
+``date`` is the UTC day of the race's start."""
 
 
-def archive_prefix(race_id: str, date: str) -> str:
-    return ARCHIVE_PREFIX.format(race_id=race_id, date=date)
+def archive_prefix(date: str) -> str:
+    return ARCHIVE_PREFIX.format(date=date)
+
+
+def archive_entries_prefix(date: str) -> str:
+    return ARCHIVE_ENTRIES_PREFIX.format(date=date)
+
+
+def archive_entries_key(race_id: str, date: str) -> str:
+    return ARCHIVE_ENTRIES_KEY.format(race_id=race_id, date=date)
 
 
 # --- Names chosen per environment (the others CloudFormation generates) ----------------------
@@ -199,6 +210,15 @@ def glue_database_name(env: str) -> str:
 
 GLUE_TABLE: Final = "telemetry"
 """The archive's table, in the environment's database."""
+GLUE_ENTRIES_TABLE: Final = "entries"
+"""The closed races' cards (one row per entry), in the same database."""
+ARCHIVE_READINGS_VIEW: Final = "readings"
+"""The de-duplicated readings: a view the named query ``readings_view`` creates."""
+
+
+def athena_workgroup_name(env: str) -> str:
+    """The environment's Athena workgroup: its results bucket and the archive's named queries."""
+    return f"breakaway-{env}-archive"
 
 
 # --- CloudFormation stacks and outputs (the CLI finds deployed resources by these keys) --------
@@ -221,3 +241,4 @@ OUTPUT_VIEWER_URL: Final = "ViewerUrl"
 """The CloudFront distribution's URL: the live page and the public reads, cached."""
 OUTPUT_WEB_ACL_ARN: Final = "WebAclArn"
 """The edge stack's (us-east-1) web ACL, read by the app stack in its own region."""
+OUTPUT_ATHENA_WORKGROUP: Final = "AthenaWorkgroupName"

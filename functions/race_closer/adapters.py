@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import items, keys, names
+from shared.archive import ArchiveObject
 from shared.dynamodb import BATCH_GET_LIMIT, batch_get, chunks
 from shared.placings import OVERALL, Placing, Tally
 from shared.ports import TransientError
@@ -120,3 +121,17 @@ class LogNotifier:
 class NoNotifier:
     def publish(self, race_id: str, placing: Placing) -> None:
         return None
+
+
+class S3ArchiveWriter:
+    """:class:`shared.archive.ArchiveWriter` on the archive bucket (PutObject only)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._s3 = client
+        self._bucket = bucket
+
+    def put(self, obj: ArchiveObject) -> None:
+        try:
+            self._s3.put_object(Bucket=self._bucket, Key=obj.key, Body=obj.body)
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientError(f"archive {obj.key}: {exc}") from exc

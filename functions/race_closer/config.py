@@ -39,6 +39,8 @@ class CloserSettings(BaseModel):
     notify_target: Literal["iot", "log", "none"] = "log"
     iot_data_endpoint: str | None = None
     idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = DEFAULT_IDEMPOTENCY_TTL_SECONDS
+    archive_bucket: str | None = None
+    """Where the closed race's card is archived (``shared.archive``); unset: not archived."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CloserSettings:
@@ -48,5 +50,6 @@ class CloserSettings(BaseModel):
             "notify_target": names.ENV_NOTIFY_TARGET,
             "iot_data_endpoint": names.ENV_IOT_DATA_ENDPOINT,
             "idempotency_ttl_seconds": names.ENV_IDEMPOTENCY_TTL_SECONDS,
+            "archive_bucket": names.ENV_ARCHIVE_BUCKET,
         }
         return settings_from_env(cls, variables, "race closer", env)

@@ -35,6 +35,7 @@ from functions.race_closer.adapters import (
     IotNotifier,
     LogNotifier,
     NoNotifier,
+    S3ArchiveWriter,
     announcement,
 )
 from functions.race_closer.config import ANNOUNCE_KEY_PREFIX, WORKERS, CloserSettings
@@ -153,6 +154,11 @@ def build_runtime(
         sleep=time.sleep,
         announce_map=pool.map,
         claim_map=pool.map,
+        archive=(
+            S3ArchiveWriter(session.client("s3"), settings.archive_bucket)
+            if settings.archive_bucket
+            else None
+        ),
     )
     return Runtime(closer, config)
 

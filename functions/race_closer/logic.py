@@ -16,8 +16,9 @@ retried after failing half way, ends exactly as a clean one:
 4. compute the placings (:func:`shared.placings.compute_placings`) and weigh them
    (:func:`weigh`): each ranked rider's personal best claimed, each class's records merged
    and saved, each ranked rider's result put in their history, with both flags;
-5. store the placings with the flags (the same items with the same content, however often)
-   and mark the race ``closed`` (only the first call does; the others find it closed);
+5. store the placings with the flags (the same items with the same content, however often),
+   archive the race's card (:mod:`shared.archive`: the same object, however often) and mark
+   the race ``closed`` (only the first call does; the others find it closed);
 6. announce each rider's placing, flags included, through ``announce``, which does so once per
    race and rider (the handler wraps the notifier in Powertools' idempotency utility): a retry
    announces only the riders not announced before.
@@ -45,10 +46,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final, Protocol
 
+from shared.archive import ArchiveWriter, card_object
 from shared.history import Best, ClassRecords, RaceRef, RiderResult
 from shared.placings import Placing, Placings, Tally, compute_placings
 from shared.ports import HistoryBook, RaceBook, TransientError
-from shared.races import Race
+from shared.races import Race, card
 
 MAX_EARLY_S: Final = 60
 """An invocation at most this early waits for the race to be due; an earlier one leaves it."""
@@ -208,6 +210,7 @@ class RaceCloser:
         sleep: Callable[[float], None],
         announce_map: Mapper = map,
         claim_map: ClaimMapper = map,
+        archive: ArchiveWriter | None = None,
     ) -> None:
         self.book = book
         self.reader = reader
@@ -221,6 +224,8 @@ class RaceCloser:
         notification), so the handler runs them at once."""
         self.claim_map = claim_map
         """How the personal bests are claimed (one conditional write each): at once too."""
+        self.archive = archive
+        """Where the race's card is archived (None: nowhere)."""
 
     def close(self, race_id: str) -> CloseOutcome:
         race = self.book.get_race(race_id, consistent=True)
@@ -249,6 +254,8 @@ class RaceCloser:
         tallies = self.reader.tallies(race.race_id, [e.rider_id for e in entries])
         placings = weigh(race, compute_placings(entries, tallies), self.history, self.claim_map)
         self.book.store_placings(race.race_id, placings)
+        if self.archive is not None:
+            self.archive.put(card_object(card(race, entries)))
         closed_now = self.book.mark_closed(race.race_id, self.clock())
         return list(placings.overall), closed_now
 

@@ -1,8 +1,10 @@
-"""The archive: Firehose from the Kinesis stream to S3, partitioned by race and date, GZIP
-newline-delimited JSON; a Glue table over it with partition projection for Athena."""
+"""The archive: Firehose from the Kinesis stream to S3, partitioned by arrival day, GZIP
+newline-delimited JSON; Glue tables over it (the telemetry, and the closed races' cards) with
+date partition projection for Athena. docs/decisions.md: "The archive answers across races"."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 from aws_cdk import Duration, Size, Stack
@@ -10,78 +12,59 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.components.common import removal_policy, retention
-from infra.config import (
-    ARCHIVE_PARTITION_KEYS,
-    ARCHIVE_PROJECTION_START,
-    ArchiveConfig,
-    BreakawayConfig,
-)
+from infra.config import ARCHIVE_PROJECTION_START, ArchiveConfig, BreakawayConfig
 from infra.nag import acknowledge, iam5_resource, imported
 from shared import names
-from shared.contract import Telemetry
+from shared.archive import ENTRY_COLUMNS, TELEMETRY_COLUMNS
+from shared.archive_sql import DAY
 
-RACE_PARTITION: Final = "race"
-DATE_PARTITION: Final = "day"
-"""Glue partition keys: they may not repeat a column name (``raceId`` is a column), and
-``date`` is reserved in Athena. ``storage.location.template`` maps them onto the S3 layout."""
+DATE_PARTITION: Final = DAY
+"""The one partition key of both tables: the ``day=yyyy-MM-dd`` of the keys. Not ``date``
+(reserved in Athena); not a race (a race-id partition needs ``injected`` projection, which
+refuses any query that does not name its races)."""
 FIREHOSE_CIDR_MAPPING: Final = "@aws-cdk--aws-kinesisfirehose.CidrBlocks"
-_GLUE_TYPES: Final = {"integer": "bigint", "string": "string"}
 
 
 def telemetry_columns() -> list[tuple[str, str]]:
-    """Glue columns from the telemetry contract itself (wire names, lower-cased by Glue). An
-    optional field (``deviceId``: ``anyOf`` a type and null) is a column of that type, null where
-    a reading has none."""
-    schema = Telemetry.model_json_schema(by_alias=True)
-    return [
-        (name.lower(), _GLUE_TYPES[_json_type(prop)]) for name, prop in schema["properties"].items()
-    ]
+    """Glue columns from the telemetry contract itself (wire names, lower-cased by Glue)."""
+    return [(name.lower(), type_) for name, type_ in TELEMETRY_COLUMNS]
 
 
-def _json_type(prop: dict[str, Any]) -> str:
-    if "type" in prop:
-        return str(prop["type"])
-    (kind,) = {p["type"] for p in prop["anyOf"] if p.get("type") != "null"}
-    return str(kind)
+def location_template(bucket_name: str, prefix: str) -> str:
+    """Where Athena finds one day's objects of a table (``prefix`` with ``{date}``)."""
+    return f"s3://{bucket_name}/" + prefix.format(date="${" + DATE_PARTITION + "}")
 
 
-def location_template(bucket_name: str) -> str:
-    """Where Athena finds one partition's objects: the Firehose prefix with the partition keys
-    in place of the race id and the date."""
-    prefix = names.ARCHIVE_PREFIX.format(
-        race_id="${" + RACE_PARTITION + "}", date="${" + DATE_PARTITION + "}"
-    )
-    return f"s3://{bucket_name}/{prefix}"
-
-
-def projection_parameters(bucket_name: str) -> dict[str, Any]:
-    """Glue table parameters for partition projection: Athena computes the partitions from
-    these (any race id, every day since the projection start) instead of a crawler or
-    ``MSCK REPAIR`` keeping a partition list up to date."""
+def projection_parameters(bucket_name: str, prefix: str) -> dict[str, Any]:
+    """Glue table parameters for partition projection: Athena computes the partitions (every
+    day since the projection start) instead of a crawler or ``MSCK REPAIR`` registering them,
+    and reads only the days a query's ``day`` predicate keeps."""
     return {
         "classification": "json",
         "compressionType": "gzip",
         "projection.enabled": "true",
-        f"projection.{RACE_PARTITION}.type": "injected",
         f"projection.{DATE_PARTITION}.type": "date",
         f"projection.{DATE_PARTITION}.format": "yyyy-MM-dd",
         f"projection.{DATE_PARTITION}.range": f"{ARCHIVE_PROJECTION_START},NOW",
         f"projection.{DATE_PARTITION}.interval": "1",
         f"projection.{DATE_PARTITION}.interval.unit": "DAYS",
-        "storage.location.template": location_template(bucket_name),
+        "storage.location.template": location_template(bucket_name, prefix),
     }
 
 
-def telemetry_storage(bucket_name: str) -> glue.CfnTable.StorageDescriptorProperty:
-    """How Athena reads what Firehose wrote: GZIP newline-delimited JSON under the archive
-    prefix, one column per telemetry field; a malformed line is skipped, not a failed query."""
+def json_storage(
+    bucket_name: str, prefix: str, columns: Sequence[tuple[str, str]]
+) -> glue.CfnTable.StorageDescriptorProperty:
+    """How Athena reads GZIP newline-delimited JSON under ``prefix``, one column per field; a
+    malformed line is skipped, not a failed query."""
     return glue.CfnTable.StorageDescriptorProperty(
-        location=f"s3://{bucket_name}/{names.ARCHIVE_PREFIX.split('/')[0]}/",
+        location=f"s3://{bucket_name}/{prefix.split('/', maxsplit=1)[0]}/",
         input_format="org.apache.hadoop.mapred.TextInputFormat",
         output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
         compressed=True,
@@ -90,10 +73,15 @@ def telemetry_storage(bucket_name: str) -> glue.CfnTable.StorageDescriptorProper
             parameters={"ignore.malformed.json": "true"},
         ),
         columns=[
-            glue.CfnTable.ColumnProperty(name=name, type=type_)
-            for name, type_ in telemetry_columns()
+            glue.CfnTable.ColumnProperty(name=name.lower(), type=type_) for name, type_ in columns
         ],
     )
+
+
+ENTRIES_PREFIX: Final = names.ARCHIVE_ENTRIES_PREFIX
+"""``entries/day={date}/``: where the closer writes the races' cards."""
+CARD_OBJECTS: Final = ENTRIES_PREFIX.split("/", maxsplit=1)[0] + "/*"
+"""The objects the closer may write: every card, no telemetry."""
 
 
 class Archive(Construct):
@@ -130,13 +118,48 @@ class Archive(Construct):
                 description="Breakaway telemetry archive (Athena)",
             ),
         )
-        self.table = self._telemetry_table(bucket)
+        self.table = self._table(
+            "Telemetry",
+            names.GLUE_TABLE,
+            "One row per telemetry record as delivered by Firehose (every copy)",
+            bucket,
+            names.ARCHIVE_PREFIX,
+            TELEMETRY_COLUMNS,
+        )
+        self.entries_table = self._table(
+            "Entries",
+            names.GLUE_ENTRIES_TABLE,
+            "One row per rider entered in a closed race, with the race (written by the closer)",
+            bucket,
+            ENTRIES_PREFIX,
+            ENTRY_COLUMNS,
+        )
+        self.bucket = bucket
+
+    def archive_cards_from(self, closer: lambda_.Function) -> None:
+        """The race closer writes each closed race's card into the archive: the bucket's name
+        in its environment, and ``s3:PutObject`` on the cards' prefix, nothing else."""
+        closer.add_environment(names.ENV_ARCHIVE_BUCKET, self.bucket.bucket_name)
+        closer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects(CARD_OBJECTS)]
+            )
+        )
+        if closer.role is not None:
+            acknowledge(
+                closer.role,
+                iam5_resource(
+                    imported(Stack.of(self.bucket), self.bucket.bucket_arn) + "/" + CARD_OBJECTS
+                ),
+                "The closer names each race card object by the race's start day and id, known "
+                "at run time: s3:PutObject under the archive's entries/ prefix only.",
+            )
 
     def _delivery_stream(
         self, archive: ArchiveConfig, stream: kinesis.IStream, bucket: s3.IBucket
     ) -> firehose.DeliveryStream:
-        """Firehose reads the stream and writes GZIP objects partitioned by race (a jq query
-        on each record) and arrival day, one reading per line so that Athena can split them."""
+        """Firehose reads the stream and writes GZIP objects under the arrival day of their
+        oldest record, one record per line so that Athena can split them."""
         role, policy = self._destination_role(bucket)
         delivery = firehose.DeliveryStream(
             self,
@@ -152,17 +175,9 @@ class Archive(Construct):
                 logging_config=firehose.EnableLogging(self.delivery_logs),
                 buffering_interval=Duration.seconds(archive.buffering_interval_seconds),
                 buffering_size=Size.mebibytes(archive.buffering_size_mib),
-                dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True),
-                processors=[
-                    firehose.MetadataExtractionProcessor(
-                        options=firehose.MetadataExtractionProcessorOptions(
-                            json_parsing_engine=firehose.JsonParsingEngine.JQ_1_6,
-                            metadata_extraction_query=names.ARCHIVE_PARTITION_QUERY,
-                        ),
-                        keys=list(ARCHIVE_PARTITION_KEYS),
-                    ),
-                    firehose.AppendDelimiterToRecordProcessor(),
-                ],
+                # No dynamic partitioning: the prefix's one expression is Firehose's own
+                # timestamp, so there is no active-partition limit to exceed.
+                processors=[firehose.AppendDelimiterToRecordProcessor()],
             ),
         )
         delivery.node.add_dependency(policy)  # no delivery before the role may write
@@ -218,23 +233,27 @@ class Archive(Construct):
             "objects, nowhere else.",
         )
 
-    def _telemetry_table(self, bucket: s3.IBucket) -> glue.CfnTable:
-        """The Athena table over the archive: partition keys named as the Firehose prefix's
-        placeholders, partitions projected rather than registered."""
+    def _table(  # noqa: PLR0917 - one table's identity, then where it lives
+        self,
+        construct_id: str,
+        name: str,
+        description: str,
+        bucket: s3.IBucket,
+        prefix: str,
+        columns: Sequence[tuple[str, str]],
+    ) -> glue.CfnTable:
+        """An Athena table over ``day=`` partitions of the archive, projected, not registered."""
         return glue.CfnTable(
             self,
-            "Telemetry",
+            construct_id,
             catalog_id=Stack.of(self).account,
             database_name=self.database.ref,
             table_input=glue.CfnTable.TableInputProperty(
-                name=names.GLUE_TABLE,
-                description="One row per telemetry reading as delivered by Firehose",
+                name=name,
+                description=description,
                 table_type="EXTERNAL_TABLE",
-                parameters=projection_parameters(bucket.bucket_name),
-                partition_keys=[
-                    glue.CfnTable.ColumnProperty(name=RACE_PARTITION, type="string"),
-                    glue.CfnTable.ColumnProperty(name=DATE_PARTITION, type="string"),
-                ],
-                storage_descriptor=telemetry_storage(bucket.bucket_name),
+                parameters=projection_parameters(bucket.bucket_name, prefix),
+                partition_keys=[glue.CfnTable.ColumnProperty(name=DATE_PARTITION, type="string")],
+                storage_descriptor=json_storage(bucket.bucket_name, prefix, columns),
             ),
         )

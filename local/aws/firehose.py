@@ -1,13 +1,12 @@
 """Firehose, locally: what the deployed delivery stream does with the Kinesis stream (the archive).
 
-The deployed Firehose (Kinesis source, S3 destination) reads the stream with its own iterator,
-partitions each record by ``raceId`` (dynamic partitioning, ``shared.names.
-ARCHIVE_PARTITION_QUERY``), buffers by size and interval, appends a newline to each record,
-compresses with GZIP and writes one object per partition and flush under
-``shared.names.archive_prefix(raceId, date)`` (``date`` from the record's arrival time, UTC).
-A record whose ``raceId`` cannot be extracted goes under the error prefix
-``shared.names.ARCHIVE_ERROR_PREFIX`` with the error type ``partitioning-failed``, as Firehose
-does. Object names follow Firehose's ``<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>.gz``.
+The deployed Firehose (Kinesis source, S3 destination, no dynamic partitioning) reads the stream
+with its own iterator, buffers by size and interval, appends a newline to each record,
+compresses with GZIP and writes one object per flush under ``shared.names.archive_prefix(day)``:
+``!{timestamp:yyyy-MM-dd}``, the UTC day of the approximate arrival of the oldest record in the
+object. Every record goes there, whatever it holds (no partitioning can fail, no partition
+limit can be exceeded). Object names follow Firehose's
+``<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>.gz``.
 
 Delivery is at least once, like Firehose's: a record is archived once per delivery.
 
@@ -30,13 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.names import ARCHIVE_ERROR_PREFIX, archive_prefix
+from shared.names import archive_prefix
 from shared.ports import TransientError
 from shared.retry import Backoff, resend
 
 log = logging.getLogger(__name__)
 
-ERROR_PARTITIONING = "partitioning-failed"
 MIB = 1024 * 1024
 PUT_RETRIES = Backoff(attempts=5, base_s=0.5, cap_s=2.0)
 """Resending an object S3 refused, with jittered backoff."""
@@ -47,38 +45,34 @@ class ArchiverConfig:
     bucket: str
     delivery_stream_name: str = "breakaway-archive"
     buffer_size_bytes: int = 64 * MIB
-    """Firehose: 1-128 MiB (64 MiB at least with dynamic partitioning)."""
+    """Firehose: 1-128 MiB."""
     buffer_interval_s: float = 60.0
     """Firehose: 0-900 s."""
     poll_interval_s: float = 1.0
     """Firehose reads each shard once a second."""
 
 
-def partition_of(data: bytes, arrival: datetime) -> str:
-    """The S3 prefix a record goes to: by raceId and arrival date, or the error prefix."""
-    date = arrival.astimezone(UTC).strftime("%Y-%m-%d")
-    try:
-        doc = json.loads(data)
-        race_id = doc.get("raceId") if isinstance(doc, dict) else None
-    except ValueError:
-        race_id = None
-    if not isinstance(race_id, str) or not race_id:
-        return ARCHIVE_ERROR_PREFIX.format(error_type=ERROR_PARTITIONING, date=date)
-    return archive_prefix(race_id, date)
+def prefix_of(oldest_arrival: datetime) -> str:
+    """The S3 prefix of an object: the UTC day its oldest record arrived."""
+    return archive_prefix(oldest_arrival.astimezone(UTC).strftime("%Y-%m-%d"))
 
 
 @dataclass
 class _Buffer:
-    lines: dict[str, list[bytes]] = field(default_factory=dict)
+    lines: list[bytes] = field(default_factory=list)
     size: int = 0
     since: float | None = None
+    oldest: datetime | None = None
+    """The arrival time of the oldest record buffered (the object's prefix)."""
 
-    def add(self, prefix: str, data: bytes) -> None:
+    def add(self, data: bytes, arrival: datetime) -> None:
         line = data if data.endswith(b"\n") else data + b"\n"
-        self.lines.setdefault(prefix, []).append(line)
+        self.lines.append(line)
         self.size += len(line)
         if self.since is None:
             self.since = time.monotonic()
+        if self.oldest is None or arrival < self.oldest:
+            self.oldest = arrival
 
 
 class Archiver:
@@ -137,9 +131,7 @@ class Archiver:
             if records:
                 with self._lock:
                     for r in records:
-                        self._buffer.add(
-                            partition_of(r["Data"], r["ApproximateArrivalTimestamp"]), r["Data"]
-                        )
+                        self._buffer.add(r["Data"], r["ApproximateArrivalTimestamp"])
                     full = self._buffer.size >= self.config.buffer_size_bytes
                 if full:
                     self.flush()
@@ -154,20 +146,18 @@ class Archiver:
                 self.flush()
 
     def flush(self) -> None:
-        """Write every buffered partition as one GZIP object (an object S3 refuses is sent
-        again, ``shared.retry``; after ``PUT_RETRIES`` its records are given up, logged)."""
+        """Write the buffer as one GZIP object (an object S3 refuses is sent again,
+        ``shared.retry``; after ``PUT_RETRIES`` its records are given up, logged)."""
         with self._lock:
             buffer, self._buffer = self._buffer, _Buffer()
+        if buffer.oldest is None:
+            return
         now = datetime.now(UTC)
-        objects = [
-            (
-                f"{prefix}{self.config.delivery_stream_name}-1-"
-                f"{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.gz",
-                gzip.compress(b"".join(lines)),
-                len(lines),
-            )
-            for prefix, lines in buffer.lines.items()
-        ]
+        key = (
+            f"{prefix_of(buffer.oldest)}{self.config.delivery_stream_name}-1-"
+            f"{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.gz"
+        )
+        objects = [(key, gzip.compress(b"".join(buffer.lines)), len(buffer.lines))]
         try:
             resend(self._put, objects, PUT_RETRIES, what="archive objects")
         except TransientError as exc:

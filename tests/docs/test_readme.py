@@ -103,6 +103,11 @@ RACE_COMMANDS = {
 }
 """``breakaway race`` needs a running API: each action is mapped to the test that runs it against
 one on 127.0.0.1."""
+AUDIT = {
+    "local": "tests/archive/test_queries.py::test_the_audit_on_the_local_archive_is_exact",
+    "aws": "tests/archive/test_athena.py::test_the_audit_through_athena_is_exact",
+}
+"""``breakaway audit`` needs a closed race and its archive: the test running its code on each."""
 UP_AND_DOWN = "tests/local/test_cli.py::test_up_serves_and_stops_cleanly_leaving_no_process[{how}]"
 SEEDED_RIDERS = 60
 """Riders of the README's race put in the table: more than any page the README asks for."""
@@ -284,6 +289,8 @@ def check_breakaway(command: Command, args: Sequence[str]) -> str:
         assert runs_race, f"{command}: breakaway demo no longer runs run_race"
         assert vars(local.demo)["run_race"] is local.race.run_race, command
         return mapped(command, END_TO_END_RACE.format(transport=ns.transport))
+    if name == "audit":
+        return mapped(command, AUDIT[ns.target])
     if name in ("up", "down"):
         return mapped(command, UP_AND_DOWN.format(how="SIGINT" if name == "up" else "down"))
     raise AssertionError(

@@ -47,8 +47,8 @@ def test_prod_retains_data_and_protects_tables(dev: Assembly, prod: Assembly) ->
     prod_resources = stateful(prod)
     dev_resources = stateful(dev)
     assert sorted(prod_resources) == sorted(dev_resources)
-    # stream, 2 tables, 3 buckets, 2 queues, the schedule group (every pending race's close)
-    assert len(prod_resources) == 9
+    # stream, 2 tables, 4 buckets, 2 queues, the schedule group (every pending race's close)
+    assert len(prod_resources) == 10
     for lid, resource in prod_resources.items():
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (
             "Retain",
@@ -60,7 +60,7 @@ def test_prod_retains_data_and_protects_tables(dev: Assembly, prod: Assembly) ->
     for table in dev.resources("Data", "AWS::DynamoDB::Table").values():
         assert table["Properties"]["DeletionProtectionEnabled"] is False
     # Dev empties its buckets on destroy; prod never deletes objects.
-    assert len(dev.resources("Data", "Custom::S3AutoDeleteObjects")) == 3
+    assert len(dev.resources("Data", "Custom::S3AutoDeleteObjects")) == 4
     assert prod.resources("Data", "Custom::S3AutoDeleteObjects") == {}
 
 
@@ -136,6 +136,7 @@ SCOPED_NAMES = {
     "AWS::DynamoDB::Table/GlobalSecondaryIndexes/IndexName": "an index of this table",
     "AWS::DynamoDB::Table/GlobalSecondaryIndexes/KeySchema/AttributeName": "as above",
     "AWS::Glue::Table/TableInput/Name": "a table of the environment's own database",
+    "AWS::Athena::NamedQuery/Name": "a query of the environment's own workgroup",
     "AWS::Glue::Table/TableInput/PartitionKeys/Name": "a column of that table",
     "AWS::Glue::Table/TableInput/StorageDescriptor/Columns/Name": "a column of that table",
     "AWS::IAM::Policy/PolicyName": "an inline policy is named within its role",
@@ -233,9 +234,12 @@ def test_the_glue_database_is_named_per_environment_and_is_an_output(
     name = database["Properties"]["DatabaseInput"]["Name"]
     assert name == names.glue_database_name(env) == f"breakaway_{env}"
     assert "-" not in name  # Athena would need it quoted
-    table = assembly.one("App", "AWS::Glue::Table")["Properties"]
-    assert table["DatabaseName"] == {"Ref": database_id}
-    assert table["TableInput"]["Name"] == names.GLUE_TABLE
+    tables = assembly.resources("App", "AWS::Glue::Table").values()
+    assert {t["Properties"]["TableInput"]["Name"] for t in tables} == {
+        names.GLUE_TABLE,
+        names.GLUE_ENTRIES_TABLE,
+    }
+    assert all(t["Properties"]["DatabaseName"] == {"Ref": database_id} for t in tables)
     output = assembly.template("App")["Outputs"][names.OUTPUT_GLUE_DATABASE]
     assert output["Value"] == {"Ref": database_id}
 

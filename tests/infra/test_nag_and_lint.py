@@ -109,7 +109,11 @@ def test_each_function_role_acknowledges_only_its_own_wildcards(dev: Assembly) -
         anything,
         "AwsSolutions-IAM5[Resource::<DeadLettersOnFailureBucket.Arn>/*]",
     }
-    assert by_path["Breakaway-Dev-App/Closing/Closer/Role"] == {anything, result_topics}
+    assert by_path["Breakaway-Dev-App/Closing/Closer/Role"] == {
+        anything,
+        result_topics,
+        "AwsSolutions-IAM5[Resource::<ArchiveBucket.Arn>/entries/*]",  # the races' cards
+    }
     # The API schedules each race's close in its environment's schedule group only.
     assert (
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.components.archive import DATE_PARTITION, RACE_PARTITION
+from infra.components.archive import DATE_PARTITION
 from infra.components.leaderboard_api import ROUTES
 from infra.config import POWERTOOLS_LAYER_PARAMETER
 from shared import keys, names
@@ -264,6 +264,7 @@ def test_closer_function_and_environment(dev: Assembly) -> None:
         names.ENV_IDEMPOTENCY_TABLE,
         names.ENV_NOTIFY_TARGET,
         names.ENV_IDEMPOTENCY_TTL_SECONDS,
+        names.ENV_ARCHIVE_BUCKET,
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
     }
@@ -336,7 +337,8 @@ def test_closer_grants(dev: Assembly) -> None:
         "sqs:GetQueueUrl": [dead_letters],
     }
     # The exact DynamoDB actions and resources: tests/infra/test_grants.py.
-    assert {a.split(":")[0] for a in grants} == {"dynamodb", "iot", "logs", "sqs", "xray"}
+    # s3: PutObject of the races' cards only (tests/infra/test_archive_queries.py).
+    assert {a.split(":")[0] for a in grants} == {"dynamodb", "iot", "logs", "s3", "sqs", "xray"}
     wildcard_resources = sorted(a for a, rs in grants.items() if "*" in rs)
     assert wildcard_resources == [
         "iot:DescribeEndpoint",
@@ -605,7 +607,7 @@ def test_every_queue_is_encrypted_tls_only(dev: Assembly) -> None:
 
 def test_every_bucket_is_private_encrypted_tls_only_with_a_lifecycle(dev: Assembly) -> None:
     buckets = dev.resources("Data", "AWS::S3::Bucket")
-    assert len(buckets) == 3  # archive, on-failure, access logs
+    assert len(buckets) == 4  # archive, on-failure, access logs, Athena's query results
     policies = {
         logical_id_of(p["Properties"]["Bucket"]): p["Properties"]["PolicyDocument"]["Statement"]
         for p in dev.resources("Data", "AWS::S3::BucketPolicy").values()
@@ -647,7 +649,7 @@ def test_every_bucket_is_private_encrypted_tls_only_with_a_lifecycle(dev: Assemb
 # --- Archive ------------------------------------------------------------------------------------
 
 
-def test_firehose_partitions_by_race_and_date_gzip(dev: Assembly) -> None:
+def test_firehose_partitions_by_arrival_day_only_gzip(dev: Assembly) -> None:
     stream = dev.one("App", "AWS::KinesisFirehose::DeliveryStream")["Properties"]
     assert stream["DeliveryStreamType"] == "KinesisStreamAsSource"
     assert exported(dev, stream["KinesisStreamSourceConfiguration"]["KinesisStreamARN"]) == {
@@ -661,37 +663,32 @@ def test_firehose_partitions_by_race_and_date_gzip(dev: Assembly) -> None:
     assert s3["ErrorOutputPrefix"] == names.ARCHIVE_FIREHOSE_ERROR_PREFIX
     assert s3["CompressionFormat"] == "GZIP"
     assert s3["BufferingHints"] == {"IntervalInSeconds": 300, "SizeInMBs": 128}
-    assert s3["DynamicPartitioningConfiguration"] == {"Enabled": True}
+    # No dynamic partitioning, so no active-partition limit: Firehose's own timestamp only.
+    assert "DynamicPartitioningConfiguration" not in s3
     assert s3["ProcessingConfiguration"] == {
         "Enabled": True,
-        "Processors": [
-            {
-                "Type": "MetadataExtraction",
-                "Parameters": [
-                    {
-                        "ParameterName": "MetadataExtractionQuery",
-                        "ParameterValue": "{raceId: .raceId}",
-                    },
-                    {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
-                ],
-            },
-            {"Type": "AppendDelimiterToRecord", "Parameters": []},
-        ],
+        "Processors": [{"Type": "AppendDelimiterToRecord", "Parameters": []}],
     }
     assert s3["CloudWatchLoggingOptions"]["Enabled"] is True
 
 
-def test_glue_table_projects_race_and_date_partitions(dev: Assembly) -> None:
-    table = dev.one("App", "AWS::Glue::Table")["Properties"]["TableInput"]
+def test_glue_table_projects_the_day_partition_only(dev: Assembly) -> None:
+    (table,) = [
+        t["Properties"]["TableInput"]
+        for t in dev.resources("App", "AWS::Glue::Table").values()
+        if t["Properties"]["TableInput"]["Name"] == names.GLUE_TABLE
+    ]
     params = table["Parameters"]
     assert params["projection.enabled"] == "true"
-    assert params[f"projection.{RACE_PARTITION}.type"] == "injected"
     assert params[f"projection.{DATE_PARTITION}.type"] == "date"
     assert params[f"projection.{DATE_PARTITION}.format"] == "yyyy-MM-dd"
+    assert not [
+        k for k in params if k.endswith(".type") and k != f"projection.{DATE_PARTITION}.type"
+    ]
     template = joined(params["storage.location.template"])
     assert template.startswith("s3://${Import:")
-    assert template.endswith("/telemetry/raceId=${race}/date=${day}/")
-    assert [k["Name"] for k in table["PartitionKeys"]] == ["race", "day"]
+    assert template.endswith("/telemetry/day=${day}/")
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["day"]
     columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
     assert columns == {
         "v": "bigint",

@@ -12,7 +12,10 @@ placing, overall and per class.
 from __future__ import annotations
 
 import collections
+import contextlib
+import dataclasses
 import gzip
+import io
 import json
 import os
 import signal
@@ -25,14 +28,17 @@ from typing import Any
 
 import pytest
 
+from local import cli
 from local.api_client import all_results
 from local.aws.lambda_runtime import Handler
 from local.aws.moto_server import aws_client
 from local.race import RaceSpec, run_race, wait_finished
 from local.stack import LocalStack, StackOptions
+from shared import items, keys
 from shared.contract import Telemetry
 from shared.counting import Refusal
 from shared.names import archive_prefix
+from shared.placings import OVERALL
 from simulator.truth import load_ground_truth
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-stack")]
@@ -192,6 +198,7 @@ def test_standings_equal_the_ground_truth_despite_resends_and_reordering(
     assert [p["outcome"] for p in placings].count("DNS") == 2
 
     late_reading_after_the_close(stack, race_id, placings)
+    the_audit_is_exact_and_names_a_tampered_placing(stack, race_id)
 
 
 def late_reading_after_the_close(
@@ -219,6 +226,45 @@ def late_reading_after_the_close(
     (letter,) = drain_dead_letters(stack)
     assert letter["reason"].startswith(f"race closed: race {race_id} closed at ")
     assert all_results(ep.api_url, race_id) == placings
+
+
+def audit(stack: LocalStack, race_id: str) -> tuple[int, list[str]]:
+    """``breakaway audit --race`` against the local stack: exit status, lines printed."""
+    out = io.StringIO()
+    endpoints = stack.options.state_dir / "endpoints.json"
+    with contextlib.redirect_stdout(out):
+        status = cli.main(["audit", "--race", race_id, "--endpoints-file", str(endpoints)])
+    return status, out.getvalue().splitlines()
+
+
+def the_audit_is_exact_and_names_a_tampered_placing(stack: LocalStack, race_id: str) -> None:
+    """The archive (every record the stream carried: resends, reordered, cheating, the reading
+    after the close) recounted by the processor's rules gives the stored placings, rider by
+    rider; a stored placing changed by a point is named."""
+    assert stack.archiver is not None
+    assert stack.endpoints is not None
+    stack.archiver.flush()
+    status, lines = audit(stack, race_id)
+    assert (status, lines[-1]) == (0, "exact"), lines
+    assert "placings compared" in lines[0]
+    db = aws_client("dynamodb", stack.endpoints.dynamodb_endpoint_url)
+    table = stack.endpoints.standings_table
+    key = {k: {"S": v} for k, v in keys.placings_key(race_id, OVERALL, 0).items()}
+    item = db.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    rows, total = items.placings_from_item(item)
+    tampered = dataclasses.replace(rows[0], points=rows[0].points + 1)
+    db.put_item(
+        TableName=table,
+        Item=items.placings_item(race_id, OVERALL, 0, total, [tampered, *rows[1:]]),
+    )
+    try:
+        status, lines = audit(stack, race_id)
+    finally:
+        db.put_item(TableName=table, Item=item)
+    assert status == 1
+    assert lines[1:] == [
+        f"ALL {tampered.rider_id}: points stored {tampered.points} != archive {rows[0].points}"
+    ]
 
 
 def test_transient_processor_failures_lose_nothing_and_double_count_nothing(
@@ -319,14 +365,15 @@ def test_archive_holds_every_reading_once_per_delivery_in_the_firehose_layout(
                 break
     s3 = aws_client("s3", ep.aws_endpoint_url)
     today = datetime.now(UTC).strftime("%Y-%m-%d")
-    prefix = archive_prefix(race_id, today)
+    prefix = archive_prefix(today)  # one prefix a day, every race's records in it
     archived: collections.Counter[bytes] = collections.Counter()
-    keys = s3.list_objects_v2(Bucket=ep.archive_bucket, Prefix=prefix).get("Contents", [])
-    assert keys
-    for obj in keys:
+    objects = s3.list_objects_v2(Bucket=ep.archive_bucket, Prefix=prefix).get("Contents", [])
+    assert objects
+    for obj in objects:
         assert obj["Key"].endswith(".gz")
         body = s3.get_object(Bucket=ep.archive_bucket, Key=obj["Key"])["Body"].read()
-        archived.update(gzip.decompress(body).splitlines())
+        lines = gzip.decompress(body).splitlines()
+        archived.update(line for line in lines if json.loads(line).get("raceId") == race_id)
     assert archived == in_stream
     assert sum(archived.values()) > len(set(archived))  # the resends are there too
     truth = load_ground_truth(tmp_path / "truth.json")
