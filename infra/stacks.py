@@ -158,24 +158,8 @@ class AppStack(Stack):
             standings=data.storage.standings,
             idempotency=data.storage.idempotency,
         )
-        archive = Archive(
-            self, "Archive", config=config, stream=data.stream, bucket=data.archive_bucket
-        )
-        archive.archive_cards_from(closing.closer.function)
-        queries = ArchiveQueries(
-            self,
-            "ArchiveQueries",
-            env_name=config.env_name,
-            database=archive.database,
-            results=data.query_results,
-        )
-        api = LeaderboardApi(self, "Leaderboard", config=config, standings=data.storage.standings)
-        # The API creates each race's schedule (functions/leaderboard_api): what it needs for it.
-        data.scheduling.grant_scheduling(api.handler.function)
-        for variable, value in data.scheduling.environment(
-            closing.closer.function.function_arn
-        ).items():
-            api.handler.function.add_environment(variable, value)
+        archive, queries = self._archive(config, data, closing)
+        api = self._api(config, data, closing)
         Observability(
             self,
             "Observability",
@@ -206,3 +190,33 @@ class AppStack(Stack):
         CfnOutput(self, names.OUTPUT_IOT_POLICY, value=ingest.policy.ref)
         CfnOutput(self, names.OUTPUT_GLUE_DATABASE, value=archive.database.ref)
         CfnOutput(self, names.OUTPUT_ATHENA_WORKGROUP, value=queries.workgroup.ref)
+
+    def _archive(
+        self, config: BreakawayConfig, data: DataStack, closing: RaceClosing
+    ) -> tuple[Archive, ArchiveQueries]:
+        """Firehose's delivery and the Glue tables, the closer's race cards, Athena's queries."""
+        archive = Archive(
+            self, "Archive", config=config, stream=data.stream, bucket=data.archive_bucket
+        )
+        archive.archive_cards_from(closing.closer.function)
+        queries = ArchiveQueries(
+            self,
+            "ArchiveQueries",
+            env_name=config.env_name,
+            database=archive.database,
+            results=data.query_results,
+        )
+        return archive, queries
+
+    def _api(
+        self, config: BreakawayConfig, data: DataStack, closing: RaceClosing
+    ) -> LeaderboardApi:
+        """The API, with what it needs to create each race's schedule
+        (functions/leaderboard_api)."""
+        api = LeaderboardApi(self, "Leaderboard", config=config, standings=data.storage.standings)
+        data.scheduling.grant_scheduling(api.handler.function)
+        for variable, value in data.scheduling.environment(
+            closing.closer.function.function_arn
+        ).items():
+            api.handler.function.add_environment(variable, value)
+        return api
