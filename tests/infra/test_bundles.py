@@ -17,12 +17,14 @@ SHARED = [
     "shared/__init__.py",
     "shared/contract.py",
     "shared/dynamodb.py",
+    "shared/history.py",
     "shared/items.py",
     "shared/keys.py",
     "shared/names.py",
     "shared/placings.py",
     "shared/ports.py",
     "shared/races.py",
+    "shared/ranking.py",
     "shared/retry.py",
     "shared/scoring.py",
     "shared/settings.py",
@@ -54,7 +56,8 @@ EXPECTED: dict[str, list[str]] = {
         "config.py",
         "handler.py",
         "logic.py",
-        shared=("shared/race_store.py",),  # the race book's DynamoDB adapter
+        # the race book's and the history's DynamoDB adapters, the archive's race card
+        shared=("shared/archive.py", "shared/history_store.py", "shared/race_store.py"),
     ),
     "leaderboard_api": _function(
         "leaderboard_api",
