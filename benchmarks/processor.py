@@ -50,7 +50,7 @@ from functions.stream_processor.batch import TelemetryBatchProcessor, record_let
 from functions.stream_processor.config import ProcessorSettings
 from functions.stream_processor.handler import build_runtime, settle_heap
 from functions.stream_processor.logic import StreamProcessor
-from infra.capacity.sizes import item_bytes
+from infra.capacity.sizes import item_bytes, put_write_units
 from shared import items, keys
 from shared.contract import Telemetry
 from shared.memory import InMemoryRaceStore, InMemoryStandingsStore
@@ -263,9 +263,6 @@ def run_recipe(events: list[dict[str, Any]]) -> tuple[Counter[str], dict[str, tu
 SIZE_RIDERS = 2
 SIZE_SECONDS = 3_600
 """A one-hour race (the model's default), every second of it, as the processor writes it."""
-WRITE_UNIT_BYTES = 1024
-TRANSACTION_UNIT_FACTOR = 2
-"""A write in ``TransactWriteItems`` costs twice a plain write's units (DynamoDB pricing)."""
 
 
 def capture_standings(session: boto3.session.Session) -> list[tuple[dict[str, Any], bool]]:
@@ -284,20 +281,6 @@ def capture_standings(session: boto3.session.Session) -> list[tuple[dict[str, An
 
     session.events.register("before-call.dynamodb", hook)
     return written
-
-
-def write_units(written: list[tuple[dict[str, Any], bool]]) -> list[int]:
-    """Units of each standing write: a put costs the larger of the old and the new item, per
-    started KB (twice that in a transaction)."""
-    previous: dict[str, int] = {}
-    units = []
-    for item, in_tx in written:
-        size = item_bytes(item)
-        key = item["pk"]["S"]
-        kb = -(-max(size, previous.get(key, 0)) // WRITE_UNIT_BYTES)
-        units.append(kb * (TRANSACTION_UNIT_FACTOR if in_tx else 1))
-        previous[key] = size
-    return units
 
 
 def standing_sizes() -> dict[str, Any]:
@@ -321,7 +304,7 @@ def standing_sizes() -> dict[str, Any]:
         for event in events:
             response = process_partial_response(event, runtime.batch.collect, runtime.batch)
             assert response == {"batchItemFailures": []}, response
-    units = write_units(written)
+    units = put_write_units((item["pk"]["S"], item_bytes(item), tx) for item, tx in written)
     return {
         "riders": SIZE_RIDERS,
         "race_seconds": SIZE_SECONDS,

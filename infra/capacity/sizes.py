@@ -19,6 +19,7 @@ import gzip
 import json
 import math
 import random
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import cache
 from typing import Any, Final
@@ -318,6 +319,22 @@ def live_chunks(riders: int) -> int:
 
 def write_units(size: int) -> int:
     return max(1, math.ceil(size / DDB_WRITE_UNIT_BYTES))
+
+
+TRANSACTION_UNIT_FACTOR: Final = 2
+"""A write in ``TransactWriteItems`` costs twice a plain write's units (DynamoDB pricing)."""
+
+
+def put_write_units(puts: Iterable[tuple[str, int, bool]]) -> list[int]:
+    """Units of each put of ``(key, item bytes, in a transaction)``, in order: a put costs the
+    larger of the stored item and the new one, per started KB, twice that in a transaction."""
+    stored: dict[str, int] = {}
+    units = []
+    for key, size, in_transaction in puts:
+        kb = write_units(max(size, stored.get(key, 0)))
+        units.append(kb * (TRANSACTION_UNIT_FACTOR if in_transaction else 1))
+        stored[key] = size
+    return units
 
 
 # --- the API's answers, as a viewer receives them ----------------------------------------------
