@@ -399,13 +399,14 @@ def test_waf_costs_its_monthly_fees_and_a_price_per_request() -> None:
     assert d["cost"]["per_hour_usd"]["waf"] == round((5 + 1) / 730 + 3_960_000 * 0.60 / 1e6, 4)
 
 
-def test_waf_follows_the_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_waf_follows_the_configuration() -> None:
     @dataclasses.dataclass(frozen=True)
     class Cdn:
         waf_enabled: bool
 
     config = BreakawayConfig()
-    object.__setattr__(config, "cdn", Cdn(waf_enabled=True))  # as cdk.json prod sets it
+    # as cdk.json prod sets it (infra.config.CdnConfig comes with the distribution)
+    object.__setattr__(config, "cdn", Cdn(waf_enabled=True))
     assert cap.Scenario(riders=10, config=config).waf_on is True
     assert cap.Scenario(riders=10, config=config, waf=False).waf_on is False
     assert cap.Scenario(riders=10).waf_on is False
@@ -733,6 +734,23 @@ def test_cli_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert d["dynamodb"]["writes_per_rider_per_s"] == 0.5
     assert d["cost"]["region"] == "us-east-1"
     assert set(d["cost"]["prices"]) == set(PRICES)
+
+
+def test_cli_switches(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    base = ["capacity", "--riders", "1000", "--json", "--results", str(tmp_path / "absent.json")]
+    runs = {}
+    for name, extra in [
+        ("default", []),
+        ("waf", ["--waf"]),
+        ("no function", ["--no-viewer-function"]),
+        ("no cache", ["--no-standings-cache"]),
+    ]:
+        assert cli.main([*base, *extra]) == 0
+        runs[name] = json.loads(capsys.readouterr().out)
+    assert runs["default"]["scenario"] | {"waf": True} == runs["waf"]["scenario"]
+    assert "waf" in runs["waf"]["cost"]["per_hour_usd"]
+    assert runs["no function"]["cdn"]["function_invocations_per_s"] == 0
+    assert runs["no cache"]["dynamodb"]["read_units_per_s_processor"] == 1_000
 
 
 @pytest.mark.parametrize(
