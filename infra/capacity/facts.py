@@ -81,9 +81,6 @@ RACES_PAGE: Final = 50
 """The page asks for ``races?limit=50`` every 10 s and the leaderboard every second."""
 
 # --- the viewers' distribution (infra/components/cdn.py) ----------------------------------------
-LISTING_MAX_AGE_S: Final = 5
-"""How long the race list may be cached (``Cache-Control``): ``shared.routes.LISTING_MAX_AGE_S``
-on the cdn branch; import it from there once merged."""
 BOARD_VIEWS_PER_RACE: Final = 7
 """Assumed: the distinct leaderboard URLs viewers of one race poll, each a cache key: overall and
 each of the six classes at the page's default top 10. Other "top N" choices add keys."""

@@ -16,7 +16,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
-from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S
 from functions.race_closer.config import WORKERS as CLOSER_WORKERS
 from infra.capacity.facts import (
     APIGW_ACCOUNT_RPS,
@@ -64,7 +63,6 @@ from infra.capacity.facts import (
     LAMBDA_CONCURRENCY_QUOTA,
     LAMBDA_MB_PER_VCPU,
     LAMBDA_MIN_POLL_INTERVAL_S,
-    LISTING_MAX_AGE_S,
     LOG_BYTES_PER_API_REQUEST,
     LOG_BYTES_PER_PROCESSOR_INVOCATION,
     RACES_PAGE,
@@ -116,6 +114,7 @@ from shared.names import (
     telemetry_topic,
 )
 from shared.ranking import BUILD_LEASE_MS, SNAPSHOT_MAX_AGE_MS
+from shared.routes import LISTING_MAX_AGE_S, LIVE_MAX_AGE_S
 
 Transport = Literal["iot", "basic-ingest", "kinesis"]
 StreamMode = Literal["on-demand", "provisioned"]
@@ -138,7 +137,7 @@ class Scenario:
     stream_mode: StreamMode | None = None
     """``None``: what the configuration deploys (``stream.shard_count`` null = on-demand)."""
     waf: bool | None = None
-    """``None``: what the configuration deploys (``cdn.waf_enabled``; off when it has none)."""
+    """``None``: what the configuration deploys (``cdn.waf_enabled``: off in dev, on in prod)."""
     viewer_function: bool = True
     """The CloudFront Function normalising the query string on every viewer request to a route
     with documented parameters (``infra/components/cdn.py`` ships it)."""
@@ -190,10 +189,7 @@ class Scenario:
 
     @property
     def waf_on(self) -> bool:
-        if self.waf is not None:
-            return self.waf
-        cdn = getattr(self.config, "cdn", None)  # infra.config.CdnConfig, from the cdn branch
-        return bool(getattr(cdn, "waf_enabled", False))
+        return self.config.cdn.waf_enabled if self.waf is None else self.waf
 
     @property
     def riders_per_race(self) -> float:
@@ -541,9 +537,9 @@ def viewing(s: Scenario, sizes: Sizes, m: Measured) -> Viewing:
     races_rps = viewers / RACES_REFRESH_S
     per_race = min(float(BOARD_VIEWS_PER_RACE), viewers / s.races)
     board_keys = s.races * per_race
-    origin_board = _origin_rate(board_rps, board_keys, LEADERBOARD_MAX_AGE_S)
+    origin_board = _origin_rate(board_rps, board_keys, LIVE_MAX_AGE_S)
     origin_races = _origin_rate(races_rps, 1.0 if viewers else 0.0, LISTING_MAX_AGE_S)
-    shield = _origin_rate(board_rps, EDGE_CACHES * board_keys, LEADERBOARD_MAX_AGE_S) + (
+    shield = _origin_rate(board_rps, EDGE_CACHES * board_keys, LIVE_MAX_AGE_S) + (
         _origin_rate(races_rps, EDGE_CACHES if viewers else 0.0, LISTING_MAX_AGE_S)
     )
     riders = math.ceil(s.riders_per_race)
@@ -1033,22 +1029,20 @@ def dynamodb_part(s: Scenario, t: TableLoad, b: Batching) -> Part:
 
 # --- Firehose and the S3 archive -----------------------------------------------------------
 def firehose_part(s: Scenario, stream: Stream, sizes: Sizes) -> Part:
+    """Firehose delivers the stream to one day partition (its own arrival timestamp in the
+    prefix: no dynamic partitioning, ``infra/components/archive.py``), so it bills ingestion
+    only; an object per buffer, or per 128 MiB of it."""
     records, payload = stream.records, sizes.reading
     billed_record = firehose_billed_bytes(payload)
     billed_gb_h = records * HOUR * billed_record / GIB
     actual_gb_h = records * HOUR * payload / GIB
     interval_s = s.config.archive.buffering_interval_seconds
-    bytes_per_race_interval = records / s.races * interval_s * payload
-    objects_per_interval = s.races * max(
-        1, math.ceil(bytes_per_race_interval / FIREHOSE_MAX_OBJECT_BYTES)
-    )
+    bytes_per_interval = records * interval_s * payload
+    objects_per_interval = max(1, math.ceil(bytes_per_interval / FIREHOSE_MAX_OBJECT_BYTES))
     objects_h = objects_per_interval * HOUR / interval_s
     stored_gb_h = actual_gb_h / ARCHIVE_COMPRESSION_RATIO
     cost = {
-        "firehose": usd("firehose_ingest_gb", billed_gb_h)
-        + usd("firehose_partitioning_gb", actual_gb_h)
-        + usd("firehose_partitioning_objects", objects_h)
-        + PRICES["firehose_jq_hour"].usd,
+        "firehose": usd("firehose_ingest_gb", billed_gb_h),
         "s3_archive_month": usd("s3_standard_gb_month", stored_gb_h),
     }
     figures = {

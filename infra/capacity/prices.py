@@ -72,9 +72,6 @@ PRICES: Final[dict[str, Price]] = {
     "dynamodb_wru": Price(0.625, "million write request units", DYNAMODB),
     "dynamodb_rru": Price(0.125, "million read request units", DYNAMODB),
     "firehose_ingest_gb": Price(0.029, "GB ingested (records rounded up to 5 KB)", FIREHOSE),
-    "firehose_partitioning_gb": Price(0.02, "GB processed by dynamic partitioning", FIREHOSE),
-    "firehose_partitioning_objects": Price(0.005, "1,000 S3 objects delivered", FIREHOSE),
-    "firehose_jq_hour": Price(0.07, "JQ processing hour", FIREHOSE),
     "s3_standard_gb_month": Price(0.023, "GB-month", "Amazon S3 pricing"),
     "cloudfront_https_requests": Price(
         0.0100,
