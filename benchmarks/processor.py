@@ -15,6 +15,11 @@ items the write requests write. Both results
 are checked against the ground truth. CPU: our processing over the same batches with the
 DynamoDB port replaced by the in-memory fake, next to the bare Powertools batch loop (no model,
 no-op handler) measured in the same run as the baseline.
+
+Sizes (``standing_sizes``): the standing items the processor writes over a whole race, one
+batch a second as the deployed 1 s window delivers them, captured from its write requests
+against moto: the item's size at the race's last second and the mean write units per standing
+write, the figures the capacity model's DynamoDB writes come from.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from functions.stream_processor.batch import TelemetryBatchProcessor, record_let
 from functions.stream_processor.config import ProcessorSettings
 from functions.stream_processor.handler import build_runtime, settle_heap
 from functions.stream_processor.logic import StreamProcessor
+from infra.capacity.sizes import item_bytes, put_write_units
 from shared import items, keys
 from shared.contract import Telemetry
 from shared.memory import InMemoryRaceStore, InMemoryStandingsStore
@@ -65,14 +71,14 @@ RACE = "bench-race"
 DEVICE_EPOCH_MS = 1_763_800_000_000
 
 
-def seed_race(book: RaceBook, riders: int, now_ms: int) -> None:
+def seed_race(book: RaceBook, riders: int, now_ms: int, seconds: int = SECONDS) -> None:
     """The race, running since the stream's seconds began (so none is from the future), and
     every rider entered, as the organiser leaves them before anyone rides."""
     request = NewRace(
         race_id=RACE,
         name="Benchmark",
-        starts_at=now_ms - SECONDS * 1000,
-        duration_s=SECONDS,
+        starts_at=now_ms - seconds * 1000,
+        duration_s=seconds,
         grace_s=3_600,
     )
     book.create_race(Race.new(request, created_at=now_ms))
@@ -111,13 +117,18 @@ def readings(riders: int, seconds: int, seed: int = 7) -> list[list[Telemetry]]:
     return out
 
 
-def kinesis_batches(per_second: list[list[Telemetry]], seed: int = 11) -> list[dict[str, Any]]:
+def kinesis_batches(
+    per_second: list[list[Telemetry]],
+    seed: int = 11,
+    window_s: int = WINDOW_S,
+    resend_fraction: float = RESEND_FRACTION,
+) -> list[dict[str, Any]]:
     """Events as the ESM delivers them: a window's records (plus producer resends) per batch."""
     rng = random.Random(seed)
     events, sequence = [], 0
-    for start in range(0, len(per_second), WINDOW_S):
-        window = [r for second in per_second[start : start + WINDOW_S] for r in second]
-        resent = rng.sample(window, int(len(window) * RESEND_FRACTION))
+    for start in range(0, len(per_second), window_s):
+        window = [r for second in per_second[start : start + window_s] for r in second]
+        resent = rng.sample(window, int(len(window) * resend_fraction))
         records = []
         for r in window + resent:
             sequence += 1
@@ -249,6 +260,61 @@ def run_recipe(events: list[dict[str, Any]]) -> tuple[Counter[str], dict[str, tu
         return Counter(counts), stored_truth(ddb, "standings", sk="RECIPE")
 
 
+SIZE_RIDERS = 2
+SIZE_SECONDS = 3_600
+"""A one-hour race (the model's default), every second of it, as the processor writes it."""
+
+
+def capture_standings(session: boto3.session.Session) -> list[tuple[dict[str, Any], bool]]:
+    """Every standing item the write requests carry, in order, and whether in a transaction."""
+    written: list[tuple[dict[str, Any], bool]] = []
+
+    def hook(model: Any, params: Any, **_: Any) -> None:
+        body = json.loads(params["body"] or b"{}")
+        if model.name == "PutItem":
+            puts = [(body["Item"], False)]
+        elif model.name == "TransactWriteItems":
+            puts = [(a["Put"]["Item"], True) for a in body["TransactItems"] if "Put" in a]
+        else:
+            return
+        written.extend((item, in_tx) for item, in_tx in puts if item["sk"]["S"] == keys.SK_STANDING)
+
+    session.events.register("before-call.dynamodb", hook)
+    return written
+
+
+def standing_sizes() -> dict[str, Any]:
+    """The standing items the processor writes over a one-hour race: their size at the last
+    second and the mean write units per standing write."""
+    events = kinesis_batches(readings(SIZE_RIDERS, SIZE_SECONDS), window_s=1, resend_fraction=0)
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        ddb = session.client("dynamodb")
+        create_tables(ddb, "standings", "idempotency")
+        seed_race(
+            DynamoRaceStore(ddb, "standings"),
+            SIZE_RIDERS,
+            time.time_ns() // 1_000_000,
+            seconds=SIZE_SECONDS,
+        )
+        queue = session.client("sqs").create_queue(QueueName="dlq")["QueueUrl"]
+        written = capture_standings(session)
+        settings = ProcessorSettings(standings_table="standings", dead_letter_target=f"sqs:{queue}")
+        runtime = build_runtime(settings, session)
+        for event in events:
+            response = process_partial_response(event, runtime.batch.collect, runtime.batch)
+            assert response == {"batchItemFailures": []}, response
+    units = put_write_units((item["pk"]["S"], item_bytes(item), tx) for item, tx in written)
+    return {
+        "riders": SIZE_RIDERS,
+        "race_seconds": SIZE_SECONDS,
+        "standing_writes": len(written),
+        "standing_writes_in_transactions": sum(in_tx for _, in_tx in written),
+        "standing_item_bytes_last_second": max(item_bytes(item) for item, _ in written),
+        "standing_write_units_mean": round(sum(units) / len(units), 4),
+    }
+
+
 def cpu_per_reading(
     events: list[str], makes: dict[str, Callable[[], Callable[[Any], Any]]], rounds: int = 5
 ) -> dict[str, float]:
@@ -326,6 +392,7 @@ def run() -> dict[str, Any]:
     ours_cpu, loop_cpu = cpu["ours"], cpu["loop"]
 
     return {
+        "standing_sizes": standing_sizes(),
         "stream": {
             "riders": RIDERS,
             "seconds": SECONDS,

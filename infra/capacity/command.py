@@ -66,6 +66,9 @@ def _scenario(args: argparse.Namespace) -> Scenario:
             viewers=viewers,
             transport=args.transport,
             stream_mode=args.stream_mode,
+            waf=args.waf,
+            viewer_function=args.viewer_function,
+            standings_cache=args.standings_cache,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -96,6 +99,24 @@ def register(subparsers: Any) -> None:
         choices=STREAM_MODES,
         default=None,
         help="Kinesis capacity mode (default: what infra/config.py deploys, on-demand)",
+    )
+    p.add_argument(
+        "--waf",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the viewers' web ACL (default: cdk.json cdn.waf_enabled; off in dev)",
+    )
+    p.add_argument(
+        "--viewer-function",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the CloudFront Function on viewer requests (default: on, as deployed)",
+    )
+    p.add_argument(
+        "--standings-cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the processor's standings cache (default: on, as the processor runs)",
     )
     p.add_argument(
         "--batching-window",

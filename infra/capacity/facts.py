@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from shared import keys
-
 KIB: Final = 1024
 MIB: Final = 1024 * 1024
 GIB: Final = 1024 * 1024 * 1024
@@ -56,8 +54,6 @@ DDB_TABLE_REQUEST_UNITS: Final = 40_000
 DDB_WRITE_UNIT_BYTES: Final = 1 * KIB
 DDB_READ_UNIT_BYTES: Final = 4 * KIB
 DDB_EVENTUAL_READ_UNITS: Final = 0.5
-DDB_INDEX_ITEM_OVERHEAD: Final = 100
-RANKING_INDEXES: Final = (keys.INDEX_OVERALL, keys.INDEX_CLASS)
 
 DDB_ON_DEMAND_NEW_TABLE_WRITES: Final = 4_000
 """What a new on-demand table sustains at once (writes/s) before it has seen a higher peak."""
@@ -69,11 +65,34 @@ FIREHOSE_BILLING_INCREMENT: Final = 5 * KIB
 FIREHOSE_MAX_OBJECT_BYTES: Final = 128 * MIB
 
 APIGW_ACCOUNT_RPS: Final = 10_000
+APIGW_INTEGRATION_TIMEOUT_S: Final = 29
+
+CLOUDFRONT_REQUESTS_PER_S: Final = 250_000
+"""Requests per second per distribution (CloudFront quotas, default, adjustable)."""
+CLOUDFRONT_BYTES_PER_S: Final = 150 * 1_000_000_000 // 8
+"""Data transfer rate per distribution: 150 Gbps (CloudFront quotas, default, adjustable)."""
+CLOUDFRONT_COMPRESS_MIN_BYTES: Final = 1_000
+"""CloudFront compresses responses of 1,000 to 10,000,000 bytes (CloudFront quotas, "File
+compression"); a smaller one goes out as the API sent it."""
 
 # --- the live page (functions/leaderboard_api/static/index.html) ------------------------------
 RACES_REFRESH_S: Final = 10
 RACES_PAGE: Final = 50
 """The page asks for ``races?limit=50`` every 10 s and the leaderboard every second."""
+
+# --- the viewers' distribution (infra/components/cdn.py) ----------------------------------------
+BOARD_VIEWS_PER_RACE: Final = 7
+"""Assumed: the distinct leaderboard URLs viewers of one race poll, each a cache key: overall and
+each of the six classes at the page's default top 10. Other "top N" choices add keys."""
+EDGE_CACHES: Final = 10
+"""Assumed: CloudFront caches in front of Origin Shield that hold viewers (regional edge caches
+of the price class's edge locations); each asks the shield for an object once per its age."""
+RESPONSE_HEADER_BYTES: Final = 300
+"""Assumed: the HTTP headers of a response as sent to a viewer (HTTP/2, compressed)."""
+SAMPLE_RACES_LISTED: Final = RACES_PAGE
+"""The race list is sized full: ``RACES_PAGE`` races (a club with a history of races)."""
+WAF_RULES: Final = 1
+"""The web ACL's rules: the per-client rate-based rule (``infra/components/cdn.py``)."""
 
 # --- assumptions where nothing here measures the figure ---------------------------------------
 ASSUMED_READINGS_PER_CPU_SECOND: Final = 20_000
@@ -84,7 +103,9 @@ DDB_READ_LATENCY_S: Final = 0.005
 STORE_WORKERS: Final = 16
 """``shared.dynamodb.DynamoStandingsStore`` writes riders with 16 threads."""
 READER_WORKERS: Final = 10
-"""``functions.leaderboard_api.adapters.DynamoLeaderboardReader`` queries shards with 10 threads."""
+"""Assumed: a live-ranking build reads the standings' BatchGetItems 10 at a time."""
+ASSUMED_RANK_CPU_US_PER_RIDER: Final = 20.0
+"""Assumed: a build's CPU per rider (decode the standing, sort, rank, encode a row) on one core."""
 INVOCATION_OVERHEAD_S: Final = 0.005
 ARCHIVE_COMPRESSION_RATIO: Final = 5.0
 """GZIP NDJSON of readings; tests/capacity checks the simulator's readings compress better."""

@@ -25,12 +25,31 @@ class Measured:
     api_cpu_ms_source: str
     writes_per_reading: float | None
     """As measured by the processor benchmark (its own stream and window): a cross-check only."""
+    standing_item_bytes: float | None = None
+    """A standing item's bytes at a race's last second, as the processor writes it."""
+    standing_write_units: float | None = None
+    """Mean write units per standing write over the measured race."""
+    standing_race_seconds: float | None = None
+    """The length of the race those two were measured over."""
+
+    def standing_sizes_for(self, race_seconds: int) -> tuple[float, float] | None:
+        """(bytes at the last second, mean write units) when measured over a race this long."""
+        if (
+            self.standing_race_seconds == race_seconds
+            and self.standing_item_bytes is not None
+            and self.standing_write_units is not None
+        ):
+            return self.standing_item_bytes, self.standing_write_units
+        return None
 
 
 RESULTS_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "readings_per_cpu_second": ("processor", "readings_per_cpu_second"),
     "writes_per_reading": ("processor", "writes_per_reading"),
     "api_cpu_us": ("api", "cpu", "handler_top10_uncached_us_median"),
+    "standing_item_bytes": ("processor", "standing_sizes", "standing_item_bytes_last_second"),
+    "standing_write_units": ("processor", "standing_sizes", "standing_write_units_mean"),
+    "standing_race_seconds": ("processor", "standing_sizes", "race_seconds"),
 }
 """Where each measured figure sits in ``benchmarks/results.json`` (section first): written by
 ``benchmarks/processor.py`` and ``benchmarks/api.py``."""
@@ -69,4 +88,13 @@ def load_measured(path: Path = RESULTS_FILE) -> Measured:
         api_ms, api_source = ASSUMED_API_CPU_MS, "assumed (no api benchmark)"
 
     writes = _measured(results, "writes_per_reading")
-    return Measured(readings_rate, readings_source, api_ms, api_source, writes)
+    return Measured(
+        readings_rate,
+        readings_source,
+        api_ms,
+        api_source,
+        writes,
+        standing_item_bytes=_measured(results, "standing_item_bytes"),
+        standing_write_units=_measured(results, "standing_write_units"),
+        standing_race_seconds=_measured(results, "standing_race_seconds"),
+    )

@@ -4,9 +4,10 @@ the limits it is held to. Pure arithmetic, no I/O: the measured figures come in 
 
 Every figure is for a steady state: N riders sending ``hz`` readings a second each, spread over
 ``races`` concurrent races, watched by ``viewers`` live pages that poll the leaderboard once a
-``poll_seconds``. The model works service by service, in the order data flows (Kinesis, IoT
-Core, the event source mapping and the processor, the API, DynamoDB, Firehose, logs and
-traces); each step returns its figures, its hourly costs and its limits as a :class:`Part`.
+``poll_seconds`` through the CloudFront distribution. The model works service by service, in
+the order data flows (Kinesis, IoT Core, the event source mapping and the processor,
+CloudFront and WAF, the API, DynamoDB, Firehose, logs and traces); each step returns its
+figures, its hourly costs and its limits as a :class:`Part`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
-from functions.leaderboard_api.logic import DEFAULT_LIMIT, first_fetch_size
 from functions.race_closer.config import WORKERS as CLOSER_WORKERS
 from infra.capacity.facts import (
     APIGW_ACCOUNT_RPS,
+    APIGW_INTEGRATION_TIMEOUT_S,
     ARCHIVE_COMPRESSION_RATIO,
+    ASSUMED_RANK_CPU_US_PER_RIDER,
     ASSUMED_SDK_CPU_MS_PER_REQUEST,
+    BOARD_VIEWS_PER_RACE,
+    CLOUDFRONT_BYTES_PER_S,
+    CLOUDFRONT_REQUESTS_PER_S,
     DDB_BATCH_GET_KEYS,
     DDB_BATCH_WRITE_ITEMS,
     DDB_EVENTUAL_READ_UNITS,
@@ -32,6 +37,7 @@ from infra.capacity.facts import (
     DDB_TABLE_REQUEST_UNITS,
     DDB_WRITE_LATENCY_S,
     DDB_WRITE_UNIT_BYTES,
+    EDGE_CACHES,
     FIREHOSE_BILLING_INCREMENT,
     FIREHOSE_MAX_OBJECT_BYTES,
     GIB,
@@ -61,10 +67,11 @@ from infra.capacity.facts import (
     LOG_BYTES_PER_PROCESSOR_INVOCATION,
     RACES_PAGE,
     RACES_REFRESH_S,
-    RANKING_INDEXES,
     READER_WORKERS,
+    RESPONSE_HEADER_BYTES,
     SECONDS_PER_HOUR,
     STORE_WORKERS,
+    WAF_RULES,
     XRAY_FIXED_RATE,
     XRAY_RESERVOIR_PER_S,
 )
@@ -76,15 +83,23 @@ from infra.capacity.sizes import (
     SAMPLE_RIDER_ID,
     announcement_bytes,
     best_bytes,
+    board_json,
     entry_bytes,
     idempotency_record_bytes,
-    index_entry_bytes,
+    live_build_write_units,
+    live_chunk_bytes,
+    live_chunks,
+    live_head_bytes,
+    live_index_page_bytes,
+    live_index_pages,
     mean_standing_write_units,
     placings_page_bytes,
     race_bytes,
+    races_json,
     records_bytes,
     result_bytes,
     sample_reading,
+    sent_bytes,
     standing_bytes,
 )
 from infra.config import MAX_PARALLELIZATION_FACTOR, BreakawayConfig
@@ -98,6 +113,8 @@ from shared.names import (
     rule_name,
     telemetry_topic,
 )
+from shared.ranking import BUILD_LEASE_MS, SNAPSHOT_MAX_AGE_MS
+from shared.routes import LISTING_MAX_AGE_S, LIVE_MAX_AGE_S
 
 Transport = Literal["iot", "basic-ingest", "kinesis"]
 StreamMode = Literal["on-demand", "provisioned"]
@@ -119,6 +136,15 @@ class Scenario:
     transport: Transport = "iot"
     stream_mode: StreamMode | None = None
     """``None``: what the configuration deploys (``stream.shard_count`` null = on-demand)."""
+    waf: bool | None = None
+    """``None``: what the configuration deploys (``cdn.waf_enabled``: off in dev, on in prod)."""
+    viewer_function: bool = True
+    """The CloudFront Function normalising the query string on every viewer request to a route
+    with documented parameters (``infra/components/cdn.py`` ships it)."""
+    standings_cache: bool = True
+    """The processor's per-environment standings cache
+    (``functions.stream_processor.logic.StandingsCache``): a rider's standing is loaded once,
+    not once per batch."""
     config: BreakawayConfig = field(default_factory=BreakawayConfig)
 
     def __post_init__(self) -> None:
@@ -162,6 +188,10 @@ class Scenario:
         return self.race_minutes * 60
 
     @property
+    def waf_on(self) -> bool:
+        return self.config.cdn.waf_enabled if self.waf is None else self.waf
+
+    @property
     def riders_per_race(self) -> float:
         return self.riders / self.races
 
@@ -175,6 +205,9 @@ class Scenario:
             "poll_seconds": self.poll_seconds,
             "transport": self.transport,
             "stream_mode": self.mode,
+            "waf": self.waf_on,
+            "viewer_function": self.viewer_function,
+            "standings_cache": self.standings_cache,
         }
 
 
@@ -213,6 +246,7 @@ class Capacity:
     esm: dict[str, Any]
     dynamodb: dict[str, Any]
     firehose: dict[str, Any]
+    cdn: dict[str, Any]
     api: dict[str, Any]
     closing: dict[str, Any]
     observability: dict[str, Any]
@@ -242,6 +276,7 @@ class Capacity:
             "esm": self.esm,
             "dynamodb": self.dynamodb,
             "firehose": self.firehose,
+            "cdn": self.cdn,
             "api": self.api,
             "closing": self.closing,
             "observability": self.observability,
@@ -287,11 +322,6 @@ def xray_traces_per_s(requests_per_s: float) -> float:
     return first + XRAY_FIXED_RATE * max(0.0, requests_per_s - first)
 
 
-def spread(mean: float) -> float:
-    """Riders on the fullest hash shard, as ``shared.keys.shards_needed`` sizes it."""
-    return mean + keys.HASH_SPREAD_SIGMAS * math.sqrt(mean)
-
-
 # --- derived loads the services share ------------------------------------------------------
 @dataclass(frozen=True)
 class Sizes:
@@ -300,13 +330,22 @@ class Sizes:
     reading: int
     kinesis_record: int
     iot_metered: int
-    standing_at_end: int
+    standing_at_end: float
     standing_wru: float
-    index_entry: int
+    standing_source: str
+    live_head: int
+    live_chunk: int
+    live_index_page: int
+    build_wru: int
+    """Write units of one build: its chunks, rider-index pages and head."""
+    board_body: int
+    board_sent: int
+    races_body: int
+    races_sent: int
 
     @property
-    def index_wru(self) -> int:
-        return math.ceil(self.index_entry / DDB_WRITE_UNIT_BYTES)
+    def standing_rru_strong(self) -> int:
+        return max(1, math.ceil(self.standing_at_end / DDB_READ_UNIT_BYTES))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -315,11 +354,19 @@ class Sizes:
             "iot_metered_bytes": self.iot_metered,
             "standing_item_bytes_at_end": self.standing_at_end,
             "standing_write_units_mean": round(self.standing_wru, 4),
-            "index_entry_bytes": self.index_entry,
+            "standing_sizes_source": self.standing_source,
+            "live_head_bytes": self.live_head,
+            "live_chunk_bytes": self.live_chunk,
+            "live_index_page_bytes": self.live_index_page,
+            "live_build_write_units": self.build_wru,
+            "board_response_bytes": self.board_body,
+            "board_response_bytes_sent": self.board_sent,
+            "races_response_bytes": self.races_body,
+            "races_response_bytes_sent": self.races_sent,
         }
 
 
-def scenario_sizes(s: Scenario) -> Sizes:
+def scenario_sizes(s: Scenario, m: Measured) -> Sizes:
     reading = sample_reading()
     payload = len(reading.to_json())
     topic = (
@@ -327,13 +374,31 @@ def scenario_sizes(s: Scenario) -> Sizes:
         if s.transport == "basic-ingest"
         else telemetry_topic(SAMPLE_DEVICE_ID)
     )
+    measured = m.standing_sizes_for(s.race_seconds)
+    if measured is not None:
+        standing, wru = measured
+        source = "measured (results.json processor.standing_sizes)"
+    else:
+        standing = float(standing_bytes(s.race_seconds - 1))
+        wru = mean_standing_write_units(s.race_seconds)
+        source = "the codec (shared.items), not measured for this race length"
+    riders = math.ceil(s.riders_per_race)
+    board, races = board_json(riders, s.race_seconds, DEFAULT_BOARD_ROWS), races_json()
     return Sizes(
         reading=payload,
         kinesis_record=payload + len(reading.rider_id.encode()),
         iot_metered=len(topic.encode()) + payload,
-        standing_at_end=standing_bytes(s.race_seconds - 1),
-        standing_wru=mean_standing_write_units(s.race_seconds),
-        index_entry=index_entry_bytes(s.race_seconds - 1),
+        standing_at_end=standing,
+        standing_wru=wru,
+        standing_source=source,
+        live_head=live_head_bytes(),
+        live_chunk=live_chunk_bytes(riders, s.race_seconds),
+        live_index_page=live_index_page_bytes(riders, s.race_seconds),
+        build_wru=live_build_write_units(riders, s.race_seconds),
+        board_body=len(board),
+        board_sent=sent_bytes(board),
+        races_body=len(races),
+        races_sent=sent_bytes(races),
     )
 
 
@@ -397,46 +462,116 @@ def batching(s: Scenario, stream: Stream, m: Measured) -> Batching:
     )
 
 
+DEFAULT_BOARD_ROWS: Final = 10
+"""The live page's default "top N" (``functions/leaderboard_api/static/index.html``)."""
+LEASE_WRITES_PER_BUILD: Final = 1
+"""A build first takes the race's head (a conditional write of its lease), then writes the
+build and names it in the head (``shared.ranking``)."""
+
+
 @dataclass(frozen=True)
 class Viewing:
-    """The live pages' requests and what each costs in reads and Lambda time."""
+    """The live pages' requests: what viewers ask CloudFront, what reaches Origin Shield and
+    the API, and the live-ranking builds those origin requests trigger."""
 
     viewers: int
     board_rps: float
     races_rps: float
-    entry_rru: float
-    """Read units of one ranking-shard query."""
+    board_keys: float
+    """Distinct leaderboard cache keys being polled, over every race."""
+    origin_board_rps: float
+    origin_races_rps: float
+    shield_rps: float
+    builds_per_s: float
     board_rru: float
+    """Read units of one board origin request: the head, one chunk, the race record."""
+    rider_rru: float
+    """Read units of one rider lookup: the head, one rider-index page, one chunk."""
     races_rru: float
+    build_rru: float
+    build_wru: float
     duration: float
+    """One origin request's time in the API function (not a build)."""
+    build_duration: float
 
     @property
-    def api_rps(self) -> float:
+    def viewer_rps(self) -> float:
         return self.board_rps + self.races_rps
 
     @property
+    def origin_rps(self) -> float:
+        return self.origin_board_rps + self.origin_races_rps
+
+    @property
+    def lambda_busy_s(self) -> float:
+        """API function seconds per second: origin requests and the builds they trigger."""
+        return self.origin_rps * self.duration + self.builds_per_s * self.build_duration
+
+    @property
     def concurrency(self) -> float:
-        return self.api_rps * self.duration
+        return self.lambda_busy_s
+
+
+def _origin_rate(viewer_rps: float, keys_polled: float, max_age_s: float) -> float:
+    """Origin requests/s for objects asked ``viewer_rps`` times a second over ``keys_polled``
+    cache keys: Origin Shield fetches each key once per its age, never more often than asked."""
+    return min(viewer_rps, keys_polled / max_age_s)
+
+
+def build_duration(riders: int, build_items: int, s: Scenario) -> float:
+    """One build: the standings' BatchGetItems (``READER_WORKERS`` at a time), ranking them,
+    then the build's items in BatchWriteItems (as many at a time) and the head twice."""
+    gets = math.ceil(riders / DDB_BATCH_GET_KEYS)
+    writes = math.ceil(build_items / DDB_BATCH_WRITE_ITEMS)
+    vcpu = min(1.0, s.config.api_function.memory_mb / LAMBDA_MB_PER_VCPU)
+    return (
+        math.ceil(gets / READER_WORKERS) * DDB_READ_LATENCY_S
+        + riders * ASSUMED_RANK_CPU_US_PER_RIDER / 1e6 / vcpu
+        + (math.ceil(writes / READER_WORKERS) + 1 + LEASE_WRITES_PER_BUILD) * DDB_WRITE_LATENCY_S
+    )
 
 
 def viewing(s: Scenario, sizes: Sizes, m: Measured) -> Viewing:
-    rank_shards = keys.RANK_SHARDS
-    rows = first_fetch_size(DEFAULT_LIMIT + 1, rank_shards)
-    entry_rru = DDB_EVENTUAL_READ_UNITS * math.ceil(rows * sizes.index_entry / DDB_READ_UNIT_BYTES)
-    api_vcpu = s.config.api_function.memory_mb / LAMBDA_MB_PER_VCPU
-    duration = (
-        m.api_cpu_ms / 1000 / min(1.0, api_vcpu)
-        + DDB_READ_LATENCY_S * (1 + math.ceil(rank_shards / READER_WORKERS))
-        + INVOCATION_OVERHEAD_S
+    viewers = s.viewer_count
+    board_rps = viewers / s.poll_seconds
+    races_rps = viewers / RACES_REFRESH_S
+    per_race = min(float(BOARD_VIEWS_PER_RACE), viewers / s.races)
+    board_keys = s.races * per_race
+    origin_board = _origin_rate(board_rps, board_keys, LIVE_MAX_AGE_S)
+    origin_races = _origin_rate(races_rps, 1.0 if viewers else 0.0, LISTING_MAX_AGE_S)
+    shield = _origin_rate(board_rps, EDGE_CACHES * board_keys, LIVE_MAX_AGE_S) + (
+        _origin_rate(races_rps, EDGE_CACHES if viewers else 0.0, LISTING_MAX_AGE_S)
     )
+    riders = math.ceil(s.riders_per_race)
+    build_items = live_chunks(riders) + live_index_pages(riders) + 1
+    building = build_duration(riders, build_items, s)
+    # A snapshot is stale SNAPSHOT_MAX_AGE_MS after its standings were read; the next origin
+    # request then builds, unless the previous build is still running.
+    builds_per_race = min(origin_board / s.races, 1 / max(SNAPSHOT_MAX_AGE_MS / 1000, building))
+    chunk_rru = math.ceil(sizes.live_chunk / DDB_READ_UNIT_BYTES)  # strongly consistent
+    head_rru = DDB_EVENTUAL_READ_UNITS * math.ceil(sizes.live_head / DDB_READ_UNIT_BYTES)
+    index_rru = math.ceil(sizes.live_index_page / DDB_READ_UNIT_BYTES)
+    api_vcpu = s.config.api_function.memory_mb / LAMBDA_MB_PER_VCPU
     return Viewing(
-        viewers=s.viewer_count,
-        board_rps=s.viewer_count / s.poll_seconds,
-        races_rps=s.viewer_count / RACES_REFRESH_S,
-        entry_rru=entry_rru,
-        board_rru=DDB_EVENTUAL_READ_UNITS + rank_shards * entry_rru,
+        viewers=viewers,
+        board_rps=board_rps,
+        races_rps=races_rps,
+        board_keys=board_keys,
+        origin_board_rps=origin_board,
+        origin_races_rps=origin_races,
+        shield_rps=shield,
+        builds_per_s=s.races * builds_per_race,
+        board_rru=head_rru + chunk_rru + DDB_EVENTUAL_READ_UNITS,
+        rider_rru=head_rru + index_rru + chunk_rru,
         races_rru=DDB_EVENTUAL_READ_UNITS * (1 + RACES_PAGE),
-        duration=duration,
+        build_rru=riders
+        * DDB_EVENTUAL_READ_UNITS
+        * math.ceil(sizes.standing_at_end / DDB_READ_UNIT_BYTES),
+        build_wru=sizes.build_wru + LEASE_WRITES_PER_BUILD,
+        duration=m.api_cpu_ms / 1000 / min(1.0, api_vcpu)
+        + 3 * DDB_READ_LATENCY_S  # the race record, the head, then a chunk
+        + INVOCATION_OVERHEAD_S,
+        build_duration=building,
     )
 
 
@@ -456,15 +591,32 @@ def _kinesis_cost(s: Scenario, stream: Stream, record_bytes: int) -> float:
     )
 
 
+def _deployed_shards(s: Scenario, stream: Stream) -> list[Limit]:
+    """When the configuration fixes the shard count, the records it takes (at 100%)."""
+    deployed = s.config.stream.shard_count
+    if deployed is None:
+        return []
+    return [
+        Limit(
+            "Kinesis",
+            "records/s against the deployed shards (cdk.json stream.shard_count)",
+            stream.records,
+            deployed * KINESIS_SHARD_RECORDS_IN,
+            f"cdk.json stream.shard_count={stream.shards} (50% headroom)",
+        )
+    ]
+
+
 def _kinesis_limits(s: Scenario, stream: Stream) -> list[Limit]:
     if s.mode == "provisioned":
         return [
+            *_deployed_shards(s, stream),
             Limit(
                 "Kinesis",
                 "provisioned shards per account (us-east-1 default)",
                 stream.shards,
                 KINESIS_SHARD_QUOTA,
-                "Service Quotas: Kinesis shard quota; or on-demand mode",
+                'Service Quotas: Kinesis "Shards per Region"; or on-demand mode',
             ),
             Limit(
                 "Kinesis",
@@ -481,14 +633,15 @@ def _kinesis_limits(s: Scenario, stream: Stream) -> list[Limit]:
             stream.records,
             KINESIS_ON_DEMAND_START_RECORDS,
             f"pre-provision: cdk.json stream.shard_count={stream.shards} for the race "
-            "(or on-demand warm throughput); on-demand doubles only every ~15 min",
+            "(or on-demand warm throughput, which needs a minimum throughput billing "
+            "commitment); on-demand doubles only every ~15 min",
         ),
         Limit(
             "Kinesis",
             "on-demand stream maximum write (records/s)",
             stream.records,
             KINESIS_ON_DEMAND_MAX_RECORDS,
-            "Service Quotas: on-demand stream throughput",
+            'Service Quotas: Kinesis "On-demand stream throughput" (per stream)',
         ),
     ]
 
@@ -531,7 +684,7 @@ def _iot_limits(s: Scenario, records: float) -> list[Limit]:
                 "inbound publishes per second per account",
                 records,
                 IOT_ACCOUNT_PUBLISHES_PER_S,
-                "Service Quotas: IoT Core publish requests per second (account)",
+                'Service Quotas: IoT Core "Inbound publish requests per second per account"',
             )
         )
     limits.append(
@@ -540,8 +693,8 @@ def _iot_limits(s: Scenario, records: float) -> list[Limit]:
             "rule evaluations per second per account",
             records,
             IOT_RULE_EVALUATIONS_PER_S,
-            "Service Quotas: IoT rules engine evaluations per second; or PutRecords "
-            "straight to Kinesis (--transport kinesis)",
+            'Service Quotas: IoT Core "Rule evaluations per second per account"; or '
+            "PutRecords straight to Kinesis (--transport kinesis)",
         )
     )
     limits.append(
@@ -550,7 +703,7 @@ def _iot_limits(s: Scenario, records: float) -> list[Limit]:
             f"connect requests per second (all bikes within {IOT_CONNECT_WINDOW_S} s)",
             s.riders / IOT_CONNECT_WINDOW_S,
             IOT_CONNECTS_PER_S,
-            "Service Quotas: IoT Core connect requests per second; stagger connects",
+            'Service Quotas: IoT Core "Connect requests per second per account"; stagger connects',
         )
     )
     return limits
@@ -612,48 +765,120 @@ def esm_part(s: Scenario, b: Batching) -> Part:
     return Part(figures, {"lambda_processor": cost}, [busy])
 
 
-# --- the API (live pages polling) ----------------------------------------------------------
+# --- CloudFront and WAF (the viewers' distribution) ---------------------------------------
+def _cdn_limits(v: Viewing, out_bytes_per_s: float) -> list[Limit]:
+    return [
+        Limit(
+            "CloudFront",
+            "requests per second per distribution",
+            v.viewer_rps,
+            CLOUDFRONT_REQUESTS_PER_S,
+            'Service Quotas: CloudFront "Requests per second per distribution"',
+        ),
+        Limit(
+            "CloudFront",
+            "data transfer rate per distribution (bytes/s)",
+            out_bytes_per_s,
+            CLOUDFRONT_BYTES_PER_S,
+            'Service Quotas: CloudFront "Data transfer rate per distribution"',
+        ),
+    ]
+
+
+def cdn_part(s: Scenario, v: Viewing, sizes: Sizes) -> Part:
+    """Every viewer request is a CloudFront request (the page fetches with ``no-store``); the
+    race list and the board go through the query-normalising function; WAF, when on, inspects
+    every viewer request."""
+    board_out = v.board_rps * (sizes.board_sent + RESPONSE_HEADER_BYTES)
+    races_out = v.races_rps * (sizes.races_sent + RESPONSE_HEADER_BYTES)
+    out_gb_h = (board_out + races_out) * HOUR / GIB
+    requests_h = v.viewer_rps * HOUR
+    function_h = requests_h if s.viewer_function else 0.0
+    cost = {
+        "cloudfront": usd("cloudfront_https_requests", requests_h)
+        + usd("cloudfront_data_out_gb", out_gb_h)
+        + usd("cloudfront_origin_shield_requests", v.shield_rps * HOUR)
+        + usd("cloudfront_function_invocations", function_h),
+    }
+    if s.waf_on:
+        monthly = PRICES["waf_web_acl_month"].usd + WAF_RULES * PRICES["waf_rule_month"].usd
+        cost["waf"] = monthly / HOURS_PER_MONTH + usd("waf_requests", requests_h)
+    figures = {
+        "viewer_requests_per_s": round(v.viewer_rps, 2),
+        "leaderboard_requests_per_s": round(v.board_rps, 2),
+        "race_list_requests_per_s": round(v.races_rps, 2),
+        "leaderboard_cache_keys": v.board_keys,
+        "origin_shield_requests_per_s": round(v.shield_rps, 2),
+        "origin_requests_per_s": round(v.origin_rps, 2),
+        "hit_ratio": round(1 - v.origin_rps / v.viewer_rps, 4) if v.viewer_rps else None,
+        "function_invocations_per_s": round(function_h / HOUR, 2),
+        "data_out_gb_per_hour": round(out_gb_h, 3),
+        "waf": s.waf_on,
+    }
+    return Part(figures, cost, _cdn_limits(v, board_out + races_out))
+
+
+# --- the API (origin requests from CloudFront, and the live-ranking builds) ---------------
 def _api_limits(s: Scenario, v: Viewing, b: Batching) -> list[Limit]:
     return [
         Limit(
             "API Gateway",
             "stage throttle (requests/s)",
-            v.api_rps,
+            v.origin_rps,
             s.config.api.throttling_rate_limit,
-            "cdk.json api.throttling_rate_limit; cache the leaderboard (CloudFront, 1 s TTL)",
+            "cdk.json api.throttling_rate_limit",
         ),
         Limit(
             "API Gateway",
             "requests per second per account",
-            v.api_rps,
+            v.origin_rps,
             APIGW_ACCOUNT_RPS,
-            "Service Quotas: API Gateway throttle; cache the leaderboard (CloudFront, 1 s TTL)",
+            'Service Quotas: API Gateway "Throttle rate"',
         ),
         Limit(
             "Lambda",
             "concurrent executions per account (processor + API)",
             b.slots + v.concurrency,
             LAMBDA_CONCURRENCY_QUOTA,
-            "Service Quotas: Lambda concurrent executions",
+            'Service Quotas: Lambda "Concurrent executions"',
+        ),
+        Limit(
+            "Lambda",
+            "one live-ranking build (s), against its lease on the race's head",
+            v.build_duration,
+            BUILD_LEASE_MS / 1000,
+            "BUILD_LEASE_MS in shared/ranking.py, or more API memory (cdk.json api_function)",
+        ),
+        Limit(
+            "Lambda",
+            "one live-ranking build (s), against the API function's timeout",
+            v.build_duration,
+            min(s.config.api_function.timeout_seconds, APIGW_INTEGRATION_TIMEOUT_S),
+            "cdk.json api_function (memory_mb, timeout_seconds; API Gateway waits 29 s)",
         ),
     ]
 
 
 def api_part(s: Scenario, v: Viewing, b: Batching) -> Part:
-    api_gb_s = v.api_rps * v.duration * s.config.api_function.memory_mb / 1024
+    api_gb_s = v.lambda_busy_s * s.config.api_function.memory_mb / 1024
     cost = {
-        "api_gateway": usd("apigw_rest_requests", v.api_rps * HOUR),
-        "lambda_api": usd("lambda_requests", v.api_rps * HOUR)
+        "api_gateway": usd("apigw_rest_requests", v.origin_rps * HOUR),
+        "lambda_api": usd("lambda_requests", v.origin_rps * HOUR)
         + usd("lambda_gb_second_arm", api_gb_s * HOUR),
     }
     figures = {
         "viewers": v.viewers,
-        "requests_per_s": round(v.api_rps, 2),
-        "leaderboard_requests_per_s": round(v.board_rps, 2),
-        "queries_per_leaderboard_request": keys.RANK_SHARDS,
+        "requests_per_s": round(v.origin_rps, 2),
+        "leaderboard_requests_per_s": round(v.origin_board_rps, 2),
+        "race_list_requests_per_s": round(v.origin_races_rps, 2),
         "read_units_per_leaderboard_request": v.board_rru,
+        "read_units_per_rider_lookup": v.rider_rru,
+        "live_builds_per_s": round(v.builds_per_s, 3),
+        "live_build_read_units": v.build_rru,
+        "live_build_write_units": v.build_wru,
+        "live_build_duration_s": round(v.build_duration, 4),
         "duration_s": round(v.duration, 4),
-        "concurrency": round(v.concurrency, 1),
+        "concurrency": round(v.concurrency, 2),
     }
     return Part(figures, cost, _api_limits(s, v, b))
 
@@ -661,68 +886,66 @@ def api_part(s: Scenario, v: Viewing, b: Batching) -> Part:
 # --- DynamoDB ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TableLoad:
-    """Request units on the table and its ranking indexes, and on the hottest keys."""
+    """Request units on the table, and on its hottest keys."""
 
     standing_writes: float
     race_writes: float
     """Writes per second on one race record: one per batch that holds one of its riders."""
-    index_wru_each: float
-    table_wru: float
-    table_rru: float
-    index_rru: float
-    overall_shard_writes: float
-    class_shard_writes: float
-    shard_read_units: float
+    standing_wru: float
+    race_wru: float
+    live_wru: float
+    processor_rru: float
+    live_build_rru: float
+    origin_rru: float
+    head_read_units: float
+    """Read units per second on one race's head key (origin requests and builds)."""
+    head_writes: float
     race_record_read_units: float
 
     @property
     def wru(self) -> float:
-        return self.table_wru + len(RANKING_INDEXES) * self.index_wru_each
+        return self.standing_wru + self.race_wru + self.live_wru
 
     @property
     def rru(self) -> float:
-        return self.table_rru + self.index_rru
+        return self.processor_rru + self.live_build_rru + self.origin_rru
+
+
+def processor_loads(s: Scenario, b: Batching) -> float:
+    """Standings the processor loads a second: with its cache, each rider once a race (a cold
+    environment); without, every rider in every batch."""
+    if s.standings_cache:
+        return s.riders / s.race_seconds
+    return s.riders * min(s.hz, b.batches_per_slot)
 
 
 def table_load(s: Scenario, sizes: Sizes, b: Batching, v: Viewing) -> TableLoad:
     per_race = s.riders_per_race
-    rank_shards = keys.RANK_SHARDS
     standing_writes = s.riders * b.rider_writes
     # A race record is written once per batch that holds one of its riders: by every slot when
     # the race has more riders than there are slots.
     race_writes = min(float(b.slots), per_race) * b.batches_per_slot
-    board_rps_per_race = v.board_rps / s.races
+    head_rru = DDB_EVENTUAL_READ_UNITS * math.ceil(sizes.live_head / DDB_READ_UNIT_BYTES)
+    builds_per_race = v.builds_per_s / s.races
     return TableLoad(
         standing_writes=standing_writes,
         race_writes=race_writes,
-        index_wru_each=standing_writes * keys.INDEX_WRITES_PER_UPDATE * sizes.index_wru,
-        table_wru=standing_writes * sizes.standing_wru + race_writes * s.races,
-        table_rru=v.viewers * (DDB_EVENTUAL_READ_UNITS / s.poll_seconds)
-        + v.races_rps * v.races_rru,
-        index_rru=v.board_rps * rank_shards * v.entry_rru,
-        overall_shard_writes=spread(per_race / rank_shards)
-        * b.rider_writes
-        * keys.INDEX_WRITES_PER_UPDATE,
-        class_shard_writes=spread(per_race / NUM_CLASSES / rank_shards)
-        * b.rider_writes
-        * keys.INDEX_WRITES_PER_UPDATE,
-        shard_read_units=board_rps_per_race * v.entry_rru,
-        race_record_read_units=(board_rps_per_race + v.races_rps) * DDB_EVENTUAL_READ_UNITS,
+        standing_wru=standing_writes * sizes.standing_wru,
+        race_wru=race_writes * s.races,
+        live_wru=v.builds_per_s * v.build_wru,
+        processor_rru=processor_loads(s, b) * sizes.standing_rru_strong,
+        live_build_rru=v.builds_per_s * v.build_rru,
+        origin_rru=v.origin_board_rps * v.board_rru + v.origin_races_rps * v.races_rru,
+        head_read_units=(v.origin_board_rps / s.races + builds_per_race) * head_rru,
+        head_writes=builds_per_race * (1 + LEASE_WRITES_PER_BUILD),
+        race_record_read_units=(v.origin_board_rps / s.races + v.origin_races_rps)
+        * DDB_EVENTUAL_READ_UNITS,
     )
 
 
-def _key_limits(s: Scenario, t: TableLoad, b: Batching) -> list[Limit]:
-    """Per-key (partition) limits: the hottest ranking shard, race record and standing."""
-    riders = math.ceil(s.riders_per_race)
+def _key_limits(t: TableLoad, b: Batching) -> list[Limit]:
+    """Per-key (partition) limits: the race record, a standing, and a race's live head."""
     return [
-        Limit(
-            "DynamoDB",
-            "writes/s on the fullest ByRaceRank shard key",
-            t.overall_shard_writes,
-            keys.PARTITION_WRITE_LIMIT,
-            f"RANK_SHARDS in shared/keys.py = shards_needed({riders}) "
-            f"= {keys.shards_needed(riders)} (reads then query that many shards)",
-        ),
         Limit(
             "DynamoDB",
             "writes/s on a race record key",
@@ -740,90 +963,86 @@ def _key_limits(s: Scenario, t: TableLoad, b: Batching) -> list[Limit]:
         ),
         Limit(
             "DynamoDB",
-            "read units/s on each ranking shard key (every page reads every shard)",
-            t.shard_read_units,
+            "read units/s on a race's live head key",
+            t.head_read_units,
             DDB_PARTITION_READ_UNITS,
-            "cache the leaderboard (CloudFront or API Gateway cache, 1 s TTL); more shards "
-            "do not help",
+            "a longer live max-age (shared routes)",
+        ),
+        Limit(
+            "DynamoDB",
+            "writes/s on a race's live head key",
+            t.head_writes,
+            keys.PARTITION_WRITE_LIMIT,
+            "none needed (at most one build a second)",
         ),
         Limit(
             "DynamoDB",
             "read units/s on a race record key",
             t.race_record_read_units,
             DDB_PARTITION_READ_UNITS,
-            "cache the leaderboard and race list",
+            "a longer live max-age (shared routes)",
         ),
     ]
 
 
 def _table_limits(t: TableLoad) -> list[Limit]:
-    """The on-demand throughput quotas of the table and of each index."""
-    quota = "Service Quotas: DynamoDB on-demand table throughput"
+    """The on-demand throughput quotas of the table."""
+    quota = 'Service Quotas: DynamoDB "Table-level write throughput limit" (on-demand)'
     return [
         Limit(
             "DynamoDB",
-            "write units/s per ranking index (on-demand table quota)",
-            t.index_wru_each,
-            DDB_TABLE_REQUEST_UNITS,
-            quota,
-        ),
-        Limit(
-            "DynamoDB",
-            "read units/s on ByRaceRank (on-demand table quota)",
-            t.index_rru,
-            DDB_TABLE_REQUEST_UNITS,
-            f"cache the leaderboard; {quota}",
-        ),
-        Limit(
-            "DynamoDB",
             "write units/s on the table (on-demand table quota)",
-            t.table_wru,
+            t.wru,
             DDB_TABLE_REQUEST_UNITS,
             quota,
+        ),
+        Limit(
+            "DynamoDB",
+            "read units/s on the table (on-demand table quota)",
+            t.rru,
+            DDB_TABLE_REQUEST_UNITS,
+            quota.replace("write", "read"),
         ),
     ]
 
 
 def dynamodb_part(s: Scenario, t: TableLoad, b: Batching) -> Part:
-    riders = math.ceil(s.riders_per_race)
     figures = {
         "standing_writes_per_s": round(t.standing_writes, 1),
         "writes_per_rider_per_s": b.rider_writes,
         "writes_per_reading": round(b.rider_writes / s.hz, 4),
         "race_record_writes_per_s": round(t.race_writes, 2),
-        "rank_shards": keys.RANK_SHARDS,
-        "rank_shards_needed": keys.shards_needed(riders),
-        "index_writes_per_update": keys.INDEX_WRITES_PER_UPDATE,
-        "ranking_indexes": len(RANKING_INDEXES),
-        "writes_per_s_fullest_overall_shard": round(t.overall_shard_writes, 1),
-        "writes_per_s_fullest_class_shard": round(t.class_shard_writes, 1),
         "write_units_per_s": round(t.wru, 1),
+        "write_units_per_s_standings": round(t.standing_wru, 1),
+        "write_units_per_s_race_records": round(t.race_wru, 1),
+        "write_units_per_s_live_builds": round(t.live_wru, 1),
         "read_units_per_s": round(t.rru, 1),
-        "read_units_per_s_per_rank_shard": round(t.shard_read_units, 1),
-        "read_units_per_s_race_record": round(t.race_record_read_units, 1),
+        "read_units_per_s_processor": round(t.processor_rru, 2),
+        "read_units_per_s_live_builds": round(t.live_build_rru, 1),
+        "read_units_per_s_origin_requests": round(t.origin_rru, 1),
+        "read_units_per_s_live_head": round(t.head_read_units, 2),
+        "read_units_per_s_race_record": round(t.race_record_read_units, 2),
     }
     cost = usd("dynamodb_wru", t.wru * HOUR) + usd("dynamodb_rru", t.rru * HOUR)
-    return Part(figures, {"dynamodb": cost}, _key_limits(s, t, b) + _table_limits(t))
+    return Part(figures, {"dynamodb": cost}, _key_limits(t, b) + _table_limits(t))
 
 
 # --- Firehose and the S3 archive -----------------------------------------------------------
 def firehose_part(s: Scenario, stream: Stream, sizes: Sizes) -> Part:
+    """Firehose delivers the stream to one day partition (its own arrival timestamp in the
+    prefix: no dynamic partitioning, ``infra/components/archive.py``), so it bills ingestion
+    only; an object per buffer, or per 128 MiB of it."""
     records, payload = stream.records, sizes.reading
     billed_record = firehose_billed_bytes(payload)
     billed_gb_h = records * HOUR * billed_record / GIB
     actual_gb_h = records * HOUR * payload / GIB
     interval_s = s.config.archive.buffering_interval_seconds
-    bytes_per_race_interval = records / s.races * interval_s * payload
-    objects_per_interval = s.races * max(
-        1, math.ceil(bytes_per_race_interval / FIREHOSE_MAX_OBJECT_BYTES)
-    )
+    bytes_per_interval = records * interval_s * payload
+    objects_per_interval = max(1, math.ceil(bytes_per_interval / FIREHOSE_MAX_OBJECT_BYTES))
     objects_h = objects_per_interval * HOUR / interval_s
     stored_gb_h = actual_gb_h / ARCHIVE_COMPRESSION_RATIO
     cost = {
-        "firehose": usd("firehose_ingest_gb", billed_gb_h)
-        + usd("firehose_partitioning_gb", actual_gb_h)
-        + usd("firehose_partitioning_objects", objects_h)
-        + PRICES["firehose_jq_hour"].usd,
+        "firehose": usd("firehose_ingest_gb", billed_gb_h),
         "s3_archive_month": usd("s3_standard_gb_month", stored_gb_h),
     }
     figures = {
@@ -987,7 +1206,8 @@ def _closing_limits(s: Scenario, c: Close) -> list[Limit]:
             "result publishes/s with every race closing at once",
             s.races * c.riders / c.duration,
             IOT_ACCOUNT_PUBLISHES_PER_S,
-            "Service Quotas: IoT Core publish requests per second; stagger the closes",
+            'Service Quotas: IoT Core "Inbound publish requests per second per account"; '
+            "stagger the closes",
         ),
     ]
 
@@ -1020,10 +1240,11 @@ def closing_part(s: Scenario) -> Part:
 # --- CloudWatch and X-Ray ------------------------------------------------------------------
 def observability_part(b: Batching, v: Viewing) -> Part:
     log_bytes_per_s = (
-        b.invocations * LOG_BYTES_PER_PROCESSOR_INVOCATION + v.api_rps * LOG_BYTES_PER_API_REQUEST
+        b.invocations * LOG_BYTES_PER_PROCESSOR_INVOCATION
+        + v.origin_rps * LOG_BYTES_PER_API_REQUEST
     )
     log_gb_h = log_bytes_per_s * HOUR / GIB
-    traces = xray_traces_per_s(b.invocations) + xray_traces_per_s(v.api_rps)
+    traces = xray_traces_per_s(b.invocations) + xray_traces_per_s(v.origin_rps)
     cost = {
         "cloudwatch_logs": usd("cloudwatch_logs_gb", log_gb_h),
         "xray": usd("xray_traces", traces * HOUR),
@@ -1035,7 +1256,7 @@ def observability_part(b: Batching, v: Viewing) -> Part:
 # --- the whole model -----------------------------------------------------------------------
 def model(s: Scenario, measured: Measured) -> Capacity:
     """Every service's figures, costs and limits for scenario ``s``."""
-    sizes = scenario_sizes(s)
+    sizes = scenario_sizes(s, measured)
     stream = stream_load(s, sizes)
     b = batching(s, stream, measured)
     v = viewing(s, sizes, measured)
@@ -1044,6 +1265,7 @@ def model(s: Scenario, measured: Measured) -> Capacity:
         "kinesis": kinesis_part(s, stream, sizes),
         "iot": iot_part(s, stream, sizes),
         "esm": esm_part(s, b),
+        "cdn": cdn_part(s, v, sizes),
         "api": api_part(s, v, b),
         "closing": closing_part(s),
         "dynamodb": dynamodb_part(s, table_load(s, sizes, b, v), b),
@@ -1059,6 +1281,7 @@ def model(s: Scenario, measured: Measured) -> Capacity:
         esm=parts["esm"].figures,
         dynamodb=parts["dynamodb"].figures,
         firehose=parts["firehose"].figures,
+        cdn=parts["cdn"].figures,
         api=parts["api"].figures,
         closing=parts["closing"].figures,
         observability=parts["observability"].figures,

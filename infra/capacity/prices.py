@@ -31,6 +31,12 @@ LAMBDA: Final = "AWS Lambda pricing"
 DYNAMODB: Final = "Amazon DynamoDB pricing"
 FIREHOSE: Final = "Amazon Data Firehose pricing"
 LAMBDA_SEEN: Final = "seen: third-party copies of the AWS Lambda pricing page (US East)"
+CLOUDFRONT: Final = "Amazon CloudFront pricing"
+WAF: Final = "AWS WAF pricing"
+WAF_SEEN: Final = (
+    "seen: third-party summaries of the AWS WAF pricing page (c3x.dev, awsnegotiations.com, "
+    "2026); the AWS networking blog names the same three meters"
+)
 
 PRICES: Final[dict[str, Price]] = {
     "kinesis_shard_hour": Price(
@@ -66,10 +72,31 @@ PRICES: Final[dict[str, Price]] = {
     "dynamodb_wru": Price(0.625, "million write request units", DYNAMODB),
     "dynamodb_rru": Price(0.125, "million read request units", DYNAMODB),
     "firehose_ingest_gb": Price(0.029, "GB ingested (records rounded up to 5 KB)", FIREHOSE),
-    "firehose_partitioning_gb": Price(0.02, "GB processed by dynamic partitioning", FIREHOSE),
-    "firehose_partitioning_objects": Price(0.005, "1,000 S3 objects delivered", FIREHOSE),
-    "firehose_jq_hour": Price(0.07, "JQ processing hour", FIREHOSE),
     "s3_standard_gb_month": Price(0.023, "GB-month", "Amazon S3 pricing"),
+    "cloudfront_https_requests": Price(
+        0.0100,
+        "10,000 HTTPS requests (United States, Mexico, Canada)",
+        CLOUDFRONT,
+        "seen in a third-party lesson (kindatechnical.com, HTTP $0.0075, HTTPS $0.0100)",
+    ),
+    "cloudfront_data_out_gb": Price(
+        0.085,
+        "GB out to the internet (United States, Europe, first 10 TB a month)",
+        CLOUDFRONT,
+        "seen: aws.amazon.com/cloudfront/pricing (the regional data transfer table)",
+    ),
+    "cloudfront_origin_shield_requests": Price(
+        0.0075, "10,000 requests into Origin Shield (us-east-1)", CLOUDFRONT
+    ),
+    "cloudfront_function_invocations": Price(
+        0.10,
+        "million CloudFront Function invocations",
+        CLOUDFRONT,
+        "seen: cur.vantage.sh's CloudFront usage types ($0.10 per 1 million invocations)",
+    ),
+    "waf_web_acl_month": Price(5.00, "web ACL a month", WAF, WAF_SEEN),
+    "waf_rule_month": Price(1.00, "rule a month", WAF, WAF_SEEN),
+    "waf_requests": Price(0.60, "million requests inspected", WAF, WAF_SEEN),
     "apigw_rest_requests": Price(
         3.50, "million REST API requests (first 333 million a month)", "Amazon API Gateway pricing"
     ),
@@ -86,7 +113,16 @@ PRICES: Final[dict[str, Price]] = {
 def usd(key: str, quantity: float) -> float:
     """The cost of ``quantity`` units of ``PRICES[key]`` (units per the price's ``per``)."""
     price = PRICES[key]
-    scale = 1e6 if price.per.startswith("million") else 1e3 if price.per.startswith("1,000") else 1
+    per = price.per
+    scale = (
+        1e6
+        if per.startswith("million")
+        else 1e4
+        if per.startswith("10,000")
+        else 1e3
+        if per.startswith("1,000")
+        else 1
+    )
     return price.usd * quantity / scale
 
 

@@ -55,25 +55,31 @@ def _ingest_lines(d: dict[str, Any]) -> list[str]:
 
 def _service_lines(d: dict[str, Any]) -> list[str]:
     k, esm, db, api, fh = d["kinesis"], d["esm"], d["dynamodb"], d["api"], d["firehose"]
-    cl = d["closing"]
+    cl, cdn = d["closing"], d["cdn"]
     return [
         f"ESM       concurrency {esm['concurrency']} ({k['shards']} shards x "
         f"{esm['parallelization_factor']}), {_n(esm['invocations_per_s'])} invocations/s, "
         f"{_n(esm['records_per_invocation'])} records each, "
         f"{esm['duration_s'] * 1000:.0f} ms, busy {esm['busy_fraction']:.0%}",
         f"DynamoDB  {_n(db['standing_writes_per_s'])} standing writes/s "
-        f"({db['writes_per_rider_per_s']:g} per rider key); fullest rank shard "
-        f"{_n(db['writes_per_s_fullest_overall_shard'])} writes/s ({db['rank_shards']} "
-        f"shards, {db['rank_shards_needed']} needed); race record "
+        f"({db['writes_per_rider_per_s']:g} per rider key); race record "
         f"{_n(db['race_record_writes_per_s'])} writes/s; {_n(db['write_units_per_s'])} "
-        f"WRU/s, {_n(db['read_units_per_s'])} RRU/s",
+        f"WRU/s ({_n(db['write_units_per_s_live_builds'])} live builds), "
+        f"{_n(db['read_units_per_s'])} RRU/s ({_n(db['read_units_per_s_live_builds'])} "
+        "live builds)",
         f"Firehose  {_n(fh['records_per_s'])} records/s of {fh['record_bytes']} B billed as "
         f"{fh['billed_bytes_per_record']} B each ({fh['billed_to_actual']}x): "
         f"{_n(fh['billed_gb_per_hour'])} GB/h billed",
-        f"API       {_n(api['requests_per_s'])} requests/s; per leaderboard "
-        f"{api['queries_per_leaderboard_request']} queries, "
-        f"{api['read_units_per_leaderboard_request']:g} RRU; concurrency "
-        f"{_n(api['concurrency'])}",
+        f"CDN       {_n(cdn['viewer_requests_per_s'])} viewer requests/s over "
+        f"{_n(cdn['leaderboard_cache_keys'])} leaderboard keys; "
+        f"{_n(cdn['origin_shield_requests_per_s'])} to Origin Shield, "
+        f"{_n(cdn['origin_requests_per_s'])} to the API; "
+        f"{_n(cdn['data_out_gb_per_hour'])} GB/h out; WAF {'on' if cdn['waf'] else 'off'}",
+        f"API       {_n(api['requests_per_s'])} origin requests/s, "
+        f"{api['read_units_per_leaderboard_request']:g} RRU per leaderboard; "
+        f"{_n(api['live_builds_per_s'])} live builds/s of {_n(api['live_build_read_units'])} "
+        f"RRU + {_n(api['live_build_write_units'])} WRU, "
+        f"{api['live_build_duration_s'] * 1000:.0f} ms",
         f"Closer    one invocation per race of {_n(cl['riders_per_race'])} riders: "
         f"{_n(cl['requests_total_per_close'])} requests, {_n(cl['placings_pages'])} placings "
         f"pages, ~{cl['duration_s']:g} s of its {cl['timeout_s']} s timeout, "

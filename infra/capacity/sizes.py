@@ -1,33 +1,47 @@
-"""Sizes from the project's own code: a reading, a standing item, a ranking-index entry, and
-what closing a race reads and writes (an entry, a page of placings, an announcement, a
-personal best, a result in a rider's history, a class's records).
+"""Sizes from the project's own code: a reading, a standing item, the live ranking's items, the
+API's answers, and what closing a race reads and writes (an entry, a page of placings, an
+announcement, a personal best, a result in a rider's history, a class's records).
 
 The reading is :class:`shared.contract.Telemetry` as the simulator shapes it, the standing is
-:func:`shared.items.standing_item`, the index projection is :mod:`shared.keys`, entries and
-placings pages are :func:`shared.items.entry_item` and :func:`shared.items.placings_item`, the
-history's items :func:`shared.items.best_item`, :func:`shared.items.result_item` and
+:func:`shared.items.standing_item`, the live ranking's head, chunks and rider-index pages are
+the codecs of :mod:`shared.items` over :func:`shared.ranking.rank_live`, the answers are the
+API's response models (:mod:`functions.leaderboard_api.models`), entries and placings pages are
+:func:`shared.items.entry_item` and :func:`shared.items.placings_item`, the history's items
+:func:`shared.items.best_item`, :func:`shared.items.result_item` and
 :func:`shared.items.records_item`, an announcement is the closer's own payload, and DynamoDB's
 size rules turn each item into bytes and request units. Nothing here is assumed but the
-idempotency record's bookkeeping attributes, which are Powertools' defaults.
+idempotency record's bookkeeping attributes (Powertools' defaults) and the cursor's length.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import random
+from collections.abc import Iterable
 from dataclasses import replace
+from functools import cache
 from typing import Any, Final
 
+from functions.leaderboard_api import models
 from functions.race_closer.adapters import announcement
 from functions.race_closer.config import ANNOUNCE_KEY_PREFIX
-from infra.capacity.facts import DDB_INDEX_ITEM_OVERHEAD, DDB_WRITE_UNIT_BYTES
+from infra.capacity.facts import (
+    CLOUDFRONT_COMPRESS_MIN_BYTES,
+    DDB_WRITE_UNIT_BYTES,
+    SAMPLE_RACES_LISTED,
+)
 from infra.config import IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TTL_ATTRIBUTE
 from shared import keys
-from shared.contract import CONTRACT_VERSION, EVENT_UPDATE, Telemetry
+from shared.contract import CLASS_IDS, CONTRACT_VERSION, EVENT_UPDATE, Telemetry
 from shared.history import RECORDS_KEPT, Best, ClassRecords, RaceRef, RiderResult
 from shared.items import (
     best_item,
     entry_item,
+    live_chunk_item,
+    live_head_item,
+    live_index_item,
     placings_item,
     race_item,
     records_item,
@@ -36,6 +50,7 @@ from shared.items import (
 )
 from shared.placings import OVERALL, Placing
 from shared.races import EnteredRider, Entry, NewRace, Race
+from shared.ranking import ROWS_PER_CHUNK, LiveRanking, index_pages, rank_live
 from shared.scoring import points
 from shared.standings import Standing
 
@@ -50,6 +65,11 @@ IDEMPOTENCY_HASH_CHARS: Final = 32
 IDEMPOTENCY_BOOKKEEPING: Final = {"status": "COMPLETED", "in_progress_expiration": 10**12}
 """Powertools' other attributes of a completed record (its defaults), beside the key, the
 expiry and the stored answer (``data``)."""
+RETIRED_INDEX_ATTRIBUTES: Final = ("rankPk", "classRankPk", "rankSk")
+"""The ranking indexes' keys, which the live ranking snapshot retires (docs/capacity.md): not
+part of a standing's size. Once the codec no longer writes them, leaving them out is a no-op."""
+SAMPLE_CURSOR_CHARS: Final = 40
+"""Assumed: the length of a page's ``nextCursor`` (an opaque URL-safe token)."""
 
 
 def sample_reading() -> Telemetry:
@@ -105,8 +125,14 @@ def sample_standing(second: int) -> Standing:
     )
 
 
+def live_standing_item(s: Standing, expires_at: int) -> dict[str, Any]:
+    """The stored standing without the retired ranking-index keys."""
+    item = standing_item(s, expires_at=expires_at)
+    return {k: v for k, v in item.items() if k not in RETIRED_INDEX_ATTRIBUTES}
+
+
 def standing_bytes(second: int) -> int:
-    return item_bytes(standing_item(sample_standing(second), expires_at=SAMPLE_START_MS // 1000))
+    return item_bytes(live_standing_item(sample_standing(second), SAMPLE_START_MS // 1000))
 
 
 def mean_standing_write_units(race_seconds: int) -> float:
@@ -115,14 +141,6 @@ def mean_standing_write_units(race_seconds: int) -> float:
     base = standing_bytes(race_seconds - 1) - ((race_seconds - 1) // 8 + 1)
     total = sum(math.ceil((base + s // 8 + 1) / DDB_WRITE_UNIT_BYTES) for s in range(race_seconds))
     return total / race_seconds
-
-
-def index_entry_bytes(second: int) -> int:
-    """A ranking-index entry: its keys, the table's keys, the projection, plus 100 bytes."""
-    item = standing_item(sample_standing(second), expires_at=0)
-    wanted = {keys.PK, keys.SK, keys.INDEX_OVERALL_PK, keys.INDEX_RANK_SK}
-    wanted.update(keys.RANK_INDEX_PROJECTION)
-    return item_bytes({k: v for k, v in item.items() if k in wanted}) + DDB_INDEX_ITEM_OVERHEAD
 
 
 # --- closing a race --------------------------------------------------------------------------
@@ -228,3 +246,141 @@ def records_bytes() -> int:
     """A class's records item, full: ``RECORDS_KEPT`` rows of five-digit rider numbers."""
     rows = tuple(sample_best(f"rider-{i:05d}") for i in range(RECORDS_KEPT))
     return item_bytes(records_item(ClassRecords(SAMPLE_CLASS, 3_600, rows, version=10_000)))
+
+
+# --- the live ranking snapshot (shared.ranking) ------------------------------------------------
+SAMPLE_FIRST_NAMES: Final = (
+    "Priya", "Tomasz", "Ana", "Kwame", "Lena", "Mateo", "Yuki", "Sofia", "Arjun", "Chloe",
+    "Emeka", "Ines", "Lars", "Mei", "Noah", "Olga", "Rafael", "Sanna", "Tariq", "Zoe",
+)  # fmt: skip
+"""Names shaped as the simulator enters them (a first name and an initial), so that the
+answers compress as real ones do rather than as one repeated name would."""
+
+
+def sample_field(riders: int, race_seconds: int) -> list[Standing]:
+    """A race's standings at its last second: the sample's bitmap and clock, names, classes
+    and points drawn (seeded) as a field of riders spreads."""
+    base = sample_standing(race_seconds - 1)
+    rng = random.Random(riders)
+    return [
+        replace(
+            base,
+            rider_id=f"rider-{i:05d}",
+            name=f"{rng.choice(SAMPLE_FIRST_NAMES)} {chr(ord('A') + rng.randrange(26))}.",
+            class_id=rng.choice(CLASS_IDS),
+            points=rng.randint(base.points // 2, base.points),
+        )
+        for i in range(riders)
+    ]
+
+
+@cache
+def sample_ranking(riders: int, race_seconds: int) -> LiveRanking:
+    return rank_live(SAMPLE_RACE_ID, sample_field(riders, race_seconds), SAMPLE_START_MS)
+
+
+def live_head_bytes() -> int:
+    return item_bytes(live_head_item(sample_ranking(1, 3_600)))
+
+
+def live_build_write_units(riders: int, race_seconds: int) -> int:
+    """Write units of one build: every chunk, every rider-index page, and the head."""
+    r = sample_ranking(riders, race_seconds)
+    chunks = [live_chunk_item(r.race_id, r.built_at, n, rows) for n, rows in enumerate(r.chunks())]
+    pages = [
+        live_index_item(r.race_id, r.built_at, n, positions)
+        for n, positions in enumerate(r.rider_index())
+    ]
+    return sum(write_units(item_bytes(i)) for i in [*chunks, *pages, live_head_item(r)])
+
+
+def live_chunk_bytes(riders: int, race_seconds: int) -> int:
+    """The first (fullest) chunk of a build."""
+    r = sample_ranking(riders, race_seconds)
+    return item_bytes(live_chunk_item(r.race_id, r.built_at, 0, r.chunks()[0]))
+
+
+def live_index_page_bytes(riders: int, race_seconds: int) -> int:
+    """The largest rider-index page of a build."""
+    r = sample_ranking(riders, race_seconds)
+    return max(
+        item_bytes(live_index_item(r.race_id, r.built_at, n, positions))
+        for n, positions in enumerate(r.rider_index())
+    )
+
+
+def live_index_pages(riders: int) -> int:
+    return index_pages(riders)
+
+
+def live_chunks(riders: int) -> int:
+    return max(1, math.ceil(riders / ROWS_PER_CHUNK))
+
+
+def write_units(size: int) -> int:
+    return max(1, math.ceil(size / DDB_WRITE_UNIT_BYTES))
+
+
+TRANSACTION_UNIT_FACTOR: Final = 2
+"""A write in ``TransactWriteItems`` costs twice a plain write's units (DynamoDB pricing)."""
+
+
+def put_write_units(puts: Iterable[tuple[str, int, bool]]) -> list[int]:
+    """Units of each put of ``(key, item bytes, in a transaction)``, in order: a put costs the
+    larger of the stored item and the new one, per started KB, twice that in a transaction."""
+    stored: dict[str, int] = {}
+    units = []
+    for key, size, in_transaction in puts:
+        kb = write_units(max(size, stored.get(key, 0)))
+        units.append(kb * (TRANSACTION_UNIT_FACTOR if in_transaction else 1))
+        stored[key] = size
+    return units
+
+
+# --- the API's answers, as a viewer receives them ----------------------------------------------
+def board_json(riders: int, race_seconds: int, limit: int) -> bytes:
+    """A leaderboard page of ``limit`` rows, as :class:`models.Leaderboard` serializes it."""
+    rows = sample_ranking(riders, race_seconds).rows[:limit]
+    page = models.Leaderboard(
+        race_id=SAMPLE_RACE_ID,
+        class_id=None,
+        as_of=SAMPLE_START_MS + race_seconds * 1000,
+        entries=[
+            models.Entry(
+                rank=r.rank_overall,
+                rider_id=r.rider_id,
+                name=r.name,
+                class_id=r.class_id,
+                points=r.points,
+                seconds=r.seconds,
+                last_second=r.last_second,
+                finished=r.finished,
+            )
+            for r in rows
+        ],
+        next_cursor="c" * SAMPLE_CURSOR_CHARS,
+    )
+    return page.model_dump_json().encode()
+
+
+def races_json(listed: int = SAMPLE_RACES_LISTED) -> bytes:
+    """A race list of ``listed`` races, as :class:`models.Races` serializes it."""
+    request = NewRace(
+        race_id=SAMPLE_RACE_ID, name="Evening Crit", starts_at=SAMPLE_START_MS, duration_s=3_600
+    )
+    listing = []
+    for i in range(listed):
+        starts = SAMPLE_START_MS - i * 86_400_000
+        one = request.model_copy(update={"race_id": f"race-{i:04d}-evening", "starts_at": starts})
+        race = replace(Race.new(one, created_at=starts), entrants=1_000, riders=1_000)
+        listing.append(models.Race.of(race, SAMPLE_START_MS))
+    body = models.Races(races=listing, next_cursor="c" * SAMPLE_CURSOR_CHARS)
+    return body.model_dump_json().encode()
+
+
+def sent_bytes(body: bytes) -> int:
+    """The body as CloudFront sends it: gzip-compressed from CloudFront's minimum size up (gzip
+    level 6 stands in for CloudFront's; browsers that take Brotli get less)."""
+    if len(body) < CLOUDFRONT_COMPRESS_MIN_BYTES:
+        return len(body)
+    return len(gzip.compress(body, compresslevel=6, mtime=0))

@@ -10,6 +10,7 @@ import dataclasses
 import gzip
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from functions.leaderboard_api import logic as board
 from infra.capacity import model as cap
 from infra.capacity.facts import (
     ARCHIVE_COMPRESSION_RATIO,
@@ -27,25 +27,35 @@ from infra.capacity.facts import (
 from infra.capacity.measured import RESULTS_KEYS, Measured, load_measured
 from infra.capacity.prices import PRICE_DATE, PRICES
 from infra.capacity.sizes import (
+    RETIRED_INDEX_ATTRIBUTES,
     SAMPLE_START_MS,
     announcement_bytes,
     best_bytes,
+    board_json,
     entry_bytes,
     idempotency_record_bytes,
     item_bytes,
+    live_build_write_units,
+    live_chunk_bytes,
+    live_head_bytes,
+    live_index_page_bytes,
+    live_standing_item,
     mean_standing_write_units,
     placings_page_bytes,
+    put_write_units,
     race_bytes,
+    races_json,
     records_bytes,
     result_bytes,
     sample_reading,
     sample_standing,
+    sent_bytes,
     standing_bytes,
 )
-from infra.config import BreakawayConfig, FunctionConfig
+from infra.config import BreakawayConfig, CdnConfig, FunctionConfig
 from local import cli
 from shared import keys
-from shared.items import standing_item
+from shared.ranking import ROWS_PER_CHUNK, SNAPSHOT_MAX_AGE_MS
 
 # A fixed measurement, so the arithmetic does not depend on benchmarks/results.json.
 MEASURED = Measured(
@@ -173,48 +183,74 @@ def test_batch_size_caps_the_window() -> None:
 
 
 # --- DynamoDB -------------------------------------------------------------------------------------
-def test_dynamodb_writes_and_units_at_1000_riders() -> None:
+def test_dynamodb_writes_and_reads_at_1000_riders_and_viewers() -> None:
     d = run(riders=1_000)
     db = d["dynamodb"]
     assert db["writes_per_rider_per_s"] == keys.MAX_RIDER_WRITES_PER_SECOND == 1
     assert db["standing_writes_per_s"] == 1_000
     assert db["race_record_writes_per_s"] == 4  # one per slot per batch: 2 shards x 2 x 1/s
-    # table: 1,000 x 1 WRU + 4 race writes; each of 2 indexes: 1,000 x 2 (delete + put)
-    assert db["write_units_per_s"] == 1_004 + 2 * 2_000
-    # reads: 1,000 viewers x (0.5 race + 52 shards x 0.5) + 100 race lists/s x 51 x 0.5
-    assert db["read_units_per_s"] == 1_000 * (0.5 + 26) + 100 * 25.5
-    hourly = (5_004 * 0.625 + 29_050 * 0.125) * 3600 / 1e6
-    assert d["cost"]["per_hour_usd"]["dynamodb"] == pytest.approx(hourly)
+    # standings: 1,000 x 1 WRU (682 B at the last second); race record 4; one live build a
+    # second: 10 chunks of 6 WRU, 5 rider-index pages of 4, the head twice (lease, build)
+    assert db["write_units_per_s_standings"] == 1_000
+    assert db["write_units_per_s_live_builds"] == 10 * 6 + 5 * 4 + 2 == 82
+    assert db["write_units_per_s"] == 1_000 + 4 + 82
+    # reads: the processor loads each rider once a race (its cache): 1,000 / 3,600 x 1 RRU;
+    # a build reads every standing eventually consistent (0.5 each); each of 7 board origin
+    # requests reads the head (0.5), the first chunk strongly (5,662 B: 2) and the race (0.5);
+    # the race list, once per 5 s, 0.5 x 51
+    assert db["read_units_per_s_processor"] == round(1_000 / 3_600, 2)
+    assert db["read_units_per_s_live_builds"] == 500
+    assert db["read_units_per_s_origin_requests"] == 7 * 3 + 0.2 * 25.5
+    assert db["read_units_per_s"] == round(1_000 / 3_600 + 500 + 26.1, 1)
+    hourly = (1_086 * 0.625 + (1_000 / 3_600 + 526.1) * 0.125) * 3600 / 1e6
+    assert d["cost"]["per_hour_usd"]["dynamodb"] == round(hourly, 4)
 
 
-def test_rank_shards_hold_10000_riders_within_the_budget_but_not_100000() -> None:
-    at_10k = run(riders=10_000)["dynamodb"]
-    mean = 10_000 / keys.RANK_SHARDS
-    assert at_10k["writes_per_s_fullest_overall_shard"] == round(
-        (mean + 4 * math.sqrt(mean)) * 2, 1
+def test_dynamodb_at_10000_riders_and_viewers() -> None:
+    db = run(riders=10_000)["dynamodb"]
+    # standings 10,000; race record 40 (20 shards x 2); a build: 99 chunks of 6 WRU and one of
+    # 7, 41 rider-index pages of 4 and 9 of 5, the head twice
+    assert db["write_units_per_s_live_builds"] == 99 * 6 + 7 + 41 * 4 + 9 * 5 + 2 == 812
+    assert db["write_units_per_s"] == 10_000 + 40 + 812
+    assert db["read_units_per_s_live_builds"] == 5_000  # 10,000 standings x 0.5
+    assert db["read_units_per_s_origin_requests"] == 26.1  # viewers do not reach DynamoDB
+    assert db["read_units_per_s_live_head"] == 7 * 0.5 + 1 * 0.5  # board requests and a build
+
+
+def test_the_processor_standings_cache_is_a_switch() -> None:
+    cached = run(riders=1_000)
+    uncached = run(riders=1_000, standings_cache=False)
+    # without the cache every rider is loaded, strongly consistent (1 RRU), in every batch
+    assert uncached["dynamodb"]["read_units_per_s_processor"] == 1_000
+    assert cached["scenario"]["standings_cache"] is True
+    saved = (
+        uncached["cost"]["per_hour_usd"]["dynamodb"] - cached["cost"]["per_hour_usd"]["dynamodb"]
     )
-    assert at_10k["writes_per_s_fullest_overall_shard"] <= keys.PARTITION_WRITE_BUDGET
-    assert at_10k["rank_shards_needed"] == keys.RANK_SHARDS
-    at_100k = run(riders=100_000, viewers=0)
-    shard = next(lim for lim in at_100k["limits"] if "ByRaceRank shard" in lim["what"])
-    assert shard["utilization"] > 4  # ~4,197 writes/s against 1,000
-    assert at_100k["dynamodb"]["rank_shards_needed"] == keys.shards_needed(100_000)
-    assert f"= {keys.shards_needed(100_000)}" in shard["lift"]
-    assert at_100k["dynamodb"]["race_record_writes_per_s"] == 400  # 200 shards x 2
+    assert saved == pytest.approx((1_000 - 1_000 / 3_600) * 3_600 * 0.125 / 1e6, abs=1e-4)
 
 
 def test_small_races_are_written_by_the_slots_holding_their_riders() -> None:
     d = run(riders=50, races=50, viewers=0)
     # 1 shard x 2 slots; each 1-rider race sits in one slot: 1 write/s per race record
     assert d["dynamodb"]["race_record_writes_per_s"] == 1
-    # table: 50 standings x 1 WRU + 50 race records x 1; indexes: 2 x 50 x 2
-    assert d["dynamodb"]["write_units_per_s"] == 50 + 50 + 200
+    # 50 standings x 1 WRU + 50 race records x 1; no viewers, no builds
+    assert d["dynamodb"]["write_units_per_s"] == 50 + 50
+    assert d["api"]["live_builds_per_s"] == 0
 
 
-def test_riders_split_over_races_spread_the_rank_shards() -> None:
-    d = run(riders=100_000, races=10, viewers=0)["dynamodb"]
-    mean = 10_000 / keys.RANK_SHARDS
-    assert d["writes_per_s_fullest_overall_shard"] == round((mean + 4 * math.sqrt(mean)) * 2, 1)
+def test_each_race_viewed_is_built_once_a_second() -> None:
+    d = run(riders=1_000, races=2, viewers=3)
+    # 3 viewers over 2 races poll 1.5 board keys each: every race is asked at least once a
+    # second, and rebuilt at most once per SNAPSHOT_MAX_AGE_MS
+    assert SNAPSHOT_MAX_AGE_MS == 1_000
+    assert d["api"]["live_builds_per_s"] == 2
+    assert d["api"]["live_build_read_units"] == 500 * 0.5  # 500 riders a race
+
+
+def test_standing_loses_the_retired_index_keys() -> None:
+    item = live_standing_item(sample_standing(10), SAMPLE_START_MS // 1000)
+    assert not set(RETIRED_INDEX_ATTRIBUTES) & set(item)
+    assert {"pk", "sk", "points", "counted", "ver"} <= set(item)
 
 
 def test_item_sizes_follow_dynamodb_rules() -> None:
@@ -225,16 +261,19 @@ def test_item_sizes_follow_dynamodb_rules() -> None:
 
 def test_standing_write_units_grow_with_the_bitmap() -> None:
     assert mean_standing_write_units(3600) == 1.0
-    assert standing_bytes(3599) == 777  # ~327 B of attributes + a 450 B bitmap
+    assert standing_bytes(3599) == 682  # ~232 B of attributes + a 450 B bitmap
     # Directly from the codec, every second of a two-hour race. The model sizes the numbers at
     # their end-of-race width throughout, so it may exceed the direct mean, by very little.
     direct = [
-        math.ceil(item_bytes(standing_item(sample_standing(s), SAMPLE_START_MS // 1000)) / 1024)
+        math.ceil(
+            item_bytes(live_standing_item(sample_standing(s), SAMPLE_START_MS // 1000)) / 1024
+        )
         for s in range(7200)
     ]
     mean = sum(direct) / len(direct)
     assert mean <= mean_standing_write_units(7200) <= mean + 0.005
-    assert mean_standing_write_units(7200) > 1.2
+    # the item passes 1 KB from second 6,328: 872 of 7,200 writes cost two units
+    assert mean_standing_write_units(7200) == pytest.approx(1 + 872 / 7200)
 
 
 # --- Firehose -------------------------------------------------------------------------------------
@@ -250,7 +289,7 @@ def test_firehose_billed_volume_at_1000_riders() -> None:
     assert f["billed_bytes_per_record"] == 5_120
     assert f["billed_gb_per_hour"] == round(1_000 * 3_600 * 5_120 / 1024**3, 3)  # 17.166
     assert f["actual_gb_per_hour"] == round(1_000 * 3_600 * 228 / 1024**3, 3)
-    assert f["s3_objects_per_hour"] == 12  # one race, a 300 s buffer
+    assert f["s3_objects_per_hour"] == 12  # one day partition, a 300 s buffer
 
 
 def test_archive_compression_assumption_is_conservative() -> None:
@@ -274,25 +313,168 @@ def test_sample_reading_is_the_size_of_a_simulated_one() -> None:
     assert abs(sum(sizes) / len(sizes) - len(sample_reading().to_json())) < 4
 
 
-# --- API ------------------------------------------------------------------------------------------
-def test_api_requests_and_the_stage_throttle_at_1000_viewers() -> None:
+# --- the live ranking snapshot --------------------------------------------------------------------
+def test_live_items_from_the_codecs() -> None:
+    assert live_head_bytes() == 142  # one read unit, eventually consistent: 0.5
+    assert ROWS_PER_CHUNK == 100
+    assert live_chunk_bytes(1_000, 3_600) == 5_662  # the first chunk: 2 RRU strongly, 6 WRU
+    assert live_index_page_bytes(1_000, 3_600) == 3_876  # the largest of 5 pages: 1 RRU
+    assert live_index_page_bytes(10_000, 3_600) == 4_513  # the largest of 50: 2 RRU
+    assert live_build_write_units(1_000, 3_600) == 10 * 6 + 5 * 4 + 1
+    assert live_build_write_units(10_000, 3_600) == 99 * 6 + 7 + 41 * 4 + 9 * 5 + 1
+
+
+@pytest.mark.parametrize(
+    ("riders", "build_rru", "build_wru", "lookup_rru"),
+    [
+        (1_000, 500, 82, 0.5 + 1 + 2),  # the head, a rider-index page, a chunk
+        (10_000, 5_000, 812, 0.5 + 2 + 2),
+    ],
+)
+def test_a_build_and_a_rider_lookup_in_request_units(
+    riders: int, build_rru: float, build_wru: int, lookup_rru: float
+) -> None:
+    a = run(riders=riders)["api"]
+    assert (a["live_build_read_units"], a["live_build_write_units"]) == (build_rru, build_wru)
+    assert a["read_units_per_rider_lookup"] == lookup_rru
+    assert a["read_units_per_leaderboard_request"] == 0.5 + 2 + 0.5
+
+
+def test_a_build_fits_its_lease_and_the_api_timeout_at_10000_riders() -> None:
+    d = run(riders=10_000)
+    limits = {lim["what"]: lim for lim in d["limits"]}
+    lease = limits["one live-ranking build (s), against its lease on the race's head"]
+    timeout = limits["one live-ranking build (s), against the API function's timeout"]
+    # 100 BatchGetItems 10 at a time (10 x 5 ms), 10,000 x 20 us of CPU on 512/1,769 of a vCPU,
+    # 150 items in 6 BatchWriteItems (one round) and the head twice (3 x 10 ms)
+    duration = 10 * 0.005 + 10_000 * 20e-6 * 1769 / 512 + 3 * 0.010
+    assert lease["demand"] == timeout["demand"] == pytest.approx(duration)
+    assert (lease["limit"], timeout["limit"]) == (5, 10)
+
+
+# --- CloudFront, WAF and the API behind them ----------------------------------------------------
+def test_viewer_requests_shield_and_origin_at_1000_viewers() -> None:
     d = run(riders=1_000)
-    a = d["api"]
-    assert a["requests_per_s"] == 1_100  # 1 leaderboard/s + 1 race list every 10 s per viewer
-    assert a["queries_per_leaderboard_request"] == keys.RANK_SHARDS
-    assert a["read_units_per_leaderboard_request"] == 0.5 + keys.RANK_SHARDS * 0.5
-    # API Gateway: 1,100 x 3,600 x $3.50 / million
-    assert d["cost"]["per_hour_usd"]["api_gateway"] == pytest.approx(13.86)
-    first = d["first_limit"]
-    assert (first["service"], first["what"]) == ("API Gateway", "stage throttle (requests/s)")
-    assert first["limit"] == BreakawayConfig().api.throttling_rate_limit
-    assert "api.throttling_rate_limit" in first["lift"]
+    c, a = d["cdn"], d["api"]
+    # 1 leaderboard a second and 1 race list every 10 s per viewer, all through CloudFront
+    assert (c["leaderboard_requests_per_s"], c["race_list_requests_per_s"]) == (1_000, 100)
+    assert c["leaderboard_cache_keys"] == 7  # overall and six classes
+    # the shield: 10 edge caches x 7 keys a second, 10 x 1 list per 5 s
+    assert c["origin_shield_requests_per_s"] == 70 + 2
+    # the API: one per key per max-age (7 x 1/1 s, 1 x 1/5 s)
+    assert a["requests_per_s"] == c["origin_requests_per_s"] == 7.2
+    assert c["hit_ratio"] == round(1 - 7.2 / 1_100, 4)
+    assert c["function_invocations_per_s"] == 1_100
+
+
+def test_responses_are_sized_from_the_api_models() -> None:
+    board, races = board_json(1_000, 3_600, 10), races_json()
+    assert (len(board), sent_bytes(board)) == (1_463, 385)  # gzip
+    assert (len(races), sent_bytes(races)) == (18_767, 847)
+    assert json.loads(board)["entries"][0]["rank"] == 1
+    assert len(json.loads(races)["races"]) == 50
+    small = b"{}" * 400
+    assert sent_bytes(small) == 800  # under 1,000 bytes CloudFront sends it as it is
+
+
+def test_cloudfront_cost_at_1000_viewers() -> None:
+    d = run(riders=1_000)
+    out_bytes = 1_000 * (385 + 300) + 100 * (847 + 300)  # bodies sent and 300 B of headers
+    assert d["cdn"]["data_out_gb_per_hour"] == round(out_bytes * 3_600 / 1024**3, 3)
+    expected = (
+        3_960_000 * 0.0100 / 1e4  # HTTPS requests
+        + out_bytes * 3_600 / 1024**3 * 0.085  # data out
+        + 72 * 3_600 * 0.0075 / 1e4  # into Origin Shield
+        + 3_960_000 * 0.10 / 1e6  # the viewer-request function
+    )
+    assert d["cost"]["per_hour_usd"]["cloudfront"] == round(expected, 4) == 4.7783
+    assert "waf" not in d["cost"]["per_hour_usd"]  # dev: cdn.waf_enabled off
+    without = run(riders=1_000, viewer_function=False)
+    assert without["cost"]["per_hour_usd"]["cloudfront"] == round(expected - 0.396, 4)
+
+
+def test_waf_costs_its_monthly_fees_and_a_price_per_request() -> None:
+    d = run(riders=1_000, waf=True)
+    assert d["cdn"]["waf"] is True
+    assert d["cost"]["per_hour_usd"]["waf"] == round((5 + 1) / 730 + 3_960_000 * 0.60 / 1e6, 4)
+
+
+def test_waf_follows_the_configuration() -> None:
+    prod = dataclasses.replace(BreakawayConfig(), cdn=CdnConfig(waf_enabled=True))  # cdk.json
+    assert cap.Scenario(riders=10, config=prod).waf_on is True
+    assert cap.Scenario(riders=10, config=prod, waf=False).waf_on is False
+    assert cap.Scenario(riders=10).waf_on is BreakawayConfig().cdn.waf_enabled is False
+
+
+def test_api_gateway_and_lambda_see_only_origin_requests() -> None:
+    d = run(riders=1_000)
+    assert d["cost"]["per_hour_usd"]["api_gateway"] == round(7.2 * 3_600 * 3.50 / 1e6, 4)
+    limits = {lim["what"]: lim for lim in d["limits"]}
+    throttle = limits["stage throttle (requests/s)"]
+    assert (throttle["demand"], throttle["limit"]) == (7.2, 200)
 
 
 def test_xray_default_sampling() -> None:
     assert cap.xray_traces_per_s(0) == 0
     assert cap.xray_traces_per_s(1) == 1
     assert cap.xray_traces_per_s(101) == pytest.approx(1 + 5)
+
+
+RACE_HOUR_1000 = {
+    "kinesis": 0.5893,
+    "iot": 4.6848,  # messaging 3.60, rules and actions 1.08
+    "lambda_processor": 0.0398,
+    "cloudfront": 4.7783,
+    "api_gateway": 0.0907,
+    "lambda_api": 0.0123,
+    "closing": 0.0038,
+    "dynamodb": 2.6804,
+    "firehose": 0.4978,  # 17.17 GB billed at $0.029
+    "s3_archive_month": 0.0035,
+    "cloudwatch_logs": 0.0261,
+    "xray": 0.0443,
+}
+
+
+def test_a_race_hour_at_1000_riders_and_1000_viewers() -> None:
+    d = run(riders=1_000, viewers=1_000)
+    assert d["cost"]["per_hour_usd"] == RACE_HOUR_1000
+    assert d["cost"]["race_hour_usd"] == round(sum(RACE_HOUR_1000.values()), 2) == 13.45
+    assert max(lim["utilization"] for lim in d["limits"]) < 1
+    basic = run(riders=1_000, viewers=1_000, transport="basic-ingest")
+    assert basic["cost"]["race_hour_usd"] == 9.85  # without the $3.60 of IoT messaging
+
+
+def test_a_race_hour_at_10000_riders_and_10000_viewers() -> None:
+    d = run(riders=10_000, viewers=10_000)
+    assert d["cost"]["race_hour_usd"] == 130.9
+    cost = d["cost"]["per_hour_usd"]
+    assert (cost["iot"], cost["cloudfront"], cost["dynamodb"]) == (46.848, 46.0448, 26.68)
+    over = [lim for lim in d["limits"] if lim["utilization"] > 1]
+    # Only a new on-demand stream: not an account quota, it is lifted by provisioning
+    assert [(lim["service"], lim["demand"], lim["limit"]) for lim in over] == [
+        ("Kinesis", 10_000, 4_000)
+    ]
+    assert "stream.shard_count=20" in over[0]["lift"]
+    provisioned = run(riders=10_000, viewers=10_000, stream_mode="provisioned")
+    assert max(lim["utilization"] for lim in provisioned["limits"]) <= 1
+
+
+def test_a_limit_that_is_an_account_quota_names_it() -> None:
+    d = run(riders=100_000, viewers=100_000)
+    quotas = [lim for lim in d["limits"] if "Service Quotas" in lim["lift"]]
+    assert len(quotas) >= 10
+    for lim in quotas:
+        assert re.search(r'Service Quotas: [A-Za-z ]+ "[^"]+"', lim["lift"]), lim
+
+
+def test_the_deployed_shard_count_is_a_limit() -> None:
+    stream = dataclasses.replace(BreakawayConfig().stream, shard_count=4)  # as prod deploys
+    config = dataclasses.replace(BreakawayConfig(), stream=stream)
+    d = run(riders=10_000, viewers=0, config=config)
+    (lim,) = [lim for lim in d["limits"] if "deployed shards" in lim["what"]]
+    assert (lim["demand"], lim["limit"], lim["utilization"]) == (10_000, 4_000, 2.5)
+    assert "stream.shard_count=20" in lim["lift"]
 
 
 def test_costs_add_up() -> None:
@@ -423,7 +605,15 @@ def test_measured_figures_come_from_results_json(tmp_path: Path) -> None:
     path.write_text(
         json.dumps(
             {
-                "processor": {"readings_per_cpu_second": 12_345, "writes_per_reading": 0.25},
+                "processor": {
+                    "readings_per_cpu_second": 12_345,
+                    "writes_per_reading": 0.25,
+                    "standing_sizes": {
+                        "race_seconds": 3_600,
+                        "standing_item_bytes_last_second": 1_500,
+                        "standing_write_units_mean": 1.75,
+                    },
+                },
                 "api": {"cpu": {"handler_top10_uncached_us_median": 1500}},
             }
         )
@@ -431,6 +621,26 @@ def test_measured_figures_come_from_results_json(tmp_path: Path) -> None:
     m = load_measured(path)
     assert (m.readings_per_cpu_second, m.api_cpu_ms, m.writes_per_reading) == (12_345, 1.5, 0.25)
     assert m.readings_per_cpu_second_source.startswith("measured")
+    assert m.standing_sizes_for(3_600) == (1_500, 1.75)
+    assert m.standing_sizes_for(1_800) is None  # measured over an hour: not a half-hour race
+    d = cap.model(cap.Scenario(riders=1_000, viewers=0), m).as_dict()
+    assert d["sizes"]["standing_sizes_source"].startswith("measured")
+    assert d["dynamodb"]["write_units_per_s_standings"] == 1_000 * 1.75
+    # the builds and the processor read a 1,500-byte standing in one read unit
+    short = cap.model(cap.Scenario(riders=1_000, viewers=0, race_minutes=30), m).as_dict()
+    assert short["sizes"]["standing_sizes_source"].startswith("the codec")
+    assert short["dynamodb"]["write_units_per_s_standings"] == 1_000 * 1.0
+
+
+def test_the_model_reads_exactly_these_results_keys() -> None:
+    assert RESULTS_KEYS == {
+        "readings_per_cpu_second": ("processor", "readings_per_cpu_second"),
+        "writes_per_reading": ("processor", "writes_per_reading"),
+        "api_cpu_us": ("api", "cpu", "handler_top10_uncached_us_median"),
+        "standing_item_bytes": ("processor", "standing_sizes", "standing_item_bytes_last_second"),
+        "standing_write_units": ("processor", "standing_sizes", "standing_write_units_mean"),
+        "standing_race_seconds": ("processor", "standing_sizes", "race_seconds"),
+    }
 
 
 @pytest.mark.parametrize(
@@ -473,6 +683,22 @@ def test_results_json_holds_the_processor_figures() -> None:
     m = load_measured()
     assert m.readings_per_cpu_second_source == "measured (results.json processor)"
     assert m.writes_per_reading is not None
+    measured = m.standing_sizes_for(3_600)
+    assert measured is not None
+    item_bytes_measured, units = measured
+    # the processor's items at a one-hour race's end are under 1 KB, the first write and the
+    # final one are transactions (twice the units): just over one unit a write
+    assert item_bytes_measured < 1_024
+    assert 1 <= units < 1.001
+    d = cap.model(cap.Scenario(riders=1_000), m).as_dict()
+    assert d["dynamodb"]["write_units_per_s_standings"] == round(1_000 * units, 1)
+
+
+def test_a_put_costs_the_larger_item_and_twice_in_a_transaction() -> None:
+    # (what the processor benchmark sizes its captured standing writes with)
+    puts = [("a", 1_000, False), ("a", 1_100, False), ("a", 900, False), ("b", 500, True)]
+    assert put_write_units(puts) == [1, 2, 2, 2]
+    assert put_write_units([("a", 3_000, True), ("a", 100, False)]) == [6, 3]
 
 
 # --- CLI ------------------------------------------------------------------------------------------
@@ -484,7 +710,8 @@ def test_cli_text(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert "2 shards at 50% of the write limits" in out
     assert "concurrency 4 (2 shards x 2)" in out
     assert "assumed (no processor benchmark)" in out
-    assert "First limit hit: API Gateway: stage throttle" in out
+    assert "First limit nearest (none hit): Kinesis: new on-demand stream" in out
+    assert "7.20 to the API; 2.68 GB/h out; WAF off" in out
     assert "Closer    one invocation per race of 1,000 riders: 4,067 requests" in out
 
 
@@ -501,6 +728,23 @@ def test_cli_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert d["dynamodb"]["writes_per_rider_per_s"] == 0.5
     assert d["cost"]["region"] == "us-east-1"
     assert set(d["cost"]["prices"]) == set(PRICES)
+
+
+def test_cli_switches(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    base = ["capacity", "--riders", "1000", "--json", "--results", str(tmp_path / "absent.json")]
+    runs = {}
+    for name, extra in [
+        ("default", []),
+        ("waf", ["--waf"]),
+        ("no function", ["--no-viewer-function"]),
+        ("no cache", ["--no-standings-cache"]),
+    ]:
+        assert cli.main([*base, *extra]) == 0
+        runs[name] = json.loads(capsys.readouterr().out)
+    assert runs["default"]["scenario"] | {"waf": True} == runs["waf"]["scenario"]
+    assert "waf" in runs["waf"]["cost"]["per_hour_usd"]
+    assert runs["no function"]["cdn"]["function_invocations_per_s"] == 0
+    assert runs["no cache"]["dynamodb"]["read_units_per_s_processor"] == 1_000
 
 
 @pytest.mark.parametrize(
@@ -542,10 +786,17 @@ def test_capacity_module_loads_no_cdk() -> None:
 
 # --- docs/capacity.md stays in step with the model ---------------------------------------------
 DOC = Path(__file__).resolve().parents[2] / "docs" / "capacity.md"
-DOC_MEASURED = dataclasses.replace(
-    MEASURED, readings_per_cpu_second=38_940, api_cpu_ms=ASSUMED_API_CPU_MS
+DOC_MEASURED = Measured(
+    readings_per_cpu_second=90_823,
+    readings_per_cpu_second_source="doc",
+    api_cpu_ms=0.961,
+    api_cpu_ms_source="doc",
+    writes_per_reading=0.166,
+    standing_item_bytes=872,
+    standing_write_units=1.0006,
+    standing_race_seconds=3_600,
 )
-"""The inputs docs/capacity.md states: the processor benchmark's figure, the API assumption."""
+"""The inputs docs/capacity.md states: the benchmarks' figures when it was written."""
 
 
 def test_doc_states_the_inputs_its_tables_use() -> None:
@@ -553,18 +804,21 @@ def test_doc_states_the_inputs_its_tables_use() -> None:
     rate = f"{DOC_MEASURED.readings_per_cpu_second:,.0f}"
     api_ms = f"{DOC_MEASURED.api_cpu_ms:g} ms"
     assert f"| processor readings per CPU-second | {rate} | **measured**" in doc
-    assert f"| API handler CPU per leaderboard request | {api_ms} | **assumed**" in doc
-    assert f"were computed with {rate} and {api_ms}." in doc
+    assert f"| API handler CPU per request | {api_ms} | **measured**" in doc
+    assert (
+        f"| {DOC_MEASURED.standing_item_bytes:g} B; {DOC_MEASURED.standing_write_units:g} |" in doc
+    )
+    assert f"were computed with {rate} and {api_ms}" in doc
     for path in RESULTS_KEYS.values():
         assert "`" + ".".join(path) + "`" in doc, path
-    # The doc's 11 rows per shard query: a page of DEFAULT_LIMIT asks the merge for one more.
-    rows = board.first_fetch_size(board.DEFAULT_LIMIT + 1, keys.RANK_SHARDS)
-    assert rows == board.FREE_ROWS_PER_QUERY == 10
-    assert f"`first_fetch_size(11, {keys.RANK_SHARDS})`" in doc
 
 
 def _doc_model(riders: int, **kwargs: Any) -> dict[str, Any]:
     return cap.model(cap.Scenario(riders=riders, **kwargs), DOC_MEASURED).as_dict()
+
+
+def _row(label: str, cells: list[str]) -> str:
+    return f"| {label} | " + " | ".join(cells) + " |"
 
 
 def test_doc_table_matches_the_model() -> None:
@@ -576,36 +830,35 @@ def test_doc_table_matches_the_model() -> None:
         _doc_model(n, viewers=0, stream_mode="provisioned", transport="basic-ingest")
         for n in scales
     ]
-
-    def row(label: str, cells: list[str]) -> str:
-        return f"| {label} | " + " | ".join(cells) + " |"
-
     expected = [
-        row(
-            "shards at 50% of the write limits",
-            [str(d["kinesis"]["shards"]) for d in full],
-        ),
-        row(
-            "**cost per race hour**",
-            [f"**${d['cost']['race_hour_usd']:,.2f}**" for d in full],
-        ),
-        row(
-            "monthly, running 24/7",
-            [f"${d['cost']['monthly_24x7_usd']:,.0f}" for d in full],
-        ),
-        row(
+        _row("shards at 50% of the write limits", [str(d["kinesis"]["shards"]) for d in full]),
+        _row("**cost per race hour**", [f"**${d['cost']['race_hour_usd']:,.2f}**" for d in full]),
+        _row("monthly, running 24/7", [f"${d['cost']['monthly_24x7_usd']:,.0f}" for d in full]),
+        _row(
             "riders only (`--viewers 0`), per race hour",
             [f"${d['cost']['race_hour_usd']:,.2f}" for d in riders_only],
         ),
-        row(
+        _row(
             "riders only, provisioned shards + Basic Ingest",
             [f"${d['cost']['race_hour_usd']:,.2f}" for d in cheap],
         ),
-        row(
-            "DynamoDB WRU/s (table + 2 indexes)",
+        _row(
+            "DynamoDB WRU/s (standings + race records + live builds)",
             [f"{d['dynamodb']['write_units_per_s']:,.0f}" for d in full],
         ),
-        row(
+        _row(
+            "DynamoDB RRU/s (live builds + origin requests + processor)",
+            [f"{d['dynamodb']['read_units_per_s']:,.0f}" for d in full],
+        ),
+        _row(
+            "CloudFront viewer requests/s; to Origin Shield; to the API",
+            [
+                f"{c['viewer_requests_per_s']:,.0f}; {c['origin_shield_requests_per_s']:,.0f}; "
+                f"{c['origin_requests_per_s']:g}"
+                for c in (d["cdn"] for d in full)
+            ],
+        ),
+        _row(
             "records per invocation, duration, busy",
             [
                 f"{e['records_per_invocation']:,.0f}, {e['duration_s'] * 1000:.0f} ms, "
@@ -613,12 +866,57 @@ def test_doc_table_matches_the_model() -> None:
                 for e in (d["esm"] for d in full)
             ],
         ),
-        row(
+        _row(
             "race record writes/s (one key)",
             [f"{d['dynamodb']['race_record_writes_per_s']:,.0f}" for d in full],
         ),
     ]
     for line in expected:
         assert line in doc, line
-    assert f"{full[1]['dynamodb']['writes_per_s_fullest_overall_shard']}" in doc
     assert f"{PRICE_DATE}" in doc
+
+
+def test_doc_breakdown_is_the_model_at_1000_riders_and_viewers() -> None:
+    doc = DOC.read_text()
+    d = _doc_model(1_000, viewers=1_000)
+    cost = d["cost"]["per_hour_usd"]
+    assert (
+        f"`breakaway capacity --riders 1000 --viewers 1000`: **${d['cost']['race_hour_usd']}**"
+        in doc
+    )
+    for service, key in [
+        ("CloudFront", "cloudfront"),
+        ("IoT Core", "iot"),
+        ("DynamoDB", "dynamodb"),
+        ("Kinesis", "kinesis"),
+        ("Firehose", "firehose"),
+    ]:
+        assert f"| {service} | ${cost[key]:.2f} |" in doc, service
+    api = cost["api_gateway"] + cost["lambda_api"]
+    assert f"| API Gateway, API Lambda | ${api:.2f} |" in doc
+    rest = cost["cloudwatch_logs"] + cost["xray"] + cost["closing"] + cost["s3_archive_month"]
+    assert f"| logs, X-Ray, closing, S3 | ${rest:.2f} |" in doc
+    waf = _doc_model(1_000, viewers=1_000, waf=True)["cost"]["per_hour_usd"]["waf"]
+    assert f"adds ${waf:.2f}" in doc
+    basic_provisioned = {"transport": "basic-ingest", "stream_mode": "provisioned"}
+    levers: list[tuple[str, dict[str, Any]]] = [
+        ("Basic Ingest (`--transport", {"transport": "basic-ingest"}),
+        ("Basic Ingest and provisioned", basic_provisioned),
+        ("poll the board every 2 s", {"poll_seconds": 2}),
+    ]
+    for label, kwargs in levers:
+        total = _doc_model(1_000, viewers=1_000, **kwargs)["cost"]["race_hour_usd"]
+        line = next(line for line in doc.splitlines() if line.startswith(f"| {label}"))
+        assert f"**${total:.2f}**" in line, label
+
+
+def _rate(usd: float) -> str:
+    text = f"{usd:.10f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
+def test_doc_price_table_has_every_price() -> None:
+    table = DOC.read_text().split("## Prices", 1)[1].split("Quotas used", 1)[0]
+    for key, price in PRICES.items():
+        assert _rate(price.usd) in table, (key, _rate(price.usd))

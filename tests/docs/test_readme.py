@@ -537,6 +537,7 @@ def test_readme_costs_are_what_the_capacity_command_prints() -> None:
     dev, prod = (load_config(name, environments).api for name in ("dev", "prod"))
     throttle = f"({dev.throttling_rate_limit} requests/s; prod {prod.throttling_rate_limit:,})"
     assert f"dev stage throttle {throttle}" in PROSE
+    hit: dict[int, bool] = {}
     for command in runs:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
@@ -544,15 +545,23 @@ def test_readme_costs_are_what_the_capacity_command_prints() -> None:
         d = json.loads(out.getvalue())
         cost = d["cost"]["per_hour_usd"]
         row = (
-            f"| {d['scenario']['riders']:,} | ${d['cost']['race_hour_usd']:,.2f} "
-            f"| ${cost['dynamodb']:,.2f} | ${cost['api_gateway']:,.2f} "
-            f"| {d['api']['requests_per_s']:,.0f} |"
+            f"| {d['scenario']['riders']:,} | {d['scenario']['viewers']:,} "
+            f"| ${d['cost']['race_hour_usd']:,.2f} | ${cost['cloudfront']:,.2f} "
+            f"| ${cost['iot']:,.2f} | ${cost['dynamodb']:,.2f} "
+            f"| {d['api']['requests_per_s']:g} |"
         )
         assert row in PROSE, f"{command}: README.md should have the row {row}"
-        assert d["first_limit"]["what"] == "stage throttle (requests/s)", command
-        assert d["first_limit"]["limit"] == dev.throttling_rate_limit
-        assert f"all {d['api']['queries_per_leaderboard_request']} ranking shards" in PROSE
+        assert d["api"]["requests_per_s"] < dev.throttling_rate_limit, command
         assert f"stream alone costs ${d['kinesis']['idle_monthly_usd']:,.2f} a month" in PROSE
+        first = d["first_limit"]
+        hit[d["scenario"]["riders"]] = first["utilization"] >= 1
+        if first["utilization"] >= 1:  # a cold stream: the lift the README gives
+            assert first["service"] == "Kinesis", command
+            assert f"takes {first['limit']:,.0f} records/s" in PROSE
+            shards = re.search(r"stream\.shard_count=\d+", first["lift"])
+            assert shards is not None
+            assert f"`{shards.group()}`" in PROSE
+    assert hit == {1_000: False, 10_000: True}
 
 
 def test_readme_provisions_a_thing_for_every_mqtt_connection() -> None:
