@@ -232,7 +232,12 @@ def _add_mqtt_arguments(where: Any) -> None:
         help="publishes/s per connection (default 100, IoT Core's limit; 0 = unlimited)",
     )
     where.add_argument(
-        "--basic-ingest", action="store_true", help="publish on the rule's Basic Ingest topic"
+        "--basic-ingest",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="publish on the rule's Basic Ingest topic (default: with --target aws, where it "
+        "saves IoT Core's messaging charge; locally the plain topic, which both local brokers "
+        "carry)",
     )
 
 
@@ -428,10 +433,20 @@ def _mqtt(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]
         connections,
         qos=args.qos,
         max_rate=args.max_publish_rate,
-        basic_ingest_rule=rule if args.basic_ingest else None,
+        basic_ingest_rule=rule if _basic_ingest(args) else None,
         where=where,
     )
     return transport, f"MQTT, {count} connection(s), QoS {args.qos}, {where}"
+
+
+def _basic_ingest(args: argparse.Namespace) -> bool:
+    """Devices in AWS publish through Basic Ingest unless told not to: the rule is the topic's
+    only reader, and Basic Ingest skips the message broker and its charge (the deployed device
+    policy allows it when ``basic_ingest`` is on, the default). The local stack's fallback broker
+    (amqtt) does not carry ``$aws/rules`` topics, so locally it is asked for."""
+    if args.basic_ingest is not None:
+        return bool(args.basic_ingest)
+    return bool(args.target == "aws")
 
 
 def _transport(args: argparse.Namespace, config: RaceConfig) -> tuple[Transport, str]:

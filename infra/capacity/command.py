@@ -92,7 +92,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--races", default="1", help="concurrent races sharing the riders (default 1)")
     p.add_argument("--viewers", default=None, help="live pages polling (default: one per rider)")
     p.add_argument(
-        "--transport", choices=TRANSPORTS, default="iot", help="ingest path (default iot)"
+        "--transport",
+        choices=TRANSPORTS,
+        default=None,
+        help="ingest path (default: basic-ingest where the environment's IoT policy allows it, "
+        "as `breakaway simulate --target aws` publishes; iot otherwise)",
     )
     p.add_argument(
         "--stream-mode",

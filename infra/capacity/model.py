@@ -133,7 +133,9 @@ class Scenario:
     viewers: int | None = None
     """Live pages polling the leaderboard; ``None``: one per rider."""
     poll_seconds: float = 1.0
-    transport: Transport = "iot"
+    transport: Transport | None = None
+    """``None``: what ``breakaway simulate --target aws`` publishes on: Basic Ingest where the
+    configuration's IoT policy allows it (``basic_ingest``), the plain topic otherwise."""
     stream_mode: StreamMode | None = None
     """``None``: what the configuration deploys (``stream.shard_count`` null = on-demand)."""
     waf: bool | None = None
@@ -166,7 +168,10 @@ class Scenario:
             ),
             (self.viewers is None or self.viewers >= 0, f"viewers must be >= 0 ({self.viewers})"),
             (self.poll_seconds > 0, f"poll seconds must be > 0 (got {self.poll_seconds})"),
-            (self.transport in TRANSPORTS, f"transport must be one of {TRANSPORTS}"),
+            (
+                self.transport in (None, *TRANSPORTS),
+                f"transport must be one of {TRANSPORTS}",
+            ),
             (self.stream_mode in (None, *STREAM_MODES), f"stream mode: one of {STREAM_MODES}"),
         ]
         for ok, message in checks:
@@ -182,6 +187,12 @@ class Scenario:
         if self.stream_mode is not None:
             return self.stream_mode
         return "on-demand" if self.config.stream.shard_count is None else "provisioned"
+
+    @property
+    def ingest(self) -> Transport:
+        if self.transport is not None:
+            return self.transport
+        return "basic-ingest" if self.config.basic_ingest else "iot"
 
     @property
     def race_seconds(self) -> int:
@@ -203,7 +214,7 @@ class Scenario:
             "races": self.races,
             "viewers": self.viewer_count,
             "poll_seconds": self.poll_seconds,
-            "transport": self.transport,
+            "transport": self.ingest,
             "stream_mode": self.mode,
             "waf": self.waf_on,
             "viewer_function": self.viewer_function,
@@ -371,7 +382,7 @@ def scenario_sizes(s: Scenario, m: Measured) -> Sizes:
     payload = len(reading.to_json())
     topic = (
         basic_ingest_topic(rule_name(DEFAULT_ENV), SAMPLE_DEVICE_ID)
-        if s.transport == "basic-ingest"
+        if s.ingest == "basic-ingest"
         else telemetry_topic(SAMPLE_DEVICE_ID)
     )
     measured = m.standing_sizes_for(s.race_seconds)
@@ -677,7 +688,7 @@ def _iot_limits(s: Scenario, records: float) -> list[Limit]:
             "fewer readings per device (the excess is dropped)",
         )
     ]
-    if s.transport == "iot":
+    if s.ingest == "iot":
         limits.append(
             Limit(
                 "IoT Core",
@@ -711,8 +722,8 @@ def _iot_limits(s: Scenario, records: float) -> list[Limit]:
 
 def iot_part(s: Scenario, stream: Stream, sizes: Sizes) -> Part:
     """IoT Core's share; nothing but the transport's name when readings go straight to Kinesis."""
-    figures: dict[str, Any] = {"transport": s.transport}
-    if s.transport not in ("iot", "basic-ingest"):
+    figures: dict[str, Any] = {"transport": s.ingest}
+    if s.ingest not in ("iot", "basic-ingest"):
         return Part(figures)
     records = stream.records
     messages = records * math.ceil(sizes.iot_metered / IOT_MESSAGE_METER_BYTES)
@@ -727,7 +738,7 @@ def iot_part(s: Scenario, stream: Stream, sizes: Sizes) -> Part:
     )
     cost = (
         usd("iot_connectivity", s.riders * 60)
-        + (messaging if s.transport == "iot" else 0.0)
+        + (messaging if s.ingest == "iot" else 0.0)
         + usd("iot_rules_triggered", records * HOUR)
         + usd("iot_actions", records * HOUR)
     )

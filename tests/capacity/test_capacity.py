@@ -127,8 +127,16 @@ def test_pooled_connections_at_90_publishes_each(publishes: int, connections: in
     assert cap.iot_connections(publishes) == connections
 
 
+def test_the_default_ingest_is_what_the_simulator_publishes_on_in_aws() -> None:
+    """``breakaway simulate --target aws`` publishes through Basic Ingest where the device
+    policy allows it (``basic_ingest``, on by default), on the plain topic otherwise."""
+    assert run(riders=1_000)["scenario"]["transport"] == "basic-ingest"
+    plain = dataclasses.replace(BreakawayConfig(), basic_ingest=False)
+    assert run(riders=1_000, config=plain)["scenario"]["transport"] == "iot"
+
+
 def test_iot_messages_and_cost_and_basic_ingest() -> None:
-    d = run(riders=1_000)
+    d = run(riders=1_000, transport="iot")
     i = d["iot"]
     assert i["device_connections"] == 1_000
     assert i["publishes_per_s"] == 1_000
@@ -422,7 +430,7 @@ def test_xray_default_sampling() -> None:
 
 RACE_HOUR_1000 = {
     "kinesis": 0.5893,
-    "iot": 4.6848,  # messaging 3.60, rules and actions 1.08
+    "iot": 1.0848,  # Basic Ingest: rules and actions 1.08 (no messaging charge)
     "lambda_processor": 0.0398,
     "cloudfront": 4.7783,
     "api_gateway": 0.0907,
@@ -439,17 +447,17 @@ RACE_HOUR_1000 = {
 def test_a_race_hour_at_1000_riders_and_1000_viewers() -> None:
     d = run(riders=1_000, viewers=1_000)
     assert d["cost"]["per_hour_usd"] == RACE_HOUR_1000
-    assert d["cost"]["race_hour_usd"] == round(sum(RACE_HOUR_1000.values()), 2) == 13.45
+    assert d["cost"]["race_hour_usd"] == round(sum(RACE_HOUR_1000.values()), 2) == 9.85
     assert max(lim["utilization"] for lim in d["limits"]) < 1
-    basic = run(riders=1_000, viewers=1_000, transport="basic-ingest")
-    assert basic["cost"]["race_hour_usd"] == 9.85  # without the $3.60 of IoT messaging
+    plain = run(riders=1_000, viewers=1_000, transport="iot")
+    assert plain["cost"]["race_hour_usd"] == 13.45  # with the $3.60 of IoT messaging
 
 
 def test_a_race_hour_at_10000_riders_and_10000_viewers() -> None:
     d = run(riders=10_000, viewers=10_000)
-    assert d["cost"]["race_hour_usd"] == 130.9
+    assert d["cost"]["race_hour_usd"] == 94.9
     cost = d["cost"]["per_hour_usd"]
-    assert (cost["iot"], cost["cloudfront"], cost["dynamodb"]) == (46.848, 46.0448, 26.68)
+    assert (cost["iot"], cost["cloudfront"], cost["dynamodb"]) == (10.848, 46.0448, 26.68)
     over = [lim for lim in d["limits"] if lim["utilization"] > 1]
     # Only a new on-demand stream: not an account quota, it is lifted by provisioning
     assert [(lim["service"], lim["demand"], lim["limit"]) for lim in over] == [
@@ -898,10 +906,9 @@ def test_doc_breakdown_is_the_model_at_1000_riders_and_viewers() -> None:
     assert f"| logs, X-Ray, closing, S3 | ${rest:.2f} |" in doc
     waf = _doc_model(1_000, viewers=1_000, waf=True)["cost"]["per_hour_usd"]["waf"]
     assert f"adds ${waf:.2f}" in doc
-    basic_provisioned = {"transport": "basic-ingest", "stream_mode": "provisioned"}
     levers: list[tuple[str, dict[str, Any]]] = [
-        ("Basic Ingest (`--transport", {"transport": "basic-ingest"}),
-        ("Basic Ingest and provisioned", basic_provisioned),
+        ("the plain topic (`--transport iot`", {"transport": "iot"}),
+        ("provisioned shards", {"stream_mode": "provisioned"}),
         ("poll the board every 2 s", {"poll_seconds": 2}),
     ]
     for label, kwargs in levers:

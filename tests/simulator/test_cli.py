@@ -508,8 +508,12 @@ def test_basic_ingest_publishes_to_the_target_environment_s_rule(
         main([*argv, "--basic-ingest"])
     assert built.value.args == (rule,)
     with pytest.raises(PublishedError) as built:
-        main(argv)
+        main([*argv, "--no-basic-ingest"])
     assert built.value.args == (None,)
+    # by default: Basic Ingest in AWS (no messaging charge), the plain topic locally
+    with pytest.raises(PublishedError) as built:
+        main(argv)
+    assert built.value.args == ((rule,) if "aws" in where else (None,))
 
 
 def test_env_is_for_a_deployed_target(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
