@@ -36,6 +36,8 @@ API_ROUTES: Final = (
     Route("/races/{raceId}/leaderboard", ("classId", "limit", "cursor")),
     Route("/races/{raceId}/riders/{riderId}"),
     Route("/races/{raceId}/results", ("classId", "limit", "cursor")),
+    Route("/riders/{riderId}/results", ("limit", "cursor")),
+    Route("/classes/{classId}/records", ("durationS", "limit")),
     Route("/races", method="POST"),
     Route("/races/{raceId}/entries", method="POST"),
     Route("/races/{raceId}/close", method="POST"),
