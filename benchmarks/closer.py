@@ -5,8 +5,11 @@ at a cold start, against moto in this process (DynamoDB, the Powertools idempote
 data): the race is due, its riders entered (some disqualified), their standings stored (some
 never rode; points drawn so that many tie). Measured: the invocation's wall and CPU seconds, and
 every request it sends, by service, operation and table (a botocore ``before-call`` hook), then
-the same for the same close delivered again. Checked: the stored overall placings against a
-ranking computed here from the drawn standings, every rider announced exactly once.
+the same for the same close delivered again; the requests by operation beside the capacity
+model's count for the same riders (:func:`infra.capacity.model.close_requests`: they must be
+equal). Checked: the stored overall placings against a ranking computed here from the drawn
+standings, every rider announced exactly once, and the close's weighing (the riders' first race:
+a result and a personal best for each ranked rider, the top of each class in its records).
 
 Moto answers in-process, so its own CPU is in the figures: they say that one invocation does it
 and how many requests it takes; the capacity model turns the requests into Lambda time with its
@@ -28,10 +31,13 @@ from moto.iotdata.models import iotdata_backends
 
 from functions.race_closer import handler
 from functions.race_closer.config import CloserSettings
+from infra.capacity.model import close_requests
 from infra.config import BreakawayConfig
 from local.aws.lambda_runtime import ACCOUNT_ID, LambdaContext
 from shared import items, keys
-from shared.placings import OVERALL
+from shared.contract import CLASS_IDS
+from shared.history import RECORDS_KEPT
+from shared.placings import OVERALL, Placing
 from shared.race_store import DynamoRaceStore, now_ms
 from shared.races import CloseRace, EnteredRider, Entry, NewRace, Race
 from shared.standings import Standing
@@ -140,6 +146,51 @@ def _invoke(counter: RequestCounter) -> tuple[dict[str, Any], float, float, Coun
     return response, wall, cpu, Counter(counter.counts)
 
 
+def _model_requests(entries: list[EnteredRider], rode: dict[str, Any]) -> dict[str, int]:
+    """The capacity model's count of this close's requests (entered and ranked per class)."""
+    ranked = [e for e in entries if e.rider_id in rode and not e.disqualified]
+    return close_requests(
+        tuple(sum(1 for e in entries if e.entry.class_id == c) for c in CLASS_IDS),
+        tuple(sum(1 for e in ranked if e.entry.class_id == c) for c in CLASS_IDS),
+    )
+
+
+def _by_operation(counts: Counter[str]) -> dict[str, int]:
+    """``service operation [table]`` counts summed by operation, as the model counts them."""
+    out: Counter[str] = Counter()
+    for key, n in counts.items():
+        out[key.split()[1]] += n
+    return dict(sorted(out.items()))
+
+
+def _history_items(ddb: Any) -> Counter[str]:
+    """The items the close kept beyond the race, by kind: results, personal bests, records
+    (the records: how many rows each class holds, summed)."""
+    kinds: Counter[str] = Counter()
+    for page in ddb.get_paginator("scan").paginate(TableName=STANDINGS):
+        for item in page["Items"]:
+            sk = item[keys.SK]["S"]
+            if sk.startswith(keys.SK_RESULT_PREFIX):
+                kinds["results"] += 1
+            elif sk.startswith(keys.SK_BEST_PREFIX):
+                kinds["personal_bests"] += 1
+            elif sk == keys.SK_RECORDS:
+                kinds["records_rows"] += len(items.records_from_item(item).rows)
+    return kinds
+
+
+def _weighed_exactly(rows: list[Placing], kept: Counter[str]) -> bool:
+    """The riders' first race: each ranked rider has a result and a personal best (flagged in
+    the placings), and each class's records hold its top riders."""
+    ranked = [p for p in rows if p.outcome == "ranked"]
+    by_class = Counter(p.class_id for p in ranked)
+    return all(p.personal_best for p in ranked) and kept == {
+        "results": len(ranked),
+        "personal_bests": len(ranked),
+        "records_rows": sum(min(RECORDS_KEPT, n) for n in by_class.values()),
+    }
+
+
 def _announce_requests(counts: Counter[str]) -> int:
     return sum(n for k, n in counts.items() if IDEMPOTENCY in k or k.startswith("iot-data "))
 
@@ -182,12 +233,15 @@ def run() -> dict[str, Any]:
         )
         published = iotdata_backends[ACCOUNT_ID][REGION].published_payloads
         announced = Counter(json.loads(payload)["riderId"] for _, payload in published)
+        kept = _history_items(ddb)
+    model = _model_requests(entries, rode)
     exact = (
         [(p.rider_id, p.rank, p.outcome) for p in rows] == _expected(entries, rode)
         and total == RIDERS
         and announced == dict.fromkeys((e.rider_id for e in entries), 1)
         and response["status"] == "closed"
         and again["status"] == "closed before"
+        and _weighed_exactly(rows, kept)
     )
     return {
         "riders": RIDERS,
@@ -197,8 +251,12 @@ def run() -> dict[str, Any]:
         "close_10000_riders_cpu_s": round(cpu, 2),
         "requests": sum(counts.values()),
         "requests_by_operation": dict(sorted(counts.items())),
+        "model_requests_by_operation": model,
+        "requests_match_model": _by_operation(counts) == model,
+        "history_items": dict(sorted(kept.items())),
         "standings_read_requests": counts[f"dynamodb BatchGetItem {STANDINGS}"],
-        "placings_write_requests": counts[f"dynamodb BatchWriteItem {STANDINGS}"],
+        # the placings pages and the riders' results (history), 25 items a request
+        "batch_write_requests": counts[f"dynamodb BatchWriteItem {STANDINGS}"],
         "placings_items": placings_items,
         "announce_requests": _announce_requests(counts),
         "announce_requests_per_rider": round(_announce_requests(counts) / RIDERS, 3),

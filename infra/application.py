@@ -11,7 +11,7 @@ from aws_cdk import App, Environment, Tags
 
 from infra.config import CONTEXT_KEY, ENV_CONTEXT_KEY, BreakawayConfig, load_config
 from infra.nag import attach_checks
-from infra.stacks import AppStack, DataStack
+from infra.stacks import AppStack, DataStack, EdgeStack
 from shared import names
 from shared.names import DEFAULT_ENV
 
@@ -46,7 +46,12 @@ def build_app(
     config = config_from_app(app)
     env = deployment_environment()
     data = DataStack(app, config=config, env=env)
-    stateless = AppStack(app, config=config, data=data, env=env)
+    edge = (  # the viewers' web ACL: CloudFront's must be created in us-east-1
+        EdgeStack(app, config=config, account=env.account if env else None)
+        if config.cdn.waf_enabled
+        else None
+    )
+    stateless = AppStack(app, config=config, data=data, edge=edge, env=env)
     Tags.of(app).add("project", names.APP)
     Tags.of(app).add("environment", config.env_name)
     attach_checks(app)

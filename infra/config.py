@@ -125,6 +125,39 @@ class ApiConfig:
     cors_origin: str = "*"
     """One origin, ``*``, or a comma-separated list (the API handler reads the same format)."""
 
+    @property
+    def cors_origins(self) -> list[str]:
+        """``cors_origin`` as a list: API Gateway's preflight and the distribution's CORS."""
+        return [o.strip() for o in self.cors_origin.split(",") if o.strip()]
+
+
+WAF_EVALUATION_WINDOWS: Final = (60, 120, 300, 600)
+"""The evaluation windows (seconds) AWS WAF accepts for a rate-based rule."""
+WAF_MIN_RATE_LIMIT: Final = 10
+"""The lowest limit AWS WAF accepts for a rate-based rule."""
+PRICE_CLASSES: Final = ("PRICE_CLASS_100", "PRICE_CLASS_200", "PRICE_CLASS_ALL")
+
+
+@dataclass(frozen=True)
+class CdnConfig:
+    """The viewers' CloudFront distribution and its per-client limit (docs/decisions.md,
+    "Viewers through CloudFront")."""
+
+    waf_enabled: bool = False
+    """An AWS WAF web ACL (in a small us-east-1 stack, as CloudFront requires) with a per-IP
+    rate-based rule on the distribution. It has a monthly fee per ACL and rule besides its
+    per-request price: on in prod, a switch in dev."""
+    waf_rate_limit: int = 3000
+    """Requests one IP address may make per evaluation window before WAF answers 429: 50/s
+    over a minute, i.e. fifty viewers polling once a second behind one address (a venue's
+    Wi-Fi), far above one browser and far below a loop hammering the API."""
+    waf_evaluation_window_seconds: int = 60
+    origin_shield_region: str | None = None
+    """``None``: the stack's own region (the API's), which must then be one where CloudFront
+    offers Origin Shield; elsewhere name the closest one that does."""
+    price_class: str = "PRICE_CLASS_100"
+    """Edge locations used (and paid for): North America and Europe by default."""
+
 
 @dataclass(frozen=True)
 class AlarmConfig:
@@ -163,6 +196,7 @@ class BreakawayConfig:
     )
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    cdn: CdnConfig = field(default_factory=CdnConfig)
     alarms: AlarmConfig = field(default_factory=AlarmConfig)
     basic_ingest: bool = True
     """The IoT policy also lets devices publish through Basic Ingest (``$aws/rules/...``)."""
@@ -195,6 +229,7 @@ class BreakawayConfig:
             *self._event_source_checks(),
             *self._closing_checks(),
             *self._storage_checks(),
+            *self._cdn_checks(),
             (
                 valid_env_name(self.env_name),
                 "env must be lowercase letters and digits, starting with a letter",
@@ -236,6 +271,20 @@ class BreakawayConfig:
                 self.closer.timeout_seconds <= 900,
                 "closer.timeout_seconds must be at most 900 (Lambda's limit)",
             ),
+        ]
+
+    def _cdn_checks(self) -> list[tuple[bool, str]]:
+        cdn = self.cdn
+        return [
+            (
+                cdn.waf_rate_limit >= WAF_MIN_RATE_LIMIT,
+                f"cdn.waf_rate_limit must be >= {WAF_MIN_RATE_LIMIT}",
+            ),
+            (
+                cdn.waf_evaluation_window_seconds in WAF_EVALUATION_WINDOWS,
+                f"cdn.waf_evaluation_window_seconds must be one of {WAF_EVALUATION_WINDOWS}",
+            ),
+            (cdn.price_class in PRICE_CLASSES, f"cdn.price_class must be one of {PRICE_CLASSES}"),
         ]
 
     def _storage_checks(self) -> list[tuple[bool, str]]:

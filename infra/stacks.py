@@ -3,12 +3,13 @@ from stateless ones, so the app stack can be destroyed and redeployed freely."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Environment, Stack
+from aws_cdk import CfnOutput, Duration, Environment, Fn, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.components.archive import Archive
 from infra.components.buckets import AccessLogsBucket, SecureBucket
+from infra.components.cdn import RateLimitAcl, ViewerCdn
 from infra.components.deadletters import DeadLetters
 from infra.components.iot import IotIngest
 from infra.components.leaderboard_api import LeaderboardApi
@@ -78,8 +79,39 @@ class DataStack(Stack):
         CfnOutput(self, names.OUTPUT_ARCHIVE_BUCKET, value=self.archive_bucket.bucket_name)
 
 
+EDGE_REGION = "us-east-1"
+"""Where CloudFront's global resources that CloudFormation creates only there live: a web ACL
+of scope CLOUDFRONT."""
+
+
+class EdgeStack(Stack):
+    """The viewers' web ACL, in us-east-1 whatever the app's region (docs/decisions.md)."""
+
+    def __init__(
+        self, scope: Construct, *, config: BreakawayConfig, account: str | None = None
+    ) -> None:
+        name = names.stack_name(config.env_name, "Edge")
+        super().__init__(
+            scope,
+            name,
+            stack_name=name,
+            env=Environment(account=account, region=EDGE_REGION),
+            description="Breakaway viewers' web ACL (CloudFront scope, us-east-1)",
+        )
+        acl = RateLimitAcl(self, "Viewers", env_name=config.env_name, cdn=config.cdn)
+        CfnOutput(self, names.OUTPUT_WEB_ACL_ARN, value=acl.arn)
+
+    def web_acl_arn(self, consumer: Stack) -> str:
+        """The web ACL's ARN in ``consumer``, whatever its region: ``Fn::GetStackOutput`` reads
+        the output across regions at deploy time (a CDK cross-region reference needs both
+        regions known at synth, and the app stack is region-agnostic offline)."""
+        consumer.add_stack_dependency(self, "the distribution uses the web ACL")
+        return Fn.get_stack_output(self.stack_name, names.OUTPUT_WEB_ACL_ARN, EDGE_REGION)
+
+
 class AppStack(Stack):
-    """Stateless: ingest rule, processing, closing, archive delivery, API, observability."""
+    """Stateless: ingest rule, processing, closing, archive delivery, API, viewers' CDN,
+    observability."""
 
     def __init__(
         self,
@@ -87,6 +119,7 @@ class AppStack(Stack):
         *,
         config: BreakawayConfig,
         data: DataStack,
+        edge: EdgeStack | None = None,
         env: Environment | None = None,
     ) -> None:
         name = names.stack_name(config.env_name, "App")
@@ -145,6 +178,14 @@ class AppStack(Stack):
                 index_names=data.storage.index_names,
             ),
         )
+        cdn = ViewerCdn(
+            self,
+            "Viewers",
+            config=config,
+            api=api.api,
+            web_acl_arn=edge.web_acl_arn(self) if edge else None,
+        )
         CfnOutput(self, names.OUTPUT_API_URL, value=api.api.url)
+        CfnOutput(self, names.OUTPUT_VIEWER_URL, value=cdn.url)
         CfnOutput(self, names.OUTPUT_IOT_POLICY, value=ingest.policy.ref)
         CfnOutput(self, names.OUTPUT_GLUE_DATABASE, value=archive.database.ref)

@@ -15,6 +15,7 @@ from shared.contract import CLASS_IDS
 from shared.history import Best, ClassRecords, RaceRef, RiderResult
 from shared.placings import Placing
 from shared.races import EnteredRider, Entry, Race, StoredState
+from shared.ranking import BUILD_TTL_S, LiveHead, LiveRanking, LiveRow
 from shared.standings import Standing
 
 Item = dict[str, Any]
@@ -313,3 +314,68 @@ def records_from_item(item: Mapping[str, Any]) -> ClassRecords:
         )
     )
     return ClassRecords(class_id, duration_s, rows, _int(item, "ver"))
+
+
+# --- the live ranking (shared.ranking) -----------------------------------------------------------
+_LIVE_FIELDS = (
+    "rider_id",
+    "name",
+    "class_id",
+    "points",
+    "seconds",
+    "last_second",
+    "final_second",
+    "rank_overall",
+    "rank_class",
+)
+
+
+def live_head_item(r: LiveRanking) -> Item:
+    """The race's live-ranking head naming build ``r.built_at`` (its sizes and class totals)."""
+    return {
+        **{k: _s(v) for k, v in keys.live_head_key(r.race_id).items()},
+        "raceId": _s(r.race_id),
+        "builtAt": _n(r.built_at),
+        "riders": _n(len(r.rows)),
+        "indexPages": _n(r.index_pages),
+        **{keys.class_count_attribute(c): _n(n) for c, n in r.class_totals().items()},
+    }
+
+
+def live_head_from_item(item: Mapping[str, Any]) -> LiveHead:
+    return LiveHead(
+        race_id=item["raceId"]["S"],
+        built_at=_int(item, "builtAt"),
+        riders=_int(item, "riders"),
+        index_pages=_int(item, "indexPages", 1),
+        class_totals={c: _int(item, keys.class_count_attribute(c)) for c in CLASS_IDS},
+        lease_until=_int(item, "leaseUntil"),
+    )
+
+
+def live_chunk_item(race_id: str, built_at: int, chunk: int, rows: Sequence[LiveRow]) -> Item:
+    """One chunk of a build: its rows as compact JSON arrays (field order ``_LIVE_FIELDS``)."""
+    body = json.dumps([[getattr(r, f) for f in _LIVE_FIELDS] for r in rows], separators=(",", ":"))
+    return {
+        **{k: _s(v) for k, v in keys.live_chunk_key(race_id, built_at, chunk).items()},
+        "rows": _s(body),
+        keys.TTL_ATTRIBUTE: _n(built_at // 1000 + BUILD_TTL_S),
+    }
+
+
+def live_chunk_from_item(item: Mapping[str, Any]) -> list[LiveRow]:
+    return [LiveRow(*row) for row in json.loads(item["rows"]["S"])]
+
+
+def live_index_item(race_id: str, built_at: int, page: int, positions: Mapping[str, int]) -> Item:
+    """One rider-index page of a build: rider id -> position in the overall order."""
+    body = json.dumps(positions, separators=(",", ":"))
+    return {
+        **{k: _s(v) for k, v in keys.live_index_key(race_id, built_at, page).items()},
+        "positions": _s(body),
+        keys.TTL_ATTRIBUTE: _n(built_at // 1000 + BUILD_TTL_S),
+    }
+
+
+def live_index_from_item(item: Mapping[str, Any]) -> dict[str, int]:
+    return {str(k): int(v) for k, v in json.loads(item["positions"]["S"]).items()}

@@ -19,6 +19,12 @@ pk                              sk                     what
 ``RACE#{raceId}#RIDER#{id}``    ``STANDING``           a rider's live standing: points, seconds,
                                                        lastSecond, finalSecond, name, classId, the
                                                        bitmap of counted seconds, version
+``RACE#{raceId}``               ``LIVE``               the live ranking's head: the current build
+                                                       (its ``builtAt``), its sizes, a build lease
+``LIVE#{raceId}#{b}#C{n}``      ``LIVE``               chunk n of live ranking build b (rows in
+                                                       overall order); expires
+``LIVE#{raceId}#{b}#I{h}``      ``LIVE``               rider-index page h of build b (rider ->
+                                                       position); expires
 ``RIDER#{riderId}``             ``RESULT#{t}#{race}``  a race in the rider's history (``t``: the
                                                        race's startsAt, 13 digits: newest last)
 ``RIDER#{riderId}``             ``BEST#{c}#{d}``       the rider's personal best in class ``c`` over
@@ -184,6 +190,21 @@ def best_key(rider_id: str, class_id: int, duration_s: int) -> dict[str, str]:
 
 def records_key(class_id: int, duration_s: int) -> dict[str, str]:
     return {PK: f"RECORDS#{class_id}#{duration_s:0{DURATION_DIGITS}d}", SK: SK_RECORDS}
+
+
+SK_LIVE: Final = "LIVE"
+
+
+def live_head_key(race_id: str) -> dict[str, str]:
+    return {PK: race_pk(race_id), SK: SK_LIVE}
+
+
+def live_chunk_key(race_id: str, built_at: int, chunk: int) -> dict[str, str]:
+    return {PK: f"LIVE#{race_id}#{built_at}#C{chunk:05d}", SK: SK_LIVE}
+
+
+def live_index_key(race_id: str, built_at: int, page: int) -> dict[str, str]:
+    return {PK: f"LIVE#{race_id}#{built_at}#I{page:05d}", SK: SK_LIVE}
 
 
 def placings_pk(race_id: str, scope: str, page: int) -> str:

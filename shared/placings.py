@@ -10,7 +10,7 @@ entries'.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
@@ -71,7 +71,7 @@ class Placings:
         return {OVERALL: self.overall} | {class_scope(c): p for c, p in self.by_class.items()}
 
 
-def _competition_ranks(points: list[int]) -> list[int]:
+def competition_ranks(points: Sequence[int]) -> list[int]:
     """Ranks of a list sorted by points descending: equal points share a rank (1, 2, 2, 4)."""
     ranks: list[int] = []
     for i, p in enumerate(points):
@@ -94,12 +94,12 @@ def compute_placings(entries: Iterable[EnteredRider], tallies: Mapping[str, Tall
         else:
             ranked.append((e, tally))
     ranked.sort(key=lambda et: (-et[1].points, et[0].rider_id))
-    overall_ranks = _competition_ranks([t.points for _, t in ranked])
+    overall_ranks = competition_ranks([t.points for _, t in ranked])
     class_rank: dict[str, int] = {}
     for class_id in CLASS_IDS:
         members = [t.points for e, t in ranked if e.entry.class_id == class_id]
         ids = [e.rider_id for e, _ in ranked if e.entry.class_id == class_id]
-        class_rank.update(zip(ids, _competition_ranks(members), strict=True))
+        class_rank.update(zip(ids, competition_ranks(members), strict=True))
 
     def placed(
         e: EnteredRider, tally: Tally | None, outcome: Outcome, overall: int | None

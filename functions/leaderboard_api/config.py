@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import names
 from shared.settings import ConfigError, settings_from_env
 
-__all__ = ["SECURITY_HEADERS", "ApiSettings", "ConfigError", "CorsSettings"]
+__all__ = ["CORS_MAX_AGE_S", "SECURITY_HEADERS", "ApiSettings", "ConfigError", "CorsSettings"]
 
 WHAT = "leaderboard API"
 
@@ -29,6 +29,10 @@ SECURITY_HEADERS: Final = {
 responses, infra/components/leaderboard_api.py): no content-type sniffing, no framing (the
 live page's policy also says ``frame-ancestors 'none'``; this is for browsers without CSP), no
 referrer to wherever a link leads."""
+
+
+CORS_MAX_AGE_S: Final = 300
+"""How long a browser may keep a preflight's answer (the API's and the distribution's CORS)."""
 
 
 class CorsSettings(BaseModel):

@@ -46,8 +46,13 @@ from functions.leaderboard_api.adapters import (
     DynamoLeaderboardReader,
     EventBridgeCloseScheduler,
 )
-from functions.leaderboard_api.config import SECURITY_HEADERS, ApiSettings, CorsSettings
-from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S, RESULTS_MAX_AGE_S
+from functions.leaderboard_api.config import (
+    CORS_MAX_AGE_S,
+    SECURITY_HEADERS,
+    ApiSettings,
+    CorsSettings,
+)
+from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S
 from functions.leaderboard_api.models import (
     ClassRecords,
     Disqualified,
@@ -68,12 +73,15 @@ from shared.history_store import DynamoHistoryStore
 from shared.ports import HistoryBook, RaceBook, TransientError
 from shared.race_store import DynamoRaceStore, now_ms
 from shared.races import Entries, NewRace, RaceConflictError, RaceNotFoundError, RaceStatus
+from shared.routes import ERROR_MAX_AGE_S, NO_STORE, READS, max_age, route_for
 from shared.warm import Warm
 
 PAGE_FILE = FilePath(__file__).with_name("static") / "index.html"
 PAGE_HTML = PAGE_FILE.read_text(encoding="utf-8")
-LEADERBOARD_CACHE_CONTROL = f"max-age={LEADERBOARD_MAX_AGE_S}"
-RESULTS_CACHE_CONTROL = f"max-age={RESULTS_MAX_AGE_S}"
+LEADERBOARD_CACHE_CONTROL = READS["/races/{raceId}/leaderboard"].cache_control
+RESULTS_CACHE_CONTROL = READS["/races/{raceId}/results"].cache_control
+HISTORY_CACHE_CONTROL = READS["/riders/{riderId}/results"].cache_control
+RECORDS_CACHE_CONTROL = READS["/classes/{classId}/records"].cache_control
 RETRY_AFTER_SECONDS = "1"
 
 logger = Logger(service=names.POWERTOOLS_SERVICE_API)
@@ -117,7 +125,7 @@ def cors_config(settings: CorsSettings) -> CORSConfig | None:
     origins = settings.cors_origins
     if not origins:
         return None
-    return CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], max_age=300)
+    return CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], max_age=CORS_MAX_AGE_S)
 
 
 app = APIGatewayRestResolver(enable_validation=True, cors=cors_config(CorsSettings.from_env()))
@@ -271,7 +279,7 @@ def get_leaderboard(
     metrics.add_metric(
         name="LeaderboardEntriesServed", unit=MetricUnit.Count, value=len(page.entries)
     )
-    return _json(HTTPStatus.OK, body, **{"Cache-Control": LEADERBOARD_CACHE_CONTROL})
+    return _json(HTTPStatus.OK, body)
 
 
 @app.get(
@@ -303,7 +311,7 @@ def get_results(
     page = logic.results(
         rt.reader, rt.book, rt.clock(), raceId, class_id=classId, limit=limit, cursor=cursor
     )
-    return _json(HTTPStatus.OK, Results.of(page), **{"Cache-Control": RESULTS_CACHE_CONTROL})
+    return _json(HTTPStatus.OK, Results.of(page))
 
 
 # --- riders' histories and class records --------------------------------------------------------
@@ -317,7 +325,11 @@ DurationS = Annotated[
 
 @app.get(
     "/riders/<riderId>/results",
-    responses=responses(RiderHistory, "a page of the rider's closed races (none: empty)"),
+    responses=responses(
+        RiderHistory,
+        "a page of the rider's closed races (none: empty)",
+        cache_control=HISTORY_CACHE_CONTROL,
+    ),
     summary="A rider's closed races, newest first, a page",
 )
 def get_rider_history(
@@ -330,7 +342,9 @@ def get_rider_history(
 
 @app.get(
     "/classes/<classId>/records",
-    responses=responses(ClassRecords, "the records", errors=(404, 422, 503)),
+    responses=responses(
+        ClassRecords, "the records", cache_control=RECORDS_CACHE_CONTROL, errors=(404, 422, 503)
+    ),
     summary="The best results ever in a class, over races of one length",
 )
 def get_class_records(
@@ -526,13 +540,42 @@ def with_security_headers(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
+def cache_control(event: dict[str, Any], status: int) -> str:
+    """What ``shared.routes`` declares for the route API Gateway matched: its own age when it
+    succeeds, the error age when it fails; a path no route declares is a 404 (``/{proxy+}``)."""
+    method = event.get("httpMethod") or ""
+    route = route_for(method, event.get("resource") or "")
+    if route is None:
+        return max_age(ERROR_MAX_AGE_S) if method in ("GET", "HEAD") else NO_STORE
+    return route.cache_control if status < HTTPStatus.BAD_REQUEST else route.error_cache_control
+
+
+def with_cache_control(response: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """``response`` with the ``Cache-Control`` of its route and status (one place decides it for
+    every route, error handler and not-found; CloudFront caches by it)."""
+    value = cache_control(event, int(response.get("statusCode", 500)))
+    multi = response.get("multiValueHeaders")
+    if multi is not None:
+        for name in [n for n in multi if n.lower() == "cache-control"]:
+            del multi[name]
+        multi["Cache-Control"] = [value]
+        return response
+    single = response.setdefault("headers", {})
+    for name in [n for n in single if n.lower() == "cache-control"]:
+        del single[name]
+    single["Cache-Control"] = value
+    return response
+
+
 # --- entry point -------------------------------------------------------------------------------
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     runtime()  # a cold start fails here, naming the setting that is missing or wrong
-    response: dict[str, Any] = with_security_headers(app.resolve(event, context))
+    response: dict[str, Any] = with_cache_control(
+        with_security_headers(app.resolve(event, context)), event
+    )
     status = int(response.get("statusCode", 500))
     metrics.add_metric(name=f"Responses{status // 100}xx", unit=MetricUnit.Count, value=1)
     return response

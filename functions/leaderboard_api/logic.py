@@ -47,6 +47,7 @@ from shared.races import (
     RaceNotFoundError,
     RaceStatus,
 )
+from shared.routes import CLOSED_MAX_AGE_S, LIVE_MAX_AGE_S
 from shared.standings import Standing
 
 DEFAULT_LIMIT: Final = 10
@@ -518,7 +519,7 @@ def races(
 
 
 # --- a closed race's placings ------------------------------------------------------------------
-RESULTS_MAX_AGE_S: Final = 86_400
+RESULTS_MAX_AGE_S: Final = CLOSED_MAX_AGE_S
 """A closed race's placings never change: a page may be cached for a day."""
 
 
@@ -560,7 +561,7 @@ def results(
 
 
 # --- a one-second page cache -------------------------------------------------------------------
-LEADERBOARD_MAX_AGE_S: Final = 1
+LEADERBOARD_MAX_AGE_S: Final = LIVE_MAX_AGE_S
 """How old a leaderboard page may be: its ``Cache-Control: max-age`` and the page cache's TTL."""
 
 

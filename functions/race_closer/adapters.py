@@ -24,7 +24,9 @@ Mapper = Callable[[Callable[[Any], Any], Sequence[Any]], Iterable[Any]]
 
 def announcement(race_id: str, placing: Placing) -> dict[str, Any]:
     """A rider's final placing as announced on the result topic (and remembered by the
-    idempotency record): ``rank`` is overall, ``classRank`` within the rider's class."""
+    idempotency record): ``rank`` is overall, ``classRank`` within the rider's class;
+    ``personalBest`` and ``record`` say whether the result set the rider's personal best or
+    holds the class record (races of this length)."""
     return {
         "raceId": race_id,
         "riderId": placing.rider_id,
@@ -35,6 +37,8 @@ def announcement(race_id: str, placing: Placing) -> dict[str, Any]:
         "classRank": placing.rank_class,
         "points": placing.points,
         "seconds": placing.seconds,
+        "personalBest": placing.personal_best,
+        "record": placing.record,
     }
 
 

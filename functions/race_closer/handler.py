@@ -1,5 +1,5 @@
-"""A race's one-time schedule -> final placings, stored and announced: the race closer (entry
-point ``handler``).
+"""A race's one-time schedule -> final placings, weighed (history, personal bests, class
+records), stored and announced: the race closer (entry point ``handler``).
 
 Thin: Powertools wiring, then one call. EventBridge Scheduler invokes the function
 asynchronously with the schedule's ``Input``, a :class:`shared.races.CloseRace`; the logic, in
@@ -41,6 +41,7 @@ from functions.race_closer.config import ANNOUNCE_KEY_PREFIX, WORKERS, CloserSet
 from functions.race_closer.logic import Announcer, CloseOutcome, CloseStatus, RaceCloser
 from shared import names
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
+from shared.history_store import DynamoHistoryStore
 from shared.placings import Placing
 from shared.ports import Notifier, TransientError
 from shared.race_store import DynamoRaceStore, now_ms
@@ -147,9 +148,11 @@ def build_runtime(
         DynamoRaceStore(ddb, settings.standings_table),
         DynamoTallyReader(ddb, settings.standings_table, chunk_map=pool.map),
         idempotent_announcer(build_notifier(settings, session), persistence, config),
+        history=DynamoHistoryStore(ddb, settings.standings_table),
         clock=now_ms,
         sleep=time.sleep,
         announce_map=pool.map,
+        claim_map=pool.map,
     )
     return Runtime(closer, config)
 

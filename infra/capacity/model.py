@@ -75,12 +75,15 @@ from infra.capacity.sizes import (
     SAMPLE_RACE_ID,
     SAMPLE_RIDER_ID,
     announcement_bytes,
+    best_bytes,
     entry_bytes,
     idempotency_record_bytes,
     index_entry_bytes,
     mean_standing_write_units,
     placings_page_bytes,
     race_bytes,
+    records_bytes,
+    result_bytes,
     sample_reading,
     standing_bytes,
 )
@@ -840,6 +843,13 @@ def firehose_part(s: Scenario, stream: Stream, sizes: Sizes) -> Part:
 ANNOUNCE_REQUESTS: Final = {"PutItem": 1, "Publish": 1, "UpdateItem": 1}
 """Per rider announced: Powertools saves the idempotency record in progress (PutItem), the
 placing is published (IoT data plane), the record is saved completed (UpdateItem)."""
+CLAIM_REQUESTS: Final = {"PutItem": 1}
+"""Per ranked rider: the personal best claimed (one conditional put, taken or not)."""
+RECORDS_REQUESTS: Final = {"GetItem": 1, "PutItem": 1}
+"""Per class with ranked riders: its records read (strongly consistent) and saved on condition
+of their version. Once each when no other close of the class saves in between (each that does
+costs one more of both); a close that changes none of the class's rows saves nothing, but a
+class's first close, the one the model sizes, always changes them."""
 
 
 def class_split(riders: int) -> tuple[int, ...]:
@@ -855,17 +865,26 @@ def placings_pages(class_sizes: tuple[int, ...]) -> int:
     )
 
 
-def close_requests(class_sizes: tuple[int, ...]) -> dict[str, int]:
-    """The requests one close sends, by operation (DynamoDB's, and the IoT publish)."""
+def close_requests(
+    class_sizes: tuple[int, ...], ranked: tuple[int, ...] | None = None
+) -> dict[str, int]:
+    """The requests one close sends, by operation (DynamoDB's, and the IoT publish).
+    ``class_sizes``: the riders entered in each class; ``ranked``: those of them ranked, whose
+    results are weighed (history, personal bests, records); all of them unless given."""
     riders = sum(class_sizes)
+    ranked = class_sizes if ranked is None else ranked
+    weighed, classes = sum(ranked), sum(1 for n in ranked if n)
     entry_pages = max(1, math.ceil(riders * entry_bytes() / DDB_QUERY_PAGE_BYTES))
     return {
-        "GetItem": 1,  # the race record
+        "GetItem": 1 + classes * RECORDS_REQUESTS["GetItem"],  # the race; each class's records
         "Query": entry_pages,  # the entries
         "BatchGetItem": math.ceil(riders / DDB_BATCH_GET_KEYS),  # the standings
-        "BatchWriteItem": math.ceil(placings_pages(class_sizes) / DDB_BATCH_WRITE_ITEMS),
+        "BatchWriteItem": math.ceil(placings_pages(class_sizes) / DDB_BATCH_WRITE_ITEMS)
+        + math.ceil(weighed / DDB_BATCH_WRITE_ITEMS),  # the placings; the riders' results
         "UpdateItem": 2 + riders * ANNOUNCE_REQUESTS["UpdateItem"],  # closing, closed; records
-        "PutItem": riders * ANNOUNCE_REQUESTS["PutItem"],
+        "PutItem": riders * ANNOUNCE_REQUESTS["PutItem"]
+        + weighed * CLAIM_REQUESTS["PutItem"]
+        + classes * RECORDS_REQUESTS["PutItem"],  # idempotency records; bests; class records
         "Publish": riders * ANNOUNCE_REQUESTS["Publish"],
     }
 
@@ -888,24 +907,43 @@ class Close:
         return max(self.io_s, self.cpu_s) + INVOCATION_OVERHEAD_S
 
 
+def _weigh_units(riders: int, classes: int) -> tuple[int, int]:
+    """Read and write units of weighing: each class's records read (strongly consistent) and
+    saved, each ranked rider's best claimed (a failed condition costs the same) and result
+    put."""
+    reads = classes * math.ceil(records_bytes() / DDB_READ_UNIT_BYTES)
+    writes = (
+        classes * math.ceil(records_bytes() / DDB_WRITE_UNIT_BYTES)
+        + riders * math.ceil(best_bytes() / DDB_WRITE_UNIT_BYTES)
+        + riders * math.ceil(result_bytes() / DDB_WRITE_UNIT_BYTES)
+    )
+    return reads, writes
+
+
 def close_of(class_sizes: tuple[int, ...], race_seconds: int, config: BreakawayConfig) -> Close:
     riders = sum(class_sizes)
+    classes = sum(1 for n in class_sizes if n)
     requests = close_requests(class_sizes)
     pages = placings_pages(class_sizes)
+    weigh_reads, weigh_writes = _weigh_units(riders, classes)
     read_units = (
         math.ceil(race_bytes() / DDB_READ_UNIT_BYTES)
         + math.ceil(riders * entry_bytes() / DDB_READ_UNIT_BYTES)
         + riders * math.ceil(standing_bytes(race_seconds - 1) / DDB_READ_UNIT_BYTES)
+        + weigh_reads
     )  # all strongly consistent
     write_units = (
         2 * math.ceil(race_bytes() / DDB_WRITE_UNIT_BYTES)
         + pages * math.ceil(placings_page_bytes() / DDB_WRITE_UNIT_BYTES)
         + 2 * riders * math.ceil(idempotency_record_bytes() / DDB_WRITE_UNIT_BYTES)
+        + weigh_writes
     )
     io_s = (
         (requests["GetItem"] + requests["Query"]) * DDB_READ_LATENCY_S
         + math.ceil(requests["BatchGetItem"] / CLOSER_WORKERS) * DDB_READ_LATENCY_S
-        + (2 + requests["BatchWriteItem"]) * DDB_WRITE_LATENCY_S
+        + math.ceil(riders / CLOSER_WORKERS) * DDB_WRITE_LATENCY_S  # the bests, claimed at once
+        + classes * DDB_WRITE_LATENCY_S  # each class's records saved, one after another
+        + (2 + requests["BatchWriteItem"]) * DDB_WRITE_LATENCY_S  # results, placings, state
         + math.ceil(riders / CLOSER_WORKERS) * (2 * DDB_WRITE_LATENCY_S + IOT_PUBLISH_LATENCY_S)
     )
     vcpu = config.closer.memory_mb / LAMBDA_MB_PER_VCPU

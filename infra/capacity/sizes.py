@@ -1,12 +1,14 @@
 """Sizes from the project's own code: a reading, a standing item, a ranking-index entry, and
-what closing a race reads and writes (an entry, a page of placings, an announcement).
+what closing a race reads and writes (an entry, a page of placings, an announcement, a
+personal best, a result in a rider's history, a class's records).
 
 The reading is :class:`shared.contract.Telemetry` as the simulator shapes it, the standing is
 :func:`shared.items.standing_item`, the index projection is :mod:`shared.keys`, entries and
-placings pages are :func:`shared.items.entry_item` and :func:`shared.items.placings_item`, an
-announcement is the closer's own payload, and DynamoDB's size rules turn each item into bytes
-and request units. Nothing here is assumed but the idempotency record's bookkeeping attributes,
-which are Powertools' defaults.
+placings pages are :func:`shared.items.entry_item` and :func:`shared.items.placings_item`, the
+history's items :func:`shared.items.best_item`, :func:`shared.items.result_item` and
+:func:`shared.items.records_item`, an announcement is the closer's own payload, and DynamoDB's
+size rules turn each item into bytes and request units. Nothing here is assumed but the
+idempotency record's bookkeeping attributes, which are Powertools' defaults.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ from infra.capacity.facts import DDB_INDEX_ITEM_OVERHEAD, DDB_WRITE_UNIT_BYTES
 from infra.config import IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TTL_ATTRIBUTE
 from shared import keys
 from shared.contract import CONTRACT_VERSION, EVENT_UPDATE, Telemetry
-from shared.items import entry_item, placings_item, race_item, standing_item
+from shared.history import RECORDS_KEPT, Best, ClassRecords, RaceRef, RiderResult
+from shared.items import (
+    best_item,
+    entry_item,
+    placings_item,
+    race_item,
+    records_item,
+    result_item,
+    standing_item,
+)
 from shared.placings import OVERALL, Placing
 from shared.races import EnteredRider, Entry, NewRace, Race
 from shared.scoring import points
@@ -188,3 +199,32 @@ def idempotency_record_bytes() -> int:
         "data": {"S": json.dumps(payload)},
     }
     return item_bytes(record)
+
+
+def sample_race_ref() -> RaceRef:
+    return RaceRef(SAMPLE_RACE_ID, "Evening Crit", SAMPLE_START_MS, 3_600)
+
+
+def sample_best(rider_id: str = SAMPLE_RIDER_ID) -> Best:
+    """A personal best with six-digit points, as a 10,000-rider hour has them."""
+    return Best(rider_id, SAMPLE_NAME, SAMPLE_CLASS, 123_456, 3_599, sample_race_ref())
+
+
+def best_bytes() -> int:
+    """A rider's personal best item (one per rider, class and race length)."""
+    return item_bytes(best_item(sample_best()))
+
+
+def result_bytes() -> int:
+    """A race in a rider's history (ranks of five and four digits)."""
+    result = RiderResult(
+        SAMPLE_RIDER_ID, SAMPLE_NAME, sample_race_ref(), SAMPLE_CLASS, 9_999, 1_667, 123_456,
+        3_599, personal_best=False, record=False,
+    )  # fmt: skip
+    return item_bytes(result_item(result))
+
+
+def records_bytes() -> int:
+    """A class's records item, full: ``RECORDS_KEPT`` rows of five-digit rider numbers."""
+    rows = tuple(sample_best(f"rider-{i:05d}") for i in range(RECORDS_KEPT))
+    return item_bytes(records_item(ClassRecords(SAMPLE_CLASS, 3_600, rows, version=10_000)))

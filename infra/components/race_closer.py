@@ -1,6 +1,7 @@
 """Races close themselves: one EventBridge Scheduler one-time schedule per race (created at run
 time by the API when the race is created, in this environment's schedule group) invokes the
-race closer, which stores the final placings and announces them.
+race closer, which weighs the final placings (the riders' history, personal bests and class
+records), stores them and announces them.
 
 Two constructs, for the two stacks:
 
@@ -186,9 +187,19 @@ class RaceClosing(Construct):
         # shared/race_store.py and functions/race_closer/adapters.py: the race record by key
         # and its state (UpdateItem), the entries and the stored placings (Query on the table,
         # no index), the standings by key (BatchGetItem), the placings pages (BatchWriteItem).
+        # shared/history_store.py: each class's records by key (GetItem) and saved on their
+        # version (PutItem), each personal best claimed (a conditional PutItem), the riders'
+        # results (BatchWriteItem).
         # Powertools' idempotency layer reads, writes, updates and deletes its own records.
         grant_item_actions(
-            fn, standings, "GetItem", "Query", "BatchGetItem", "UpdateItem", "BatchWriteItem"
+            fn,
+            standings,
+            "GetItem",
+            "Query",
+            "BatchGetItem",
+            "UpdateItem",
+            "PutItem",
+            "BatchWriteItem",
         )
         grant_item_actions(fn, idempotency, "GetItem", "PutItem", "UpdateItem", "DeleteItem")
         self.result_topics = topic_arn(RESULT_TOPIC_FILTER)

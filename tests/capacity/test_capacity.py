@@ -29,12 +29,15 @@ from infra.capacity.prices import PRICE_DATE, PRICES
 from infra.capacity.sizes import (
     SAMPLE_START_MS,
     announcement_bytes,
+    best_bytes,
     entry_bytes,
     idempotency_record_bytes,
     item_bytes,
     mean_standing_write_units,
     placings_page_bytes,
     race_bytes,
+    records_bytes,
+    result_bytes,
     sample_reading,
     sample_standing,
     standing_bytes,
@@ -303,9 +306,12 @@ def test_costs_add_up() -> None:
 def test_closing_item_sizes_from_the_codecs() -> None:
     assert race_bytes() == 306  # one write unit, one read unit
     assert entry_bytes() == 159  # 10,000 entries: 1.5 MB, two Query pages
-    assert placings_page_bytes() == 6_613  # 100 rows: 7 write units a page
-    assert announcement_bytes() == 166
-    assert idempotency_record_bytes() == 303  # the announcement and Powertools' bookkeeping
+    assert placings_page_bytes() == 7_813  # 100 rows with their two flags: 8 write units a page
+    assert announcement_bytes() == 202  # the flags included
+    assert idempotency_record_bytes() == 343  # the announcement and Powertools' bookkeeping
+    assert best_bytes() == 166  # a personal best: one write unit
+    assert result_bytes() == 241  # a result in a rider's history: one write unit
+    assert records_bytes() == 9_159  # 100 rows: 9 write units, 3 strongly consistent reads
 
 
 def test_a_10000_rider_close_sends_these_requests() -> None:
@@ -314,13 +320,28 @@ def test_a_10000_rider_close_sends_these_requests() -> None:
     # 100 overall pages and 17 a class: 100 + 6 x 17
     assert cap.placings_pages(classes) == 202
     assert cap.close_requests(classes) == {
-        "GetItem": 1,  # the race
+        "GetItem": 1 + 6,  # the race, each class's records
         "Query": 2,  # 10,000 entries x 159 B = 1.59 MB: two 1 MB pages
         "BatchGetItem": 100,  # standings, 100 a request
-        "BatchWriteItem": 9,  # 202 pages, 25 a request
+        "BatchWriteItem": 9 + 400,  # 202 pages, and 10,000 results, 25 a request
         "UpdateItem": 10_002,  # closing, closed, and each idempotency record completed
-        "PutItem": 10_000,  # each idempotency record in progress
+        "PutItem": 10_000 + 10_000 + 6,  # each idempotency record in progress, each personal
+        # best claimed, each class's records saved
         "Publish": 10_000,  # each rider's placing
+    }
+    # 30,114 requests before the close weighed the results
+
+
+def test_only_ranked_riders_are_weighed() -> None:
+    requests = cap.close_requests((100, 100, 0, 0, 0, 0), ranked=(90, 0, 0, 0, 0, 0))
+    assert requests == {
+        "GetItem": 1 + 1,  # one class has ranked riders
+        "Query": 1,
+        "BatchGetItem": 2,
+        "BatchWriteItem": 1 + 4,  # 2 + 2 + 4 x 1 = 8 pages; 90 results
+        "UpdateItem": 202,
+        "PutItem": 200 + 90 + 1,
+        "Publish": 200,
     }
 
 
@@ -329,29 +350,35 @@ def test_a_race_of_five_stores_a_page_for_every_scope() -> None:
     assert classes == (1, 1, 1, 1, 1, 0)
     assert cap.placings_pages(classes) == 7  # the overall page and one per class, empty or not
     requests = cap.close_requests(classes)
-    assert (requests["BatchGetItem"], requests["BatchWriteItem"], requests["Publish"]) == (1, 1, 5)
+    # 7 pages and 5 results: one BatchWriteItem each
+    assert (requests["BatchGetItem"], requests["BatchWriteItem"], requests["Publish"]) == (1, 2, 5)
 
 
 def test_a_10000_rider_close_in_units_time_and_dollars() -> None:
     c = cap.close_of(cap.class_split(10_000), 3_600, BreakawayConfig())
-    # Strongly consistent reads: the race (1), the entries (1.59 MB / 4 KB = 389), and each
-    # standing (777 B: 1 each)
-    assert c.read_units == 1 + 389 + 10_000
-    # The race twice (1 each), 202 pages of 7, and two writes of each announcement's record
-    assert c.write_units == 2 + 202 * 7 + 2 * 10_000
-    # Waits: 3 reads, ceil(100 / 16) rounds of BatchGetItem, 11 writes, then ceil(10,000 / 16)
-    # rounds of (PutItem, Publish, UpdateItem) at 10 ms each
-    assert c.io_s == pytest.approx(3 * 0.005 + 7 * 0.005 + 11 * 0.010 + 625 * 0.030)
-    # 30,114 requests x 0.3 ms on 1,024 / 1,769 of a vCPU
-    assert c.cpu_s == pytest.approx(30_114 * 0.0003 * 1769 / 1024)
-    assert c.duration == pytest.approx(18.91 + 0.005)
+    # Strongly consistent reads: the race (1), the entries (1.59 MB / 4 KB = 389), each
+    # standing (777 B: 1 each), and each class's records (9,159 B: 3 each)
+    assert c.read_units == 1 + 389 + 10_000 + 6 * 3
+    # The race twice (1 each), 202 pages of 8, two writes of each announcement's record, each
+    # class's records (9 each), each personal best claimed (1) and result kept (1)
+    assert c.write_units == 2 + 202 * 8 + 2 * 10_000 + 6 * 9 + 10_000 + 10_000
+    # Waits: 9 reads (the race, 6 classes' records, 2 entry pages), ceil(100 / 16) rounds of
+    # BatchGetItem, ceil(10,000 / 16) rounds of claims, 6 records saved, 411 writes (409
+    # batches, closing, closed), then ceil(10,000 / 16) rounds of (PutItem, Publish,
+    # UpdateItem) at 10 ms each
+    assert c.io_s == pytest.approx(
+        9 * 0.005 + 7 * 0.005 + 625 * 0.010 + 6 * 0.010 + 411 * 0.010 + 625 * 0.030
+    )
+    # 40,526 requests x 0.3 ms on 1,024 / 1,769 of a vCPU
+    assert c.cpu_s == pytest.approx(40_526 * 0.0003 * 1769 / 1024)
+    assert c.duration == pytest.approx(29.25 + 0.005)
     cost = cap.close_cost(c, 1024)
     assert cost == pytest.approx(
         1.00 / 1e6  # one scheduled invocation
         + 0.20 / 1e6  # one Lambda request
-        + 18.915 * 1 * 0.0000133334  # GB-seconds
-        + 10_390 * 0.125 / 1e6  # RRU
-        + 21_416 * 0.625 / 1e6  # WRU
+        + 29.255 * 1 * 0.0000133334  # GB-seconds
+        + 10_408 * 0.125 / 1e6  # RRU
+        + 41_672 * 0.625 / 1e6  # WRU
         + 10_000 * 1.00 / 1e6  # IoT messages
     )
 
@@ -372,12 +399,12 @@ def test_a_10000_rider_close_fits_one_invocation_and_the_account() -> None:
     d = run(riders=10_000)
     limits = {lim["what"]: lim for lim in d["limits"]}
     duration = limits["race closer duration for one race (s), against its timeout"]
-    assert (duration["demand"], duration["limit"]) == (pytest.approx(18.915), 600)
+    assert (duration["demand"], duration["limit"]) == (pytest.approx(29.255), 600)
     writes = limits["idempotency writes/s with every race closing at once (a new on-demand table)"]
-    assert writes["demand"] == pytest.approx(2 * 10_000 / 18.915)
+    assert writes["demand"] == pytest.approx(2 * 10_000 / 29.255)
     assert writes["limit"] == 4_000
     publishes = limits["result publishes/s with every race closing at once"]
-    assert publishes["demand"] == pytest.approx(10_000 / 18.915)
+    assert publishes["demand"] == pytest.approx(10_000 / 29.255)
 
 
 def test_a_longer_timeout_is_what_a_race_past_the_design_size_needs() -> None:
@@ -386,7 +413,7 @@ def test_a_longer_timeout_is_what_a_race_past_the_design_size_needs() -> None:
     )
     d = cap.model(cap.Scenario(riders=10_000, config=config), MEASURED).as_dict()
     (limit,) = [lim for lim in d["limits"] if lim["what"].startswith("race closer duration")]
-    assert limit["utilization"] == round(18.915 / 60, 3)
+    assert limit["utilization"] == round(29.255 / 60, 3)
     assert "closer.timeout_seconds" in limit["lift"]
 
 
@@ -458,7 +485,7 @@ def test_cli_text(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert "concurrency 4 (2 shards x 2)" in out
     assert "assumed (no processor benchmark)" in out
     assert "First limit hit: API Gateway: stage throttle" in out
-    assert "Closer    one invocation per race of 1,000 riders: 3,015 requests" in out
+    assert "Closer    one invocation per race of 1,000 riders: 4,067 requests" in out
 
 
 def test_cli_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

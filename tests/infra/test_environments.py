@@ -28,7 +28,11 @@ def stateful(assembly: Assembly) -> dict[str, dict[str, Any]]:
 
 def test_stack_names(dev: Assembly, prod: Assembly) -> None:
     assert sorted(dev.stacks) == ["Breakaway-Dev-App", "Breakaway-Dev-Data"]
-    assert sorted(prod.stacks) == ["Breakaway-Prod-App", "Breakaway-Prod-Data"]
+    assert sorted(prod.stacks) == [
+        "Breakaway-Prod-App",
+        "Breakaway-Prod-Data",
+        "Breakaway-Prod-Edge",
+    ]
 
 
 def test_prod_stream_is_provisioned_with_longer_retention(dev: Assembly, prod: Assembly) -> None:
@@ -68,7 +72,11 @@ def test_prod_data_stack_has_termination_protection(dev: Assembly, prod: Assembl
             if art["type"] == "aws:cloudformation:stack"
         }
 
-    assert protected(prod) == {"Breakaway-Prod-Data": True, "Breakaway-Prod-App": False}
+    assert protected(prod) == {
+        "Breakaway-Prod-Data": True,
+        "Breakaway-Prod-App": False,
+        "Breakaway-Prod-Edge": False,  # a web ACL: nothing to lose
+    }
     assert protected(dev) == {"Breakaway-Dev-Data": False, "Breakaway-Dev-App": False}
 
 

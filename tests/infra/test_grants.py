@@ -15,10 +15,12 @@ calls"):
 * The race closer (``shared/race_store.py``, ``functions/race_closer/adapters.py``): ``GetItem``
   (the race record), ``Query`` on the table, no index (the entries, the stored placings),
   ``BatchGetItem`` (the standings, 100 a request), ``UpdateItem`` (the race's state) and
-  ``BatchWriteItem`` (the placings pages, 25 a request: the one role that may batch-write the
-  table, which holds no ``DeleteItem``); Powertools' idempotency layer calls ``GetItem``,
-  ``PutItem``, ``UpdateItem`` and ``DeleteItem`` on its table (``persistence/dynamodb.py``;
-  the Powertools idempotency documentation lists the same four).
+  ``BatchWriteItem`` (the placings pages and the riders' results, 25 a request: the one role
+  that may batch-write the table, which holds no ``DeleteItem``); from
+  ``shared/history_store.py``, ``GetItem`` (a class's records) and ``PutItem`` (each personal
+  best claimed, a class's records saved, both conditional); Powertools' idempotency layer
+  calls ``GetItem``, ``PutItem``, ``UpdateItem`` and ``DeleteItem`` on its table
+  (``persistence/dynamodb.py``; the Powertools idempotency documentation lists the same four).
 * The leaderboard API (``functions/leaderboard_api/adapters.py``, and ``shared/race_store.py``
   for the organiser's routes, ``shared/history_store.py`` for riders' histories and records):
   ``GetItem`` and ``BatchGetItem`` on the table, ``Query`` on the table (a page of a rider's
@@ -94,7 +96,7 @@ def test_closer_holds_exactly_the_dynamodb_actions_it_and_powertools_call(
         "dynamodb:BatchGetItem": [standings],
         "dynamodb:UpdateItem": sorted([standings, idempotency]),
         "dynamodb:BatchWriteItem": [standings],
-        "dynamodb:PutItem": [idempotency],
+        "dynamodb:PutItem": sorted([standings, idempotency]),
         "dynamodb:DeleteItem": [idempotency],
     }
 

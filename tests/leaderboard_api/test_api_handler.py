@@ -252,7 +252,7 @@ def test_rider_rank_overall_and_in_class(ties: Db) -> None:
         "finished": False,
         "asOf": AS_OF,
     }
-    assert "cache-control" not in reply.headers
+    assert reply.headers["cache-control"] == "max-age=1"
 
 
 def test_tied_rider_shares_the_rank(ties: Db) -> None:

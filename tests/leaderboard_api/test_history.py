@@ -79,6 +79,7 @@ def test_a_rider_s_history_is_newest_first_with_every_field(stored: DynamoHistor
     reply = get("/riders/ana/results")
 
     assert reply.status == 200
+    assert reply.headers["cache-control"] == "max-age=60"
     assert reply.body == {
         "riderId": "ana",
         "results": [
@@ -284,6 +285,7 @@ def test_class_records_rank_by_points_and_name_the_holders(records: DynamoHistor
     reply = get("/classes/2/records", {"durationS": "1800"})
 
     assert reply.status == 200
+    assert reply.headers["cache-control"] == "max-age=60"
     assert reply.body == {"classId": 2, "durationS": 1_800, "records": ROWS}
 
 

@@ -185,7 +185,7 @@ def test_results_of_a_race_not_closed_are_a_409(db: Db, now: int, state: str, st
         409,
         {"message": f"race race-1 is {status}: its results are published once it is closed"},
     )
-    assert "cache-control" not in reply.headers
+    assert reply.headers["cache-control"] == "max-age=1"  # an error: a second
 
 
 def test_a_closed_race_whose_placings_are_not_readable_yet_is_a_503(db: Db) -> None:

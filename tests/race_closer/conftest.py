@@ -88,8 +88,9 @@ def entered() -> list[EnteredRider]:
 
 def _p(
     rank: int | None, rider: str, class_id: int, points: int, seconds: int, outcome: str,
-    overall: int | None, in_class: int | None,
+    overall: int | None, in_class: int | None, flags: str = "",
 ) -> Placing:  # fmt: skip
+    """A placing; ``flags`` holds ``P`` for a personal best, ``R`` for a class record."""
     return Placing(
         rank,
         rider,
@@ -97,32 +98,36 @@ def _p(
         class_id,
         points,
         seconds,
-        outcome,
+        outcome,  # type: ignore[arg-type]
         overall,
-        in_class,  # type: ignore[arg-type]
+        in_class,
+        personal_best="P" in flags,
+        record="R" in flags,
     )
 
 
 PLACINGS: Final = [
-    _p(1, "ann", 1, 900, 300, "ranked", 1, 1),
-    _p(1, "bob", 2, 900, 290, "ranked", 1, 1),
-    _p(3, "cat", 1, 700, 250, "ranked", 3, 2),
-    _p(3, "dan", 1, 700, 260, "ranked", 3, 2),
-    _p(5, "eve", 2, 500, 120, "ranked", 5, 2),
+    _p(1, "ann", 1, 900, 300, "ranked", 1, 1, "PR"),
+    _p(1, "bob", 2, 900, 290, "ranked", 1, 1, "PR"),
+    _p(3, "cat", 1, 700, 250, "ranked", 3, 2, "P"),
+    _p(3, "dan", 1, 700, 260, "ranked", 3, 2, "P"),
+    _p(5, "eve", 2, 500, 120, "ranked", 5, 2, "P"),
     _p(None, "fay", 3, 0, 0, "DNS", None, None),
     _p(None, "gus", 2, 0, 0, "DNS", None, None),
     _p(None, "hal", 1, 1_000, 300, "DSQ", None, None),
 ]
+"""The race closed first (no history yet): every ranked rider sets a personal best, and the
+top of each class (ann, bob) the class record; DNS and DSQ riders neither."""
 BY_CLASS: Final = {
     1: [
-        _p(1, "ann", 1, 900, 300, "ranked", 1, 1),
-        _p(2, "cat", 1, 700, 250, "ranked", 3, 2),
-        _p(2, "dan", 1, 700, 260, "ranked", 3, 2),
+        _p(1, "ann", 1, 900, 300, "ranked", 1, 1, "PR"),
+        _p(2, "cat", 1, 700, 250, "ranked", 3, 2, "P"),
+        _p(2, "dan", 1, 700, 260, "ranked", 3, 2, "P"),
         _p(None, "hal", 1, 1_000, 300, "DSQ", None, None),
     ],
     2: [
-        _p(1, "bob", 2, 900, 290, "ranked", 1, 1),
-        _p(2, "eve", 2, 500, 120, "ranked", 5, 2),
+        _p(1, "bob", 2, 900, 290, "ranked", 1, 1, "PR"),
+        _p(2, "eve", 2, 500, 120, "ranked", 5, 2, "P"),
         _p(None, "gus", 2, 0, 0, "DNS", None, None),
     ],
     3: [_p(None, "fay", 3, 0, 0, "DNS", None, None)],
@@ -131,15 +136,23 @@ BY_CLASS: Final = {
     6: [],
 }
 ANNOUNCED: Final = {
-    "ann": {"outcome": "ranked", "rank": 1, "classRank": 1, "points": 900, "seconds": 300},
-    "bob": {"outcome": "ranked", "rank": 1, "classRank": 1, "points": 900, "seconds": 290},
-    "cat": {"outcome": "ranked", "rank": 3, "classRank": 2, "points": 700, "seconds": 250},
-    "dan": {"outcome": "ranked", "rank": 3, "classRank": 2, "points": 700, "seconds": 260},
-    "eve": {"outcome": "ranked", "rank": 5, "classRank": 2, "points": 500, "seconds": 120},
-    "fay": {"outcome": "DNS", "rank": None, "classRank": None, "points": 0, "seconds": 0},
-    "gus": {"outcome": "DNS", "rank": None, "classRank": None, "points": 0, "seconds": 0},
-    "hal": {"outcome": "DSQ", "rank": None, "classRank": None, "points": 1000, "seconds": 300},
-}
+    "ann": {"outcome": "ranked", "rank": 1, "classRank": 1, "points": 900, "seconds": 300,
+            "personalBest": True, "record": True},
+    "bob": {"outcome": "ranked", "rank": 1, "classRank": 1, "points": 900, "seconds": 290,
+            "personalBest": True, "record": True},
+    "cat": {"outcome": "ranked", "rank": 3, "classRank": 2, "points": 700, "seconds": 250,
+            "personalBest": True, "record": False},
+    "dan": {"outcome": "ranked", "rank": 3, "classRank": 2, "points": 700, "seconds": 260,
+            "personalBest": True, "record": False},
+    "eve": {"outcome": "ranked", "rank": 5, "classRank": 2, "points": 500, "seconds": 120,
+            "personalBest": True, "record": False},
+    "fay": {"outcome": "DNS", "rank": None, "classRank": None, "points": 0, "seconds": 0,
+            "personalBest": False, "record": False},
+    "gus": {"outcome": "DNS", "rank": None, "classRank": None, "points": 0, "seconds": 0,
+            "personalBest": False, "record": False},
+    "hal": {"outcome": "DSQ", "rank": None, "classRank": None, "points": 1000, "seconds": 300,
+            "personalBest": False, "record": False},
+}  # fmt: skip
 """Each rider's announcement, but for raceId, riderId, name and classId (the entry's)."""
 
 

@@ -137,12 +137,14 @@ def test_a_placing_is_published_on_the_riders_result_topic_at_qos_1() -> None:
             "topic": "breakaway/races/r1/riders/cat/result",
             "qos": 1,
             "payload": b'{"raceId":"r1","riderId":"cat","name":"Cat","classId":1,'
-            b'"outcome":"ranked","rank":3,"classRank":2,"points":700,"seconds":250}',
+            b'"outcome":"ranked","rank":3,"classRank":2,"points":700,"seconds":250,'
+            b'"personalBest":true,"record":false}',
         }
     ]
     assert announcement("r1", PLACINGS[7]) == {
         "raceId": "r1", "riderId": "hal", "name": "Hal", "classId": 1, "outcome": "DSQ",
-        "rank": None, "classRank": None, "points": 1000, "seconds": 300,
+        "rank": None, "classRank": None, "points": 1000, "seconds": 300, "personalBest": False,
+        "record": False,
     }  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from functions.race_closer.logic import CloseOutcome, CloseStatus, RaceCloser
-from shared.memory import InMemoryRaceStore
+from shared.memory import InMemoryHistoryStore, InMemoryRaceStore
 from shared.placings import OVERALL, Placing, Tally
 from shared.ports import TransientError
 from tests.race_closer.conftest import (
@@ -87,6 +87,7 @@ class Setup:
     closer: RaceCloser
     now: list[int]
     slept: list[float]
+    history: InMemoryHistoryStore
 
 
 def setup(book: InMemoryRaceStore | None = None, now: int = DUE_AT) -> Setup:
@@ -103,8 +104,11 @@ def setup(book: InMemoryRaceStore | None = None, now: int = DUE_AT) -> Setup:
         slept.append(seconds)
         clock[0] += int(seconds * 1000)
 
-    closer = RaceCloser(book, reader, announcer, clock=lambda: clock[0], sleep=sleep)
-    return Setup(book, reader, announcer, closer, clock, slept)
+    history = InMemoryHistoryStore()
+    closer = RaceCloser(
+        book, reader, announcer, history=history, clock=lambda: clock[0], sleep=sleep
+    )
+    return Setup(book, reader, announcer, closer, clock, slept, history)
 
 
 def test_a_due_race_is_placed_overall_and_per_class_with_ties_dns_and_dsq() -> None:
