@@ -24,6 +24,7 @@ SHARED = [
     "shared/placings.py",
     "shared/ports.py",
     "shared/races.py",
+    "shared/ranking.py",
     "shared/retry.py",
     "shared/scoring.py",
     "shared/settings.py",
@@ -55,7 +56,8 @@ EXPECTED: dict[str, list[str]] = {
         "config.py",
         "handler.py",
         "logic.py",
-        shared=("shared/race_store.py",),  # the race book's DynamoDB adapter
+        # the race book's DynamoDB adapter; the history store (results, bests, records)
+        shared=("shared/history_store.py", "shared/race_store.py"),
     ),
     "leaderboard_api": _function(
         "leaderboard_api",
@@ -68,8 +70,8 @@ EXPECTED: dict[str, list[str]] = {
         "organiser.py",
         "static/index.html",
         # the organiser's routes write through the race book; histories and records are read
-        # through the history store
-        shared=("shared/history_store.py", "shared/race_store.py"),
+        # through the history store; each route's Cache-Control comes from shared/routes.py
+        shared=("shared/history_store.py", "shared/race_store.py", "shared/routes.py"),
     ),
 }
 NEVER_SHIPPED = (
