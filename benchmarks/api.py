@@ -42,7 +42,8 @@ from functions.leaderboard_api.memory import (
 )
 from local.aws.api_gateway import LocalApiGateway, LocalContext, build_event
 from shared import items, keys
-from shared.memory import InMemoryRaceStore
+from shared.history_store import DynamoHistoryStore
+from shared.memory import InMemoryHistoryStore, InMemoryRaceStore
 from shared.placings import Tally, compute_placings
 from shared.race_store import DynamoRaceStore, now_ms
 from shared.races import EnteredRider, Entry
@@ -223,6 +224,7 @@ def _reads_against_moto() -> dict[str, Any]:
                 reader=DynamoLeaderboardReader(client, STANDINGS),
                 book=DynamoRaceStore(client, STANDINGS),
                 scheduler=InMemoryCloseScheduler(),
+                history=DynamoHistoryStore(client, STANDINGS),
             )
         )
         try:
@@ -309,6 +311,7 @@ def runtime(reader: InMemoryLeaderboardReader, page_ttl_s: float) -> api.Runtime
         reader=reader,
         book=InMemoryRaceStore(),
         scheduler=InMemoryCloseScheduler(),
+        history=InMemoryHistoryStore(),
         pages=board.PageCache(page_ttl_s),
     )
 

@@ -2,8 +2,9 @@
 
 ``POST /races``, ``POST /races/{id}/entries`` (in chunks of ``MAX_ENTRIES_PER_REQUEST``),
 ``POST /races/{id}/close``, ``POST /races/{id}/entries/{riderId}/disqualify``, ``GET /races``,
-``GET /races/{id}`` and ``GET /races/{id}/results`` (every page). ``breakaway race`` and
-``breakaway simulate`` use it.
+``GET /races/{id}``, ``GET /races/{id}/results`` (every page), ``GET /riders/{id}/results`` (a
+rider's history, as many pages as asked) and ``GET /classes/{id}/records``. ``breakaway race``,
+``breakaway rider`` and ``breakaway simulate`` use it.
 
 Where: the local stack's API (its endpoints file's ``api_url``; the local routes need no
 credentials), or a deployed environment's (the stack output ``ApiUrl``), where the organiser
@@ -30,7 +31,7 @@ from shared.races import MAX_ENTRIES_PER_REQUEST, Entry, NewRace
 
 EXECUTE_API: Final = "execute-api"
 RESULTS_PAGE: Final = 100
-"""Results are read a page of this many at a time (the API's largest page)."""
+"""Results and histories are read a page of this many at a time (the API's largest page)."""
 TIMEOUT_S: Final = 30.0
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
 
@@ -149,6 +150,29 @@ class Organiser:
             if not page.get("nextCursor"):
                 return
             query["cursor"] = str(page["nextCursor"])
+
+    def rider_results(self, rider_id: str, limit: int) -> list[dict[str, Any]]:
+        """The rider's ``limit`` newest closed races (``GET /riders/{id}/results``), following
+        ``nextCursor`` while more are wanted."""
+        path = f"/riders/{_quote(rider_id)}/results"
+        shown: list[dict[str, Any]] = []
+        query: dict[str, str] = {}
+        while len(shown) < limit:
+            query["limit"] = str(min(RESULTS_PAGE, limit - len(shown)))
+            page = self._call("GET", path, None, query)
+            shown += page["results"]
+            if not page.get("nextCursor"):
+                break
+            query["cursor"] = str(page["nextCursor"])
+        return shown
+
+    def records(self, class_id: int, duration_s: int, limit: int) -> list[dict[str, Any]]:
+        """``GET /classes/{id}/records?durationS=``: the best results ever in the class over
+        races of that length, best first."""
+        query = {"durationS": str(duration_s), "limit": str(limit)}
+        page = self._call("GET", f"/classes/{class_id}/records", None, query)
+        rows: list[dict[str, Any]] = page["records"]
+        return rows
 
     # --- HTTP ----------------------------------------------------------------------------------
     def url(self, path: str, query: Mapping[str, str] | None = None) -> str:

@@ -1,9 +1,12 @@
-"""`breakaway race`: the organiser's commands, against the local stack or a deployed one.
+"""`breakaway race`: the organiser's commands, against the local stack or a deployed one; and
+`breakaway rider history`, a rider's closed races.
 
 ``create``, ``enter``, ``close``, ``disqualify``, ``list`` and ``results`` call the organiser's
 API (:mod:`simulator.organiser`): the local stack's (no credentials) or, with ``--target aws``,
 an environment's, each request signed with the caller's AWS credentials. What the API answers
 is shown as a table; what it refuses is one line with the API's own message, exit status 2.
+``results`` marks the personal bests and records the race set, and shows the class records
+for races of its length (the classes placed, or the one asked for).
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ DURATION_S = arg_type(Annotated[int, Field(ge=1, le=MAX_RACE_SECONDS)])
 GRACE_S = arg_type(Annotated[int, Field(ge=0, le=MAX_GRACE_S)])
 CLASS_ID = arg_type(Annotated[int, Field(ge=1, le=NUM_CLASSES)])
 _name = arg_type(Name)
+HISTORY_LIMIT = arg_type(Annotated[int, Field(ge=1, le=1_000)])
+RECORDS_SHOWN: Final = 10
+"""Rows of each class's records ``race results`` shows."""
 _RELATIVE = re.compile(r"^\+(\d+)([smh]?)$")
 _UNIT_S: Final = {"": 1, "s": 1, "m": 60, "h": 3600}
 
@@ -93,6 +99,26 @@ def register(subparsers: Any) -> None:
     results.add_argument("race_id", type=id_argument, metavar="RACE_ID")
     results.add_argument("--class", dest="class_id", type=CLASS_ID, help="one class (1-6)")
     results.set_defaults(func=run_results)
+    _register_rider(subparsers, target)
+
+
+def _register_rider(subparsers: Any, target: argparse.ArgumentParser) -> None:
+    rider = subparsers.add_parser(
+        "rider",
+        help="a rider's closed races: placings, personal bests, records",
+        description="A rider's history, from the API's public reads (the local stack, or "
+        "--target aws a deployed environment).",
+    )
+    commands = rider.add_subparsers(dest="rider_command", metavar="COMMAND")
+    commands.required = True
+    history = commands.add_parser(
+        "history", parents=[target], help="the rider's closed races, newest first"
+    )
+    history.add_argument("rider_id", type=id_argument, metavar="RIDER_ID")
+    history.add_argument(
+        "--limit", type=HISTORY_LIMIT, default=20, help="at most this many races (default 20)"
+    )
+    history.set_defaults(func=run_rider_history)
 
 
 def _add_target_arguments(where: Any) -> None:
@@ -233,6 +259,28 @@ def run_results(args: argparse.Namespace) -> int:
     entries = call(args, lambda api: api.results(args.race_id, args.class_id))
     scope = f"class {args.class_id}" if args.class_id else "overall"
     show_results(entries, title=f"race {args.race_id}: final placings, {scope}")
+    placed = {e["classId"] for e in entries if e.get("rank") is not None}
+    classes = [args.class_id] if args.class_id else sorted(placed)
+    if classes:
+        duration = int(call(args, lambda api: api.race(args.race_id))["durationS"])
+        for c in classes:
+            rows = class_records(args, c, duration)
+            if rows:
+                show_records(rows, title=f"class {c} records, {duration} s races")
+            else:
+                print(f"class {c}: no records in {duration} s races yet")
+    return 0
+
+
+def class_records(args: argparse.Namespace, class_id: int, duration_s: int) -> list[dict[str, Any]]:
+    return call(args, lambda api: api.records(class_id, duration_s, RECORDS_SHOWN))
+
+
+def run_rider_history(args: argparse.Namespace) -> int:
+    results = call(args, lambda api: api.rider_results(args.rider_id, args.limit))
+    show_history(results, title=f"rider {args.rider_id}: closed races, newest first")
+    if not results:
+        print(f"rider {args.rider_id} has no closed race")
     return 0
 
 
@@ -347,6 +395,7 @@ def show_results(entries: Sequence[dict[str, Any]], title: str) -> None:
         ("points", True),
         ("seconds", True),
         ("outcome", False),
+        ("marks", False),
     ]
     rows = [
         [
@@ -357,7 +406,73 @@ def show_results(entries: Sequence[dict[str, Any]], title: str) -> None:
             f"{e['points']:,}",
             str(e["seconds"]),
             str(e["outcome"]),
+            marks(e),
         ]
         for e in entries
+    ]
+    _table(title, columns, rows)
+
+
+def marks(row: dict[str, Any]) -> str:
+    """``PB`` (a personal best), ``record`` (holds the class record), both, or nothing."""
+    return ", ".join(
+        text for key, text in (("personalBest", "PB"), ("record", "record")) if row.get(key)
+    )
+
+
+def show_history(results: Sequence[dict[str, Any]], title: str) -> None:
+    columns = [
+        ("starts (UTC)", False),
+        ("race", False),
+        ("name", False),
+        ("duration s", True),
+        ("class", True),
+        ("rank", True),
+        ("class rank", True),
+        ("points", True),
+        ("seconds", True),
+        ("marks", False),
+    ]
+    rows = [
+        [
+            _time(r["race"]["startsAt"]),
+            str(r["race"]["raceId"]),
+            str(r["race"]["name"]),
+            str(r["race"]["durationS"]),
+            str(r["classId"]),
+            str(r["rankOverall"]),
+            str(r["rankClass"]),
+            f"{r['points']:,}",
+            str(r["seconds"]),
+            marks(r),
+        ]
+        for r in results
+    ]
+    _table(title, columns, rows)
+
+
+def show_records(records: Sequence[dict[str, Any]], title: str) -> None:
+    columns = [
+        ("rank", True),
+        ("rider", False),
+        ("name", False),
+        ("points", True),
+        ("seconds", True),
+        ("race", False),
+        ("set (UTC)", False),
+        ("holder", False),
+    ]
+    rows = [
+        [
+            str(r["rank"]),
+            str(r["riderId"]),
+            str(r["name"]),
+            f"{r['points']:,}",
+            str(r["seconds"]),
+            str(r["race"]["name"]),
+            _time(r["race"]["startsAt"]),
+            "record" if r["holder"] else "",
+        ]
+        for r in records
     ]
     _table(title, columns, rows)

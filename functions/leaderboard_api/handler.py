@@ -38,6 +38,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.leaderboard_api import history as past
 from functions.leaderboard_api import logic, organiser
 from functions.leaderboard_api.adapters import (
     SCHEDULER_CLIENT_CONFIG,
@@ -53,6 +54,7 @@ from functions.leaderboard_api.config import (
 )
 from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S
 from functions.leaderboard_api.models import (
+    ClassRecords,
     Disqualified,
     EntriesApplied,
     Error,
@@ -61,11 +63,14 @@ from functions.leaderboard_api.models import (
     Races,
     Results,
     Rider,
+    RiderHistory,
 )
 from shared import names
-from shared.contract import ID_PATTERN, NUM_CLASSES
+from shared.contract import ID_PATTERN, MAX_RACE_SECONDS, NUM_CLASSES
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
-from shared.ports import RaceBook, TransientError
+from shared.history import HISTORY_PAGE_MAX, RECORDS_KEPT
+from shared.history_store import DynamoHistoryStore
+from shared.ports import HistoryBook, RaceBook, TransientError
 from shared.race_store import DynamoRaceStore, now_ms
 from shared.races import Entries, NewRace, RaceConflictError, RaceNotFoundError, RaceStatus
 from shared.routes import ERROR_MAX_AGE_S, NO_STORE, READS, max_age, route_for
@@ -75,6 +80,8 @@ PAGE_FILE = FilePath(__file__).with_name("static") / "index.html"
 PAGE_HTML = PAGE_FILE.read_text(encoding="utf-8")
 LEADERBOARD_CACHE_CONTROL = READS["/races/{raceId}/leaderboard"].cache_control
 RESULTS_CACHE_CONTROL = READS["/races/{raceId}/results"].cache_control
+HISTORY_CACHE_CONTROL = READS["/riders/{riderId}/results"].cache_control
+RECORDS_CACHE_CONTROL = READS["/classes/{classId}/records"].cache_control
 RETRY_AFTER_SECONDS = "1"
 
 logger = Logger(service=names.POWERTOOLS_SERVICE_API)
@@ -147,6 +154,8 @@ class Runtime:
     reader: logic.LeaderboardReader
     book: RaceBook
     scheduler: organiser.CloseScheduler
+    history: HistoryBook
+    """Riders' histories and the class records (the closer writes them)."""
     clock: Callable[[], int] = now_ms
     """Epoch milliseconds: a race's status and the organiser's rules are judged by it."""
     pages: logic.PageCache[logic.LeaderboardPage] = field(default_factory=_fresh_pages)
@@ -169,6 +178,7 @@ def build_runtime(settings: ApiSettings, session: boto3.session.Session | None =
         reader=DynamoLeaderboardReader(dynamodb, settings.standings_table),
         book=DynamoRaceStore(dynamodb, settings.standings_table),
         scheduler=EventBridgeCloseScheduler(scheduler, target),
+        history=DynamoHistoryStore(dynamodb, settings.standings_table),
     )
 
 
@@ -302,6 +312,47 @@ def get_results(
         rt.reader, rt.book, rt.clock(), raceId, class_id=classId, limit=limit, cursor=cursor
     )
     return _json(HTTPStatus.OK, Results.of(page))
+
+
+# --- riders' histories and class records --------------------------------------------------------
+HistoryLimit = Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX, description="page size")]
+RecordsLimit = Annotated[int, Query(ge=1, le=RECORDS_KEPT, description="rows")]
+RecordsClass = Annotated[int, Path(ge=1, le=NUM_CLASSES, description="class id")]
+DurationS = Annotated[
+    int, Query(ge=1, le=MAX_RACE_SECONDS, description="race length: records are kept per length")
+]
+
+
+@app.get(
+    "/riders/<riderId>/results",
+    responses=responses(
+        RiderHistory,
+        "a page of the rider's closed races (none: empty)",
+        cache_control=HISTORY_CACHE_CONTROL,
+    ),
+    summary="A rider's closed races, newest first, a page",
+)
+def get_rider_history(
+    riderId: RiderId,  # noqa: N803
+    limit: HistoryLimit = past.DEFAULT_HISTORY_LIMIT,
+    cursor: Cursor = None,
+) -> RiderHistory:
+    return RiderHistory.of(past.rider_history(runtime().history, riderId, limit, cursor))
+
+
+@app.get(
+    "/classes/<classId>/records",
+    responses=responses(
+        ClassRecords, "the records", cache_control=RECORDS_CACHE_CONTROL, errors=(404, 422, 503)
+    ),
+    summary="The best results ever in a class, over races of one length",
+)
+def get_class_records(
+    classId: RecordsClass,  # noqa: N803
+    durationS: DurationS,  # noqa: N803
+    limit: RecordsLimit = past.DEFAULT_RECORDS_LIMIT,
+) -> ClassRecords:
+    return ClassRecords.of(past.class_records(runtime().history, classId, durationS, limit))
 
 
 # --- the organiser's routes (IAM-authorised by API Gateway) ------------------------------------

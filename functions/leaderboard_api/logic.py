@@ -270,7 +270,7 @@ def _b64decode(text: str, what: str) -> bytes:
         raise BadRequestError(f"{what}: not a cursor this API returned") from exc
 
 
-def _decode_model(cursor: str, model: type[M]) -> M:
+def decode_model(cursor: str, model: type[M]) -> M:
     raw = _b64decode(cursor, "cursor")
     try:
         return model.model_validate_json(raw)
@@ -278,14 +278,14 @@ def _decode_model(cursor: str, model: type[M]) -> M:
         raise BadRequestError("cursor: not a cursor this API returned") from exc
 
 
-def _encode_model(model: BaseModel) -> str:
+def encode_model(model: BaseModel) -> str:
     return _b64encode(model.model_dump_json().encode())
 
 
 def encode_cursor(race_id: str, class_id: int | None, state: RankState) -> str:
     if state.after is None:
         raise ValueError("a cursor needs the sort key of the last entry")
-    return _encode_model(
+    return encode_model(
         _CursorModel(
             race=race_id, cls=class_id or 0, after=state.after, rank=state.rank, pos=state.position
         )
@@ -294,7 +294,7 @@ def encode_cursor(race_id: str, class_id: int | None, state: RankState) -> str:
 
 def decode_cursor(cursor: str, race_id: str, class_id: int | None) -> RankState:
     """The page start a cursor names; BadRequestError if it is malformed or for another board."""
-    model = _decode_model(cursor, _CursorModel)
+    model = decode_model(cursor, _CursorModel)
     if model.race != race_id or model.cls != (class_id or 0):
         raise BadRequestError("cursor: it belongs to another leaderboard (raceId or classId)")
     if model.rank > model.pos:
@@ -312,13 +312,13 @@ class _RacesCursorModel(BaseModel):
 
 
 def encode_races_cursor(position: RacePosition) -> str:
-    return _encode_model(_RacesCursorModel(race=position.race_id, starts=position.starts_at))
+    return encode_model(_RacesCursorModel(race=position.race_id, starts=position.starts_at))
 
 
 def decode_races_cursor(cursor: str) -> RacePosition:
     """The place in the races index a races cursor points after (valid for any status: it is
     a position in ``startsAt`` order)."""
-    model = _decode_model(cursor, _RacesCursorModel)
+    model = decode_model(cursor, _RacesCursorModel)
     return RacePosition(starts_at=model.starts, race_id=model.race)
 
 
@@ -331,13 +331,13 @@ class _ResultsCursorModel(BaseModel):
 
 
 def encode_results_cursor(race_id: str, scope: str, offset: int) -> str:
-    return _encode_model(_ResultsCursorModel(race=race_id, scope=scope, offset=offset))
+    return encode_model(_ResultsCursorModel(race=race_id, scope=scope, offset=offset))
 
 
 def decode_results_cursor(cursor: str, race_id: str, scope: str) -> int:
     """The offset a results cursor names; BadRequestError if it is malformed or belongs to
     another race or class."""
-    model = _decode_model(cursor, _ResultsCursorModel)
+    model = decode_model(cursor, _ResultsCursorModel)
     if model.race != race_id or model.scope != scope:
         raise BadRequestError("cursor: it belongs to other results (raceId or classId)")
     return model.offset

@@ -12,13 +12,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from functions.leaderboard_api.history import HistoryPage, RecordsPage
 from functions.leaderboard_api.logic import (
     LeaderboardPage,
     RacesListing,
     ResultsPage,
     RiderView,
 )
-from shared import races
+from shared import history, races
 from shared.contract import CLASS_IDS, ID_PATTERN, MAX_ID_LENGTH, MAX_RACE_SECONDS, NUM_CLASSES
 from shared.placings import Outcome
 
@@ -172,6 +173,10 @@ class Rider(_Out):
         )
 
 
+PERSONAL_BEST = "the rider's best points in this class over races of this length, when it closed"
+RECORD = "the result holds the class record for races of this length (set when it closed)"
+
+
 class Placing(_Out):
     rank: Annotated[int | None, Field(ge=1, description="null unless ranked")]
     rider_id: Id
@@ -182,6 +187,8 @@ class Placing(_Out):
     outcome: Annotated[
         Outcome, Field(description="ranked; DNS: no counted second; DSQ: disqualified")
     ]
+    personal_best: Annotated[bool, Field(description=PERSONAL_BEST)]
+    record: Annotated[bool, Field(description=RECORD)]
 
 
 class Results(_Out):
@@ -206,10 +213,110 @@ class Results(_Out):
                     points=p.points,
                     seconds=p.seconds,
                     outcome=p.outcome,
+                    personal_best=p.personal_best,
+                    record=p.record,
                 )
                 for p in page.placings
             ],
             next_cursor=page.next_cursor,
+        )
+
+
+# --- history and records (shared.history) ------------------------------------------------------
+class RaceRef(_Out):
+    race_id: Id
+    name: Name
+    starts_at: EpochMs
+    duration_s: Annotated[int, Field(ge=1, le=MAX_RACE_SECONDS)]
+
+    @classmethod
+    def of(cls, race: history.RaceRef) -> RaceRef:
+        return cls(
+            race_id=race.race_id,
+            name=race.name,
+            starts_at=race.starts_at,
+            duration_s=race.duration_s,
+        )
+
+
+class HistoryEntry(_Out):
+    race: RaceRef
+    name: Annotated[Name, Field(description="the rider's name as entered in that race")]
+    class_id: Annotated[ClassId, Field(description="as entered in that race")]
+    rank_overall: Annotated[int, Field(ge=1)]
+    rank_class: Annotated[int, Field(ge=1)]
+    points: Annotated[int, Field(ge=0, description="hundredths of an output unit")]
+    seconds: Count
+    personal_best: Annotated[bool, Field(description=PERSONAL_BEST)]
+    record: Annotated[bool, Field(description=RECORD)]
+
+
+class RiderHistory(_Out):
+    rider_id: Id
+    results: Annotated[
+        list[HistoryEntry], Field(description="the rider's closed races, newest first")
+    ]
+    next_cursor: Annotated[str | None, Field(description="pass as cursor for the next page")]
+
+    @classmethod
+    def of(cls, page: HistoryPage) -> RiderHistory:
+        return cls(
+            rider_id=page.rider_id,
+            results=[
+                HistoryEntry(
+                    race=RaceRef.of(r.race),
+                    name=r.name,
+                    class_id=r.class_id,
+                    rank_overall=r.rank_overall,
+                    rank_class=r.rank_class,
+                    points=r.points,
+                    seconds=r.seconds,
+                    personal_best=r.personal_best,
+                    record=r.record,
+                )
+                for r in page.results
+            ],
+            next_cursor=page.next_cursor,
+        )
+
+
+class RecordEntry(_Out):
+    rank: Annotated[int, Field(ge=1, description="standard competition rank by points")]
+    rider_id: Id
+    name: Annotated[Name, Field(description="as entered in the race that set it")]
+    points: Annotated[int, Field(ge=0, description="hundredths of an output unit")]
+    seconds: Count
+    race: Annotated[RaceRef, Field(description="where and when it was set (startsAt)")]
+    holder: Annotated[
+        bool,
+        Field(description="holds the record: the top points, set first (a tie in one race: joint)"),
+    ]
+
+
+class ClassRecords(_Out):
+    class_id: ClassId
+    duration_s: Annotated[int, Field(ge=1, le=MAX_RACE_SECONDS)]
+    records: Annotated[
+        list[RecordEntry], Field(description="each rider's best, best first (ties: set first)")
+    ]
+
+    @classmethod
+    def of(cls, page: RecordsPage) -> ClassRecords:
+        return cls(
+            class_id=page.class_id,
+            duration_s=page.duration_s,
+            records=[
+                RecordEntry(
+                    rank=row.rank,
+                    rider_id=row.best.rider_id,
+                    name=row.best.name,
+                    points=row.best.points,
+                    seconds=row.best.seconds,
+                    race=RaceRef.of(row.best.race),
+                    holder=row.holder,
+                )
+                for row in page.rows
+            ],
         )
 
 

@@ -67,12 +67,20 @@ def access_log_format() -> str:
     return "{" + ",".join(fields) + "}"
 
 
-ITEM_ACTIONS: Final = ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem")
-"""What the function calls on the table's items (functions/leaderboard_api/adapters.py and
-shared/race_store.py): reads by key; a new race (``PutItem``); entries (``Put`` in a transaction
-with the race record's ``Update``); an early close (``UpdateItem``); a disqualification (an
-``Update`` with a ``ConditionCheck`` of the race record). Never a scan, a batch write or a
-delete."""
+ITEM_ACTIONS: Final = (
+    "GetItem",
+    "BatchGetItem",
+    "Query",
+    "PutItem",
+    "UpdateItem",
+    "ConditionCheckItem",
+)
+"""What the function calls on the table's items (functions/leaderboard_api/adapters.py,
+shared/race_store.py and shared/history_store.py): reads by key; a page of a rider's history
+(``Query`` of the rider's partition); a new race (``PutItem``); entries (``Put`` in a
+transaction with the race record's ``Update``); an early close (``UpdateItem``); a
+disqualification (an ``Update`` with a ``ConditionCheck`` of the race record). Never a scan, a
+batch write or a delete."""
 INDEXES: Final = (keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT)
 """Pages of the ranking indexes (leaderboards, ranks) and of the races index (listings)."""
 

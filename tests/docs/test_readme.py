@@ -52,9 +52,12 @@ from functions.leaderboard_api.logic import DEFAULT_LIMIT
 from infra.config import CONTEXT_KEY, BreakawayConfig, ConfigError, load_config
 from local import cli
 from local.aws.api_gateway import LocalApiGateway, match_resource
+from shared.contract import CLASS_IDS
+from shared.history import Best, ClassRecords, RaceRef, RiderResult
+from shared.history_store import DynamoHistoryStore
 from shared.limits import CONNECTION_HEADROOM
-from shared.placings import Tally, compute_placings
-from shared.races import EnteredRider, Entry
+from shared.placings import Placings, Tally, compute_placings
+from shared.races import EnteredRider, Entry, Race
 from shared.tables import create_tables
 from simulator.cli import _race_config
 from simulator.model import RaceConfig, riders_of
@@ -108,6 +111,10 @@ AUDIT = {
     "aws": "tests/archive/test_athena.py::test_the_audit_through_athena_is_exact",
 }
 """``breakaway audit`` needs a closed race and its archive: the test running its code on each."""
+RIDER_COMMANDS = {
+    "history": "tests/simulator/test_rider_cli.py::test_rider_history_shows_the_races_newest_first"
+}
+"""``breakaway rider``, likewise: run against the real handler behind the local gateway."""
 UP_AND_DOWN = "tests/local/test_cli.py::test_up_serves_and_stops_cleanly_leaving_no_process[{how}]"
 SEEDED_RIDERS = 60
 """Riders of the README's race put in the table: more than any page the README asks for."""
@@ -284,6 +291,8 @@ def check_breakaway(command: Command, args: Sequence[str]) -> str:
         return f"{name}: parsed; it needs AWS"
     if name == "race":
         return mapped(command, RACE_COMMANDS[ns.race_command])
+    if name == "rider":
+        return mapped(command, RIDER_COMMANDS[ns.rider_command])
     if name == "demo":
         runs_race = "run_race" in local.demo.run_demo.__code__.co_names
         assert runs_race, f"{command}: breakaway demo no longer runs run_race"
@@ -390,7 +399,15 @@ def board_shape(command: Command, body: Any, params: dict[str, str], query: dict
         expect(command, in_class, f"class {class_id} only", body)
 
 
-RESULT_KEYS = {"rank", "riderId", "name", "classId", "points", "seconds", "outcome"}
+RESULT_KEYS = {
+    "rank", "riderId", "name", "classId", "points", "seconds", "outcome", "personalBest", "record",
+}  # fmt: skip
+HISTORY_KEYS = {
+    "race", "name", "classId", "rankOverall", "rankClass", "points", "seconds", "personalBest",
+    "record",
+}  # fmt: skip
+RECORD_KEYS = {"rank", "riderId", "name", "points", "seconds", "race", "holder"}
+RACE_REF_KEYS = {"raceId", "name", "startsAt", "durationS"}
 
 
 def results_shape(
@@ -413,12 +430,40 @@ def rider_shape(command: Command, body: Any, params: dict[str, str], _: dict[str
     expect(command, asked, "the rider asked for", body)
 
 
+def history_shape(
+    command: Command, body: Any, params: dict[str, str], query: dict[str, str]
+) -> None:
+    expect(command, set(body) == {"riderId", "results", "nextCursor"}, "a history page", body)
+    expect(command, body["riderId"] == params["riderId"], "the rider asked for", body)
+    results = body["results"]
+    limit = int(query.get("limit", "20"))
+    expect(command, 0 < len(results) <= limit, f"1 to {limit} races", body)
+    expect(command, all(set(r) == HISTORY_KEYS for r in results), "history items", body)
+    expect(command, all(set(r["race"]) == RACE_REF_KEYS for r in results), "their races", body)
+
+
+def records_shape(
+    command: Command, body: Any, params: dict[str, str], query: dict[str, str]
+) -> None:
+    expect(command, set(body) == {"classId", "durationS", "records"}, "class records", body)
+    asked = (body["classId"], body["durationS"]) == (
+        int(params["classId"]),
+        int(query["durationS"]),
+    )
+    expect(command, asked, "the class and race length asked for", body)
+    rows = body["records"]
+    expect(command, len(rows) > 0 and all(set(r) == RECORD_KEYS for r in rows), "rows", body)
+    expect(command, (rows[0]["rank"], rows[0]["holder"]) == (1, True), "the holder first", body)
+
+
 SHAPES: dict[str, Shape] = {
     "/races": races_shape,
     "/races/{raceId}": race_shape,
     "/races/{raceId}/leaderboard": board_shape,
     "/races/{raceId}/riders/{riderId}": rider_shape,
     "/races/{raceId}/results": results_shape,
+    "/riders/{riderId}/results": history_shape,
+    "/classes/{classId}/records": records_shape,
 }
 
 
@@ -431,6 +476,28 @@ def readme_race(commands: Sequence[Command] = README_COMMANDS) -> RaceConfig:
             assert ns is not None
             return _race_config(ns)
     raise AssertionError("README.md simulates no race for its curl commands to read")
+
+
+def seed_history(store: DynamoHistoryStore, race: Race, placings: Placings) -> None:
+    """The README race's results in its riders' histories and the class records, as its close
+    stores them (the closer's own tests hold how it weighs them)."""
+    ref = RaceRef(race.race_id, race.name, race.starts_at, race.duration_s)
+    ranked = [p for p in placings.overall if p.outcome == "ranked"]
+    store.put_results(
+        [
+            RiderResult(p.rider_id, p.name, ref, p.class_id, p.rank_overall, p.rank_class,
+                        p.points, p.seconds, True, p.rank_class == 1)
+            for p in ranked
+        ]
+    )  # fmt: skip
+    for class_id in CLASS_IDS:
+        bests = [
+            Best(p.rider_id, p.name, class_id, p.points, p.seconds, ref)
+            for p in ranked
+            if p.class_id == class_id
+        ]
+        if bests:
+            assert store.save_records(ClassRecords(class_id, race.duration_s).merged(bests))
 
 
 @pytest.fixture(scope="module")
@@ -452,13 +519,15 @@ def readme_api() -> Iterator[str]:
             for r in riders_of(race)
             if r.index < SEEDED_RIDERS or r.rider_id in named
         ]
-        db.put_race(race.race_id, seeded)
+        record = db.put_race(race.race_id, seeded, duration_s=race.duration)
         entered = [
             EnteredRider(Entry(rider_id=s.rider_id, name=s.name, class_id=s.class_id))
             for s in seeded
         ]
         tallies = {s.rider_id: Tally(s.points, s.seconds) for s in seeded}
-        db.close(race.race_id, compute_placings(entered, tallies))  # the results are served
+        placings = compute_placings(entered, tallies)
+        db.close(race.race_id, placings)  # the results are served
+        seed_history(DynamoHistoryStore(client, STANDINGS), record, placings)
         api.install(None)
         try:
             with LocalApiGateway(api.handler, stage=STAGE, resources=RESOURCES) as gateway:

@@ -25,6 +25,8 @@ pytestmark = pytest.mark.xdist_group("synth")
 
 BEHAVIOURS = {
     "/races/*/riders/*": [],
+    "/riders/*/results": ["cursor", "limit"],
+    "/classes/*/records": ["durationS", "limit"],
     "/races/*/leaderboard": ["classId", "cursor", "limit"],
     "/races/*/results": ["classId", "cursor", "limit"],
     "/races/*": [],
@@ -108,10 +110,11 @@ def test_every_behaviour_caches_gets_only_compressed_and_over_https(dev: Assembl
 
 
 def test_routes_with_the_same_parameters_share_a_cache_policy(dev: Assembly) -> None:
-    """An account holds at most 20 custom cache policies: 4 per environment, not 8."""
+    """An account holds at most 20 custom cache policies: 6 per environment (one per distinct
+    query allowlist), not 10."""
     by_pattern = {b["PathPattern"]: b["CachePolicyId"] for b in distribution(dev)["CacheBehaviors"]}
 
-    assert len(dev.resources("App", "AWS::CloudFront::CachePolicy")) == 4
+    assert len(dev.resources("App", "AWS::CloudFront::CachePolicy")) == 6
     assert by_pattern["/races/*/leaderboard"] == by_pattern["/races/*/results"]
 
 

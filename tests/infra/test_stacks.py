@@ -814,6 +814,16 @@ def test_api_routes_validate_their_parameters(dev: Assembly) -> None:
             "method.request.path.raceId": True,
             "method.request.path.riderId": True,
         },
+        "/riders/{riderId}/results": {
+            "method.request.path.riderId": True,
+            "method.request.querystring.limit": False,
+            "method.request.querystring.cursor": False,
+        },
+        "/classes/{classId}/records": {
+            "method.request.path.classId": True,
+            "method.request.querystring.durationS": False,
+            "method.request.querystring.limit": False,
+        },
         "/{proxy+}": {"method.request.path.proxy": True},
     }
     assert {r.path for r in ROUTES if r.method == "GET"} | {"/{proxy+}"} == set(gets)
@@ -825,9 +835,10 @@ def test_api_cors_preflight_uses_the_configured_origin(dev: Assembly) -> None:
         for m in dev.resources("App", "AWS::ApiGateway::Method").values()
         if m["Properties"]["HttpMethod"] == "OPTIONS"
     ]
-    # every resource: root, the routes' 10 other paths, the 2 on the way to them
-    # (/races/{raceId}/riders, /races/{raceId}/entries/{riderId}), proxy
-    assert len(options) == 14
+    # every resource: root, the routes' 12 other paths, the 6 on the way to them
+    # (/races/{raceId}/riders, /races/{raceId}/entries/{riderId}, /riders, /riders/{riderId},
+    # /classes, /classes/{classId}), proxy
+    assert len(options) == 20
     for props in options:
         (response,) = props["Integration"]["IntegrationResponses"]
         headers = response["ResponseParameters"]

@@ -31,6 +31,7 @@ from local.aws.api_gateway import LocalContext, match_resource
 from shared import items, names
 from shared.contract import CLASS_IDS
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
+from shared.history_store import DynamoHistoryStore
 from shared.placings import Placings
 from shared.race_store import DynamoRaceStore
 from shared.races import Race, StoredState
@@ -243,6 +244,7 @@ def runtime_on(client: Any, scheduler: Any, clock: Clock) -> api.Runtime:
         reader=DynamoLeaderboardReader(client, STANDINGS),
         book=DynamoRaceStore(client, STANDINGS),
         scheduler=EventBridgeCloseScheduler(scheduler, TARGET),
+        history=DynamoHistoryStore(client, STANDINGS),
         clock=clock,
     )
 

@@ -32,9 +32,11 @@ import pytest
 
 from functions.leaderboard_api import handler as api
 from local.aws.api_gateway import LocalApiGateway
-from shared.placings import Tally, compute_placings
+from shared.history import Best, ClassRecords, RaceRef, RiderResult
+from shared.history_store import DynamoHistoryStore
+from shared.placings import Placing, Placings, Tally, compute_placings
 from shared.races import EnteredRider, Entry
-from tests.leaderboard_api.helpers import NOW, Db, standing
+from tests.leaderboard_api.helpers import NOW, STANDINGS, Db, standing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -288,3 +290,146 @@ def test_a_policy_that_does_not_match_the_script_is_seen(
     assert page.evaluate("window.__cspViolations") == ["script-src-elem blocked inline"]
     assert page.evaluate("document.querySelectorAll('#rows tr').length") == 0
     assert page.locator("#status").inner_text() == "loading…"  # the script never ran
+
+
+# --- riders' histories and class records ---------------------------------------------------------
+CHAMPS = RaceRef("done", "Club Champs", NOW - 120 * MINUTE, 1_800)
+"""2026-11-22 17:05 UTC."""
+OPENER = RaceRef("opener", "Season Opener", NOW - 40 * 24 * 60 * MINUTE, 1_800)
+"""2026-10-13 19:05 UTC."""
+
+
+def flag(rows: tuple[Placing, ...]) -> tuple[Placing, ...]:
+    """Ana set a personal best and the class 1 record in Club Champs; Cy a personal best."""
+    return tuple(
+        replace(p, personal_best=p.rider_id in {"ana", "cy"}, record=p.rider_id == "ana")
+        for p in rows
+    )
+
+
+def past(rider: str, race: RaceRef, points: int, ranks: tuple[int, int], pb: bool) -> RiderResult:
+    return RiderResult(
+        rider, "Ana Alvarez", race, 1, ranks[0], ranks[1], points, 400, pb, race is CHAMPS and pb
+    )
+
+
+@pytest.fixture
+def archive(gateway: LocalApiGateway, db: Db) -> LocalApiGateway:
+    """Club Champs closed, its placings flagged; Ana's two closed races; the class 1 records
+    of 1,800 s races (Ana holds it, Cy second); Bo's 25 closed races (two pages)."""
+    db.put_race("done", starts_at=CHAMPS.starts_at, duration_s=1_800, name="Club Champs")
+    placings = compute_placings([*ENTRANTS, FAY, GUS], TALLIES)
+    flagged = Placings(flag(placings.overall), {c: flag(p) for c, p in placings.by_class.items()})
+    db.close("done", flagged)
+    store = DynamoHistoryStore(db.client, STANDINGS)
+    store.put_results(
+        [past("ana", OPENER, 110_000, (3, 2), True), past("ana", CHAMPS, 123_456, (1, 1), True)]
+    )
+    store.put_results(
+        [
+            RiderResult(
+                "bo", "Bo Berg", RaceRef(f"r{i:02d}", f"Round {i}", OPENER.starts_at + i * MINUTE,
+                600), 2, 2, 1, 50_000 + i, 590, False, False,
+            )
+            for i in range(25)
+        ]
+    )  # fmt: skip
+    records = ClassRecords(1, 1_800).merged(
+        [
+            Best("ana", "Ana Alvarez", 1, 123_456, 412, CHAMPS),
+            Best("cy", "Cy Chen", 1, 120_001, 409, CHAMPS),
+        ]
+    )
+    assert store.save_records(records)
+    return gateway
+
+
+RECORD_ROWS_JS = """() => [...document.querySelectorAll('#record-rows tr')].map(
+    tr => [...tr.querySelectorAll('td')].map(td => td.textContent.trim()))"""
+HISTORY_ROWS_JS = """() => [...document.querySelectorAll('#history-rows tr')].map(
+    tr => [...tr.querySelectorAll('td')].map(td => td.textContent.trim()))"""
+
+
+def test_page_marks_bests_shows_class_records_and_links_riders_to_their_history(
+    archive: LocalApiGateway, browser_page: object
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(browser_page, Page)
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.add_init_script(WATCH_CSP_JS)
+    at_now(page)
+
+    # A closed race: what each result set is marked; overall, the records ask for a class.
+    page.goto(archive.url.rstrip("/") + "?race=done")
+    expect(page.locator("#rows tr")).to_have_count(7, timeout=WAIT_MS)
+    assert [r["cells"][:3] for r in page.evaluate(ROWS_JS)] == [
+        ["1", "PB, record", "Ana Alvarez"],
+        ["2", "", "Bo Berg"],
+        ["2", "PB", "Cy Chen"],
+        ["4", "", "Di Dunn"],
+        ["5", "", "Ed Eze"],
+        ["DNS", "", "Fay Fox"],
+        ["DSQ", "", "Gus Gray"],
+    ]
+    expect(page.locator("#records-note")).to_have_text("Choose a class to see its records.")
+    links = page.locator("#rows a")
+    assert [links.nth(i).get_attribute("href") for i in range(3)] == [
+        "?rider=ana",
+        "?rider=bo",
+        "?rider=cy",
+    ]
+
+    # A class nobody set a result in over races of this length: no records yet.
+    page.select_option("#class", "4")
+    expect(page.locator("#records-note")).to_have_text(
+        "No results in this class over races of this length yet.", timeout=WAIT_MS
+    )
+    assert page.locator("#records-note").is_visible()
+    assert page.locator("#records-title").text_content() == "Class 4 records · 1800 s races"
+    assert page.locator("#record-rows tr").count() == 0
+
+    # Class 1: its records over races of this race's length, the holder marked.
+    page.select_option("#class", "1")
+    expect(page.locator("#record-rows tr")).to_have_count(2, timeout=WAIT_MS)
+    assert page.locator("#records-title").text_content() == "Class 1 records · 1800 s races"
+    assert page.evaluate(RECORD_ROWS_JS) == [
+        ["1", "Ana Alvarez", "1234.56", "412", "Club Champs", "2026-11-22 17:05", "record"],
+        ["2", "Cy Chen", "1200.01", "409", "Club Champs", "2026-11-22 17:05", ""],
+    ]
+    assert page.locator("#records-note").is_hidden()
+
+    # A rider's name links to their history: newest race first, what each set.
+    page.locator("#record-rows a", has_text="Ana Alvarez").click()
+    expect(page.locator("#history-rows tr")).to_have_count(2, timeout=WAIT_MS)
+    assert page.url.endswith("/test?rider=ana")
+    assert page.locator("#rider-title").text_content() == "Ana Alvarez · closed races"
+    assert page.evaluate(HISTORY_ROWS_JS) == [
+        ["2026-11-22 17:05", "Club Champs", "1800 s", "1", "1", "1", "1234.56", "400",
+         "PB, record"],
+        ["2026-10-13 19:05", "Season Opener", "1800 s", "1", "3", "2", "1100.00", "400", "PB"],
+    ]  # fmt: skip
+    assert page.locator("#status").inner_text() == "ana · 2 races"
+    assert page.locator("#more").is_hidden()
+    assert page.locator("#live").is_hidden()
+
+    # A long history comes a page at a time.
+    page.goto(archive.url.rstrip("/") + "?rider=bo")
+    expect(page.locator("#history-rows tr")).to_have_count(20, timeout=WAIT_MS)
+    assert page.evaluate(HISTORY_ROWS_JS)[0][:3] == ["2026-10-13 19:29", "Round 24", "600 s"]
+    page.click("#more")
+    expect(page.locator("#history-rows tr")).to_have_count(25, timeout=WAIT_MS)
+    assert page.evaluate(HISTORY_ROWS_JS)[-1][:2] == ["2026-10-13 19:05", "Round 0"]
+    assert page.locator("#more").is_hidden()
+    assert page.locator("#status").inner_text() == "bo · 25 races"
+
+    # An id that never rode a closed race; and back to the live board.
+    page.goto(archive.url.rstrip("/") + "?rider=zed")
+    expect(page.locator("#history-note")).to_have_text("No closed races yet.", timeout=WAIT_MS)
+    assert page.locator("#rider-title").text_content() == "zed · closed races"
+    page.click("#back")
+    expect(page.locator("#rows tr")).to_have_count(5, timeout=WAIT_MS)
+    assert errors == []
+    assert page.evaluate("window.__cspViolations") == []

@@ -23,9 +23,11 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from functions.leaderboard_api import handler as api
 from local.aws.api_gateway import LocalApiGateway
+from shared.history import Best, ClassRecords, RaceRef, RiderResult
+from shared.history_store import DynamoHistoryStore
 from shared.placings import Tally, compute_placings
 from shared.races import EnteredRider, Entry
-from tests.leaderboard_api.helpers import TIES, Db
+from tests.leaderboard_api.helpers import STANDINGS, TIES, Db
 
 MIN_CASES = 700
 EXCLUDED_CHECKS = [positive_data_acceptance, ignored_auth]
@@ -61,6 +63,16 @@ PLAN: dict[tuple[str, str], list[tuple[GenerationMode, dict[str, str], int]]] = 
         (POSITIVE, {"raceId": "done"}, 40),
         (NEGATIVE, {"raceId": "done"}, 30),
     ],
+    ("GET", "/riders/{riderId}/results"): [
+        (POSITIVE, {}, 20),
+        (POSITIVE, {"riderId": "rider-02"}, 20),
+        (NEGATIVE, {}, 20),
+    ],
+    ("GET", "/classes/{classId}/records"): [
+        (POSITIVE, {}, 20),
+        (POSITIVE, {"classId": "2"}, 20),
+        (NEGATIVE, {}, 20),
+    ],
     ("POST", "/races"): [(POSITIVE, {}, 40), (NEGATIVE, {}, 40)],
     ("POST", "/races/{raceId}/entries"): [
         (POSITIVE, {}, 10),
@@ -81,6 +93,17 @@ PLAN: dict[tuple[str, str], list[tuple[GenerationMode, dict[str, str], int]]] = 
 }
 
 
+def seed_history(store: DynamoHistoryStore) -> None:
+    """rider-02's history, and records of class 2 in races of every length the fuzzing is
+    likely to ask for (1 s, the largest and a round one), so that those 200s carry rows."""
+    for duration in (1, 1_800, 86_400):
+        race = RaceRef(f"past-{duration}", "Past", 1_700_000_000_000 + duration, duration)
+        result = RiderResult("rider-02", "Bo", race, 2, 2, 1, 8000, duration, True, True)
+        store.put_results([result])
+        best = Best("rider-02", "Bo", 2, 8000, duration, race)
+        assert store.save_records(ClassRecords(2, duration).merged([best]))
+
+
 @pytest.fixture
 def gateway(ties: Db) -> Iterator[LocalApiGateway]:
     entries = [
@@ -89,6 +112,7 @@ def gateway(ties: Db) -> Iterator[LocalApiGateway]:
     ties.put_race("done", state="open")
     ties.close("done", compute_placings(entries, {s.rider_id: Tally(s.points, 5) for s in TIES}))
     ties.book.enter("race-1", [e.entry for e in entries], ties.clock())
+    seed_history(DynamoHistoryStore(ties.client, STANDINGS))
     with LocalApiGateway(api.handler) as gw:
         yield gw
 

@@ -602,6 +602,7 @@ def test_openapi_json_describes_every_route_with_the_stage_as_server(db: Db) -> 
     assert reply.status == 200
     spec = reply.body
     assert sorted((p, m) for p, v in spec["paths"].items() for m in v) == [
+        ("/classes/{classId}/records", "get"),
         ("/races", "get"),
         ("/races", "post"),
         ("/races/{raceId}", "get"),
@@ -611,8 +612,25 @@ def test_openapi_json_describes_every_route_with_the_stage_as_server(db: Db) -> 
         ("/races/{raceId}/leaderboard", "get"),
         ("/races/{raceId}/results", "get"),
         ("/races/{raceId}/riders/{riderId}", "get"),
+        ("/riders/{riderId}/results", "get"),
     ]
     assert spec["servers"] == [{"url": "/prod"}]
+    history = spec["paths"]["/riders/{riderId}/results"]["get"]
+    assert sorted(history["responses"]) == ["200", "400", "404", "422", "503"]
+    limit = {p["name"]: p for p in history["parameters"]}["limit"]["schema"]
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 100, 20)
+    records = spec["paths"]["/classes/{classId}/records"]["get"]
+    assert sorted(records["responses"]) == ["200", "404", "422", "503"]
+    params = {p["name"]: p for p in records["parameters"]}
+    assert (params["durationS"]["required"], params["durationS"]["schema"]["maximum"]) == (
+        True,
+        86_400,
+    )
+    assert (params["classId"]["schema"]["minimum"], params["classId"]["schema"]["maximum"]) == (
+        1,
+        6,
+    )
+    assert params["limit"]["schema"]["default"] == 10
     board = spec["paths"]["/races/{raceId}/leaderboard"]["get"]
     params = {p["name"]: p for p in board["parameters"]}
     assert params["limit"]["schema"]["maximum"] == 100

@@ -7,11 +7,12 @@ from __future__ import annotations
 import base64
 import json
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from shared.placings import Placings, Tally, compute_placings
+from shared.placings import Placing, Placings, Tally, compute_placings
 from shared.races import EnteredRider, Entry
 from tests.leaderboard_api.helpers import NOW, STARTS, Db, fixture, get, invoke
 
@@ -43,7 +44,15 @@ TALLIES = {
 
 
 def placing(
-    rank: int | None, rider: str, class_id: int, points: int, seconds: int, outcome: str
+    rank: int | None,
+    rider: str,
+    class_id: int,
+    points: int,
+    seconds: int,
+    outcome: str,
+    *,
+    personal_best: bool = False,
+    record: bool = False,
 ) -> dict[str, Any]:
     return {
         "rank": rank,
@@ -53,6 +62,8 @@ def placing(
         "points": points,
         "seconds": seconds,
         "outcome": outcome,
+        "personalBest": personal_best,
+        "record": record,
     }
 
 
@@ -225,3 +236,34 @@ def test_a_cursor_past_the_end_is_an_empty_last_page(final: Db) -> None:
     reply = get("/races/race-1/results", {"cursor": cursor(race="race-1", scope="ALL", offset=50)})
 
     assert (reply.status, reply.body["entries"], reply.body["nextCursor"]) == (200, [], None)
+
+
+def flagged(placings: Placings, personal_bests: set[str], records: set[str]) -> Placings:
+    """The placings with the flags the close sets (shared.history), in every scope."""
+
+    def mark(rows: tuple[Placing, ...]) -> tuple[Placing, ...]:
+        return tuple(
+            replace(p, personal_best=p.rider_id in personal_bests, record=p.rider_id in records)
+            for p in rows
+        )
+
+    return Placings(mark(placings.overall), {c: mark(r) for c, r in placings.by_class.items()})
+
+
+def test_each_row_says_whether_it_set_a_personal_best_or_a_record(db: Db) -> None:
+    closed(
+        db, "race-1", flagged(compute_placings(FIELD, TALLIES), {"a1", "b2", "h1"}, {"a1", "b2"})
+    )
+
+    assert walk("race-1", 3, 1) == [
+        placing(1, "a1", 1, 900, 10, "ranked", personal_best=True, record=True),
+        placing(2, "c1", 1, 800, 10, "ranked"),
+        placing(3, "h1", 1, 700, 7, "ranked", personal_best=True),
+        placing(None, "e1", 1, 0, 0, "DNS"),
+    ]
+    overall = walk("race-1", 100)
+    assert [(e["riderId"], e["personalBest"], e["record"]) for e in overall[:3]] == [
+        ("a1", True, True),
+        ("b2", True, True),
+        ("c1", False, False),
+    ]

@@ -33,6 +33,8 @@ class FakeState:
     entries: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Per race, the overall results the fake lists (``?classId=`` filters them)."""
+    records: dict[tuple[int, int], list[dict[str, Any]]] = field(default_factory=dict)
+    """(classId, durationS) -> the class records the fake lists (absent: none yet)."""
     requests: list[Recorded] = field(default_factory=list)
     fail: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
     """(method, path) -> (status, body) answered instead."""
@@ -93,6 +95,10 @@ def route(state: FakeState, req: Recorded) -> tuple[int, Any]:
     parts = req.path.strip("/").split("/")
     if parts == ["races"]:
         return _races(state, req)
+    if len(parts) == 3 and parts[0] == "classes" and parts[2] == "records":
+        key = (int(parts[1]), int(req.query["durationS"]))
+        rows = state.records.get(key, [])[: int(req.query.get("limit", "10"))]
+        return 200, {"classId": key[0], "durationS": key[1], "records": rows}
     if len(parts) < 2 or parts[0] != "races":
         return 404, {"message": f"no route {req.method} {req.path}"}
     race = state.races.get(parts[1])

@@ -242,7 +242,7 @@ def test_close_and_disqualify_say_what_they_did(
 def table_rows(out: str) -> list[list[str]]:
     """A rich table's header and rows (rich draws the header's bars heavy: ┃)."""
     return [
-        [c.strip() for c in line.replace("┃", "│").strip("│ ").split("│")]
+        [c.strip() for c in line.replace("┃", "│").strip()[1:-1].split("│")]
         for line in out.splitlines()
         if line.startswith(("│", "┃"))
     ]
@@ -284,16 +284,23 @@ def test_results_show_every_page_overall_or_in_a_class(
     assert main(race(api, "results", "gp")) == 0
     out = capsys.readouterr().out
     assert "race gp: final placings, overall" in out
+    assert out.endswith(
+        "class 1: no records in 1800 s races yet\nclass 2: no records in 1800 s races yet\n"
+    )
     rows = table_rows(out)
-    assert rows[0] == ["rank", "rider", "name", "class", "points", "seconds", "outcome"]
-    assert rows[1] == ["1", "r000", "Rider 0", "1", "1,234,567", "1800", "ranked"]
-    assert rows[-1] == ["-", "r129", "Rider 129", "2", "0", "0", "DNS"]
+    assert rows[0] == ["rank", "rider", "name", "class", "points", "seconds", "outcome", "marks"]
+    assert rows[1] == ["1", "r000", "Rider 0", "1", "1,234,567", "1800", "ranked", ""]
+    assert rows[-1] == ["-", "r129", "Rider 129", "2", "0", "0", "DNS", ""]
     assert len(rows) == 131
     assert main(race(api, "results", "gp", "--class", "2")) == 0
     rows = table_rows(capsys.readouterr().out)
     assert {r[3] for r in rows[1:]} == {"2"}
     assert len(rows) == 66
-    assert api[1].requests[-1].query == {"classId": "2", "limit": "100"}
+    assert [(r.path, r.query) for r in api[1].requests[-3:]] == [
+        ("/races/gp/results", {"classId": "2", "limit": "100"}),
+        ("/races/gp", {}),
+        ("/classes/2/records", {"durationS": "1800", "limit": "10"}),
+    ]
 
 
 def test_the_local_stack_is_found_through_its_endpoints_file(
