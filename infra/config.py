@@ -296,12 +296,12 @@ class BreakawayConfig:
             ),
             (24 <= self.stream.retention_hours <= 8760, "stream.retention_hours must be 24-8760"),
             (
-                60 <= self.archive.buffering_interval_seconds <= 900,
-                "archive.buffering_interval_seconds must be 60-900 (dynamic partitioning)",
+                0 <= self.archive.buffering_interval_seconds <= 900,
+                "archive.buffering_interval_seconds must be 0-900 (Firehose's S3 buffering)",
             ),
             (
-                64 <= self.archive.buffering_size_mib <= 128,
-                "archive.buffering_size_mib must be 64-128 (dynamic partitioning)",
+                1 <= self.archive.buffering_size_mib <= 128,
+                "archive.buffering_size_mib must be 1-128 (Firehose's S3 buffering)",
             ),
             (
                 self.archive.expiration_days > self.archive.transition_to_ia_days,
