@@ -419,10 +419,10 @@ def disqualify_rider(raceId: RaceId, riderId: RiderId) -> Disqualified:  # noqa:
 # --- the spec, the page ------------------------------------------------------------------------
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_json() -> Response[str]:
-    ctx = app.current_event.request_context
-    stage_prefix = f"/{ctx.stage}"
-    base = stage_prefix if ctx.stage != "$default" and ctx.path.startswith(stage_prefix) else ""
-    spec = app.get_openapi_json_schema(servers=[Server(url=base or "/")])
+    """The server is the document's own location (``./``, a relative URL as OpenAPI allows):
+    the same document is served from the API's URL (under its stage path), from the
+    distribution (no stage path: CloudFront's origin path adds it) and locally."""
+    spec = app.get_openapi_json_schema(servers=[Server(url="./")])
     return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, spec)
 
 
