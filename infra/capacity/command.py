@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,13 @@ from typing import Any
 from infra.capacity.measured import RESULTS_FILE, load_measured
 from infra.capacity.model import STREAM_MODES, TRANSPORTS, Scenario, model
 from infra.capacity.render import render, render_json
-from infra.config import MAX_PARALLELIZATION_FACTOR, BreakawayConfig
+from infra.config import (
+    CONTEXT_KEY,
+    MAX_PARALLELIZATION_FACTOR,
+    BreakawayConfig,
+    ConfigError,
+    load_config,
+)
 from shared.cli import CliError
 
 
@@ -33,9 +40,24 @@ def _number(
     return value
 
 
+CDK_JSON = Path(__file__).resolve().parents[2] / "cdk.json"
+
+
+def _deployed(env_name: str | None) -> BreakawayConfig:
+    """What ``make deploy ENV=<env>`` deploys (cdk.json's overrides of infra/config.py), or the
+    defaults alone."""
+    if env_name is None:
+        return BreakawayConfig()
+    try:
+        context = json.loads(CDK_JSON.read_text())["context"]
+        return load_config(env_name, context.get(CONTEXT_KEY))
+    except (OSError, KeyError, ValueError, ConfigError) as exc:
+        raise CliError(f"--env {env_name}: {exc}") from None
+
+
 def _config(args: argparse.Namespace) -> BreakawayConfig:
-    """The deployed defaults of infra/config.py with the event source options applied."""
-    config = BreakawayConfig()
+    """The environment's configuration with the event source options applied."""
+    config = _deployed(args.env)
     es = config.event_source
     if args.batching_window is not None:
         window = _number("--batching-window", args.batching_window, int, 0, False)
@@ -87,6 +109,12 @@ def register(subparsers: Any) -> None:
         description="The capacity and cost model of docs/capacity.md for one scale.",
     )
     p.add_argument("--riders", required=True, help="concurrent riders (at least 1)")
+    p.add_argument(
+        "--env",
+        default=None,
+        help="model this environment's configuration from cdk.json (dev, prod; default: the "
+        "defaults of infra/config.py, which dev deploys)",
+    )
     p.add_argument("--hz", default="1", help="readings per rider per second (default 1)")
     p.add_argument("--race-minutes", default="60", help="race length in minutes (default 60)")
     p.add_argument("--races", default="1", help="concurrent races sharing the riders (default 1)")

@@ -477,7 +477,7 @@ def test_a_limit_that_is_an_account_quota_names_it() -> None:
 
 
 def test_the_deployed_shard_count_is_a_limit() -> None:
-    stream = dataclasses.replace(BreakawayConfig().stream, shard_count=4)  # as prod deploys
+    stream = dataclasses.replace(BreakawayConfig().stream, shard_count=4)  # a 4-shard stream
     config = dataclasses.replace(BreakawayConfig(), stream=stream)
     d = run(riders=10_000, viewers=0, config=config)
     (lim,) = [lim for lim in d["limits"] if "deployed shards" in lim["what"]]
@@ -755,9 +755,27 @@ def test_cli_switches(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     assert runs["no cache"]["dynamodb"]["read_units_per_s_processor"] == 1_000
 
 
+def test_prod_as_deployed_takes_10000_riders_and_10000_viewers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``--env prod`` models cdk.json's prod: 20 provisioned shards, the web ACL on; at the
+    design's largest race every limit stays under 100%."""
+    argv = ["capacity", "--riders", "10000", "--viewers", "10000", "--env", "prod", "--json"]
+    assert cli.main([*argv, "--results", str(tmp_path / "absent.json")]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["scenario"]["stream_mode"], d["kinesis"]["shards"], d["scenario"]["waf"]) == (
+        "provisioned",
+        20,
+        True,
+    )
+    assert max(lim["utilization"] for lim in d["limits"]) == 0.5
+    assert "waf" in d["cost"]["per_hour_usd"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["--riders", "10", "--env", "staging"], "--env staging: unknown environment 'staging'"),
         (["--riders", "0"], "--riders must be at least 1 (got 0)"),
         (["--riders", "-5"], "--riders must be at least 1 (got -5)"),
         (["--riders", "many"], "--riders must be a whole number, not 'many'"),

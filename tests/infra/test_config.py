@@ -61,7 +61,7 @@ def test_closing_limits_are_accepted(overrides: dict[str, dict[str, int]]) -> No
 
 def test_prod_overrides_from_cdk_json() -> None:
     prod = load_config("prod", environments())
-    assert prod.stream.shard_count == 4
+    assert prod.stream.shard_count == 20
     assert prod.stream.retention_hours == 168
     assert prod.event_source.parallelization_factor == 4
     assert prod.event_source.batch_size == 1000  # untouched keys keep their defaults

@@ -38,7 +38,7 @@ def test_stack_names(dev: Assembly, prod: Assembly) -> None:
 def test_prod_stream_is_provisioned_with_longer_retention(dev: Assembly, prod: Assembly) -> None:
     stream = prod.one("Data", "AWS::Kinesis::Stream")["Properties"]
     assert stream["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
-    assert stream["ShardCount"] == 4
+    assert stream["ShardCount"] == 20
     assert stream["RetentionPeriodHours"] == 168
     assert dev.one("Data", "AWS::Kinesis::Stream")["Properties"]["RetentionPeriodHours"] == 24
 
