@@ -70,6 +70,7 @@ from shared.contract import ID_PATTERN, MAX_RACE_SECONDS, NUM_CLASSES
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
 from shared.history import HISTORY_PAGE_MAX, RECORDS_KEPT
 from shared.history_store import DynamoHistoryStore
+from shared.live_store import DynamoLiveStore
 from shared.ports import HistoryBook, RaceBook, TransientError
 from shared.race_store import DynamoRaceStore, now_ms
 from shared.races import Entries, NewRace, RaceConflictError, RaceNotFoundError, RaceStatus
@@ -156,6 +157,8 @@ class Runtime:
     scheduler: organiser.CloseScheduler
     history: HistoryBook
     """Riders' histories and the class records (the closer writes them)."""
+    live: logic.LiveSnapshots
+    """The live ranking the board and the rider lookup read (and build, once a second)."""
     clock: Callable[[], int] = now_ms
     """Epoch milliseconds: a race's status and the organiser's rules are judged by it."""
     pages: logic.PageCache[logic.LeaderboardPage] = field(default_factory=_fresh_pages)
@@ -179,6 +182,7 @@ def build_runtime(settings: ApiSettings, session: boto3.session.Session | None =
         book=DynamoRaceStore(dynamodb, settings.standings_table),
         scheduler=EventBridgeCloseScheduler(scheduler, target),
         history=DynamoHistoryStore(dynamodb, settings.standings_table),
+        live=DynamoLiveStore(dynamodb, settings.standings_table),
     )
 
 
@@ -273,7 +277,7 @@ def get_leaderboard(
     rt = runtime()
     page = rt.pages.get_or_load(
         (raceId, classId, limit, cursor),
-        lambda: logic.leaderboard(rt.reader, raceId, classId, limit, cursor),
+        lambda: logic.leaderboard(rt.live, raceId, classId, limit, cursor, now=rt.clock()),
     )
     body = Leaderboard.of(page)
     metrics.add_metric(
@@ -288,7 +292,8 @@ def get_leaderboard(
     summary="A rider and its rank",
 )
 def get_rider(raceId: RaceId, riderId: RiderId) -> Rider:  # noqa: N803
-    return Rider.of(logic.rider(runtime().reader, raceId, riderId))
+    rt = runtime()
+    return Rider.of(logic.rider(rt.live, raceId, riderId, now=rt.clock()))
 
 
 @app.get(

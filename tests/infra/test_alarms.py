@@ -225,10 +225,7 @@ def test_dynamodb_throttles_sum_the_documented_table_and_index_metrics(dev: Asse
         watched.append((metric["MetricName"], dims.get("GlobalSecondaryIndexName", "")))
     assert sorted(watched) == sorted(
         [("ReadThrottleEvents", ""), ("WriteThrottleEvents", "")]
-        + [
-            ("WriteThrottleEvents", index)
-            for index in (keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT)
-        ]
+        + [("WriteThrottleEvents", keys.INDEX_RECENT)]
     )
     ids = [m["Id"] for m in props["Metrics"] if "MetricStat" in m]
     assert sorted(expression["Expression"].split(" + ")) == sorted(f"FILL({i}, 0)" for i in ids)

@@ -528,31 +528,11 @@ def test_standings_table_follows_the_shared_key_schema(dev: Assembly) -> None:
     assert types == {
         "pk": "S",
         "sk": "S",
-        "rankPk": "S",
-        "classRankPk": "S",
-        "rankSk": "S",
         "racesPk": "S",
         "startsAt": "N",
     }
     indexes = {i["IndexName"]: i for i in props["GlobalSecondaryIndexes"]}
-    include = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(keys.RANK_INDEX_PROJECTION)}
     assert indexes == {
-        "ByRaceRank": {
-            "IndexName": "ByRaceRank",
-            "KeySchema": [
-                {"AttributeName": "rankPk", "KeyType": "HASH"},
-                {"AttributeName": "rankSk", "KeyType": "RANGE"},
-            ],
-            "Projection": include,
-        },
-        "ByClassRank": {
-            "IndexName": "ByClassRank",
-            "KeySchema": [
-                {"AttributeName": "classRankPk", "KeyType": "HASH"},
-                {"AttributeName": "rankSk", "KeyType": "RANGE"},
-            ],
-            "Projection": include,
-        },
         "RecentRaces": {
             "IndexName": "RecentRaces",
             "KeySchema": [
