@@ -96,9 +96,21 @@ class DynamoLiveStore:
             items.live_head_from_item(head) if head else None,
         )
 
-    def acquire(self, race_id: str, now: int) -> bool:
+    def acquire(self, race_id: str, now: int, seen: int | None = None) -> bool:
         """Take the race's build lease until ``now + BUILD_LEASE_MS`` if it is free or has
-        expired (the head is created, leased, if the race has none): True if taken."""
+        expired and, when ``seen`` is given, no build newer than ``seen`` was published since
+        (the head is created, leased, if the race has none): True if taken."""
+        condition = "(attribute_not_exists(#lease) OR #lease < :now)"
+        names = {"#lease": "leaseUntil", "#race": "raceId"}
+        values: dict[str, Any] = {
+            ":until": {"N": str(now + BUILD_LEASE_MS)},
+            ":now": {"N": str(now)},
+            ":race": {"S": race_id},
+        }
+        if seen is not None:
+            condition += " AND (attribute_not_exists(#built) OR #built <= :seen)"
+            names["#built"] = "builtAt"
+            values[":seen"] = {"N": str(seen)}
         try:
             request(
                 self._db,
@@ -107,13 +119,9 @@ class DynamoLiveStore:
                 TableName=self._table,
                 Key=_key(keys.live_head_key(race_id)),
                 UpdateExpression="SET #lease = :until, #race = :race",
-                ConditionExpression="attribute_not_exists(#lease) OR #lease < :now",
-                ExpressionAttributeNames={"#lease": "leaseUntil", "#race": "raceId"},
-                ExpressionAttributeValues={
-                    ":until": {"N": str(now + BUILD_LEASE_MS)},
-                    ":now": {"N": str(now)},
-                    ":race": {"S": race_id},
-                },
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":

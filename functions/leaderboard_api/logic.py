@@ -134,8 +134,9 @@ class LiveSnapshots(Protocol):
         """The race record and the live head, each None when absent (eventually consistent)."""
         ...
 
-    def acquire(self, race_id: str, now: int) -> bool:
-        """Take the race's build lease if it is free or expired: True if taken."""
+    def acquire(self, race_id: str, now: int, seen: int | None = None) -> bool:
+        """Take the race's build lease if it is free or expired and, when ``seen`` is given,
+        no build newer than ``seen`` was published since: True if taken."""
         ...
 
     def standings(self, race: Race) -> list[Standing]:
@@ -210,7 +211,7 @@ def snapshot(
     built = head if head is not None and head.built else None
     if not needs_build(race.last_reading_at, built, now):
         return Snapshot(race, built)
-    if live.acquire(race_id, now):
+    if live.acquire(race_id, now, seen=built.built_at if built is not None else 0):
         ranking = rank_live(race_id, live.standings(race), now)
         live.publish(ranking)
         return Snapshot(race, ranking.head(), ranking)

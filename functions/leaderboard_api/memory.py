@@ -113,10 +113,10 @@ class InMemoryLiveStore:
         self.calls["Query"] += 1
         return self.records.get(race_id), self.heads.get(race_id)
 
-    def acquire(self, race_id: str, now: int) -> bool:
+    def acquire(self, race_id: str, now: int, seen: int | None = None) -> bool:
         self.calls["UpdateItem"] += 1
         head = self.heads.get(race_id) or LiveHead(race_id, 0, 0, 1, dict.fromkeys(CLASS_IDS, 0))
-        if head.lease_until >= now:
+        if head.lease_until >= now or (seen is not None and head.built_at > seen):
             return False
         self.heads[race_id] = replace(head, lease_until=now + BUILD_LEASE_MS)
         return True

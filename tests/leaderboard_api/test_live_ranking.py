@@ -248,6 +248,26 @@ def test_of_two_requests_finding_the_build_stale_one_builds_the_other_serves_the
     assert live.calls["UpdateItem"] == 2 + 1 + 2  # lease and head twice, one lease refused
 
 
+class PublishedMeanwhile(InMemoryLiveStore):
+    """A store in which another request publishes a build between this one's read of the head
+    and its try for the lease (and frees the lease)."""
+
+    def acquire(self, race_id: str, now: int, seen: int | None = None) -> bool:
+        self.publish(rank_live(race_id, FIELD, now - 1))
+        return super().acquire(race_id, now, seen)
+
+
+def test_a_request_that_read_a_head_just_replaced_does_not_build_again() -> None:
+    live = PublishedMeanwhile([race_of("race-1", FIELD)], FIELD)
+    live.publish(rank_live("race-1", FIELD, T0))
+    reading(live, T0 + 100)
+
+    page = board.leaderboard(live, "race-1", now=T0 + 2_000)
+
+    assert builds(live) == [T0, T0 + 1_999]  # the other request's build, not this one's
+    assert page.as_of == T0  # served what it read
+
+
 def test_a_request_finding_the_first_build_under_way_waits_for_it() -> None:
     live = InMemoryLiveStore.of(FIELD)
     assert live.acquire("race-1", T0)  # another request is building

@@ -103,6 +103,15 @@ def test_the_lease_is_taken_once_until_it_expires_and_freed_by_a_publish(
         assert store.acquire("race-1", T0 + 11)
 
 
+def test_no_lease_for_a_request_that_saw_an_older_build_than_the_one_stored(
+    stores: tuple[DynamoLiveStore, InMemoryLiveStore],
+) -> None:
+    for store in stores:
+        assert store.publish(rank_live("race-1", FIELD, T0))
+        assert not store.acquire("race-1", T0 + 1_000, seen=T0 - 1)
+        assert store.acquire("race-1", T0 + 1_000, seen=T0)
+
+
 def test_a_head_never_moves_back_to_an_older_build(
     stores: tuple[DynamoLiveStore, InMemoryLiveStore],
 ) -> None:
