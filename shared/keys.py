@@ -44,7 +44,6 @@ write is one item and nothing else.
 
 from __future__ import annotations
 
-import math
 from typing import Final
 
 from shared.contract import MAX_RACE_SECONDS
@@ -81,53 +80,12 @@ RECENT_RACES_PROJECTION: Final = (
 """What the races index carries (INCLUDE): enough to list and filter races by status without
 reading the race records; none of it changes per reading."""
 
-# --- DynamoDB's partition budget, and the former ranking indexes ------------------------------
+# --- DynamoDB's partition budget ---------------------------------------------------------------
 DESIGN_MAX_RIDERS_PER_RACE: Final = 10_000
 MAX_RIDER_WRITES_PER_SECOND: Final = 1
 """A standing is written at most once per batch and only when a new second arrives, and a rider
 sends one reading a second: so at most one write per rider per second."""
 PARTITION_WRITE_LIMIT: Final = 1_000
-PARTITION_WRITE_BUDGET: Final = PARTITION_WRITE_LIMIT // 2
-HASH_SPREAD_SIGMAS: Final = 4
-"""Riders land on hash shards unevenly (binomially): a shard 4 standard deviations above the
-mean is the one to size for."""
-
-# The ranking indexes (ByRaceRank, ByClassRank) are gone (docs/decisions.md, "Live ranking from a
-# snapshot"). What follows is read only by the capacity model (infra/capacity) until its rewrite
-# drops its index terms: no table, adapter or function uses it. Delete it with them.
-INDEX_OVERALL: Final = "ByRaceRank"
-INDEX_OVERALL_PK: Final = "rankPk"
-INDEX_CLASS: Final = "ByClassRank"
-INDEX_RANK_SK: Final = "rankSk"
-RANK_INDEX_PROJECTION: Final = (
-    "raceId",
-    "riderId",
-    "name",
-    "classId",
-    "points",
-    "seconds",
-    "lastSecond",
-    "finalSecond",
-    "updatedAt",
-)
-INDEX_WRITES_PER_UPDATE: Final = 2
-
-
-def shards_needed(riders: int = DESIGN_MAX_RIDERS_PER_RACE) -> int:
-    """The fewest hash shards of a race keeping every shard within the partition budget, at
-    ``INDEX_WRITES_PER_UPDATE`` writes per rider per second (the former ranking indexes')."""
-    riders_per_shard = PARTITION_WRITE_BUDGET // (
-        MAX_RIDER_WRITES_PER_SECOND * INDEX_WRITES_PER_UPDATE
-    )
-    shards = math.ceil(riders / riders_per_shard)
-    while True:
-        mean = riders / shards
-        if mean + HASH_SPREAD_SIGMAS * math.sqrt(mean) <= riders_per_shard:
-            return shards
-        shards += 1
-
-
-RANK_SHARDS: Final = shards_needed()
 
 
 def race_pk(race_id: str) -> str:

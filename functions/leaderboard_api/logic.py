@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -154,16 +153,6 @@ class LiveSnapshots(Protocol):
     def position(self, head: LiveHead, rider_id: str) -> int | None:
         """The rider's 0-based position in the head's build; None if not in it."""
         ...
-
-
-# --- the former ranking indexes ----------------------------------------------------------------
-FREE_ROWS_PER_QUERY: Final = 10
-
-
-def first_fetch_size(count: int, shards: int) -> int:
-    """What the former shard merge asked of each ranking shard first. Read only by the
-    capacity model (infra/capacity) until its rewrite drops its index terms: delete with them."""
-    return min(count, max(2 * math.ceil(count / shards) + 2, FREE_ROWS_PER_QUERY))
 
 
 # --- the live ranking, built at most once a second ----------------------------------------------

@@ -22,11 +22,3 @@ def test_each_build_has_keys_of_its_own_and_the_head_sits_beside_the_race_record
 def test_rider_index_page_is_crc32_of_the_rider_id() -> None:
     # Stable across processes and Python versions (never the salted built-in hash()).
     assert [index_page(r, 52) for r in ("ann", "bob", "rider-00001")] == [51, 28, 31]
-
-
-def test_shards_needed_grows_with_the_race() -> None:
-    """The former ranking indexes' sizing, kept for the capacity model until its rewrite."""
-    assert keys.shards_needed(100) == 1
-    assert keys.shards_needed(250) == 2
-    assert keys.shards_needed(100_000) == 515
-    assert keys.RANK_SHARDS == 52
