@@ -224,8 +224,11 @@ def test_dynamodb_throttles_sum_the_documented_table_and_index_metrics(dev: Asse
         assert exported(dev, dims.pop("TableName")) == {"Ref": standings}
         watched.append((metric["MetricName"], dims.get("GlobalSecondaryIndexName", "")))
     assert sorted(watched) == sorted(
-        [("ReadThrottleEvents", ""), ("WriteThrottleEvents", "")]
-        + [("WriteThrottleEvents", keys.INDEX_RECENT)]
+        [
+            ("ReadThrottleEvents", ""),
+            ("WriteThrottleEvents", ""),
+            ("WriteThrottleEvents", keys.INDEX_RECENT),
+        ]
     )
     ids = [m["Id"] for m in props["Metrics"] if "MetricStat" in m]
     assert sorted(expression["Expression"].split(" + ")) == sorted(f"FILL({i}, 0)" for i in ids)

@@ -4,11 +4,11 @@ calls (reads, the live ranking's builds, and the organiser's writes), never a sc
 
 Where the actions come from: ``functions/leaderboard_api/adapters.py`` (GetItem, BatchGetItem,
 Query on the races index), ``shared/live_store.py`` (Query on the table, BatchGetItem,
-BatchWriteItem of a build's chunks, UpdateItem of the live head) and ``shared/race_store.py`` (PutItem for a race;
-TransactWriteItems of ``Put`` entries and the race record's ``Update``, authorized as PutItem and
-UpdateItem; UpdateItem for an early close; a disqualification's ``ConditionCheck``, authorized
-as ``dynamodb:ConditionCheckItem`` ("Using IAM with DynamoDB transactions", DynamoDB Developer
-Guide)).
+BatchWriteItem of a build's chunks, UpdateItem of the live head) and ``shared/race_store.py``
+(PutItem for a race; TransactWriteItems of ``Put`` entries and the race record's ``Update``,
+authorized as PutItem and UpdateItem; UpdateItem for an early close; a disqualification's
+``ConditionCheck``, authorized as ``dynamodb:ConditionCheckItem`` ("Using IAM with DynamoDB
+transactions", DynamoDB Developer Guide)).
 """
 
 from __future__ import annotations

@@ -889,8 +889,11 @@ def test_alarms_and_thresholds(dev: Assembly) -> None:
     assert sorted(
         (m["MetricName"], tuple(sorted(d["Name"] for d in m["Dimensions"]))) for m in summed
     ) == sorted(
-        [("ReadThrottleEvents", ("TableName",)), ("WriteThrottleEvents", ("TableName",))]
-        + [("WriteThrottleEvents", ("GlobalSecondaryIndexName", "TableName"))]
+        [
+            ("ReadThrottleEvents", ("TableName",)),
+            ("WriteThrottleEvents", ("TableName",)),
+            ("WriteThrottleEvents", ("GlobalSecondaryIndexName", "TableName")),
+        ]
     )
     (topic_id,) = dev.resources("App", "AWS::SNS::Topic")
     for name, props in alarms.items():
