@@ -148,7 +148,9 @@ def event(path: str, query: dict[str, str]) -> dict[str, Any]:
 class Counting:
     """Every DynamoDB call: per operation, items read, and the read units they cost
     (``shared.dynamodb.read_units``: per item by key, a key not found at the minimum; per
-    result for a Query; consistent as the request asked)."""
+    result for a Query; consistent as the request asked). Sized as the items come back: a
+    projection's items are smaller than what DynamoDB charges for (the whole items), which
+    ``_live_at`` counts for a build's entries."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
