@@ -30,9 +30,9 @@ import binascii
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Final, Generic, Protocol, TypeVar
+from typing import Annotated, Final, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -67,7 +67,6 @@ MAX_POSITION: Final = 1_000_000
 """No board has more rows than this: a cursor past it is not one this API returned."""
 SCOPE_PATTERN: Final = rf"^({OVERALL}|C[1-{NUM_CLASSES}])$"
 
-T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -564,50 +563,67 @@ def results(
     return ResultsPage(found, class_id, tuple(rows), next_cursor)
 
 
-# --- a one-second page cache -------------------------------------------------------------------
+# --- a build's chunks, kept ---------------------------------------------------------------------
 LEADERBOARD_MAX_AGE_S: Final = LIVE_MAX_AGE_S
-"""How old a leaderboard page may be: its ``Cache-Control: max-age`` and the page cache's TTL."""
+"""How old a leaderboard page may be (its ``Cache-Control: max-age``): the live ranking is built
+again once its build is this old."""
+BUILD_CACHE_CHUNKS: Final = 500
+"""Chunks an execution environment keeps (least recently used first out): five builds of a
+10,000-rider race, about 25 MB."""
 
 
-class PageCache(Generic[T]):
-    """Results computed in the last ``ttl_s`` seconds, by key, in this execution environment.
+class BuildCache:
+    """The live store, with the chunks of its builds kept in this execution environment.
 
-    Every viewer of the live page asks for a leaderboard page every second: with the page
-    cached for as long as its ``Cache-Control: max-age`` allows, DynamoDB sees one read of the
-    race's head (and the page's chunks) per page per second per environment, however many
-    viewers there are. Failures are not cached.
+    A build never changes once written (its items have keys of their own), so a chunk read once
+    serves every later page of that build here: a board request reads the race's head (one
+    Query) and only the chunks of a build this environment has not seen; a request that built
+    keeps what it wrote. Nothing is kept for longer than it is true, so nothing goes stale: a
+    page is as fresh as the build the head names.
     """
 
-    def __init__(
-        self,
-        ttl_s: float,
-        max_entries: int = 256,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._ttl = ttl_s
-        self._max = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[Hashable, tuple[float, T]] = OrderedDict()
+    def __init__(self, live: LiveSnapshots, max_chunks: int = BUILD_CACHE_CHUNKS) -> None:
+        self._live = live
+        self._max = max_chunks
+        self._chunks: OrderedDict[tuple[str, int, int], list[LiveRow]] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
-    def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
-        now = self._clock()
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None and now - found[0] < self._ttl:
-                self.hits += 1
-                return found[1]
-            self.misses += 1
-        value = load()
-        with self._lock:
-            self._entries[key] = (now, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-        return value
+    def race_and_head(self, race_id: str) -> tuple[Race | None, LiveHead | None]:
+        return self._live.race_and_head(race_id)
 
-    def clear(self) -> None:
+    def acquire(self, race_id: str, now: int, seen: int | None = None) -> bool:
+        return self._live.acquire(race_id, now, seen)
+
+    def standings(self, race: Race) -> list[Standing]:
+        return self._live.standings(race)
+
+    def position(self, head: LiveHead, rider_id: str) -> int | None:
+        return self._live.position(head, rider_id)
+
+    def publish(self, ranking: LiveRanking) -> bool:
+        published = self._live.publish(ranking)
+        self._keep(ranking.race_id, ranking.built_at, dict(enumerate(map(list, ranking.chunks()))))
+        return published
+
+    def chunks(self, head: LiveHead, numbers: Sequence[int]) -> dict[int, list[LiveRow]]:
+        found: dict[int, list[LiveRow]] = {}
         with self._lock:
-            self._entries.clear()
+            for n in numbers:
+                rows = self._chunks.get((head.race_id, head.built_at, n))
+                if rows is not None:
+                    self._chunks.move_to_end((head.race_id, head.built_at, n))
+                    found[n] = rows
+        missing = [n for n in numbers if n not in found]
+        if missing:
+            read = self._live.chunks(head, missing)
+            self._keep(head.race_id, head.built_at, read)
+            found.update(read)
+        return found
+
+    def _keep(self, race_id: str, built_at: int, chunks: dict[int, list[LiveRow]]) -> None:
+        with self._lock:
+            for n, rows in chunks.items():
+                self._chunks[(race_id, built_at, n)] = rows
+                self._chunks.move_to_end((race_id, built_at, n))
+            while len(self._chunks) > self._max:
+                self._chunks.popitem(last=False)

@@ -13,6 +13,7 @@ import contextlib
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -200,38 +201,50 @@ def test_malformed_results_cursors_are_bad_requests(body: dict[str, object]) -> 
         board.decode_results_cursor(b64(body), "race-1", "ALL")
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
+def test_a_build_cache_reads_each_chunk_of_a_build_once() -> None:
+    field = [standing(f"r{i:04d}", i, 1 + i % 6) for i in range(450)]
+    live = InMemoryLiveStore.of(field)
+    board.leaderboard(live, "race-1", now=NOW)  # built by a request of another environment
+    cached = board.BuildCache(live, max_chunks=3)
+    live.calls.clear()
 
-    def __call__(self) -> float:
-        return self.now
+    first = board.leaderboard(
+        cached, "race-1", None, 100, board.encode_cursor("race-1", None, 50), now=NOW
+    )
+    again = board.leaderboard(
+        cached, "race-1", None, 100, board.encode_cursor("race-1", None, 50), now=NOW
+    )
+    board.leaderboard(
+        cached, "race-1", None, 100, board.encode_cursor("race-1", None, 350), now=NOW
+    )
+    board.leaderboard(cached, "race-1", None, 10, now=NOW)  # chunk 0 was let go (3 kept)
+
+    assert again == first
+    assert live.chunks_read == [[0, 1], [3, 4], [0]]
+    assert live.calls["Query"] == 4  # the head, every request
 
 
-def test_page_cache_serves_a_result_for_its_ttl_only() -> None:
-    clock = FakeClock()
-    cache: board.PageCache[int] = board.PageCache(1.0, clock=clock)
-    loads = iter(range(1, 100))
+def test_a_build_cache_keeps_what_its_request_built_and_reads_a_new_build_again() -> None:
+    field = [standing(f"r{i:04d}", i, 1 + i % 6) for i in range(250)]
+    live = InMemoryLiveStore.of(field)
+    cached = board.BuildCache(live)
 
-    assert cache.get_or_load("k", lambda: next(loads)) == 1
-    clock.now += 0.99
-    assert cache.get_or_load("k", lambda: next(loads)) == 1
-    assert cache.get_or_load("other", lambda: next(loads)) == 2
-    clock.now += 0.01
-    assert cache.get_or_load("k", lambda: next(loads)) == 3
-    assert (cache.hits, cache.misses) == (1, 3)
+    board.leaderboard(cached, "race-1", now=NOW)  # builds
+    board.leaderboard(
+        cached, "race-1", None, 100, board.encode_cursor("race-1", None, 100), now=NOW
+    )
+    live.put(standing("r0000", 999_999, 1))
+    live.records["race-1"] = replace(live.records["race-1"], last_reading_at=NOW + 500)
+    other = InMemoryLiveStore.of([])  # another environment builds the next one
+    other.records, other.field, other.heads, other.builds = (
+        live.records,
+        live.field,
+        live.heads,
+        live.builds,
+    )
+    board.leaderboard(other, "race-1", now=NOW + 1_000)
+    page = board.leaderboard(cached, "race-1", None, 1, now=NOW + 1_000)
 
-
-def test_page_cache_does_not_keep_failures_and_stays_bounded() -> None:
-    clock = FakeClock()
-    cache: board.PageCache[str] = board.PageCache(1.0, max_entries=2, clock=clock)
-
-    def fail() -> str:
-        raise RaceNotFoundError("raceId: no race x")
-
-    with pytest.raises(RaceNotFoundError):
-        cache.get_or_load("x", fail)
-    assert cache.get_or_load("x", lambda: "now found") == "now found"
-    cache.get_or_load("y", lambda: "y")
-    cache.get_or_load("z", lambda: "z")
-    assert cache.get_or_load("x", lambda: "reloaded") == "reloaded"  # evicted, oldest first
+    assert live.chunks_read == [[0]]  # only the new build's first chunk
+    assert page.entries[0].row.rider_id == "r0000"
+    assert page.as_of == NOW + 1_000
