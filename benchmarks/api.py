@@ -1,15 +1,16 @@
 """API benchmark: what a leaderboard read costs in DynamoDB requests and items, and in CPU.
 
 (a) Reads, against moto, for a running 1,000-rider race (6 classes) and a closed one with its
-    placings (leaderboard pages, riders, races listings, results pages): every DynamoDB call
-    the handler makes is counted per operation with a botocore hook, with the items it
-    returned (Query, GetItem, BatchGetItem) or evaluated (COUNT queries: ``ScannedCount``), and
-    the read request units they would cost on DynamoDB (estimated from item sizes: 0.5 per 4 KB
-    per request, eventually consistent). Baseline: reading the whole race (what a scan or an
-    unsharded "query everything, sort in Lambda" reads). moto's latencies are moto's, not
-    DynamoDB's.
-(b) The shard merge at 10,000 riders, in memory (the read port faked, sharded like the
-    index): rows read per page against the riders in the race.
+    placings (the live ranking's build, leaderboard pages, riders, races listings, results
+    pages): every DynamoDB call the handler makes is counted per operation with a botocore
+    hook, with the items it returned, and the read request units they would cost on DynamoDB
+    (``shared.dynamodb.read_units`` on the items' sizes: per item by key, per result for a
+    Query, strongly consistent or not as asked). Baseline: reading the whole race. moto's
+    latencies are moto's, not DynamoDB's.
+(b) The live ranking at 1,000 and 10,000 riders, from the items its codecs produce: the read
+    units of a rider lookup for every rider (the worst is
+    ``rider_lookup_read_units_10000_riders``), of the worst page of 100, and the read and write
+    units of one build (what the capacity model charges once a second per watched race).
 (c) CPU: the handler path (Powertools resolver, validation, ranking, response model,
     serialisation) for a leaderboard page with the read port in memory, per request, with the
     page computed and served from the one-second page cache; and the same requests over HTTP
@@ -18,13 +19,13 @@
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import statistics
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,15 +39,19 @@ from functions.leaderboard_api.adapters import DynamoLeaderboardReader
 from functions.leaderboard_api.memory import (
     InMemoryCloseScheduler,
     InMemoryLeaderboardReader,
+    InMemoryLiveStore,
     race_of,
 )
 from local.aws.api_gateway import LocalApiGateway, LocalContext, build_event
-from shared import items, keys
+from shared import items
+from shared.dynamodb import item_size, read_units, write_units
 from shared.history_store import DynamoHistoryStore
+from shared.live_store import DynamoLiveStore
 from shared.memory import InMemoryHistoryStore, InMemoryRaceStore
 from shared.placings import Tally, compute_placings
 from shared.race_store import DynamoRaceStore, now_ms
 from shared.races import EnteredRider, Entry
+from shared.ranking import chunk_of, index_page, rank_live
 from shared.routes import RESOURCE_TEMPLATES
 from shared.standings import Standing
 from shared.tables import create_tables
@@ -80,12 +85,17 @@ def _field(n: int, race: str) -> list[Standing]:
     ]
 
 
+def _entry(s: Standing) -> EnteredRider:
+    return EnteredRider(Entry(rider_id=s.rider_id, name=s.name, class_id=s.class_id))
+
+
 def _put_race(client: Any, race_id: str, standings: list[Standing]) -> None:
-    """The race record (running now) and its riders' standings, written straight into the
-    table."""
+    """The race record (running now), its riders' entries and standings, written straight into
+    the table."""
     record = race_of(race_id, standings, starts_at=now_ms() - 60_000)
     client.put_item(TableName=STANDINGS, Item=items.race_item(record))
     puts = [{"PutRequest": {"Item": items.standing_item(s, EXPIRES)}} for s in standings]
+    puts += [{"PutRequest": {"Item": items.entry_item(race_id, _entry(s), 1)}} for s in standings]
     for i in range(0, len(puts), 25):
         request = {STANDINGS: puts[i : i + 25]}
         while request:
@@ -96,10 +106,7 @@ def _put_closed_race(client: Any, race_id: str, standings: list[Standing]) -> No
     """A race closed as the closer closes it: its placings stored, then ``closed``."""
     book = DynamoRaceStore(client, STANDINGS)
     client.put_item(TableName=STANDINGS, Item=items.race_item(race_of(race_id, standings)))
-    entries = [
-        EnteredRider(Entry(rider_id=s.rider_id, name=s.name, class_id=s.class_id))
-        for s in standings
-    ]
+    entries = [_entry(s) for s in standings]
     tallies = {s.rider_id: Tally(s.points, s.seconds) for s in standings}
     book.mark_closing(race_id)
     book.store_placings(race_id, compute_placings(entries, tallies))
@@ -138,66 +145,45 @@ def event(path: str, query: dict[str, str]) -> dict[str, Any]:
     )
 
 
-READ_UNIT_BYTES = 4096
-INDEX_ENTRY_BYTES = 250
-"""For COUNT queries (no items come back): the typical size of a ranking-index entry."""
-
-
-def item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (numbers ~ 1 byte per 2 digits + 1)."""
-    total = 0
-    for name, value in item.items():
-        total += len(name.encode())
-        ((kind, v),) = value.items()
-        if kind == "S":
-            total += len(v.encode())
-        elif kind == "N":
-            total += (len(v.lstrip("-").replace(".", "")) + 1) // 2 + 1
-        elif kind == "B":
-            total += len(v)
-        else:
-            total += 1
-    return total
-
-
-def read_units(size: int) -> float:
-    """Eventually consistent: half a read request unit per 4 KB read, at least half."""
-    return 0.5 * max(1, math.ceil(size / READ_UNIT_BYTES))
-
-
 class Counting:
-    """Every DynamoDB call: per operation, items read, and the read units they cost."""
+    """Every DynamoDB call: per operation, items read, and the read units they cost
+    (``shared.dynamodb.read_units``: per item by key, a key not found at the minimum; per
+    result for a Query; consistent as the request asked). Sized as the items come back: a
+    projection's items are smaller than what DynamoDB charges for (the whole items), which
+    ``_live_at`` counts for a build's entries."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.items = 0
         self.read_units = 0.0
-        self._lock = threading.Lock()  # the reader queries shards from a thread pool
+        self._lock = threading.Lock()  # builds read standings from a thread pool
+        self._asked = threading.local()
+
+    def params(self, params: dict[str, Any], **_: Any) -> None:
+        self._asked.params = params
 
     def after_call(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        params: dict[str, Any] = getattr(self._asked, "params", {})
         with self._lock:
-            self._count(model, parsed)
+            self._count(model.name, params, parsed)
 
-    def _count(self, model: Any, parsed: dict[str, Any]) -> None:
-        self.calls[model.name] += 1
-        if model.name == "Query":
-            found = parsed.get("Items")
-            scanned = int(parsed.get("ScannedCount", parsed.get("Count", 0)))
-            self.items += scanned
-            size = (
-                sum(item_bytes(i) for i in found)
-                if found is not None
-                else scanned * INDEX_ENTRY_BYTES
-            )
-            self.read_units += read_units(size)
-        elif model.name == "GetItem":
-            item = parsed.get("Item")
-            self.items += 1 if item else 0
-            self.read_units += read_units(item_bytes(item) if item else 0)
-        elif model.name == "BatchGetItem":
-            for found in parsed.get("Responses", {}).values():
+    def _count(self, operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        self.calls[operation] += 1
+        if operation in ("GetItem", "Query"):
+            found = [parsed["Item"]] if "Item" in parsed else parsed.get("Items", [])
+            self.items += len(found)
+            size = sum(item_size(i) for i in found)
+            self.read_units += read_units(size, consistent=bool(params.get("ConsistentRead")))
+        elif operation == "BatchGetItem":
+            for table, wanted in params["RequestItems"].items():
+                found = parsed.get("Responses", {}).get(table, [])
+                consistent = bool(wanted.get("ConsistentRead"))
                 self.items += len(found)
-                self.read_units += sum(read_units(item_bytes(i)) for i in found)
+                self.read_units += sum(
+                    read_units(item_size(i), consistent=consistent) for i in found
+                )
+                missing = len(wanted["Keys"]) - len(found)
+                self.read_units += missing * read_units(0, consistent=consistent)
 
     def reset(self) -> None:
         self.calls.clear()
@@ -205,12 +191,27 @@ class Counting:
         self.read_units = 0.0
 
 
+def _measure(counter: Counting, path: str, query: dict[str, str]) -> dict[str, Any]:
+    counter.reset()
+    started = time.perf_counter()
+    reply = api.handler(event(path, query), LocalContext())
+    elapsed = time.perf_counter() - started
+    assert reply["statusCode"] == 200, reply
+    return {
+        "dynamodb_calls": dict(counter.calls),
+        "items_read": counter.items,
+        "items_read_vs_whole_race": round(counter.items / RIDERS, 3),
+        "read_units_estimated": counter.read_units,
+        "moto_ms": round(elapsed * 1000, 1),
+    }
+
+
 def _reads_against_moto() -> dict[str, Any]:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "bench")
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    out: dict[str, Any] = {"riders": RIDERS, "rank_shards": keys.RANK_SHARDS}
+    out: dict[str, Any] = {"riders": RIDERS}
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_tables(client, STANDINGS, "idempotency")
@@ -218,6 +219,7 @@ def _reads_against_moto() -> dict[str, Any]:
         _put_race(client, "bench", field)
         _put_closed_race(client, "closed", _field(RIDERS, "closed"))
         counter = Counting()
+        client.meta.events.register("provide-client-params.dynamodb", counter.params)
         client.meta.events.register("after-call.dynamodb", counter.after_call)
         api.install(
             api.Runtime(
@@ -225,9 +227,13 @@ def _reads_against_moto() -> dict[str, Any]:
                 book=DynamoRaceStore(client, STANDINGS),
                 scheduler=InMemoryCloseScheduler(),
                 history=DynamoHistoryStore(client, STANDINGS),
+                live=DynamoLiveStore(client, STANDINGS),
             )
         )
         try:
+            # The first request builds the live ranking (the race has readings, no build):
+            # what one request a second pays for every race watched.
+            out["live_build"] = _measure(counter, "/races/bench/riders/r00000", {})
             cases = {
                 "leaderboard_top10": ("/races/bench/leaderboard", {"limit": "10"}),
                 "leaderboard_top100": ("/races/bench/leaderboard", {"limit": "100"}),
@@ -243,55 +249,86 @@ def _reads_against_moto() -> dict[str, Any]:
                 "results_class3_top10": ("/races/closed/results", {"limit": "10", "classId": "3"}),
             }
             for name, (path, query) in cases.items():
-                counter.reset()
-                started = time.perf_counter()
-                reply = api.handler(event(path, query), LocalContext())
-                elapsed = time.perf_counter() - started
-                assert reply["statusCode"] == 200, reply
-                out[name] = {
-                    "dynamodb_calls": dict(counter.calls),
-                    "items_read": counter.items,
-                    "items_read_vs_whole_race": round(counter.items / RIDERS, 3),
-                    "read_units_estimated": counter.read_units,
-                    "moto_ms": round(elapsed * 1000, 1),
-                }
+                out[name] = _measure(counter, path, query)
         finally:
             api.install(None)
     return out
 
 
-def _top(field: list[Any]) -> Any:
-    return min(field, key=board.sort_key)
+def _order(s: Standing) -> tuple[int, str]:
+    return (-s.points, s.rider_id)
 
 
-def _median(field: list[Any]) -> Any:
-    return sorted(field, key=board.sort_key)[len(field) // 2]
+def _top(field: list[Standing]) -> Standing:
+    return min(field, key=_order)
 
 
-def _merge_at_scale() -> dict[str, Any]:
-    field = _field(BIG_RIDERS, "race-1")
-    out: dict[str, Any] = {"riders": BIG_RIDERS}
-    for limit in (10, 100):
-        reader = InMemoryLeaderboardReader(field)
-        page = board.leaderboard(reader, "race-1", None, limit)
-        assert len(page.entries) == limit
-        walked = InMemoryLeaderboardReader(field)
-        cursor: str | None = None
-        pages = 0
-        while True:
-            p = board.leaderboard(walked, "race-1", None, limit, cursor)
-            pages += 1
-            cursor = p.next_cursor
-            if cursor is None:
-                break
-        out[f"top{limit}"] = {
-            "rows_read": reader.rows_read,
-            "queries": reader.queries,
-            "rows_read_per_row_shown": round(reader.rows_read / limit, 2),
-            "full_walk_rows_read_per_rider": round(walked.rows_read / BIG_RIDERS, 2),
-            "full_walk_pages": pages,
-        }
-    return out
+def _median(field: list[Standing]) -> Standing:
+    return sorted(field, key=_order)[len(field) // 2]
+
+
+def _live_at(riders: int) -> dict[str, Any]:
+    """The live ranking of a race of ``riders`` (6 classes, a standing of a rider an hour into
+    the race), in read and write units from the sizes of the items the codecs produce."""
+    field = [
+        replace(s, counted=(1 << 3600) - 1, seconds=3600, last_second=3599)
+        for s in _field(riders, "bench")
+    ]
+    built_at = now_ms()
+    ranking = rank_live("bench", field, built_at)
+    race_item = items.race_item(race_of("bench", field))
+    head_item = items.live_head_item(ranking)
+    chunk_items = [
+        items.live_chunk_item("bench", built_at, n, c) for n, c in enumerate(ranking.chunks())
+    ]
+    index_items = [
+        items.live_index_item("bench", built_at, n, p) for n, p in enumerate(ranking.rider_index())
+    ]
+    race_and_head = read_units(item_size(race_item) + item_size(head_item), consistent=False)
+    chunk_units = [read_units(item_size(i), consistent=True) for i in chunk_items]
+    index_units = [read_units(item_size(i), consistent=True) for i in index_items]
+    lookups = [
+        race_and_head
+        + index_units[index_page(row.rider_id, ranking.index_pages)]
+        + chunk_units[chunk_of(position)]
+        for position, row in enumerate(ranking.rows)
+    ]
+    pages = [race_and_head + sum(chunk_units[n : n + 2]) for n in range(len(chunk_units))]
+    standing_reads = sum(
+        read_units(item_size(items.standing_item(s, EXPIRES)), consistent=False) for s in field
+    )
+    entries = sum(item_size(items.entry_item("bench", _entry(s), 1)) for s in field)
+    head_units = write_units(item_size(head_item))
+    return {
+        "rider_lookup_read_units_worst": max(lookups),
+        "rider_lookup_read_units_mean": round(statistics.mean(lookups), 2),
+        "page_of_100_read_units_worst": max(pages),
+        "chunk_bytes_max": max(item_size(i) for i in chunk_items),
+        "index_page_bytes_max": max(item_size(i) for i in index_items),
+        "head_bytes": item_size(head_item),
+        # A build: the race and head (one Query), the lease and the head (two updates), the
+        # standings (BatchGetItem, eventually consistent, by whole item size: a projection
+        # does not lower what a read costs), the chunks and index pages (BatchWriteItem).
+        "build_read_units": race_and_head + standing_reads,
+        "build_read_units_entries_when_changed": read_units(entries, consistent=True),
+        "build_write_units": sum(write_units(item_size(i)) for i in chunk_items + index_items)
+        + 2 * head_units,
+        "standing_write_units": write_units(item_size(items.standing_item(field[0], EXPIRES))),
+    }
+
+
+def _live_ranking() -> dict[str, Any]:
+    small, big = _live_at(RIDERS), _live_at(BIG_RIDERS)
+    return {
+        "rider_lookup_read_units_10000_riders": big["rider_lookup_read_units_worst"],
+        "live_build_read_units_1000_riders": small["build_read_units"],
+        "live_build_write_units_1000_riders": small["build_write_units"],
+        "live_build_read_units_10000_riders": big["build_read_units"],
+        "live_build_write_units_10000_riders": big["build_write_units"],
+        "standing_write_units": big["standing_write_units"],
+        "live_1000_riders": small,
+        "live_10000_riders": big,
+    }
 
 
 def _median_us(fn: Any, n: int = 300) -> int:
@@ -305,34 +342,32 @@ def _median_us(fn: Any, n: int = 300) -> int:
     return round(statistics.median(samples) * 1e6)
 
 
-def runtime(reader: InMemoryLeaderboardReader, page_ttl_s: float) -> api.Runtime:
-    """The handler on the in-memory read port, pages cached for ``page_ttl_s``."""
+def runtime(live: InMemoryLiveStore) -> api.Runtime:
+    """The handler on the in-memory ports, the build's chunks kept as in AWS."""
     return api.Runtime(
-        reader=reader,
+        reader=InMemoryLeaderboardReader(),
         book=InMemoryRaceStore(),
         scheduler=InMemoryCloseScheduler(),
         history=InMemoryHistoryStore(),
-        pages=board.PageCache(page_ttl_s),
+        live=board.BuildCache(live),
     )
 
 
 def _cpu() -> dict[str, Any]:
+    """The handler's CPU per page, every request computing its page from a stored build (its
+    head read, its chunk kept: the build itself is a second's work once per race, not per
+    request)."""
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    reader = InMemoryLeaderboardReader(_field(RIDERS, "race-1"))
+    live = InMemoryLiveStore.of(_field(RIDERS, "race-1"))
     out: dict[str, Any] = {}
     top10 = event("/races/race-1/leaderboard", {"limit": "10"})
     bad = event("/races/race-1/leaderboard", {"limit": "0"})
     try:
-        api.install(runtime(reader, 0.0))  # every request computes its page
+        api.install(runtime(live))
         out["handler_top10_uncached_us_median"] = _median_us(
             lambda: api.handler(top10, LocalContext())
         )
         out["handler_422_us_median"] = _median_us(lambda: api.handler(bad, LocalContext()))
-        api.install(runtime(reader, 3600.0))
-        out["handler_top10_cached_us_median"] = _median_us(
-            lambda: api.handler(top10, LocalContext())
-        )
-        api.install(runtime(reader, 0.0))
         with LocalApiGateway(api.handler) as gw, requests.Session() as session:
             url = gw.url + "races/race-1/leaderboard?limit=10"
             for _ in range(20):
@@ -353,7 +388,7 @@ def run() -> dict[str, Any]:
     load = os.getloadavg()[0]
     return {
         "reads_moto_1000_riders": _reads_against_moto(),
-        "merge_in_memory_10000_riders": _merge_at_scale(),
+        **_live_ranking(),
         "cpu": _cpu(),
         "load_average": round(load, 1),
     }

@@ -55,6 +55,8 @@ TRANSACT_BACKOFF: Final = Backoff(attempts=4, base_s=0.02)
 """Cancelled transactions: sent again at once when conditions failed, after a wait when
 nothing moved (throttled, or in conflict with another writer)."""
 BATCH_GET_BACKOFF: Final = Backoff(attempts=5, base_s=0.05)
+BATCH_WRITE_LIMIT: Final = 25
+BATCH_WRITE_BACKOFF: Final = Backoff(attempts=5, base_s=0.05)
 WriteMode = Literal["item", "transaction"]
 WRITE_MODES: tuple[WriteMode, ...] = ("item", "transaction")
 DEFAULT_CLIENT_CONFIG = Config(
@@ -69,6 +71,45 @@ botocore's walk of each request against the service model only costs CPU: a thir
 stream processor's (a ``TransactWriteItems`` of 100 standings is validated attribute by
 attribute; docs/decisions.md has the measurement). DynamoDB still rejects a malformed
 request."""
+
+
+READ_UNIT_BYTES: Final = 4096
+WRITE_UNIT_BYTES: Final = 1024
+
+
+def attribute_size(value: dict[str, Any]) -> int:
+    """DynamoDB's size of one low-level attribute value (numbers: about a byte per two
+    significant digits, plus one; lists and maps: their members plus 3 bytes)."""
+    ((kind, v),) = value.items()
+    if kind == "S":
+        return len(str(v).encode())
+    if kind == "N":
+        digits = str(v).lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(v)
+    if kind == "L":
+        return 3 + sum(attribute_size(x) for x in v)
+    if kind == "M":
+        return 3 + item_size(v)
+    return 1
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """DynamoDB's size of an item: its attribute names (UTF-8) plus their values."""
+    return sum(len(name.encode()) + attribute_size(v) for name, v in item.items())
+
+
+def read_units(size: int, *, consistent: bool) -> float:
+    """Read units of reading ``size`` bytes (one item by key, or a Query's whole result): one
+    per 4 KB started, half that eventually consistent, never less than one 4 KB."""
+    blocks = max(1, -(-size // READ_UNIT_BYTES))
+    return float(blocks) if consistent else blocks / 2
+
+
+def write_units(size: int) -> int:
+    """Write units of writing an item of ``size`` bytes: one per 1 KB started, at least one."""
+    return max(1, -(-size // WRITE_UNIT_BYTES))
 
 
 def error_code(exc: ClientError) -> str:
@@ -121,6 +162,19 @@ def batch_get(
 
         resend(send, {table: wanted}, BATCH_GET_BACKOFF, what=f"{what}: unprocessed keys")
     return found
+
+
+def batch_put(client: Any, table: str, puts: Sequence[dict[str, Any]], *, what: str) -> None:
+    """Put these whole items: one ``BatchWriteItem`` per 25, the items DynamoDB leaves
+    unprocessed sent again with jittered backoff."""
+    for chunk in chunks(puts, BATCH_WRITE_LIMIT):
+        pending: dict[str, Any] = {table: [{"PutRequest": {"Item": i}} for i in chunk]}
+
+        def send(pending: dict[str, Any]) -> dict[str, Any]:
+            response = request(client, what, "batch_write_item", RequestItems=pending)
+            return dict(response.get("UnprocessedItems") or {})
+
+        resend(send, pending, BATCH_WRITE_BACKOFF, what=f"{what}: unprocessed items")
 
 
 def _transient(standings: Sequence[Standing], error: str) -> list[WriteResult]:
@@ -196,65 +250,6 @@ class DynamoStandingsStore:
             s = items.standing_from_item(item)
             found[s.key] = s
         return found
-
-    def _ranked_above(
-        self,
-        race_id: str,
-        class_id: int | None,
-        shard: int,
-        bound: str,
-        names: dict[str, str] | None = None,
-        **read: Any,
-    ) -> Iterator[dict[str, Any]]:
-        """The pages of one ranking shard's entries with ``rankSk < bound`` (ranked above it);
-        ``read`` says what to read of them (``Select=COUNT``, a projection using ``names``)."""
-        index, pk_name, pk = self._rank_partition(race_id, class_id, shard)
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": index,
-            "KeyConditionExpression": "#pk = :pk AND #sk < :bound",
-            "ExpressionAttributeNames": {
-                "#pk": pk_name,
-                "#sk": keys.INDEX_RANK_SK,
-                **(names or {}),
-            },
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":bound": {"S": bound}},
-            **read,
-        }
-        while True:
-            try:
-                response: dict[str, Any] = self._db.query(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                if is_transient(exc):
-                    raise TransientError(f"rank query: {exc}") from exc
-                raise
-            yield response
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
-
-    def rank(self, race_id: str, class_id: int | None, points: int) -> int:
-        """1 + the riders with strictly more points: a COUNT query per index shard that reads
-        only the index entries ranked above ``points``."""
-        bound = keys.rank_sk_points_bound(points)
-
-        def count(shard: int) -> int:
-            pages = self._ranked_above(race_id, class_id, shard, bound, Select="COUNT")
-            return sum(int(page.get("Count", 0)) for page in pages)
-
-        counts: list[int] = self._map(count, list(range(keys.RANK_SHARDS)))
-        return 1 + sum(counts)
-
-    @staticmethod
-    def _rank_partition(race_id: str, class_id: int | None, shard: int) -> tuple[str, str, str]:
-        if class_id is None:
-            return keys.INDEX_OVERALL, keys.INDEX_OVERALL_PK, keys.overall_rank_pk(race_id, shard)
-        return (
-            keys.INDEX_CLASS,
-            keys.INDEX_CLASS_PK,
-            keys.class_rank_pk(race_id, class_id, shard),
-        )
 
     # -- writes ----------------------------------------------------------------------------
     def save(

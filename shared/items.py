@@ -38,8 +38,7 @@ def bitmap_int(data: bytes) -> int:
 
 
 def standing_item(s: Standing, expires_at: int) -> Item:
-    """The whole stored item of a standing, index keys included, at ``s.version``."""
-    shard = keys.rank_shard(s.rider_id)
+    """The whole stored item of a standing at ``s.version`` (no index keys: one write unit)."""
     return {
         **{k: _s(v) for k, v in keys.standing_key(s.race_id, s.rider_id).items()},
         "raceId": _s(s.race_id),
@@ -53,9 +52,6 @@ def standing_item(s: Standing, expires_at: int) -> Item:
         "updatedAt": _n(s.updated_at),
         "lastDeviceTs": _n(s.last_device_ts),
         "finalSecond": _n(s.final_second),
-        keys.INDEX_OVERALL_PK: _s(keys.overall_rank_pk(s.race_id, shard)),
-        keys.INDEX_CLASS_PK: _s(keys.class_rank_pk(s.race_id, s.class_id, shard)),
-        keys.INDEX_RANK_SK: _s(keys.rank_sk(s.points, s.rider_id)),
         "ver": _n(s.version),
         keys.TTL_ATTRIBUTE: _n(expires_at),
     }
@@ -82,15 +78,6 @@ def standing_from_item(item: Mapping[str, Any]) -> Standing:
         last_device_ts=_int(item, "lastDeviceTs"),
         final_second=_int(item, "finalSecond", -1),
     )
-
-
-RANK_ENTRY_ATTRIBUTES = (keys.INDEX_RANK_SK, "classId")
-"""What :func:`rank_entry_from_item` reads of a ranking-index entry."""
-
-
-def rank_entry_from_item(item: Mapping[str, Any]) -> tuple[int, int]:
-    """(points, class id) of a ranking-index entry."""
-    return keys.points_from_rank_sk(item[keys.INDEX_RANK_SK]["S"]), _int(item, "classId")
 
 
 def race_from_item(item: Mapping[str, Any]) -> Race:
@@ -330,15 +317,25 @@ _LIVE_FIELDS = (
 )
 
 
+def live_head_attributes(h: LiveHead) -> Item:
+    """What a head says of its build (no keys, no lease): what publishing a build sets."""
+    return {
+        "raceId": _s(h.race_id),
+        "builtAt": _n(h.built_at),
+        "riders": _n(h.riders),
+        "indexPages": _n(h.index_pages),
+        **{keys.class_count_attribute(c): _n(h.class_totals.get(c, 0)) for c in CLASS_IDS},
+        "chunkClasses": _s(json.dumps(h.chunk_classes, separators=(",", ":"))),
+    }
+
+
 def live_head_item(r: LiveRanking) -> Item:
-    """The race's live-ranking head naming build ``r.built_at`` (its sizes and class totals)."""
+    """The race's live-ranking head naming build ``r.built_at`` (its sizes and class totals),
+    its lease free."""
     return {
         **{k: _s(v) for k, v in keys.live_head_key(r.race_id).items()},
-        "raceId": _s(r.race_id),
-        "builtAt": _n(r.built_at),
-        "riders": _n(len(r.rows)),
-        "indexPages": _n(r.index_pages),
-        **{keys.class_count_attribute(c): _n(n) for c, n in r.class_totals().items()},
+        **live_head_attributes(r.head()),
+        "leaseUntil": _n(0),
     }
 
 
@@ -350,6 +347,9 @@ def live_head_from_item(item: Mapping[str, Any]) -> LiveHead:
         index_pages=_int(item, "indexPages", 1),
         class_totals={c: _int(item, keys.class_count_attribute(c)) for c in CLASS_IDS},
         lease_until=_int(item, "leaseUntil"),
+        chunk_classes=tuple(
+            tuple(counts) for counts in json.loads(item.get("chunkClasses", {}).get("S", "[]"))
+        ),
     )
 
 

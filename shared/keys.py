@@ -1,4 +1,4 @@
-"""The DynamoDB key schema: one table, three indexes, defined once.
+"""The DynamoDB key schema: one table, one index (``RecentRaces``), defined once.
 
 Items (``pk`` / ``sk``):
 
@@ -37,23 +37,16 @@ Races, entries, placings, history, bests and records are kept (no TTL); live sta
 some days after the race. A rider's history is one partition read newest first, so a rider with
 a thousand races still costs one page.
 
-Every rider has a partition key of its own, so the table is never hot. The ranking indexes
-are keyed by race (and class), so they are *write-sharded*: a rider lives on shard
-``crc32(riderId) % RANK_SHARDS`` and top N reads merge the shards.
-
-Index sort key ``rankSk`` = ``{MAX_RANK_POINTS - points:012d}#{riderId}``: ascending order is
-points descending, then riderId ascending, which is the leaderboard order, and a single
-``rankSk`` is a cursor valid on every shard.
+Every rider has a partition key of its own, so the table is never hot. The live board and the
+rider lookup read the live ranking's builds (:mod:`shared.ranking`), not an index: a standing
+write is one item and nothing else.
 """
 
 from __future__ import annotations
 
-import math
-import zlib
 from typing import Final
 
 from shared.contract import MAX_RACE_SECONDS
-from shared.scoring import MAX_POINTS_PER_SECOND
 
 PK: Final = "pk"
 SK: Final = "sk"
@@ -69,11 +62,6 @@ PLACINGS_PER_ITEM: Final = 100
 partition key of its own: on the race's key, the close of a 10,000-rider race would write
 about 2,000 write units to one key, twice what a partition takes in a second."""
 
-INDEX_OVERALL: Final = "ByRaceRank"
-INDEX_OVERALL_PK: Final = "rankPk"
-INDEX_CLASS: Final = "ByClassRank"
-INDEX_CLASS_PK: Final = "classRankPk"
-INDEX_RANK_SK: Final = "rankSk"
 INDEX_RECENT: Final = "RecentRaces"
 INDEX_RECENT_PK: Final = "racesPk"
 INDEX_RECENT_SK: Final = "startsAt"
@@ -92,52 +80,12 @@ RECENT_RACES_PROJECTION: Final = (
 """What the races index carries (INCLUDE): enough to list and filter races by status without
 reading the race records; none of it changes per reading."""
 
-RANK_INDEX_PROJECTION: Final = (
-    "raceId",
-    "riderId",
-    "name",
-    "classId",
-    "points",
-    "seconds",
-    "lastSecond",
-    "finalSecond",
-    "updatedAt",
-)
-"""Non-key attributes the ranking indexes carry (INCLUDE projection); never the bitmap."""
-
-# --- Write sharding of the ranking indexes -----------------------------------------------------
+# --- DynamoDB's partition budget ---------------------------------------------------------------
 DESIGN_MAX_RIDERS_PER_RACE: Final = 10_000
 MAX_RIDER_WRITES_PER_SECOND: Final = 1
 """A standing is written at most once per batch and only when a new second arrives, and a rider
 sends one reading a second: so at most one write per rider per second."""
-INDEX_WRITES_PER_UPDATE: Final = 2
-"""Every write changes ``rankSk``, which DynamoDB applies to an index as a delete and a put."""
 PARTITION_WRITE_LIMIT: Final = 1_000
-PARTITION_WRITE_BUDGET: Final = PARTITION_WRITE_LIMIT // 2
-HASH_SPREAD_SIGMAS: Final = 4
-"""Riders land on shards by hash, so shard sizes vary (binomially) around the mean; size the
-shards so that even a shard 4 standard deviations above the mean stays within budget."""
-
-
-def shards_needed(riders: int = DESIGN_MAX_RIDERS_PER_RACE) -> int:
-    """The fewest ranking-index shards keeping every shard within the partition budget."""
-    riders_per_shard = PARTITION_WRITE_BUDGET // (
-        MAX_RIDER_WRITES_PER_SECOND * INDEX_WRITES_PER_UPDATE
-    )
-    shards = math.ceil(riders / riders_per_shard)
-    while True:
-        mean = riders / shards
-        if mean + HASH_SPREAD_SIGMAS * math.sqrt(mean) <= riders_per_shard:
-            return shards
-        shards += 1
-
-
-RANK_SHARDS: Final = shards_needed()
-"""52: at 10,000 riders in one race no index key takes more than 500 of its 1,000 writes/s."""
-
-MAX_RANK_POINTS: Final = MAX_POINTS_PER_SECOND * (MAX_RACE_SECONDS + 1)
-RANK_POINTS_DIGITS: Final = 12
-assert len(str(MAX_RANK_POINTS)) <= RANK_POINTS_DIGITS
 
 
 def race_pk(race_id: str) -> str:
@@ -213,32 +161,6 @@ def placings_pk(race_id: str, scope: str, page: int) -> str:
 
 def placings_key(race_id: str, scope: str, page: int) -> dict[str, str]:
     return {PK: placings_pk(race_id, scope, page), SK: SK_PLACINGS}
-
-
-def rank_shard(rider_id: str) -> int:
-    """The ranking-index shard of a rider: stable across processes and Python versions."""
-    return zlib.crc32(rider_id.encode()) % RANK_SHARDS
-
-
-def overall_rank_pk(race_id: str, shard: int) -> str:
-    return f"{race_id}#{shard}"
-
-
-def class_rank_pk(race_id: str, class_id: int, shard: int) -> str:
-    return f"{race_id}#{class_id}#{shard}"
-
-
-def rank_sk(points: int, rider_id: str) -> str:
-    return f"{MAX_RANK_POINTS - points:0{RANK_POINTS_DIGITS}d}#{rider_id}"
-
-
-def rank_sk_points_bound(points: int) -> str:
-    """Every ``rankSk`` strictly below this belongs to a rider with more than ``points``."""
-    return f"{MAX_RANK_POINTS - points:0{RANK_POINTS_DIGITS}d}#"
-
-
-def points_from_rank_sk(value: str) -> int:
-    return MAX_RANK_POINTS - int(value[:RANK_POINTS_DIGITS])
 
 
 def class_count_attribute(class_id: int) -> str:

@@ -35,9 +35,17 @@ board is at most this much older than the standings, as a CloudFront TTL of 1 s 
 anyway."""
 BUILD_LEASE_MS: Final = 5_000
 """A build takes the race's head for at most this long: a builder that dies frees it then."""
+READING_SLACK_MS: Final = 10_000
+"""A race's ``lastReadingAt`` is its processor batch's clock, read before the batch's writes
+land: a build that started up to this long after it may have missed them, so such a build is
+built again (while it is older than :data:`SNAPSHOT_MAX_AGE_MS`). A batch that outlives this
+(the processor's timeout is 60 s) shows at the race's next reading."""
 BUILD_TTL_S: Final = 300
 """A build's items expire this long after it was built (readers follow the head within a
 second; DynamoDB deletes expired items for free)."""
+BUILD_MAX_AGE_MS: Final = 1000 * (BUILD_TTL_S - 60)
+"""A build this old is built again when asked for, even if no reading came since (an idle
+race): its items must never expire while its head names it."""
 ROWS_PER_CHUNK: Final = 100
 """Rows per stored chunk (about 7 KB): a board page of up to 100 reads at most two chunks."""
 RIDERS_PER_INDEX_PAGE: Final = 200
@@ -92,6 +100,25 @@ class LiveRanking:
             totals[row.class_id] = totals.get(row.class_id, 0) + 1
         return totals
 
+    def chunk_classes(self) -> tuple[tuple[int, ...], ...]:
+        """Per chunk, its riders of each class (``CLASS_IDS`` order): where a class page is."""
+        return tuple(
+            tuple(sum(1 for r in chunk if r.class_id == c) for c in CLASS_IDS)
+            for chunk in self.chunks()
+        )
+
+    def head(self, lease_until: int = 0) -> LiveHead:
+        """The head naming this build."""
+        return LiveHead(
+            race_id=self.race_id,
+            built_at=self.built_at,
+            riders=len(self.rows),
+            index_pages=self.index_pages,
+            class_totals=self.class_totals(),
+            lease_until=lease_until,
+            chunk_classes=self.chunk_classes(),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class LiveHead:
@@ -103,9 +130,51 @@ class LiveHead:
     index_pages: int
     class_totals: dict[int, int]
     lease_until: int = 0
+    chunk_classes: tuple[tuple[int, ...], ...] = ()
+    """Per chunk of the build, its riders of each class (``CLASS_IDS`` order)."""
+
+    @property
+    def built(self) -> bool:
+        """A build is named (a head may hold only a lease, before the first build)."""
+        return self.built_at > 0
 
     def total(self, class_id: int | None) -> int:
         return self.riders if class_id is None else self.class_totals.get(class_id, 0)
+
+    def span(self, class_id: int | None, offset: int, count: int) -> tuple[list[int], int]:
+        """The chunks holding rows ``offset`` to ``offset + count - 1`` of the board (overall,
+        or the class's rows in overall order), and how many of the board's rows come before
+        the first of them."""
+        if class_id is None:
+            end = min(offset + count, self.riders)
+            if end <= offset:
+                return [], 0
+            first = chunk_of(offset)
+            return list(range(first, chunk_of(end - 1) + 1)), first * ROWS_PER_CHUNK
+        column = CLASS_IDS.index(class_id)
+        wanted: list[int] = []
+        before = seen = 0
+        for n, counts in enumerate(self.chunk_classes):
+            here = counts[column]
+            if here and seen + here > offset and seen < offset + count:
+                if not wanted:
+                    before = seen
+                wanted.append(n)
+            seen += here
+        return wanted, before
+
+
+def needs_build(race_last_reading_at: int, head: LiveHead | None, now: int) -> bool:
+    """Whether a request at ``now`` builds the race's ranking: there is none yet while the race
+    has readings, or the stored one is older than :data:`SNAPSHOT_MAX_AGE_MS` and readings came
+    since it was built (within :data:`READING_SLACK_MS`). An idle race is built again only when
+    its build nears its expiry (:data:`BUILD_MAX_AGE_MS`)."""
+    if head is None or not head.built:
+        return race_last_reading_at > 0
+    age = now - head.built_at
+    if age >= BUILD_MAX_AGE_MS:
+        return True
+    return age >= SNAPSHOT_MAX_AGE_MS and race_last_reading_at >= head.built_at - READING_SLACK_MS
 
 
 def index_pages(riders: int) -> int:

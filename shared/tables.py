@@ -2,9 +2,8 @@
 stack creates in its emulator, and the tests and benchmarks in moto (the CDK code builds the
 same schema from the same keys in ``infra/components/storage.py``).
 
-The standings table: ``pk``/``sk`` strings, the two write-sharded ranking indexes
-(``ByRaceRank``, ``ByClassRank``; INCLUDE ``RANK_INDEX_PROJECTION``) and ``RecentRaces``
-(INCLUDE ``RECENT_RACES_PROJECTION``, ``startsAt`` number), TTL on ``expiresAt``. The
+The standings table: ``pk``/``sk`` strings, one index, ``RecentRaces`` (INCLUDE
+``RECENT_RACES_PROJECTION``, ``startsAt`` number), TTL on ``expiresAt``. The
 idempotency table is the one Powertools' DynamoDBPersistenceLayer expects by default:
 partition key ``id`` (string).
 """
@@ -18,19 +17,12 @@ from shared import keys
 
 def standings_table_definition(table_name: str) -> dict[str, Any]:
     """The ``CreateTable`` arguments of the standings table (on-demand billing)."""
-    rank_projection = {
-        "ProjectionType": "INCLUDE",
-        "NonKeyAttributes": list(keys.RANK_INDEX_PROJECTION),
-    }
     return {
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [
             {"AttributeName": keys.PK, "AttributeType": "S"},
             {"AttributeName": keys.SK, "AttributeType": "S"},
-            {"AttributeName": keys.INDEX_OVERALL_PK, "AttributeType": "S"},
-            {"AttributeName": keys.INDEX_CLASS_PK, "AttributeType": "S"},
-            {"AttributeName": keys.INDEX_RANK_SK, "AttributeType": "S"},
             {"AttributeName": keys.INDEX_RECENT_PK, "AttributeType": "S"},
             {"AttributeName": keys.INDEX_RECENT_SK, "AttributeType": "N"},
         ],
@@ -39,22 +31,6 @@ def standings_table_definition(table_name: str) -> dict[str, Any]:
             {"AttributeName": keys.SK, "KeyType": "RANGE"},
         ],
         "GlobalSecondaryIndexes": [
-            {
-                "IndexName": keys.INDEX_OVERALL,
-                "KeySchema": [
-                    {"AttributeName": keys.INDEX_OVERALL_PK, "KeyType": "HASH"},
-                    {"AttributeName": keys.INDEX_RANK_SK, "KeyType": "RANGE"},
-                ],
-                "Projection": rank_projection,
-            },
-            {
-                "IndexName": keys.INDEX_CLASS,
-                "KeySchema": [
-                    {"AttributeName": keys.INDEX_CLASS_PK, "KeyType": "HASH"},
-                    {"AttributeName": keys.INDEX_RANK_SK, "KeyType": "RANGE"},
-                ],
-                "Projection": rank_projection,
-            },
             {
                 "IndexName": keys.INDEX_RECENT,
                 "KeySchema": [

@@ -1,35 +1,26 @@
 """The API's adapters: the read port on DynamoDB (:class:`DynamoLeaderboardReader`) and the close
 schedules on EventBridge Scheduler (:class:`EventBridgeCloseScheduler`).
 
-Every read is bounded by what the request needs: a ``GetItem`` for a race, one
-``BatchGetItem`` for a rider's race and standing, ``Query`` with ``Limit`` on the
-ranking-index shards for a leaderboard page, ``Query`` on ``RecentRaces`` (a ``startsAt``
-range) then ``BatchGetItem`` for the races listing. Never a scan. Ranks reuse
-:meth:`shared.dynamodb.DynamoStandingsStore.rank` (a COUNT query per shard over the entries
-ranked above). Transient failures raise :class:`shared.ports.TransientError`.
+Every read is bounded by what the request needs: a ``GetItem`` for a race, ``Query`` on
+``RecentRaces`` (a ``startsAt`` range) then ``BatchGetItem`` for the races listing. Never a
+scan. The live board and the rider lookup read the live ranking
+(:class:`shared.live_store.DynamoLiveStore`). Transient failures raise
+:class:`shared.ports.TransientError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.leaderboard_api.logic import (
-    RacePosition,
-    RacesIndexPage,
-    RiderRecords,
-    ShardPage,
-    ShardRequest,
-    StartWindow,
-)
+from functions.leaderboard_api.logic import RacePosition, RacesIndexPage, StartWindow
 from shared import items, keys, names
-from shared.dynamodb import DynamoStandingsStore, error_code, is_transient
+from shared.dynamodb import error_code, is_transient
 from shared.ports import TransientError
 from shared.races import CloseRace, Race
 from shared.retry import Backoff, resend
@@ -37,11 +28,8 @@ from shared.retry import Backoff, resend
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-T = TypeVar("T")
-R = TypeVar("R")
 BATCH_GET_RETRY: Final = Backoff(attempts=5, base_s=0.02)
 """Unprocessed keys are asked for again this often before the request answers 503."""
-INDEX_ATTRIBUTES = (keys.INDEX_RANK_SK, *keys.RANK_INDEX_PROJECTION)
 
 
 def _key(raw: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -69,12 +57,9 @@ def _start_condition(window: StartWindow) -> tuple[str, dict[str, str], dict[str
 
 
 class DynamoLeaderboardReader:
-    def __init__(self, client: DynamoDBClient, table_name: str, *, workers: int = 10) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._db: Any = client
         self._table = table_name
-        self._workers = workers
-        self._pool: ThreadPoolExecutor | None = None
-        self._ranks = DynamoStandingsStore(client, table_name, 0, workers=workers)
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -84,13 +69,6 @@ class DynamoLeaderboardReader:
             if is_transient(exc):
                 raise TransientError(f"{what}: {exc}") from exc
             raise
-
-    def _map(self, fn: Callable[[T], R], args: Sequence[T]) -> list[R]:
-        if len(args) <= 1 or self._workers <= 1:
-            return [fn(a) for a in args]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="ddb-read")
-        return list(self._pool.map(fn, args))
 
     def _batch_get(self, keys_: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Items for up to 100 keys (absent ones left out), unprocessed keys asked again."""
@@ -143,62 +121,6 @@ class DynamoLeaderboardReader:
     def races(self, race_ids: Sequence[str]) -> dict[str, Race]:
         found = self._batch_get([_key(keys.race_key(r)) for r in race_ids])
         return {race.race_id: race for race in map(items.race_from_item, found)}
-
-    def rider(self, race_id: str, rider_id: str) -> RiderRecords:
-        wanted = [_key(keys.race_key(race_id)), _key(keys.standing_key(race_id, rider_id))]
-        by_sk = {i[keys.SK]["S"]: i for i in self._batch_get(wanted)}
-        race_item = by_sk.get(keys.SK_RACE)
-        standing = by_sk.get(keys.SK_STANDING)
-        return RiderRecords(
-            race=items.race_from_item(race_item) if race_item else None,
-            standing=items.standing_from_item(standing) if standing else None,
-        )
-
-    def shard_pages(
-        self, race_id: str, class_id: int | None, requests: Sequence[ShardRequest]
-    ) -> list[ShardPage]:
-        if class_id is None:
-            index, pk_name = keys.INDEX_OVERALL, keys.INDEX_OVERALL_PK
-        else:
-            index, pk_name = keys.INDEX_CLASS, keys.INDEX_CLASS_PK
-
-        def page(request: ShardRequest) -> ShardPage:
-            pk = (
-                keys.overall_rank_pk(race_id, request.shard)
-                if class_id is None
-                else keys.class_rank_pk(race_id, class_id, request.shard)
-            )
-            names = {f"#a{i}": a for i, a in enumerate(INDEX_ATTRIBUTES)}
-            names["#pk"] = pk_name
-            values: dict[str, Any] = {":pk": {"S": pk}}
-            condition = "#pk = :pk"
-            if request.after is not None:
-                condition += " AND #a0 > :after"
-                values[":after"] = {"S": request.after}
-            response = self._call(
-                "leaderboard query",
-                self._db.query,
-                TableName=self._table,
-                IndexName=index,
-                KeyConditionExpression=condition,
-                ProjectionExpression=", ".join(n for n in names if n != "#pk"),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ScanIndexForward=True,
-                Limit=request.limit,
-            )
-            rows = tuple(items.standing_from_item(i) for i in response.get("Items", []))
-            return ShardPage(rows, more="LastEvaluatedKey" in response)
-
-        return self._map(page, list(requests))
-
-    def rank(self, race_id: str, class_id: int | None, points: int) -> int:
-        try:
-            return self._ranks.rank(race_id, class_id, points)
-        except (ClientError, BotoCoreError) as exc:
-            if is_transient(exc):
-                raise TransientError(f"rank: {exc}") from exc
-            raise
 
 
 # --- EventBridge Scheduler -----------------------------------------------------------------------

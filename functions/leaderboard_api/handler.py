@@ -17,7 +17,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -52,7 +52,6 @@ from functions.leaderboard_api.config import (
     ApiSettings,
     CorsSettings,
 )
-from functions.leaderboard_api.logic import LEADERBOARD_MAX_AGE_S
 from functions.leaderboard_api.models import (
     ClassRecords,
     Disqualified,
@@ -70,6 +69,7 @@ from shared.contract import ID_PATTERN, MAX_RACE_SECONDS, NUM_CLASSES
 from shared.dynamodb import DEFAULT_CLIENT_CONFIG
 from shared.history import HISTORY_PAGE_MAX, RECORDS_KEPT
 from shared.history_store import DynamoHistoryStore
+from shared.live_store import DynamoLiveStore
 from shared.ports import HistoryBook, RaceBook, TransientError
 from shared.race_store import DynamoRaceStore, now_ms
 from shared.races import Entries, NewRace, RaceConflictError, RaceNotFoundError, RaceStatus
@@ -143,10 +143,6 @@ which never sees an unsigned request in AWS, claim to check a header itself."""
 app.enable_swagger(path="/swagger", title="Breakaway leaderboard API", version="1.0.0")
 
 
-def _fresh_pages() -> logic.PageCache[logic.LeaderboardPage]:
-    return logic.PageCache(LEADERBOARD_MAX_AGE_S)
-
-
 @dataclass
 class Runtime:
     """Everything one execution environment keeps warm between invocations."""
@@ -156,10 +152,10 @@ class Runtime:
     scheduler: organiser.CloseScheduler
     history: HistoryBook
     """Riders' histories and the class records (the closer writes them)."""
+    live: logic.LiveSnapshots
+    """The live ranking the board and the rider lookup read (and build, once a second)."""
     clock: Callable[[], int] = now_ms
     """Epoch milliseconds: a race's status and the organiser's rules are judged by it."""
-    pages: logic.PageCache[logic.LeaderboardPage] = field(default_factory=_fresh_pages)
-    """Leaderboard pages of the last second: as fresh as the Cache-Control header promises."""
 
 
 def build_runtime(settings: ApiSettings, session: boto3.session.Session | None = None) -> Runtime:
@@ -179,6 +175,7 @@ def build_runtime(settings: ApiSettings, session: boto3.session.Session | None =
         book=DynamoRaceStore(dynamodb, settings.standings_table),
         scheduler=EventBridgeCloseScheduler(scheduler, target),
         history=DynamoHistoryStore(dynamodb, settings.standings_table),
+        live=logic.BuildCache(DynamoLiveStore(dynamodb, settings.standings_table)),
     )
 
 
@@ -271,10 +268,7 @@ def get_leaderboard(
     cursor: Cursor = None,
 ) -> Response[Leaderboard]:
     rt = runtime()
-    page = rt.pages.get_or_load(
-        (raceId, classId, limit, cursor),
-        lambda: logic.leaderboard(rt.reader, raceId, classId, limit, cursor),
-    )
+    page = logic.leaderboard(rt.live, raceId, classId, limit, cursor, now=rt.clock())
     body = Leaderboard.of(page)
     metrics.add_metric(
         name="LeaderboardEntriesServed", unit=MetricUnit.Count, value=len(page.entries)
@@ -288,7 +282,8 @@ def get_leaderboard(
     summary="A rider and its rank",
 )
 def get_rider(raceId: RaceId, riderId: RiderId) -> Rider:  # noqa: N803
-    return Rider.of(logic.rider(runtime().reader, raceId, riderId))
+    rt = runtime()
+    return Rider.of(logic.rider(rt.live, raceId, riderId, now=rt.clock()))
 
 
 @app.get(

@@ -1,14 +1,14 @@
 """The leaderboard API's read logic: leaderboard pages, rider ranks, races by status and a
 closed race's placings, independent of storage.
 
-* **Top N** of a race (overall or one class) is a k-way merge of the write shards of a ranking
-  index (:mod:`shared.keys`). :func:`merge_shards` asks each shard for a few rows first (twice
-  its fair share of the page, or the 10 that one read unit carries anyway) and refills only a
-  shard whose fetched rows were all taken: one Query per shard per page, bounded by the page
-  size, never the race.
+* **The live board and the rider lookup** read the race's live ranking (:mod:`shared.ranking`):
+  a snapshot built at most once per ``SNAPSHOT_MAX_AGE_MS`` by the first request that finds it
+  stale while the race has readings since (:func:`snapshot`; one request builds, the others
+  serve the stored build). A page reads the chunks holding its rows (a class page filters the
+  overall chunks the head says hold its rows); a rider reads one rider-index page and one
+  chunk. Both are exact as of the build (``asOf``).
 * **Ranking** is standard competition ranking: equal points share a rank, the next rank skips
-  (1, 2, 2, 4); ties are ordered by riderId, which is the index's sort order, so pages are
-  stable.
+  (1, 2, 2, 4); ties are ordered by riderId, so pages are stable.
 * **Races by status**: the races index is sorted by ``startsAt``, and a race's status is derived
   from its record and the clock (:meth:`shared.races.Race.status`). Each status bounds the
   ``startsAt`` range worth reading (:func:`start_window`), the races read are kept by their
@@ -16,27 +16,27 @@ closed race's placings, independent of storage.
 * **Cursors** are opaque strings (URL-safe base64 of a small JSON object) that say what they
   belong to (the race and scope) and where the next page starts, validated on the way back in.
 
-Storage is behind :class:`LeaderboardReader` (and the placings behind the shared
-:class:`shared.ports.RaceBook`): :mod:`functions.leaderboard_api.adapters` implements it on
-DynamoDB, :mod:`functions.leaderboard_api.memory` in memory. Everything else here is pure.
+Storage is behind :class:`LeaderboardReader` and :class:`LiveSnapshots` (and the placings
+behind the shared :class:`shared.ports.RaceBook`): :mod:`functions.leaderboard_api.adapters`
+and :class:`shared.live_store.DynamoLiveStore` implement them on DynamoDB,
+:mod:`functions.leaderboard_api.memory` in memory. Everything else here is pure, but for the
+short wait of a request that finds the race's first build under way.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import math
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Final, Generic, Protocol, TypeVar
+from typing import Annotated, Final, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared import keys
-from shared.contract import ID_PATTERN, MAX_ID_LENGTH, MAX_RACE_SECONDS, NUM_CLASSES
+from shared.contract import ID_PATTERN, MAX_RACE_SECONDS, NUM_CLASSES
 from shared.placings import OVERALL, Placing, class_scope
 from shared.ports import RaceBook, TransientError
 from shared.races import (
@@ -47,6 +47,15 @@ from shared.races import (
     RaceNotFoundError,
     RaceStatus,
 )
+from shared.ranking import (
+    ROWS_PER_CHUNK,
+    LiveHead,
+    LiveRanking,
+    LiveRow,
+    chunk_of,
+    needs_build,
+    rank_live,
+)
 from shared.routes import CLOSED_MAX_AGE_S, LIVE_MAX_AGE_S
 from shared.standings import Standing
 
@@ -54,10 +63,10 @@ DEFAULT_LIMIT: Final = 10
 MAX_LIMIT: Final = 100
 DEFAULT_RACES_LIMIT: Final = 20
 MAX_CURSOR_CHARS: Final = 512
-RANK_SK_PATTERN: Final = rf"^[0-9]{{{keys.RANK_POINTS_DIGITS}}}#[A-Za-z0-9_-]{{1,{MAX_ID_LENGTH}}}$"
+MAX_POSITION: Final = 1_000_000
+"""No board has more rows than this: a cursor past it is not one this API returned."""
 SCOPE_PATTERN: Final = rf"^({OVERALL}|C[1-{NUM_CLASSES}])$"
 
-T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -72,29 +81,6 @@ def race_not_found(race_id: str) -> RaceNotFoundError:
 
 
 # --- the read port -----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ShardRequest:
-    """Rows of one shard with ``rankSk`` strictly after ``after`` (None: from the top)."""
-
-    shard: int
-    after: str | None
-    limit: int
-
-
-@dataclass(frozen=True, slots=True)
-class ShardPage:
-    rows: tuple[Standing, ...]
-    """In index order (rank order), at most the requested limit."""
-    more: bool
-    """The shard may hold rows after the last one returned."""
-
-
-@dataclass(frozen=True, slots=True)
-class RiderRecords:
-    race: Race | None
-    standing: Standing | None
-
-
 @dataclass(frozen=True, slots=True)
 class RacePosition:
     """A place in the races index (newest ``startsAt`` first): a page starts after it."""
@@ -136,113 +122,127 @@ class LeaderboardReader(Protocol):
         """The whole race records of these ids that exist."""
         ...
 
-    def rider(self, race_id: str, rider_id: str) -> RiderRecords: ...
 
-    def shard_pages(
-        self, race_id: str, class_id: int | None, requests: Sequence[ShardRequest]
-    ) -> list[ShardPage]:
-        """One page per request, in order (the adapter may run them concurrently)."""
+class LiveSnapshots(Protocol):
+    """The live ranking's builds (:class:`shared.live_store.DynamoLiveStore`, and its twin
+    :class:`functions.leaderboard_api.memory.InMemoryLiveStore`). Raises
+    ``shared.ports.TransientError`` for failures worth retrying."""
+
+    def race_and_head(self, race_id: str) -> tuple[Race | None, LiveHead | None]:
+        """The race record and the live head, each None when absent (eventually consistent)."""
         ...
 
-    def rank(self, race_id: str, class_id: int | None, points: int) -> int:
-        """1 + the riders (overall or in the class) with strictly more points."""
+    def acquire(self, race_id: str, now: int, seen: int | None = None) -> bool:
+        """Take the race's build lease if it is free or expired and, when ``seen`` is given,
+        no build newer than ``seen`` was published since: True if taken."""
+        ...
+
+    def standings(self, race: Race) -> list[Standing]:
+        """The standings of the race's riders, as a build reads them."""
+        ...
+
+    def publish(self, ranking: LiveRanking) -> bool:
+        """Store the build and point the head at it, only forward; free the lease."""
+        ...
+
+    def chunks(self, head: LiveHead, numbers: Sequence[int]) -> dict[int, list[LiveRow]]:
+        """These chunks of the head's build (absent ones left out)."""
+        ...
+
+    def position(self, head: LiveHead, rider_id: str) -> int | None:
+        """The rider's 0-based position in the head's build; None if not in it."""
         ...
 
 
-# --- k-way merge of the shards -----------------------------------------------------------------
-def sort_key(s: Standing) -> str:
-    return keys.rank_sk(s.points, s.rider_id)
+# --- the live ranking, built at most once a second ----------------------------------------------
+FIRST_BUILD_WAITS: Final = 10
+FIRST_BUILD_WAIT_S: Final = 0.1
+"""A request that finds a race's first build under way (its lease taken, no build stored) reads
+the head again this often, this far apart, then answers 503: a build of 10,000 riders takes
+well under a second."""
 
 
-FREE_ROWS_PER_QUERY: Final = 10
-"""A Query costs one read unit per 4 KB it reads, at least one: a typical ranking-index entry is
-about 250 bytes, so 10 rows cost what 1 row costs, and asking for them makes refills rare."""
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The live ranking a request serves: the race, the head of its build (None: nothing
+    ranked yet), and the build itself when this request made it (its rows in memory)."""
+
+    race: Race
+    head: LiveHead | None
+    built: LiveRanking | None = None
+
+    @property
+    def as_of(self) -> int:
+        """When the standings shown were read (the race's last reading before any build)."""
+        return self.head.built_at if self.head is not None else self.race.last_reading_at
+
+    def chunks(self, live: LiveSnapshots, numbers: Sequence[int]) -> dict[int, list[LiveRow]]:
+        if self.built is not None:
+            held = self.built.chunks()
+            return {n: list(held[n]) for n in numbers if n < len(held)}
+        if self.head is None or not numbers:
+            return {}
+        return live.chunks(self.head, numbers)
 
 
-def first_fetch_size(count: int, shards: int) -> int:
-    """Rows asked of every shard first: twice the fair share plus two, or as many as one read
-    unit carries anyway, but never more than ``count``."""
-    return min(count, max(2 * math.ceil(count / shards) + 2, FREE_ROWS_PER_QUERY))
+def snapshot(
+    live: LiveSnapshots,
+    race_id: str,
+    now: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Snapshot:
+    """The race's live ranking for a request at ``now``: the stored build, or a new one when
+    :func:`shared.ranking.needs_build` says so and this request takes the lease."""
+    race, head = live.race_and_head(race_id)
+    if race is None:
+        raise race_not_found(race_id)
+    built = head if head is not None and head.built else None
+    if not needs_build(race.last_reading_at, built, now):
+        return Snapshot(race, built)
+    if live.acquire(race_id, now, seen=built.built_at if built is not None else 0):
+        ranking = rank_live(race_id, live.standings(race), now)
+        live.publish(ranking)
+        return Snapshot(race, ranking.head(), ranking)
+    if built is not None:
+        return Snapshot(race, built)
+    for _ in range(FIRST_BUILD_WAITS):
+        sleep(FIRST_BUILD_WAIT_S)
+        race, head = live.race_and_head(race_id)
+        if race is not None and head is not None and head.built:
+            return Snapshot(race, head)
+    raise TransientError(f"race {race_id}: its live ranking is being built")
 
 
-def _first_in_rank(buffers: Sequence[deque[Standing]]) -> int | None:
-    """The shard whose next buffered row ranks first; None when every buffer is empty."""
-    best: int | None = None
-    best_key = ""
-    for s, buffer in enumerate(buffers):
-        if buffer:
-            k = sort_key(buffer[0])
-            if best is None or k < best_key:
-                best, best_key = s, k
-    return best
-
-
-def merge_shards(
-    fetch: Callable[[Sequence[ShardRequest]], Sequence[ShardPage]],
-    shards: int,
-    after: str | None,
-    count: int,
-) -> list[Standing]:
-    """The first ``count`` rows after ``after`` across all shards, in rank order.
-
-    Each shard is sorted, so a shard's next row can only be needed once all its fetched rows
-    have been taken: such a shard is refilled (from its last row) before the merge goes on.
-    """
-    if count <= 0:
+def board_rows(
+    live: LiveSnapshots, snap: Snapshot, class_id: int | None, offset: int, count: int
+) -> list[LiveRow]:
+    """Rows ``offset`` to ``offset + count - 1`` of the board (overall, or the class's), read
+    from the chunks holding them."""
+    if snap.head is None:
         return []
-    size = first_fetch_size(count, shards)
-    buffers: list[deque[Standing]] = [deque() for _ in range(shards)]
-    more = [True] * shards
-    last: list[str | None] = [after] * shards
-    pending = list(range(shards))
-    out: list[Standing] = []
-    while len(out) < count:
-        if pending:
-            want = size if not out else min(2 * size, count - len(out))
-            requests = [ShardRequest(s, last[s], want) for s in pending]
-            for s, page in zip(pending, fetch(requests), strict=True):
-                buffers[s].extend(page.rows)
-                more[s] = page.more and len(page.rows) > 0
-                if page.rows:
-                    last[s] = sort_key(page.rows[-1])
-            pending = []
-        best = _first_in_rank(buffers)
-        if best is None:
-            break
-        out.append(buffers[best].popleft())
-        if not buffers[best] and more[best]:
-            pending = [best]
-    return out
+    numbers, before = snap.head.span(class_id, offset, count)
+    found = snap.chunks(live, numbers)
+    if len(found) < len(numbers):
+        raise TransientError(f"race {snap.race.race_id}: a chunk of its live ranking is missing")
+    rows = [r for n in numbers for r in found[n] if class_id is None or r.class_id == class_id]
+    return rows[offset - before : offset - before + count]
 
 
-# --- ranking across pages ----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class RankState:
-    """Where a page starts: the previous entry's sort key, rank and 1-based position."""
-
-    after: str | None = None
-    rank: int = 0
-    position: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    rank: int
-    standing: Standing
-
-
-def rank_rows(rows: Sequence[Standing], start: RankState) -> list[Entry]:
-    """Standard competition ranks for rows in leaderboard order continuing from ``start``."""
-    prev_points = keys.points_from_rank_sk(start.after) if start.after is not None else None
-    rank, position = start.rank, start.position
-    out = []
-    for s in rows:
-        position += 1
-        if s.points != prev_points:
-            rank = position
-        prev_points = s.points
-        out.append(Entry(rank, s))
-    return out
+def rider_row(live: LiveSnapshots, snap: Snapshot, rider_id: str) -> LiveRow | None:
+    """The rider's row in the build: one index page and one chunk read (none when this request
+    built it)."""
+    if snap.built is not None:
+        return next((r for r in snap.built.rows if r.rider_id == rider_id), None)
+    if snap.head is None:
+        return None
+    position = live.position(snap.head, rider_id)
+    if position is None:
+        return None
+    n = chunk_of(position)
+    rows = live.chunks(snap.head, [n]).get(n)
+    if rows is None or position - n * ROWS_PER_CHUNK >= len(rows):
+        raise TransientError(f"race {snap.race.race_id}: a chunk of its live ranking is missing")
+    return rows[position - n * ROWS_PER_CHUNK]
 
 
 # --- cursors -----------------------------------------------------------------------------------
@@ -252,9 +252,8 @@ class _CursorModel(BaseModel):
     race: Annotated[str, Field(pattern=ID_PATTERN)]
     cls: Annotated[int, Field(ge=0, le=NUM_CLASSES)]
     """0 = overall."""
-    after: Annotated[str, Field(pattern=RANK_SK_PATTERN)]
-    rank: Annotated[int, Field(ge=1)]
-    pos: Annotated[int, Field(ge=1)]
+    pos: Annotated[int, Field(ge=1, le=MAX_POSITION)]
+    """Rows of the board already shown: the next page starts there."""
 
 
 def _b64encode(data: bytes) -> str:
@@ -282,26 +281,18 @@ def encode_model(model: BaseModel) -> str:
     return _b64encode(model.model_dump_json().encode())
 
 
-def encode_cursor(race_id: str, class_id: int | None, state: RankState) -> str:
-    if state.after is None:
-        raise ValueError("a cursor needs the sort key of the last entry")
-    return encode_model(
-        _CursorModel(
-            race=race_id, cls=class_id or 0, after=state.after, rank=state.rank, pos=state.position
-        )
-    )
+def encode_cursor(race_id: str, class_id: int | None, position: int) -> str:
+    return encode_model(_CursorModel(race=race_id, cls=class_id or 0, pos=position))
 
 
-def decode_cursor(cursor: str, race_id: str, class_id: int | None) -> RankState:
-    """The page start a cursor names; BadRequestError if it is malformed or for another board."""
+def decode_cursor(cursor: str, race_id: str, class_id: int | None) -> int:
+    """Where the page a cursor names starts (rows already shown); BadRequestError if it is
+    malformed or for another board. A page starts at that position of the build current when
+    it is asked for."""
     model = decode_model(cursor, _CursorModel)
     if model.race != race_id or model.cls != (class_id or 0):
         raise BadRequestError("cursor: it belongs to another leaderboard (raceId or classId)")
-    if model.rank > model.pos:
-        raise BadRequestError("cursor: not a cursor this API returned")
-    if keys.points_from_rank_sk(model.after) < 0:
-        raise BadRequestError("cursor: not a cursor this API returned")
-    return RankState(after=model.after, rank=model.rank, position=model.pos)
+    return model.pos
 
 
 class _RacesCursorModel(BaseModel):
@@ -350,24 +341,35 @@ def check_limit(limit: int) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    rank: int
+    """Overall, or in the class on a class board."""
+    row: LiveRow
+
+
+@dataclass(frozen=True, slots=True)
 class LeaderboardPage:
     race: Race
     class_id: int | None
     entries: tuple[Entry, ...]
     next_cursor: str | None
+    as_of: int
+    """When the standings shown were read (the build's time)."""
 
 
 @dataclass(frozen=True, slots=True)
 class RiderView:
     race: Race
-    standing: Standing
-    rank: int
-    class_rank: int
+    row: LiveRow
+    riders: int
+    """Riders ranked in the build, and in the rider's class."""
+    class_riders: int
+    as_of: int
 
     @property
     def finished(self) -> bool:
         """The rider's ``final`` reading counted."""
-        return self.standing.final_second >= 0
+        return self.row.finished
 
 
 def _require_race(reader: LeaderboardReader, race_id: str) -> Race:
@@ -378,46 +380,47 @@ def _require_race(reader: LeaderboardReader, race_id: str) -> Race:
 
 
 def leaderboard(
-    reader: LeaderboardReader,
+    live: LiveSnapshots,
     race_id: str,
     class_id: int | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
+    *,
+    now: int,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> LeaderboardPage:
-    """One page of a race's leaderboard (overall, or one class when ``class_id`` is given)."""
+    """One page of a race's live leaderboard (overall, or one class when ``class_id`` is
+    given), from its live ranking."""
     check_limit(limit)
-    start = decode_cursor(cursor, race_id, class_id) if cursor is not None else RankState()
-    race = _require_race(reader, race_id)
-
-    def fetch(requests: Sequence[ShardRequest]) -> Sequence[ShardPage]:
-        return reader.shard_pages(race_id, class_id, requests)
-
-    rows = merge_shards(fetch, keys.RANK_SHARDS, start.after, limit + 1)
-    entries = rank_rows(rows[:limit], start)
-    next_cursor = None
-    if len(rows) > limit:
-        last = entries[-1]
-        next_cursor = encode_cursor(
-            race_id,
-            class_id,
-            RankState(sort_key(last.standing), last.rank, start.position + len(entries)),
-        )
-    return LeaderboardPage(race, class_id, tuple(entries), next_cursor)
+    offset = decode_cursor(cursor, race_id, class_id) if cursor is not None else 0
+    snap = snapshot(live, race_id, now, sleep)
+    rows = board_rows(live, snap, class_id, offset, limit)
+    entries = tuple(Entry(r.rank_overall if class_id is None else r.rank_class, r) for r in rows)
+    end = offset + len(rows)
+    more = bool(rows) and snap.head is not None and end < snap.head.total(class_id)
+    next_cursor = encode_cursor(race_id, class_id, end) if more else None
+    return LeaderboardPage(snap.race, class_id, entries, next_cursor, snap.as_of)
 
 
-def rider(reader: LeaderboardReader, race_id: str, rider_id: str) -> RiderView:
-    """A rider's standing with its rank overall and in its class."""
-    records = reader.rider(race_id, rider_id)
-    if records.race is None:
-        raise race_not_found(race_id)
-    if records.standing is None:
+def rider(
+    live: LiveSnapshots,
+    race_id: str,
+    rider_id: str,
+    *,
+    now: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RiderView:
+    """A rider's standing with its rank overall and in its class, from the live ranking."""
+    snap = snapshot(live, race_id, now, sleep)
+    row = rider_row(live, snap, rider_id)
+    if row is None or snap.head is None:
         raise RaceNotFoundError(f"riderId: {rider_id} has no standing in race {race_id}")
-    s = records.standing
     return RiderView(
-        race=records.race,
-        standing=s,
-        rank=reader.rank(race_id, None, s.points),
-        class_rank=reader.rank(race_id, s.class_id, s.points),
+        race=snap.race,
+        row=row,
+        riders=snap.head.riders,
+        class_riders=snap.head.total(row.class_id),
+        as_of=snap.as_of,
     )
 
 
@@ -560,50 +563,67 @@ def results(
     return ResultsPage(found, class_id, tuple(rows), next_cursor)
 
 
-# --- a one-second page cache -------------------------------------------------------------------
+# --- a build's chunks, kept ---------------------------------------------------------------------
 LEADERBOARD_MAX_AGE_S: Final = LIVE_MAX_AGE_S
-"""How old a leaderboard page may be: its ``Cache-Control: max-age`` and the page cache's TTL."""
+"""How old a leaderboard page may be (its ``Cache-Control: max-age``): the live ranking is built
+again once its build is this old."""
+BUILD_CACHE_CHUNKS: Final = 500
+"""Chunks an execution environment keeps (least recently used first out): five builds of a
+10,000-rider race, about 25 MB."""
 
 
-class PageCache(Generic[T]):
-    """Results computed in the last ``ttl_s`` seconds, by key, in this execution environment.
+class BuildCache:
+    """The live store, with the chunks of its builds kept in this execution environment.
 
-    A leaderboard page costs one Query per ranking shard whatever its size, and every viewer
-    of the live page asks for it every second: with the page cached for as long as its
-    ``Cache-Control: max-age`` allows, DynamoDB sees one read per page per second per
-    environment, however many viewers there are. Failures are not cached.
+    A build never changes once written (its items have keys of their own), so a chunk read once
+    serves every later page of that build here: a board request reads the race's head (one
+    Query) and only the chunks of a build this environment has not seen; a request that built
+    keeps what it wrote. Nothing is kept for longer than it is true, so nothing goes stale: a
+    page is as fresh as the build the head names.
     """
 
-    def __init__(
-        self,
-        ttl_s: float,
-        max_entries: int = 256,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._ttl = ttl_s
-        self._max = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[Hashable, tuple[float, T]] = OrderedDict()
+    def __init__(self, live: LiveSnapshots, max_chunks: int = BUILD_CACHE_CHUNKS) -> None:
+        self._live = live
+        self._max = max_chunks
+        self._chunks: OrderedDict[tuple[str, int, int], list[LiveRow]] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
-    def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
-        now = self._clock()
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None and now - found[0] < self._ttl:
-                self.hits += 1
-                return found[1]
-            self.misses += 1
-        value = load()
-        with self._lock:
-            self._entries[key] = (now, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-        return value
+    def race_and_head(self, race_id: str) -> tuple[Race | None, LiveHead | None]:
+        return self._live.race_and_head(race_id)
 
-    def clear(self) -> None:
+    def acquire(self, race_id: str, now: int, seen: int | None = None) -> bool:
+        return self._live.acquire(race_id, now, seen)
+
+    def standings(self, race: Race) -> list[Standing]:
+        return self._live.standings(race)
+
+    def position(self, head: LiveHead, rider_id: str) -> int | None:
+        return self._live.position(head, rider_id)
+
+    def publish(self, ranking: LiveRanking) -> bool:
+        published = self._live.publish(ranking)
+        self._keep(ranking.race_id, ranking.built_at, dict(enumerate(map(list, ranking.chunks()))))
+        return published
+
+    def chunks(self, head: LiveHead, numbers: Sequence[int]) -> dict[int, list[LiveRow]]:
+        found: dict[int, list[LiveRow]] = {}
         with self._lock:
-            self._entries.clear()
+            for n in numbers:
+                rows = self._chunks.get((head.race_id, head.built_at, n))
+                if rows is not None:
+                    self._chunks.move_to_end((head.race_id, head.built_at, n))
+                    found[n] = rows
+        missing = [n for n in numbers if n not in found]
+        if missing:
+            read = self._live.chunks(head, missing)
+            self._keep(head.race_id, head.built_at, read)
+            found.update(read)
+        return found
+
+    def _keep(self, race_id: str, built_at: int, chunks: dict[int, list[LiveRow]]) -> None:
+        with self._lock:
+            for n, rows in chunks.items():
+                self._chunks[(race_id, built_at, n)] = rows
+                self._chunks.move_to_end((race_id, built_at, n))
+            while len(self._chunks) > self._max:
+                self._chunks.popitem(last=False)

@@ -1,31 +1,30 @@
-"""The API's ports in memory: the read port, sharded like the ranking indexes, and the close
-schedules.
+"""The API's ports in memory: the read port (race records and the races index), the live
+ranking's builds, and the close schedules.
 
-Used by the logic's property tests and by the API benchmark: the reader counts the rows and
-queries it serves, so that they pin how much a leaderboard page reads. It serves one race's
-leaderboard pages (``race``, ``shard_pages``) and the races index (``races_by_start``,
-``races``); a rider and its ranks, which no caller of it needs, are left unimplemented.
+Used by the logic's property tests and by the API benchmark: the live store counts the requests
+it serves, as the DynamoDB adapter would send them, so that they pin how much a leaderboard
+page, a rider lookup and a build read.
 """
 
 from __future__ import annotations
 
-import bisect
+import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from functions.leaderboard_api.logic import (
-    RacePosition,
-    RacesIndexPage,
-    RiderRecords,
-    ShardPage,
-    ShardRequest,
-    StartWindow,
-    sort_key,
-)
-from shared import keys
+from functions.leaderboard_api.logic import RacePosition, RacesIndexPage, StartWindow
 from shared.contract import CLASS_IDS
+from shared.dynamodb import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT
 from shared.races import Race
+from shared.ranking import (
+    BUILD_LEASE_MS,
+    ROWS_PER_CHUNK,
+    LiveHead,
+    LiveRanking,
+    LiveRow,
+    index_page,
+)
 from shared.standings import Standing
 
 
@@ -43,6 +42,7 @@ def race_of(race_id: str, standings: Sequence[Standing], **schedule: int) -> Rac
         grace_s=grace,
         closes_at=starts + 1000 * (duration + grace),
         entrants=len(standings),
+        entries_version=1 if standings else 0,
         riders=len(standings),
         class_counts={c: counts.get(c, 0) for c in CLASS_IDS},
         last_reading_at=2,
@@ -50,21 +50,17 @@ def race_of(race_id: str, standings: Sequence[Standing], **schedule: int) -> Rac
 
 
 class InMemoryLeaderboardReader:
-    """One race's standings, queried as the DynamoDB adapter queries the ranking indexes, and
-    any number of race records, listed as the races index lists them."""
+    """Race records, listed as the races index lists them."""
 
     def __init__(
         self,
-        standings: Sequence[Standing],
+        standings: Sequence[Standing] = (),
         race_id: str = "race-1",
         others: Sequence[Race] = (),
     ) -> None:
         self.race_record = race_of(race_id, standings)
         self.records = {r.race_id: r for r in (self.race_record, *others)}
-        self.standings = list(standings)
-        self.rows_read = 0
         self.queries = 0
-        self._indexes: dict[tuple[int | None, int], list[tuple[str, Standing]]] = {}
 
     def race(self, race_id: str) -> Race | None:
         return self.records.get(race_id)
@@ -86,35 +82,79 @@ class InMemoryLeaderboardReader:
     def races(self, race_ids: Sequence[str]) -> dict[str, Race]:
         return {r: self.records[r] for r in race_ids if r in self.records}
 
-    def rider(self, race_id: str, rider_id: str) -> RiderRecords:
-        raise NotImplementedError
 
-    def rank(self, race_id: str, class_id: int | None, points: int) -> int:
-        raise NotImplementedError
+class InMemoryLiveStore:
+    """:class:`functions.leaderboard_api.logic.LiveSnapshots` in memory: race records, their
+    riders' standings, each race's head and builds. ``calls`` counts the DynamoDB requests the
+    adapter would send for the same work (``Query``, ``UpdateItem``, ``GetItem``,
+    ``BatchGetItem``, ``BatchWriteItem``)."""
 
-    def shard_pages(
-        self, race_id: str, class_id: int | None, requests: Sequence[ShardRequest]
-    ) -> list[ShardPage]:
-        pages = []
-        for r in requests:
-            index = self._index(class_id, r.shard)
-            start = 0 if r.after is None else bisect.bisect_right([k for k, _ in index], r.after)
-            rows = tuple(s for _, s in index[start : start + r.limit])
-            self.queries += 1
-            self.rows_read += len(rows)
-            pages.append(ShardPage(rows, more=len(index) - start >= r.limit))
-        return pages
+    def __init__(self, races: Sequence[Race] = (), standings: Sequence[Standing] = ()) -> None:
+        self.records = {r.race_id: r for r in races}
+        self.field: dict[str, dict[str, Standing]] = {}
+        self.heads: dict[str, LiveHead] = {}
+        self.builds: dict[tuple[str, int], LiveRanking] = {}
+        self._indexes: dict[tuple[str, int], list[dict[str, int]]] = {}
+        self.calls: Counter[str] = Counter()
+        self.chunks_read: list[list[int]] = []
+        """The chunk numbers of each ``chunks`` request, in order."""
+        self.put(*standings)
 
-    def _index(self, class_id: int | None, shard: int) -> list[tuple[str, Standing]]:
-        key = (class_id, shard)
-        if key not in self._indexes:
-            self._indexes[key] = sorted(
-                (sort_key(s), s)
-                for s in self.standings
-                if keys.rank_shard(s.rider_id) == shard
-                and (class_id is None or s.class_id == class_id)
-            )
-        return self._indexes[key]
+    @classmethod
+    def of(cls, standings: Sequence[Standing], race_id: str = "race-1") -> InMemoryLiveStore:
+        """One running race holding these standings (see :func:`race_of`)."""
+        return cls([race_of(race_id, standings)], standings)
+
+    def put(self, *standings: Standing) -> None:
+        for s in standings:
+            self.field.setdefault(s.race_id, {})[s.rider_id] = s
+
+    def race_and_head(self, race_id: str) -> tuple[Race | None, LiveHead | None]:
+        self.calls["Query"] += 1
+        return self.records.get(race_id), self.heads.get(race_id)
+
+    def acquire(self, race_id: str, now: int, seen: int | None = None) -> bool:
+        self.calls["UpdateItem"] += 1
+        head = self.heads.get(race_id) or LiveHead(race_id, 0, 0, 1, dict.fromkeys(CLASS_IDS, 0))
+        if head.lease_until >= now or (seen is not None and head.built_at > seen):
+            return False
+        self.heads[race_id] = replace(head, lease_until=now + BUILD_LEASE_MS)
+        return True
+
+    def standings(self, race: Race) -> list[Standing]:
+        found = list(self.field.get(race.race_id, {}).values())
+        self.calls["BatchGetItem"] += math.ceil(len(found) / BATCH_GET_LIMIT)
+        return found
+
+    def publish(self, ranking: LiveRanking) -> bool:
+        items = len(ranking.chunks()) + ranking.index_pages
+        self.calls["BatchWriteItem"] += math.ceil(items / BATCH_WRITE_LIMIT)
+        self.calls["UpdateItem"] += 1
+        self.builds[(ranking.race_id, ranking.built_at)] = ranking
+        self._indexes[(ranking.race_id, ranking.built_at)] = ranking.rider_index()
+        head = self.heads.get(ranking.race_id)
+        if head is not None and head.built_at >= ranking.built_at:
+            return False
+        self.heads[ranking.race_id] = ranking.head()
+        return True
+
+    def chunks(self, head: LiveHead, numbers: Sequence[int]) -> dict[int, list[LiveRow]]:
+        self.calls["BatchGetItem"] += math.ceil(len(numbers) / BATCH_GET_LIMIT)
+        self.chunks_read.append(list(numbers))
+        build = self.builds.get((head.race_id, head.built_at))
+        rows = build.rows if build is not None else ()
+        return {
+            n: list(rows[n * ROWS_PER_CHUNK : (n + 1) * ROWS_PER_CHUNK])
+            for n in numbers
+            if 0 <= n * ROWS_PER_CHUNK < len(rows)
+        }
+
+    def position(self, head: LiveHead, rider_id: str) -> int | None:
+        self.calls["GetItem"] += 1
+        pages = self._indexes.get((head.race_id, head.built_at))
+        if pages is None:
+            return None
+        return pages[index_page(rider_id, head.index_pages)].get(rider_id)
 
 
 @dataclass

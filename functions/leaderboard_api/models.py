@@ -55,7 +55,13 @@ class Entry(_Out):
 class Leaderboard(_Out):
     race_id: Id
     class_id: Annotated[ClassId | None, Field(description="null: overall")]
-    as_of: Annotated[EpochMs, Field(description="when a reading of the race last counted")]
+    as_of: Annotated[
+        EpochMs,
+        Field(
+            description="when the standings shown were read (the live ranking's build, at "
+            "most a second behind the race's readings)"
+        ),
+    ]
     entries: list[Entry]
     next_cursor: Annotated[str | None, Field(description="pass as cursor for the next page")]
 
@@ -64,17 +70,17 @@ class Leaderboard(_Out):
         return cls(
             race_id=page.race.race_id,
             class_id=page.class_id,
-            as_of=page.race.last_reading_at,
+            as_of=page.as_of,
             entries=[
                 Entry(
                     rank=e.rank,
-                    rider_id=e.standing.rider_id,
-                    name=e.standing.name,
-                    class_id=e.standing.class_id,
-                    points=e.standing.points,
-                    seconds=e.standing.seconds,
-                    last_second=e.standing.last_second,
-                    finished=e.standing.final_second >= 0,
+                    rider_id=e.row.rider_id,
+                    name=e.row.name,
+                    class_id=e.row.class_id,
+                    points=e.row.points,
+                    seconds=e.row.seconds,
+                    last_second=e.row.last_second,
+                    finished=e.row.finished,
                 )
                 for e in page.entries
             ],
@@ -148,28 +154,30 @@ class Rider(_Out):
     last_second: Annotated[int, Field(ge=-1)]
     rank: Annotated[int, Field(ge=1, description="rank overall")]
     class_rank: Annotated[int, Field(ge=1, description="rank in the rider's class")]
-    riders: Annotated[Count, Field(description="riders in the race")]
-    class_riders: Annotated[Count, Field(description="riders in the rider's class")]
+    riders: Annotated[Count, Field(description="riders ranked in the race")]
+    class_riders: Annotated[Count, Field(description="riders ranked in the rider's class")]
     finished: Annotated[bool, Field(description="the rider's final reading counted")]
-    as_of: EpochMs
+    as_of: Annotated[
+        EpochMs, Field(description="when the standings shown were read (the live ranking's build)")
+    ]
 
     @classmethod
     def of(cls, view: RiderView) -> Rider:
-        s = view.standing
+        r = view.row
         return cls(
-            race_id=s.race_id,
-            rider_id=s.rider_id,
-            name=s.name,
-            class_id=s.class_id,
-            points=s.points,
-            seconds=s.seconds,
-            last_second=s.last_second,
-            rank=view.rank,
-            class_rank=view.class_rank,
-            riders=view.race.riders,
-            class_riders=view.race.class_counts.get(s.class_id, 0),
+            race_id=view.race.race_id,
+            rider_id=r.rider_id,
+            name=r.name,
+            class_id=r.class_id,
+            points=r.points,
+            seconds=r.seconds,
+            last_second=r.last_second,
+            rank=r.rank_overall,
+            class_rank=r.rank_class,
+            riders=view.riders,
+            class_riders=view.class_riders,
             finished=view.finished,
-            as_of=view.race.last_reading_at,
+            as_of=view.as_of,
         )
 
 

@@ -73,16 +73,19 @@ ITEM_ACTIONS: Final = (
     "Query",
     "PutItem",
     "UpdateItem",
+    "BatchWriteItem",
     "ConditionCheckItem",
 )
 """What the function calls on the table's items (functions/leaderboard_api/adapters.py,
-shared/race_store.py and shared/history_store.py): reads by key; a page of a rider's history
+shared/live_store.py, shared/race_store.py and shared/history_store.py): reads by key; a race's
+record and live head, and its entries (``Query`` on the table); a page of a rider's history
 (``Query`` of the rider's partition); a new race (``PutItem``); entries (``Put`` in a
 transaction with the race record's ``Update``); an early close (``UpdateItem``); a
-disqualification (an ``Update`` with a ``ConditionCheck`` of the race record). Never a scan, a
-batch write or a delete."""
-INDEXES: Final = (keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT)
-"""Pages of the ranking indexes (leaderboards, ranks) and of the races index (listings)."""
+disqualification (an ``Update`` with a ``ConditionCheck`` of the race record); the live
+ranking's builds (``BatchWriteItem`` of their chunks, ``UpdateItem`` of the head and its lease).
+Never a scan or a delete."""
+INDEXES: Final = (keys.INDEX_RECENT,)
+"""Pages of the races index (listings)."""
 
 
 class LeaderboardApi(Construct):

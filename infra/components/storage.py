@@ -60,17 +60,6 @@ class Storage(Construct):
             time_to_live_attribute=keys.TTL_ATTRIBUTE,
             **common,  # type: ignore[arg-type]
         )
-        for index_name, pk_name in (
-            (keys.INDEX_OVERALL, keys.INDEX_OVERALL_PK),
-            (keys.INDEX_CLASS, keys.INDEX_CLASS_PK),
-        ):
-            self.standings.add_global_secondary_index(
-                index_name=index_name,
-                partition_key=dynamodb.Attribute(name=pk_name, type=_S),
-                sort_key=dynamodb.Attribute(name=keys.INDEX_RANK_SK, type=_S),
-                projection_type=dynamodb.ProjectionType.INCLUDE,
-                non_key_attributes=list(keys.RANK_INDEX_PROJECTION),
-            )
         self.standings.add_global_secondary_index(
             index_name=keys.INDEX_RECENT,
             partition_key=dynamodb.Attribute(name=keys.INDEX_RECENT_PK, type=_S),
@@ -78,7 +67,7 @@ class Storage(Construct):
             projection_type=dynamodb.ProjectionType.INCLUDE,
             non_key_attributes=list(keys.RECENT_RACES_PROJECTION),
         )
-        self.index_names = (keys.INDEX_OVERALL, keys.INDEX_CLASS, keys.INDEX_RECENT)
+        self.index_names = (keys.INDEX_RECENT,)
 
         self.idempotency = dynamodb.Table(
             self,

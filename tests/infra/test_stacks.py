@@ -485,11 +485,13 @@ def test_api_function_reads_and_writes_only_what_its_routes_need(dev: Assembly) 
     standings = data_ids(dev, "AWS::DynamoDB::Table", "Standings")
     assert exported(dev, env[names.ENV_STANDINGS_TABLE]) == {"Ref": standings}
     dynamodb = sorted(a for a in function_grants(dev, API_HANDLER) if a.startswith("dynamodb:"))
-    # The reader's reads and the organiser's writes: races, entries (in transactions, with
-    # the race record's update and a disqualification's condition check); no delete, no scan,
-    # no batch write (the resources: tests/infra/test_grants.py).
+    # The reader's reads, the live ranking's builds (a batch write of their chunks, the head's
+    # update) and the organiser's writes: races, entries (in transactions, with the race
+    # record's update and a disqualification's condition check); no delete, no scan (the
+    # resources: tests/infra/test_grants.py).
     assert dynamodb == [
         "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
         "dynamodb:ConditionCheckItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -528,31 +530,11 @@ def test_standings_table_follows_the_shared_key_schema(dev: Assembly) -> None:
     assert types == {
         "pk": "S",
         "sk": "S",
-        "rankPk": "S",
-        "classRankPk": "S",
-        "rankSk": "S",
         "racesPk": "S",
         "startsAt": "N",
     }
     indexes = {i["IndexName"]: i for i in props["GlobalSecondaryIndexes"]}
-    include = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(keys.RANK_INDEX_PROJECTION)}
     assert indexes == {
-        "ByRaceRank": {
-            "IndexName": "ByRaceRank",
-            "KeySchema": [
-                {"AttributeName": "rankPk", "KeyType": "HASH"},
-                {"AttributeName": "rankSk", "KeyType": "RANGE"},
-            ],
-            "Projection": include,
-        },
-        "ByClassRank": {
-            "IndexName": "ByClassRank",
-            "KeySchema": [
-                {"AttributeName": "classRankPk", "KeyType": "HASH"},
-                {"AttributeName": "rankSk", "KeyType": "RANGE"},
-            ],
-            "Projection": include,
-        },
         "RecentRaces": {
             "IndexName": "RecentRaces",
             "KeySchema": [
@@ -903,12 +885,15 @@ def test_alarms_and_thresholds(dev: Assembly) -> None:
     assert throttles["Threshold"] == 1
     (expression,) = [m for m in throttles["Metrics"] if "Expression" in m]
     summed = [m["MetricStat"]["Metric"] for m in throttles["Metrics"] if "MetricStat" in m]
-    assert expression["Expression"].count("FILL(") == 5
+    assert expression["Expression"].count("FILL(") == 3
     assert sorted(
         (m["MetricName"], tuple(sorted(d["Name"] for d in m["Dimensions"]))) for m in summed
     ) == sorted(
-        [("ReadThrottleEvents", ("TableName",)), ("WriteThrottleEvents", ("TableName",))]
-        + [("WriteThrottleEvents", ("GlobalSecondaryIndexName", "TableName"))] * 3
+        [
+            ("ReadThrottleEvents", ("TableName",)),
+            ("WriteThrottleEvents", ("TableName",)),
+            ("WriteThrottleEvents", ("GlobalSecondaryIndexName", "TableName")),
+        ]
     )
     (topic_id,) = dev.resources("App", "AWS::SNS::Topic")
     for name, props in alarms.items():

@@ -8,8 +8,10 @@ another path/query/body the way API Gateway would fill it in.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,13 +30,14 @@ from functions.leaderboard_api.adapters import (
 )
 from functions.leaderboard_api.config import ApiSettings
 from local.aws.api_gateway import LocalContext, match_resource
-from shared import items, names
+from shared import items, keys, names
 from shared.contract import CLASS_IDS
-from shared.dynamodb import DEFAULT_CLIENT_CONFIG
+from shared.dynamodb import DEFAULT_CLIENT_CONFIG, item_size, read_units
 from shared.history_store import DynamoHistoryStore
+from shared.live_store import DynamoLiveStore
 from shared.placings import Placings
 from shared.race_store import DynamoRaceStore
-from shared.races import Race, StoredState
+from shared.races import EnteredRider, Entry, Race, StoredState
 from shared.routes import RESOURCE_TEMPLATES
 from shared.standings import Standing
 from shared.tables import create_tables
@@ -165,6 +168,11 @@ def standing(
     )
 
 
+def entered(s: Standing) -> EnteredRider:
+    """The entry a standing's rider was entered with."""
+    return EnteredRider(Entry(rider_id=s.rider_id, name=s.name, class_id=s.class_id))
+
+
 def class_counts(standings: Sequence[Standing]) -> dict[int, int]:
     """Riders per class, every class (as a race record stores them)."""
     counts = Counter(s.class_id for s in standings)
@@ -194,6 +202,7 @@ def race(
         closes_at=starts_at + 1000 * (duration_s + grace_s),
         state=state,
         entrants=len(standings) if entrants is None else entrants,
+        entries_version=1 if standings else 0,
         riders=len(standings),
         class_counts=class_counts(standings),
         finished=finished,
@@ -210,19 +219,44 @@ class Db:
 
     def put_race(self, race_id: str, standings: Sequence[Standing] = (), **fields: Any) -> Race:
         """A race record written as it is (the organiser's and processor's writes bypassed),
-        and its riders' standings."""
+        and its riders' entries and standings."""
         record = race(race_id, standings, **fields)
         self.client.put_item(TableName=STANDINGS, Item=items.race_item(record))
-        self.put_standings(standings)
+        self.put_standings(standings, entered_now=False)
         return record
 
-    def put_standings(self, standings: Sequence[Standing]) -> None:
+    def put_standings(self, standings: Sequence[Standing], *, entered_now: bool = True) -> None:
+        """These standings, and their riders' entries (a build reads the entered riders; an
+        execution environment reads them again when the race's ``entriesVersion`` moves, as
+        every entry the organiser adds moves it: ``entered_now``)."""
         puts = [{"PutRequest": {"Item": items.standing_item(s, EXPIRES)}} for s in standings]
+        puts += [
+            {"PutRequest": {"Item": items.entry_item(s.race_id, entered(s), 1)}} for s in standings
+        ]
         for i in range(0, len(puts), 25):
             request = {STANDINGS: puts[i : i + 25]}
             while request:
                 response = self.client.batch_write_item(RequestItems=request)
                 request = response.get("UnprocessedItems") or {}
+        for race_id in {s.race_id for s in standings} if entered_now else ():
+            with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+                self.client.update_item(
+                    TableName=STANDINGS,
+                    Key={k: {"S": v} for k, v in keys.race_key(race_id).items()},
+                    UpdateExpression="ADD entriesVersion :one",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                )
+
+    def reading(self, race_id: str, at: int) -> None:
+        """A reading of the race counted at ``at``: its record's ``lastReadingAt``, as the
+        processor moves it."""
+        self.client.update_item(
+            TableName=STANDINGS,
+            Key={k: {"S": v} for k, v in keys.race_key(race_id).items()},
+            UpdateExpression="SET lastReadingAt = :at",
+            ExpressionAttributeValues={":at": {"N": str(at)}},
+        )
 
     def close(self, race_id: str, placings: Placings) -> None:
         """Close a race as the closer does: its placings stored, then ``closed``."""
@@ -245,6 +279,7 @@ def runtime_on(client: Any, scheduler: Any, clock: Clock) -> api.Runtime:
         book=DynamoRaceStore(client, STANDINGS),
         scheduler=EventBridgeCloseScheduler(scheduler, TARGET),
         history=DynamoHistoryStore(client, STANDINGS),
+        live=DynamoLiveStore(client, STANDINGS),
         clock=clock,
     )
 
@@ -320,3 +355,42 @@ def faults(ties: Db) -> Iterator[FaultInjector]:
         yield injector
     finally:
         api.install(None)
+
+
+class ReadUnits:
+    """The read units of every DynamoDB call a client makes, by DynamoDB's rules
+    (:func:`shared.dynamodb.read_units`) on the sizes of the items it returns: per item for
+    ``GetItem`` and ``BatchGetItem`` (a key not found costs the minimum), per result for
+    ``Query``; strongly consistent or not as the request asked. Calls per operation too."""
+
+    def __init__(self, client: Any) -> None:
+        self.units = 0.0
+        self.calls: Counter[str] = Counter()
+        self._asked = threading.local()
+        self._lock = threading.Lock()
+        client.meta.events.register("provide-client-params.dynamodb", self._params)
+        client.meta.events.register("after-call.dynamodb", self._after)
+
+    def reset(self) -> None:
+        self.units = 0.0
+        self.calls.clear()
+
+    def _params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self._asked.params = params
+
+    def _after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        params: dict[str, Any] = getattr(self._asked, "params", {})
+        units = 0.0
+        if model.name in ("GetItem", "Query"):
+            found = [parsed["Item"]] if "Item" in parsed else parsed.get("Items", [])
+            size = sum(item_size(i) for i in found)
+            units = read_units(size, consistent=bool(params.get("ConsistentRead")))
+        elif model.name == "BatchGetItem":
+            for table, wanted in params["RequestItems"].items():
+                found = parsed.get("Responses", {}).get(table, [])
+                consistent = bool(wanted.get("ConsistentRead"))
+                units += sum(read_units(item_size(i), consistent=consistent) for i in found)
+                units += (len(wanted["Keys"]) - len(found)) * read_units(0, consistent=consistent)
+        with self._lock:
+            self.calls[model.name] += 1
+            self.units += units

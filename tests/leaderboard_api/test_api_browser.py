@@ -146,8 +146,11 @@ def test_page_shows_the_leaderboard_and_follows_changes(
     assert "race-1 · overall" in page.locator("#status").inner_text()
     assert phase(page) == ["Morning Ride", "running", "ends in 55:00"]
 
-    # Di overtakes everyone: the next refresh (every second) shows it, movers marked.
+    # Di overtakes everyone: the next refresh (every second) shows it, movers marked (the API
+    # builds its live ranking again: a reading came, and a second passed on its clock).
     db.put_standings([replace(RIDERS[3], points=130_000, seconds=406, version=2)])
+    db.clock.now += 1_000
+    db.reading("race-1", db.clock.now)
     expect(page.locator("#rows tr").first).to_have_attribute("data-rider-id", "di", timeout=WAIT_MS)
 
     rows = page.evaluate(ROWS_JS)

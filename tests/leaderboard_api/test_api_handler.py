@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from functions.leaderboard_api import handler as api
-from functions.leaderboard_api.logic import PageCache
 from local.aws.api_gateway import LocalContext
-from shared import keys, names
+from shared import names
 from shared.routes import API_ROUTES
 from tests.leaderboard_api.helpers import (
     NOW,
@@ -30,7 +29,10 @@ from tests.leaderboard_api.helpers import (
 )
 from tests.support.faults import FaultInjector
 
-AS_OF = 1_795_374_299_000
+LAST_READING = 1_795_374_299_000
+"""The seeded races' ``lastReadingAt`` (helpers.race)."""
+AS_OF = NOW
+"""A board's ``asOf``: when its live ranking was built (the first request, at the tests' clock)."""
 
 
 def entry(rank: int, rider: str, name: str, class_id: int, points: int) -> dict[str, Any]:
@@ -76,13 +78,7 @@ def test_fixture_event_ranks_ties_one_two_two_four(ties: Db) -> None:
         "entries": ALL[:5],
         "nextCursor": reply.body["nextCursor"],
     }
-    assert cursor_of(reply.body) == {
-        "race": "race-1",
-        "cls": 0,
-        "after": keys.rank_sk(6000, "rider-05"),
-        "rank": 5,
-        "pos": 5,
-    }
+    assert cursor_of(reply.body) == {"race": "race-1", "cls": 0, "pos": 5}
 
 
 def test_tie_across_a_page_boundary_keeps_its_rank(ties: Db) -> None:
@@ -276,7 +272,7 @@ def test_race_summary(ties: Db) -> None:
         "entrants": 6,
         "riders": 6,
         "finished": 0,
-        "lastReadingAt": AS_OF,
+        "lastReadingAt": LAST_READING,
         "classes": [
             {"classId": 1, "riders": 2},
             {"classId": 2, "riders": 3},
@@ -413,12 +409,12 @@ def test_no_races_is_an_empty_list(db: Db) -> None:
 
 # --- every 4xx ---------------------------------------------------------------------------------
 def other_board_cursor() -> str:
-    body = {"race": "race-1", "cls": 3, "after": keys.rank_sk(10, "x"), "rank": 1, "pos": 1}
+    body = {"race": "race-1", "cls": 3, "pos": 1}
     return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
 
 
 def forged(**fields: Any) -> str:
-    body = {"race": "race-1", "cls": 0, "after": keys.rank_sk(10, "x"), "rank": 1, "pos": 1}
+    body = {"race": "race-1", "cls": 0, "pos": 1}
     return base64.urlsafe_b64encode(json.dumps(body | fields).encode()).decode()
 
 
@@ -500,13 +496,19 @@ def forged(**fields: Any) -> str:
         ),
         (
             "/races/race-1/leaderboard",
-            {"cursor": forged(rank=3, pos=2)},
+            {"cursor": forged(pos=0)},
             400,
             "cursor: not a cursor this API returned",
         ),
         (
             "/races/race-1/leaderboard",
-            {"cursor": forged(after="999999999999#x")},
+            {"cursor": forged(pos=1_000_001)},
+            400,
+            "cursor: not a cursor this API returned",
+        ),
+        (
+            "/races/race-1/leaderboard",
+            {"cursor": forged(after="000000000001#x")},
             400,
             "cursor: not a cursor this API returned",
         ),
@@ -553,7 +555,9 @@ def test_cursor_from_another_race_is_refused(ties: Db) -> None:
     ("path", "operation"),
     [
         ("/races/race-1/leaderboard", "Query"),
-        ("/races/race-1/leaderboard", "GetItem"),
+        ("/races/race-1/leaderboard", "UpdateItem"),
+        ("/races/race-1/leaderboard", "BatchGetItem"),
+        ("/races/race-1/leaderboard", "BatchWriteItem"),
         ("/races/race-1/riders/rider-01", "BatchGetItem"),
         ("/races/race-1/riders/rider-01", "Query"),
         ("/races", "Query"),
@@ -572,7 +576,7 @@ def test_throttling_is_a_503_with_retry_after(
 
 
 def test_an_unexpected_storage_error_is_a_json_500(faults: FaultInjector) -> None:
-    faults.fail("GetItem", code="AccessDeniedException")
+    faults.fail("Query", code="AccessDeniedException")
 
     reply = get("/races/race-1/leaderboard")
 
@@ -716,7 +720,7 @@ def test_logs_carry_the_api_gateway_request_id_and_metrics_count_responses(
     log_handler.setFormatter(api.logger.registered_formatter)
     std_logger = logging.getLogger(names.POWERTOOLS_SERVICE_API)
     std_logger.addHandler(log_handler)
-    faults.fail("GetItem", times=10)
+    faults.fail("Query", times=10)
     try:
         reply = invoke(fixture("rest_leaderboard.json"))
     finally:
@@ -732,19 +736,20 @@ def test_logs_carry_the_api_gateway_request_id_and_metrics_count_responses(
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == names.METRICS_NAMESPACE
 
 
-def test_a_page_is_served_from_memory_for_one_second(ties: Db) -> None:
-    now = [1000.0]
-    api.install(replace(api.runtime(), pages=PageCache(1.0, clock=lambda: now[0])))
+def test_a_page_follows_the_next_build_once_its_build_is_a_second_old(ties: Db) -> None:
     first = get("/races/race-1/leaderboard", {"limit": "1"})
     ties.put_standings([standing("rider-09", 9999, 1, name="Zed")])
+    ties.reading("race-1", NOW + 500)
 
-    cached = get("/races/race-1/leaderboard", {"limit": "1"})
-    now[0] += 1.0
+    ties.clock.now += 999
+    same = get("/races/race-1/leaderboard", {"limit": "1"})
+    ties.clock.now += 1
     fresh = get("/races/race-1/leaderboard", {"limit": "1"})
 
-    assert cached.body == first.body
+    assert same.body == first.body
     assert first.body["entries"][0]["riderId"] == "rider-01"
     assert fresh.body["entries"] == [entry(1, "rider-09", "Zed", 1, 9999)]
+    assert (first.body["asOf"], fresh.body["asOf"]) == (NOW, NOW + 1_000)
     assert fresh.headers["cache-control"] == "max-age=1"
 
 

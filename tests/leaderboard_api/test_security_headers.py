@@ -120,7 +120,7 @@ def test_every_json_response_is_nosniff(ties: Db, path: str, status: int) -> Non
 
 @pytest.mark.parametrize(("code", "status"), [("ThrottlingException", 503), ("Boom", 500)])
 def test_error_responses_are_nosniff_too(faults: FaultInjector, code: str, status: int) -> None:
-    faults.fail("GetItem", times=100, code=code)
+    faults.fail("Query", times=100, code=code)
 
     reply = get("/races/race-1/leaderboard")
 
