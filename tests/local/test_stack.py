@@ -29,13 +29,13 @@ from typing import Any
 import pytest
 
 from local import cli
-from local.api_client import all_results
+from local.api_client import all_results, get_json
 from local.aws.lambda_runtime import Handler
 from local.aws.moto_server import aws_client
 from local.race import RaceSpec, run_race, wait_finished
 from local.stack import LocalStack, StackOptions
 from shared import items, keys
-from shared.contract import Telemetry
+from shared.contract import CLASS_IDS, Telemetry
 from shared.counting import Refusal
 from shared.names import archive_prefix
 from shared.placings import OVERALL
@@ -198,7 +198,32 @@ def test_standings_equal_the_ground_truth_despite_resends_and_reordering(
     assert [p["outcome"] for p in placings].count("DNS") == 2
 
     late_reading_after_the_close(stack, race_id, placings)
+    history_follows_the_placings(stack, race_id, placings)
     the_audit_is_exact_and_names_a_tampered_placing(stack, race_id)
+
+
+def history_follows_the_placings(
+    stack: LocalStack, race_id: str, placings: list[dict[str, Any]]
+) -> None:
+    """The close kept each ranked rider's result in their history, read through the history
+    route: the ranks overall and in class, points, seconds, class and both flags the results
+    show; a rider who did not start has no result for the race."""
+    assert stack.endpoints is not None
+    api = stack.endpoints.api_url
+    in_class = {p["riderId"]: p["rank"] for c in CLASS_IDS for p in all_results(api, race_id, c)}
+    fields = ("points", "seconds", "classId", "personalBest", "record")
+    for p in placings:
+        history = get_json(f"{api}/riders/{p['riderId']}/results?limit=100")["results"]
+        mine = [e for e in history if e["race"]["raceId"] == race_id]
+        if p["outcome"] != "ranked":
+            assert mine == [], p
+            continue
+        (entry,) = mine
+        assert (entry["rankOverall"], entry["rankClass"], *(entry[f] for f in fields)) == (
+            p["rank"],
+            in_class[p["riderId"]],
+            *(p[f] for f in fields),
+        )
 
 
 def late_reading_after_the_close(
