@@ -101,6 +101,7 @@ from infra.capacity.sizes import (
     sample_reading,
     sent_bytes,
     standing_bytes,
+    write_units,
 )
 from infra.config import MAX_PARALLELIZATION_FACTOR, BreakawayConfig
 from shared import keys
@@ -402,7 +403,7 @@ def scenario_sizes(s: Scenario, m: Measured) -> Sizes:
         standing_at_end=standing,
         standing_wru=wru,
         standing_source=source,
-        live_head=live_head_bytes(),
+        live_head=live_head_bytes(riders, s.race_seconds),
         live_chunk=live_chunk_bytes(riders, s.race_seconds),
         live_index_page=live_index_page_bytes(riders, s.race_seconds),
         build_wru=live_build_write_units(riders, s.race_seconds),
@@ -476,8 +477,9 @@ def batching(s: Scenario, stream: Stream, m: Measured) -> Batching:
 DEFAULT_BOARD_ROWS: Final = 10
 """The live page's default "top N" (``functions/leaderboard_api/static/index.html``)."""
 LEASE_WRITES_PER_BUILD: Final = 1
-"""A build first takes the race's head (a conditional write of its lease), then writes the
-build and names it in the head (``shared.ranking``)."""
+"""A build first takes the race's head (a conditional write of its lease, charged on the
+head's size like any update), then writes the build and names it in the head
+(``shared.ranking``)."""
 
 
 @dataclass(frozen=True)
@@ -578,7 +580,7 @@ def viewing(s: Scenario, sizes: Sizes, m: Measured) -> Viewing:
         build_rru=riders
         * DDB_EVENTUAL_READ_UNITS
         * math.ceil(sizes.standing_at_end / DDB_READ_UNIT_BYTES),
-        build_wru=sizes.build_wru + LEASE_WRITES_PER_BUILD,
+        build_wru=sizes.build_wru + LEASE_WRITES_PER_BUILD * write_units(sizes.live_head),
         duration=m.api_cpu_ms / 1000 / min(1.0, api_vcpu)
         + 3 * DDB_READ_LATENCY_S  # the race record, the head, then a chunk
         + INVOCATION_OVERHEAD_S,

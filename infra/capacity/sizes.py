@@ -279,8 +279,10 @@ def sample_ranking(riders: int, race_seconds: int) -> LiveRanking:
     return rank_live(SAMPLE_RACE_ID, sample_field(riders, race_seconds), SAMPLE_START_MS)
 
 
-def live_head_bytes() -> int:
-    return item_bytes(live_head_item(sample_ranking(1, 3_600)))
+def live_head_bytes(riders: int = 1, race_seconds: int = 3_600) -> int:
+    """The race's head naming a build of this many riders (it carries each chunk's class
+    counts, so it grows with the race)."""
+    return item_bytes(live_head_item(sample_ranking(riders, race_seconds)))
 
 
 def live_build_write_units(riders: int, race_seconds: int) -> int:
