@@ -227,7 +227,7 @@ def run_race(
         else:
             time.sleep(5)
             report.drained = True
-        time.sleep(LEADERBOARD_MAX_AGE_S)  # pages cached before the last write have expired
+        time.sleep(LEADERBOARD_MAX_AGE_S)  # a live ranking built before the last write is rebuilt
     finally:
         prober.stop.set()
         prober.thread.join(10)
