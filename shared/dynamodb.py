@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
@@ -132,6 +132,26 @@ def request(client: Any, what: str, operation: str, **kwargs: Any) -> dict[str, 
             raise TransientError(f"{what}: {exc}") from exc
         raise
     return response
+
+
+CONDITION_FAILED: Final = "ConditionalCheckFailedException"
+
+
+def wire_key(key: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """A key of :mod:`shared.keys` in DynamoDB's wire form (string attributes)."""
+    return {name: {"S": value} for name, value in key.items()}
+
+
+def conditional(client: Any, what: str, operation: str, **kwargs: Any) -> bool:
+    """:func:`request` of a write with a ``ConditionExpression``: False when the condition
+    failed (the write did nothing), True when it was written."""
+    try:
+        request(client, what, operation, **kwargs)
+    except ClientError as exc:
+        if error_code(exc) == CONDITION_FAILED:
+            return False
+        raise
+    return True
 
 
 def batch_get(

@@ -10,22 +10,11 @@ version, so concurrent closes in one class merge, never overwrite.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
-
-from botocore.exceptions import ClientError
+from typing import Any
 
 from shared import items, keys
-from shared.dynamodb import chunks, error_code, request
+from shared.dynamodb import batch_put, conditional, request, wire_key
 from shared.history import Best, ClassRecords, RiderResult
-from shared.retry import Backoff, resend
-
-BATCH_WRITE_LIMIT: Final = 25
-BACKOFF: Final = Backoff(attempts=5, base_s=0.05)
-CONDITION_FAILED: Final = "ConditionalCheckFailedException"
-
-
-def _key(k: dict[str, str]) -> dict[str, dict[str, str]]:
-    return {name: {"S": value} for name, value in k.items()}
 
 
 class DynamoHistoryStore:
@@ -37,13 +26,9 @@ class DynamoHistoryStore:
         return request(self._db, what, operation, **kwargs)
 
     def _conditional_put(self, what: str, item: dict[str, Any], **condition: Any) -> bool:
-        try:
-            self._call(what, "put_item", TableName=self._table, Item=item, **condition)
-        except ClientError as exc:
-            if error_code(exc) == CONDITION_FAILED:
-                return False
-            raise
-        return True
+        return conditional(
+            self._db, what, "put_item", TableName=self._table, Item=item, **condition
+        )
 
     # -- the close's writes --------------------------------------------------------------------
     def claim_personal_best(self, best: Best) -> bool:
@@ -63,7 +48,7 @@ class DynamoHistoryStore:
             "class records",
             "get_item",
             TableName=self._table,
-            Key=_key(keys.records_key(class_id, duration_s)),
+            Key=wire_key(keys.records_key(class_id, duration_s)),
             ConsistentRead=consistent,
         )
         item = response.get("Item")
@@ -84,14 +69,9 @@ class DynamoHistoryStore:
         return self._conditional_put("class records", items.records_item(records), **condition)
 
     def put_results(self, results: Sequence[RiderResult]) -> None:
-        for chunk in chunks([items.result_item(r) for r in results], BATCH_WRITE_LIMIT):
-            pending: dict[str, Any] = {self._table: [{"PutRequest": {"Item": i}} for i in chunk]}
-
-            def send(pending: dict[str, Any]) -> dict[str, Any]:
-                response = self._call("history: write", "batch_write_item", RequestItems=pending)
-                return dict(response.get("UnprocessedItems") or {})
-
-            resend(send, pending, BACKOFF, what="history: unprocessed items")
+        batch_put(
+            self._db, self._table, [items.result_item(r) for r in results], what="history: write"
+        )
 
     # -- reads ---------------------------------------------------------------------------------
     def rider_results(
@@ -112,7 +92,9 @@ class DynamoHistoryStore:
             "Limit": limit + 1,
         }
         if after is not None:
-            kwargs["ExclusiveStartKey"] = _key({keys.PK: keys.history_pk(rider_id), keys.SK: after})
+            kwargs["ExclusiveStartKey"] = wire_key(
+                {keys.PK: keys.history_pk(rider_id), keys.SK: after}
+            )
         found = self._call("history", "query", **kwargs).get("Items", [])
         page = [items.result_from_item(i) for i in found[:limit]]
         more = len(found) > limit

@@ -26,10 +26,16 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
-from botocore.exceptions import ClientError
-
 from shared import items, keys
-from shared.dynamodb import BATCH_GET_LIMIT, batch_get, batch_put, chunks, error_code, request
+from shared.dynamodb import (
+    BATCH_GET_LIMIT,
+    batch_get,
+    batch_put,
+    chunks,
+    conditional,
+    request,
+    wire_key,
+)
 from shared.races import Race
 from shared.ranking import BUILD_LEASE_MS, LiveHead, LiveRanking, LiveRow, index_page
 from shared.standings import Standing
@@ -50,10 +56,6 @@ STANDING_ATTRIBUTES: Final = (
 """What a build reads of a standing: never the bitmap of counted seconds."""
 RACES_KEPT: Final = 64
 """Races whose entries an execution environment keeps (least recently used first out)."""
-
-
-def _key(k: dict[str, str]) -> dict[str, dict[str, str]]:
-    return {name: {"S": value} for name, value in k.items()}
 
 
 class DynamoLiveStore:
@@ -111,23 +113,17 @@ class DynamoLiveStore:
             condition += " AND (attribute_not_exists(#built) OR #built <= :seen)"
             names["#built"] = "builtAt"
             values[":seen"] = {"N": str(seen)}
-        try:
-            request(
-                self._db,
-                "live lease",
-                "update_item",
-                TableName=self._table,
-                Key=_key(keys.live_head_key(race_id)),
-                UpdateExpression="SET #lease = :until, #race = :race",
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional(
+            self._db,
+            "live lease",
+            "update_item",
+            TableName=self._table,
+            Key=wire_key(keys.live_head_key(race_id)),
+            UpdateExpression="SET #lease = :until, #race = :race",
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def publish(self, ranking: LiveRanking) -> bool:
         """Write the build's chunks and index pages, then point the head at it (only forward)
@@ -144,34 +140,28 @@ class DynamoLiveStore:
         attributes = items.live_head_attributes(ranking.head())
         names = {f"#a{i}": a for i, a in enumerate(attributes)}
         values: dict[str, Any] = {f":a{i}": v for i, v in enumerate(attributes.values())}
-        try:
-            request(
-                self._db,
-                "live head",
-                "update_item",
-                TableName=self._table,
-                Key=_key(keys.live_head_key(race_id)),
-                UpdateExpression="SET "
-                + ", ".join(f"{n} = :{n[1:]}" for n in names)
-                + ", #lease = :free",
-                ConditionExpression="attribute_not_exists(#built) OR #built < :built",
-                ExpressionAttributeNames={**names, "#lease": "leaseUntil", "#built": "builtAt"},
-                ExpressionAttributeValues={
-                    **values,
-                    ":free": {"N": "0"},
-                    ":built": {"N": str(built_at)},
-                },
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional(
+            self._db,
+            "live head",
+            "update_item",
+            TableName=self._table,
+            Key=wire_key(keys.live_head_key(race_id)),
+            UpdateExpression="SET "
+            + ", ".join(f"{n} = :{n[1:]}" for n in names)
+            + ", #lease = :free",
+            ConditionExpression="attribute_not_exists(#built) OR #built < :built",
+            ExpressionAttributeNames={**names, "#lease": "leaseUntil", "#built": "builtAt"},
+            ExpressionAttributeValues={
+                **values,
+                ":free": {"N": "0"},
+                ":built": {"N": str(built_at)},
+            },
+        )
 
     # -- a build's items ---------------------------------------------------------------------
     def chunks(self, head: LiveHead, numbers: Sequence[int]) -> dict[int, list[LiveRow]]:
         """These chunks of the head's build (one BatchGetItem per 100), strongly consistent."""
-        wanted = [_key(keys.live_chunk_key(head.race_id, head.built_at, n)) for n in numbers]
+        wanted = [wire_key(keys.live_chunk_key(head.race_id, head.built_at, n)) for n in numbers]
         found = batch_get(self._db, self._table, wanted, what="live chunks") if wanted else []
         return {_chunk_number(item): items.live_chunk_from_item(item) for item in found}
 
@@ -184,7 +174,7 @@ class DynamoLiveStore:
             "live index",
             "get_item",
             TableName=self._table,
-            Key=_key(keys.live_index_key(head.race_id, head.built_at, page)),
+            Key=wire_key(keys.live_index_key(head.race_id, head.built_at, page)),
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -198,7 +188,7 @@ class DynamoLiveStore:
             return []
 
         def read(chunk: Sequence[str]) -> list[dict[str, Any]]:
-            wanted = [_key(keys.standing_key(race.race_id, r)) for r in chunk]
+            wanted = [wire_key(keys.standing_key(race.race_id, r)) for r in chunk]
             return batch_get(
                 self._db,
                 self._table,

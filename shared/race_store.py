@@ -20,7 +20,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from shared import items, keys
-from shared.dynamodb import batch_get, chunks, error_code, request
+from shared.dynamodb import batch_get, batch_put, chunks, error_code, request, wire_key
 from shared.placings import Placing, Placings
 from shared.races import (
     EnteredRider,
@@ -31,20 +31,13 @@ from shared.races import (
     RaceNotFoundError,
     card,
 )
-from shared.retry import Backoff, resend
 
 ENTRIES_PER_TRANSACTION: Final = 99
 """TransactWriteItems takes 100 actions: 99 entries and the race record's update."""
-BATCH_WRITE_LIMIT: Final = 25
-BACKOFF: Final = Backoff(attempts=5, base_s=0.05)
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _key(k: dict[str, str]) -> dict[str, dict[str, str]]:
-    return {name: {"S": value} for name, value in k.items()}
 
 
 class DynamoRaceStore:
@@ -62,14 +55,7 @@ class DynamoRaceStore:
         )
 
     def _batch_put(self, puts: Sequence[dict[str, Any]]) -> None:
-        for chunk in chunks(puts, BATCH_WRITE_LIMIT):
-            request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": i}} for i in chunk]}
-
-            def send(request: dict[str, Any]) -> dict[str, Any]:
-                response = self._call("race book: write", "batch_write_item", RequestItems=request)
-                return dict(response.get("UnprocessedItems") or {})
-
-            resend(send, request, BACKOFF, what="race book: unprocessed items")
+        batch_put(self._db, self._table, puts, what="race book: write")
 
     # -- reads -------------------------------------------------------------------------------
     def get_race(self, race_id: str, *, consistent: bool = True) -> Race | None:
@@ -77,7 +63,7 @@ class DynamoRaceStore:
             "race record",
             "get_item",
             TableName=self._table,
-            Key=_key(keys.race_key(race_id)),
+            Key=wire_key(keys.race_key(race_id)),
             ConsistentRead=consistent,
         )
         item = response.get("Item")
@@ -85,7 +71,7 @@ class DynamoRaceStore:
 
     def get_races(self, race_ids: Sequence[str], *, consistent: bool = True) -> dict[str, Race]:
         """The race records of these ids that exist (one BatchGetItem per 100)."""
-        found = self._batch_get([_key(keys.race_key(r)) for r in race_ids], consistent)
+        found = self._batch_get([wire_key(keys.race_key(r)) for r in race_ids], consistent)
         return {race.race_id: race for race in map(items.race_from_item, found)}
 
     def entries(self, race_id: str, *, consistent: bool = False) -> list[EnteredRider]:
@@ -117,7 +103,7 @@ class DynamoRaceStore:
 
     def get_entries(self, race_id: str, rider_ids: Sequence[str]) -> dict[str, EnteredRider]:
         """These riders' entries, where they exist (strongly consistent)."""
-        found = self._batch_get([_key(keys.entry_key(race_id, r)) for r in rider_ids], True)
+        found = self._batch_get([wire_key(keys.entry_key(race_id, r)) for r in rider_ids], True)
         return {e.rider_id: e for e in map(items.entry_from_item, found)}
 
     def placings_page(
@@ -129,14 +115,14 @@ class DynamoRaceStore:
             offset // keys.PLACINGS_PER_ITEM,
             (offset + limit - 1) // keys.PLACINGS_PER_ITEM,
         )
-        wanted = [_key(keys.placings_key(race_id, scope, p)) for p in range(first, last + 1)]
+        wanted = [wire_key(keys.placings_key(race_id, scope, p)) for p in range(first, last + 1)]
         pages = {
             int(i["page"]["N"]): items.placings_from_item(i) for i in self._batch_get(wanted, False)
         }
         if first not in pages:
             if first == 0:
                 return None
-            head = self._batch_get([_key(keys.placings_key(race_id, scope, 0))], False)
+            head = self._batch_get([wire_key(keys.placings_key(race_id, scope, 0))], False)
             return ([], items.placings_from_item(head[0])[1]) if head else None
         rows: list[Placing] = []
         total = pages[first][1]
@@ -218,7 +204,7 @@ class DynamoRaceStore:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _key(keys.race_key(race_id)),
+                    "Key": wire_key(keys.race_key(race_id)),
                     "UpdateExpression": "ADD #n :added, #v :one",
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
@@ -257,7 +243,7 @@ class DynamoRaceStore:
                 "close race",
                 "update_item",
                 TableName=self._table,
-                Key=_key(keys.race_key(race_id)),
+                Key=wire_key(keys.race_key(race_id)),
                 UpdateExpression="SET #closes = :new",
                 ConditionExpression="#closes = :old AND #state = :open",
                 ExpressionAttributeNames={"#closes": "closesAt", "#state": "state"},
@@ -280,7 +266,7 @@ class DynamoRaceStore:
             {
                 "ConditionCheck": {
                     "TableName": self._table,
-                    "Key": _key(keys.race_key(race_id)),
+                    "Key": wire_key(keys.race_key(race_id)),
                     "ConditionExpression": "#state = :open",
                     "ExpressionAttributeNames": {"#state": "state"},
                     "ExpressionAttributeValues": {":open": {"S": "open"}},
@@ -289,7 +275,7 @@ class DynamoRaceStore:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _key(keys.entry_key(race_id, rider_id)),
+                    "Key": wire_key(keys.entry_key(race_id, rider_id)),
                     "UpdateExpression": "SET #dsq = :yes",
                     "ConditionExpression": "attribute_exists(#pk)",
                     "ExpressionAttributeNames": {"#dsq": "disqualified", "#pk": keys.PK},
@@ -344,7 +330,7 @@ class DynamoRaceStore:
                 f"race {state}",
                 "update_item",
                 TableName=self._table,
-                Key=_key(keys.race_key(race_id)),
+                Key=wire_key(keys.race_key(race_id)),
                 UpdateExpression=expression,
                 ConditionExpression=f"attribute_exists(#pk) AND {condition}",
                 ExpressionAttributeNames=names | {"#pk": keys.PK},

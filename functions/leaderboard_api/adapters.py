@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.leaderboard_api.logic import RacePosition, RacesIndexPage, StartWindow
 from shared import items, keys, names
-from shared.dynamodb import error_code, is_transient
+from shared.dynamodb import error_code, is_transient, wire_key
 from shared.ports import TransientError
 from shared.races import CloseRace, Race
 from shared.retry import Backoff, resend
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 
 BATCH_GET_RETRY: Final = Backoff(attempts=5, base_s=0.02)
 """Unprocessed keys are asked for again this often before the request answers 503."""
-
-
-def _key(raw: dict[str, str]) -> dict[str, dict[str, str]]:
-    return {k: {"S": v} for k, v in raw.items()}
 
 
 def _start_condition(window: StartWindow) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -90,7 +86,7 @@ class DynamoLeaderboardReader:
             "get race",
             self._db.get_item,
             TableName=self._table,
-            Key=_key(keys.race_key(race_id)),
+            Key=wire_key(keys.race_key(race_id)),
         )
         item = response.get("Item")
         return items.race_from_item(item) if item else None
@@ -110,7 +106,7 @@ class DynamoLeaderboardReader:
         }
         if after is not None:
             kwargs["ExclusiveStartKey"] = {
-                **_key(keys.race_key(after.race_id)),
+                **wire_key(keys.race_key(after.race_id)),
                 keys.INDEX_RECENT_PK: {"S": keys.RECENT_RACES_PARTITION},
                 keys.INDEX_RECENT_SK: {"N": str(after.starts_at)},
             }
@@ -119,7 +115,7 @@ class DynamoLeaderboardReader:
         return RacesIndexPage(found, more="LastEvaluatedKey" in response)
 
     def races(self, race_ids: Sequence[str]) -> dict[str, Race]:
-        found = self._batch_get([_key(keys.race_key(r)) for r in race_ids])
+        found = self._batch_get([wire_key(keys.race_key(r)) for r in race_ids])
         return {race.race_id: race for race in map(items.race_from_item, found)}
 
 
