@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
@@ -29,6 +29,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import items, keys
+from shared.items import wire_key
 from shared.ports import RaceActivity, TransientError, WriteResult, WriteStatus
 from shared.retry import Backoff, UnfinishedError, resend
 from shared.standings import RiderKey, Standing
@@ -135,11 +136,6 @@ def request(client: Any, what: str, operation: str, **kwargs: Any) -> dict[str, 
 
 
 CONDITION_FAILED: Final = "ConditionalCheckFailedException"
-
-
-def wire_key(key: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """A key of :mod:`shared.keys` in DynamoDB's wire form (string attributes)."""
-    return {name: {"S": value} for name, value in key.items()}
 
 
 def conditional(client: Any, what: str, operation: str, **kwargs: Any) -> bool:
@@ -262,10 +258,7 @@ class DynamoStandingsStore:
     # -- reads -----------------------------------------------------------------------------
     def load(self, riders: Sequence[RiderKey]) -> dict[RiderKey, Standing]:
         found: dict[RiderKey, Standing] = {}
-        wanted = [
-            {k: {"S": v} for k, v in keys.standing_key(r.race_id, r.rider_id).items()}
-            for r in riders
-        ]
+        wanted = [wire_key(keys.standing_key(r.race_id, r.rider_id)) for r in riders]
         for item in batch_get(self._db, self._table, wanted, what="load standings"):
             s = items.standing_from_item(item)
             found[s.key] = s
@@ -412,7 +405,7 @@ class DynamoStandingsStore:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": {k: {"S": v} for k, v in keys.race_key(race_id).items()},
+                        "Key": wire_key(keys.race_key(race_id)),
                         "UpdateExpression": "ADD " + ", ".join(adds),
                         "ConditionExpression": "attribute_exists(#pk)",
                         "ExpressionAttributeNames": names,
@@ -427,7 +420,7 @@ class DynamoStandingsStore:
             try:
                 self._db.update_item(
                     TableName=self._table,
-                    Key={k: {"S": v} for k, v in keys.race_key(a.race_id).items()},
+                    Key=wire_key(keys.race_key(a.race_id)),
                     UpdateExpression="SET #last = :at",
                     ConditionExpression=(
                         "attribute_exists(#pk) AND (attribute_not_exists(#last) OR #last < :at)"

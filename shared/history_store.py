@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared import items, keys
-from shared.dynamodb import batch_put, conditional, request, wire_key
+from shared.dynamodb import batch_put, conditional, request
 from shared.history import Best, ClassRecords, RiderResult
+from shared.items import wire_key
 
 
 class DynamoHistoryStore:

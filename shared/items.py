@@ -21,6 +21,11 @@ from shared.standings import Standing
 Item = dict[str, Any]
 
 
+def wire_key(key: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """A key of :mod:`shared.keys` in DynamoDB's wire form (string attributes)."""
+    return {name: {"S": value} for name, value in key.items()}
+
+
 def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
@@ -40,7 +45,7 @@ def bitmap_int(data: bytes) -> int:
 def standing_item(s: Standing, expires_at: int) -> Item:
     """The whole stored item of a standing at ``s.version`` (no index keys: one write unit)."""
     return {
-        **{k: _s(v) for k, v in keys.standing_key(s.race_id, s.rider_id).items()},
+        **wire_key(keys.standing_key(s.race_id, s.rider_id)),
         "raceId": _s(s.race_id),
         "riderId": _s(s.rider_id),
         "name": _s(s.name),
@@ -104,7 +109,7 @@ def race_item(r: Race) -> Item:
     """A whole race record (created by ``POST /races``; the counters move by update
     expressions afterwards). No TTL: races are kept."""
     return {
-        **{k: _s(v) for k, v in keys.race_key(r.race_id).items()},
+        **wire_key(keys.race_key(r.race_id)),
         "raceId": _s(r.race_id),
         "name": _s(r.name),
         keys.INDEX_RECENT_PK: _s(keys.RECENT_RACES_PARTITION),
@@ -126,7 +131,7 @@ def race_item(r: Race) -> Item:
 
 def entry_item(race_id: str, e: EnteredRider, updated_at: int) -> Item:
     item: Item = {
-        **{k: _s(v) for k, v in keys.entry_key(race_id, e.rider_id).items()},
+        **wire_key(keys.entry_key(race_id, e.rider_id)),
         "raceId": _s(race_id),
         "riderId": _s(e.rider_id),
         "name": _s(e.entry.name),
@@ -174,7 +179,7 @@ def placings_item(race_id: str, scope: str, page: int, total: int, rows: Sequenc
         [[getattr(p, f) for f in _PLACING_FIELDS] for p in rows], separators=(",", ":")
     )
     return {
-        **{k: _s(v) for k, v in keys.placings_key(race_id, scope, page).items()},
+        **wire_key(keys.placings_key(race_id, scope, page)),
         "raceId": _s(race_id),
         "scope": _s(scope),
         "page": _n(page),
@@ -212,10 +217,7 @@ def _race_ref(item: Mapping[str, Any]) -> RaceRef:
 def result_item(r: RiderResult) -> Item:
     """A race in a rider's history (kept: no TTL)."""
     return {
-        **{
-            k: _s(v)
-            for k, v in keys.result_key(r.rider_id, r.race.starts_at, r.race.race_id).items()
-        },
+        **wire_key(keys.result_key(r.rider_id, r.race.starts_at, r.race.race_id)),
         **_race_ref_attrs(r.race),
         "riderId": _s(r.rider_id),
         "name": _s(r.name),
@@ -247,7 +249,7 @@ def result_from_item(item: Mapping[str, Any]) -> RiderResult:
 def best_item(b: Best) -> Item:
     """A rider's personal best in a class over races of one length."""
     return {
-        **{k: _s(v) for k, v in keys.best_key(b.rider_id, b.class_id, b.duration_s).items()},
+        **wire_key(keys.best_key(b.rider_id, b.class_id, b.duration_s)),
         **_race_ref_attrs(b.race),
         "riderId": _s(b.rider_id),
         "name": _s(b.name),
@@ -282,7 +284,7 @@ def records_item(r: ClassRecords) -> Item:
         separators=(",", ":"),
     )
     return {
-        **{k: _s(v) for k, v in keys.records_key(r.class_id, r.duration_s).items()},
+        **wire_key(keys.records_key(r.class_id, r.duration_s)),
         "classId": _n(r.class_id),
         "durationS": _n(r.duration_s),
         "rows": _s(body),
@@ -333,7 +335,7 @@ def live_head_item(r: LiveRanking) -> Item:
     """The race's live-ranking head naming build ``r.built_at`` (its sizes and class totals),
     its lease free."""
     return {
-        **{k: _s(v) for k, v in keys.live_head_key(r.race_id).items()},
+        **wire_key(keys.live_head_key(r.race_id)),
         **live_head_attributes(r.head()),
         "leaseUntil": _n(0),
     }
@@ -357,7 +359,7 @@ def live_chunk_item(race_id: str, built_at: int, chunk: int, rows: Sequence[Live
     """One chunk of a build: its rows as compact JSON arrays (field order ``_LIVE_FIELDS``)."""
     body = json.dumps([[getattr(r, f) for f in _LIVE_FIELDS] for r in rows], separators=(",", ":"))
     return {
-        **{k: _s(v) for k, v in keys.live_chunk_key(race_id, built_at, chunk).items()},
+        **wire_key(keys.live_chunk_key(race_id, built_at, chunk)),
         "rows": _s(body),
         keys.TTL_ATTRIBUTE: _n(built_at // 1000 + BUILD_TTL_S),
     }
@@ -371,7 +373,7 @@ def live_index_item(race_id: str, built_at: int, page: int, positions: Mapping[s
     """One rider-index page of a build: rider id -> position in the overall order."""
     body = json.dumps(positions, separators=(",", ":"))
     return {
-        **{k: _s(v) for k, v in keys.live_index_key(race_id, built_at, page).items()},
+        **wire_key(keys.live_index_key(race_id, built_at, page)),
         "positions": _s(body),
         keys.TTL_ATTRIBUTE: _n(built_at // 1000 + BUILD_TTL_S),
     }

@@ -34,8 +34,8 @@ from shared.dynamodb import (
     chunks,
     conditional,
     request,
-    wire_key,
 )
+from shared.items import wire_key
 from shared.races import Race
 from shared.ranking import BUILD_LEASE_MS, LiveHead, LiveRanking, LiveRow, index_page
 from shared.standings import Standing

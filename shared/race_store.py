@@ -20,7 +20,8 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from shared import items, keys
-from shared.dynamodb import batch_get, batch_put, chunks, error_code, request, wire_key
+from shared.dynamodb import batch_get, batch_put, chunks, error_code, request
+from shared.items import wire_key
 from shared.placings import Placing, Placings
 from shared.races import (
     EnteredRider,

@@ -20,7 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.leaderboard_api.logic import RacePosition, RacesIndexPage, StartWindow
 from shared import items, keys, names
-from shared.dynamodb import error_code, is_transient, wire_key
+from shared.dynamodb import error_code, is_transient
+from shared.items import wire_key
 from shared.ports import TransientError
 from shared.races import CloseRace, Race
 from shared.retry import Backoff, resend

@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared import items, keys, names
 from shared.archive import ArchiveObject
 from shared.dynamodb import BATCH_GET_LIMIT, batch_get, chunks
+from shared.items import wire_key
 from shared.placings import OVERALL, Placing, Tally
 from shared.ports import TransientError
 
@@ -59,7 +60,7 @@ class DynamoTallyReader:
         self, what: str, item_keys: Sequence[dict[str, str]], projection: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
         """The items of these keys that exist, strongly consistent."""
-        wanted = [{k: {"S": v} for k, v in key.items()} for key in item_keys]
+        wanted = [wire_key(key) for key in item_keys]
         return batch_get(self._db, self._table, wanted, what=what, projection=projection)
 
     def tallies(self, race_id: str, rider_ids: Sequence[str]) -> dict[str, Tally]:
