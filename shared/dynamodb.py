@@ -296,7 +296,7 @@ class DynamoStandingsStore:
         try:
             self._db.put_item(**self._put_action(s, self._expires_at())["Put"])
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == CONDITION_FAILED:
                 item: Any = exc.response.get("Item")
                 current = items.standing_from_item(item) if item else None
                 return WriteResult(s.key, WriteStatus.CONFLICT, current=current)
@@ -417,25 +417,20 @@ class DynamoStandingsStore:
 
     def record_activity(self, activity: Sequence[RaceActivity]) -> None:
         def touch(a: RaceActivity) -> None:
-            try:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key=wire_key(keys.race_key(a.race_id)),
-                    UpdateExpression="SET #last = :at",
-                    ConditionExpression=(
-                        "attribute_exists(#pk) AND (attribute_not_exists(#last) OR #last < :at)"
-                    ),
-                    ExpressionAttributeNames={"#last": "lastReadingAt", "#pk": keys.PK},
-                    ExpressionAttributeValues={":at": {"N": str(a.at)}},
-                )
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    return  # a later time is recorded already (or there is no such race)
-                if is_transient(exc):
-                    raise TransientError(f"race record: {exc}") from exc
-                raise
-            except BotoCoreError as exc:
-                raise TransientError(f"race record: {exc}") from exc
+            # a failed condition: a later time is recorded already (or there is no such race)
+            conditional(
+                self._db,
+                "race record",
+                "update_item",
+                TableName=self._table,
+                Key=wire_key(keys.race_key(a.race_id)),
+                UpdateExpression="SET #last = :at",
+                ConditionExpression=(
+                    "attribute_exists(#pk) AND (attribute_not_exists(#last) OR #last < :at)"
+                ),
+                ExpressionAttributeNames={"#last": "lastReadingAt", "#pk": keys.PK},
+                ExpressionAttributeValues={":at": {"N": str(a.at)}},
+            )
 
         self._map(touch, list(activity))
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from shared import items, keys
-from shared.dynamodb import batch_get, batch_put, chunks, error_code, request
+from shared.dynamodb import batch_get, batch_put, chunks, conditional, error_code, request
 from shared.items import wire_key
 from shared.placings import Placing, Placings
 from shared.races import (
@@ -135,19 +135,17 @@ class DynamoRaceStore:
     # -- organiser's writes ------------------------------------------------------------------
     def create_race(self, race: Race) -> None:
         """Store a new race; :class:`RaceConflictError` if the id is taken."""
-        try:
-            self._call(
-                "create race",
-                "put_item",
-                TableName=self._table,
-                Item=items.race_item(race),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": keys.PK},
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise RaceConflictError(f"raceId: race {race.race_id} exists already") from exc
-            raise
+        created = conditional(
+            self._db,
+            "create race",
+            "put_item",
+            TableName=self._table,
+            Item=items.race_item(race),
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": keys.PK},
+        )
+        if not created:
+            raise RaceConflictError(f"raceId: race {race.race_id} exists already")
 
     def enter(self, race_id: str, entries: Sequence[Entry], now: int) -> tuple[int, int]:
         """Enter these riders; returns (added, updated). An entry may change until the race
@@ -239,25 +237,23 @@ class DynamoRaceStore:
         closing = race.closed_early(now)
         if closing.closes_at == race.closes_at:
             return race
-        try:
-            self._call(
-                "close race",
-                "update_item",
-                TableName=self._table,
-                Key=wire_key(keys.race_key(race_id)),
-                UpdateExpression="SET #closes = :new",
-                ConditionExpression="#closes = :old AND #state = :open",
-                ExpressionAttributeNames={"#closes": "closesAt", "#state": "state"},
-                ExpressionAttributeValues={
-                    ":new": {"N": str(closing.closes_at)},
-                    ":old": {"N": str(race.closes_at)},
-                    ":open": {"S": "open"},
-                },
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise RaceConflictError(f"race {race_id} changed meanwhile: try again") from exc
-            raise
+        moved = conditional(
+            self._db,
+            "close race",
+            "update_item",
+            TableName=self._table,
+            Key=wire_key(keys.race_key(race_id)),
+            UpdateExpression="SET #closes = :new",
+            ConditionExpression="#closes = :old AND #state = :open",
+            ExpressionAttributeNames={"#closes": "closesAt", "#state": "state"},
+            ExpressionAttributeValues={
+                ":new": {"N": str(closing.closes_at)},
+                ":old": {"N": str(race.closes_at)},
+                ":open": {"S": "open"},
+            },
+        )
+        if not moved:
+            raise RaceConflictError(f"race {race_id} changed meanwhile: try again")
         return closing
 
     def disqualify(self, race_id: str, rider_id: str) -> None:
@@ -326,19 +322,14 @@ class DynamoRaceStore:
         values = {":to": {"S": state}, ":from": {"S": from_state}}
         if closed_at:
             values[":at"] = {"N": str(closed_at)}
-        try:
-            self._call(
-                f"race {state}",
-                "update_item",
-                TableName=self._table,
-                Key=wire_key(keys.race_key(race_id)),
-                UpdateExpression=expression,
-                ConditionExpression=f"attribute_exists(#pk) AND {condition}",
-                ExpressionAttributeNames=names | {"#pk": keys.PK},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional(
+            self._db,
+            f"race {state}",
+            "update_item",
+            TableName=self._table,
+            Key=wire_key(keys.race_key(race_id)),
+            UpdateExpression=expression,
+            ConditionExpression=f"attribute_exists(#pk) AND {condition}",
+            ExpressionAttributeNames=names | {"#pk": keys.PK},
+            ExpressionAttributeValues=values,
+        )
